@@ -1,0 +1,1 @@
+//! keel-health: see the crate description; filled in by its issue.

@@ -1,0 +1,1 @@
+//! keel-money: see the crate description; filled in by its issue.

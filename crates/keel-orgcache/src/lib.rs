@@ -1,0 +1,1 @@
+//! keel-orgcache: see the crate description; filled in by its issue.

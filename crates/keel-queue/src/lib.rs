@@ -1,0 +1,1 @@
+//! keel-queue: see the crate description; filled in by its issue.

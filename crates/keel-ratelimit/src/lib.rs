@@ -1,0 +1,1 @@
+//! keel-ratelimit: see the crate description; filled in by its issue.
