@@ -1,5 +1,5 @@
 //! Result rows in the shared format (`target/bench/<name>.json`) and the table in docs/benchmarks.md.
-#![cfg_attr(not(feature = "peers"), allow(dead_code))]
+#![allow(dead_code)] // each family uses a different subset of the helpers
 
 use serde::Serialize;
 use std::path::{Path, PathBuf};
