@@ -1,1 +1,41 @@
-//! x
+//! Test-only helpers: a fresh database per test on either backend, and a macro that runs one
+//! test body against both.
+//!
+//! PostgreSQL is found through `TEST_DATABASE_URL` (an admin URL such as
+//! `postgres://postgres@127.0.0.1:5432/postgres`). Each test gets its own database, created
+//! here and dropped when the [`TestDb`] is dropped. Without `TEST_DATABASE_URL` a Postgres test
+//! prints `SKIPPED (postgres): <name>` straight to stderr (so it shows even when cargo captures
+//! output) and returns; under `CI=true` it fails instead, so CI can never pass by skipping.
+
+mod testdb;
+
+pub use testdb::{postgres_admin_url, TestDb};
+
+/// Runs each listed `async fn name(db: TestDb)` once on SQLite and once on PostgreSQL, as the
+/// tests `sqlite::name` and `postgres::name`. The River-style conformance pattern: every
+/// behaviour written once, exercised on every backend.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::TestDb::sqlite().await;
+                    super::$name(db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = $crate::TestDb::postgres(concat!(module_path!(), "::", stringify!($name))).await else {
+                        return;
+                    };
+                    super::$name(db).await;
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,96 @@
+//! Opening a pool from a [`DatabaseTarget`], with the settings each backend needs.
+
+use crate::{Db, StorageError};
+use keel_config::DatabaseTarget;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Postgres pool size per process. Several api and worker processes share one server, whose
+/// default `max_connections` is 100; 10 each leaves room for operators and a handful of nodes.
+pub const PG_MAX_CONNECTIONS: u32 = 10;
+
+/// SQLite pool size: readers run in parallel under WAL, writers take turns (one writer at a
+/// time is SQLite's rule), so a few connections are enough.
+pub const SQLITE_MAX_CONNECTIONS: u32 = 4;
+
+/// How long a writer waits for SQLite's lock before giving up with SQLITE_BUSY.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Bound on getting a connection from the pool, so a saturated pool yields an error instead of
+/// a hung request.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectMode {
+    /// Open a connection now and fail if the database cannot be reached.
+    Eager,
+    /// Return a pool at once; connections are opened on first use. For booting degraded
+    /// (`KEEL_AUTO_MIGRATE=false` with the database down) and recovering without a restart.
+    Lazy,
+}
+
+pub async fn connect(target: &DatabaseTarget, mode: ConnectMode) -> Result<Db, StorageError> {
+    match target {
+        DatabaseTarget::Postgres { url } => {
+            let opts = PgConnectOptions::from_str(url.expose())
+                .map_err(|e| StorageError::InvalidUrl(redact_sqlx(&e.to_string(), url.expose())))?
+                .application_name("keel");
+            let pool = PgPoolOptions::new()
+                .max_connections(PG_MAX_CONNECTIONS)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .idle_timeout(Some(Duration::from_secs(300)));
+            let pool = match mode {
+                ConnectMode::Lazy => pool.connect_lazy_with(opts),
+                ConnectMode::Eager => pool.connect_with(opts).await.map_err(|e| StorageError::Unreachable {
+                    target: target.to_string(),
+                    cause: redact_sqlx(&e.to_string(), url.expose()),
+                })?,
+            };
+            Ok(Db::Postgres(pool))
+        }
+        DatabaseTarget::Sqlite { path } => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| StorageError::DataDir {
+                    path: path.display().to_string(),
+                    cause: e.to_string(),
+                })?;
+            }
+            let opts = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // NORMAL under WAL survives a process crash; only an OS crash or power loss can
+                // drop the last commits. FULL would double the fsyncs of every job completion.
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(SQLITE_MAX_CONNECTIONS)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(opts)
+                .await
+                .map_err(|e| StorageError::DataDir { path: path.display().to_string(), cause: e.to_string() })?;
+            Ok(Db::Sqlite(pool))
+        }
+    }
+}
+
+/// sqlx error texts can quote the connection string; make sure the password never leaves.
+fn redact_sqlx(msg: &str, url: &str) -> String {
+    let mut out = msg.replace(url, &keel_config::DatabaseTarget::Postgres { url: keel_config::Secret::new(url) }.to_string());
+    if let Some(pw) = password_of(url) {
+        if !pw.is_empty() {
+            out = out.replace(pw, "***");
+        }
+    }
+    out
+}
+
+fn password_of(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let auth = rest.split(['/', '?']).next()?;
+    let creds = auth.rsplit_once('@')?.0;
+    Some(creds.split_once(':')?.1)
+}

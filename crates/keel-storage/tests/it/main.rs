@@ -1,0 +1,91 @@
+//! Conformance suite for the storage layer, run against SQLite and PostgreSQL.
+
+use keel_storage::{Backend, Db, Migrations, StorageError};
+use keel_testkit::{backend_tests, TestDb};
+use sqlx::migrate::Migrator;
+
+backend_tests!(migrations_are_current_and_idempotent, ping_and_version, failed_migration_keeps_last_good_version);
+
+async fn migrations_are_current_and_idempotent(t: TestDb) {
+    let v = t.db.schema_version().await.unwrap();
+    assert!(v >= 1, "foundation migration applied");
+    assert!(t.db.pending_migrations(Migrations::Embedded).await.unwrap().is_empty());
+    let again = t.db.migrate(Migrations::Embedded).await.unwrap();
+    assert!(again.applied.is_empty(), "second run applies nothing");
+    assert_eq!(again.current, v);
+}
+
+async fn ping_and_version(t: TestDb) {
+    t.db.ping().await.unwrap();
+    let v = t.db.server_version().await.unwrap();
+    match t.db.backend() {
+        Backend::Postgres => assert!(v.chars().next().is_some_and(|c| c.is_ascii_digit()), "{v}"),
+        Backend::Sqlite => assert!(v.starts_with("SQLite 3."), "{v}"),
+    }
+    assert_eq!(t.db.capabilities().listen_notify, t.db.backend() == Backend::Postgres);
+}
+
+async fn failed_migration_keeps_last_good_version(t: TestDb) {
+    // A fresh, unmigrated database of the same backend, with a custom migration set whose
+    // second migration fails halfway (its first statement succeeds, its second does not).
+    let empty = match t.db.backend() {
+        Backend::Sqlite => TestDb::sqlite_empty().await,
+        Backend::Postgres => TestDb::postgres_empty("failed_migration_keeps_last_good_version").await.unwrap(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("0001_good.sql"), "CREATE TABLE good_one (id INTEGER PRIMARY KEY);").unwrap();
+    std::fs::write(
+        dir.path().join("0002_bad.sql"),
+        "CREATE TABLE half_done (id INTEGER PRIMARY KEY);\nINSERT INTO no_such_table VALUES (1);",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("0003_after.sql"), "CREATE TABLE never_reached (id INTEGER);").unwrap();
+    let m = Migrator::new(dir.path()).await.unwrap();
+    let err = empty.db.migrate(Migrations::Custom(&m)).await.unwrap_err();
+    match &err {
+        StorageError::Migration { version, description, current, .. } => {
+            assert_eq!(*version, 2);
+            assert_eq!(description, "bad");
+            assert_eq!(*current, 1);
+        }
+        other => panic!("expected a migration error, got {other:?}"),
+    }
+    assert!(err.to_string().contains("migration 2 (bad) failed"), "{err}");
+    assert_eq!(empty.db.schema_version().await.unwrap(), 1);
+    // Nothing of the failed migration is left behind.
+    let q = match empty.db.backend() {
+        Backend::Sqlite => "SELECT count(*) FROM sqlite_master WHERE name = 'half_done'",
+        Backend::Postgres => "SELECT count(*) FROM pg_class WHERE relname = 'half_done'",
+    };
+    let n: i64 = match &empty.db {
+        Db::Sqlite(p) => sqlx::query_scalar(q).fetch_one(p).await.unwrap(),
+        Db::Postgres(p) => sqlx::query_scalar(q).fetch_one(p).await.unwrap(),
+    };
+    assert_eq!(n, 0, "the failed migration was rolled back as a whole");
+}
+
+#[tokio::test]
+async fn unwritable_data_dir_names_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let target = keel_config::DatabaseTarget::Sqlite { path: file.join("sub/keel.db") };
+    let err = keel_storage::connect(&target, keel_storage::ConnectMode::Eager).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("cannot create the SQLite database") && msg.contains("DATABASE_URL"), "{msg}");
+    assert!(!file.join("sub").exists(), "nothing half-created");
+}
+
+#[tokio::test]
+async fn unreachable_postgres_is_a_clear_error_without_password() {
+    // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+    let target = keel_config::DatabaseTarget::parse(Some("postgres://keel:s3cret-pw@127.0.0.1:1/keel")).unwrap();
+    let err = keel_storage::connect(&target, keel_storage::ConnectMode::Eager).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("cannot reach the database"), "{msg}");
+    assert!(!msg.contains("s3cret-pw"), "{msg}");
+    assert!(err.is_unavailable());
+    // Lazy mode returns a pool at once; the first query then fails and says so.
+    let lazy = keel_storage::connect(&target, keel_storage::ConnectMode::Lazy).await.unwrap();
+    assert!(lazy.ping().await.is_err());
+}
