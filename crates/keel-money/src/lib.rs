@@ -1,1 +1,64 @@
-//! keel-money: see the crate description; filled in by its issue.
+//! keel-money: exact money in integer minor units, explicit rounding, allocation, and exact
+//! aggregation over paged sources. Money is never a float here, and nothing panics or wraps.
+//!
+//! # Model
+//! - [`Currency`]: an ISO 4217 code from a fixed table (USD 2, EUR 2, GBP 2, JPY 0, KWD 3, BHD 3,
+//!   CHF 2, ...) with its minor-unit exponent. Unknown codes are an error naming the code.
+//! - [`Money`]: `i64` minor units plus a `Currency` (Stripe-style). Arithmetic is `checked_*`
+//!   returning `Result` on overflow or currency mismatch; rates and ratios use i128 intermediates
+//!   and round once, under an explicit [`Rounding`].
+//! - [`Forecast`] / [`Estimated`]: labelled figures that do not mix with actuals by type.
+//! - [`Totals`], [`sum_pages`], [`sum_pages_by`], [`fold_pages`]: exact per-currency totals and
+//!   counts over keyset-paginated sources, all pages or an error.
+//!
+//! # Text forms (decided here, relied on by the API)
+//! - Input: [`Money::parse`] takes `-?digits(.digits)?` (a leading `+` is allowed), which is also
+//!   PostgreSQL NUMERIC text. No grouping commas (ambiguous across locales: "1,234" is 1.234 in
+//!   German), no symbols, no exponents, no whitespace. Non-zero digits beyond the currency's
+//!   exponent are refused unless a [`Rounding`] is passed ([`Money::parse_rounded`]); trailing
+//!   zeros beyond it are exact and accepted ("1.500" USD). BIGINT minor units go through
+//!   [`Money::from_minor`]; a wide `SUM` through [`Money::from_minor_i128`] or its NUMERIC text.
+//! - Display (`{}`): `$1,234.50`, `-$0.01` (leading minus, no accounting parentheses), `¥1,235`,
+//!   `CHF 1,234.50` (code when no unambiguous symbol), `KWD 1.500`.
+//! - Export ([`Money::plain`]): `1234.50`, `-0.01`, `1235`, `1.500`; what CSV carries next to a
+//!   currency column, and exactly what `Money::parse` reads back.
+//!
+//! # Serde forms
+//! - `Money`: `{"minor":123450,"currency":"USD"}` (unknown fields refused; `minor` is a JSON number,
+//!   exact in JavaScript only up to 2^53 minor units).
+//! - `Currency`: `"USD"` (reading is ASCII case-insensitive).
+//! - `Forecast<Money>` / `Estimated<Money>`: `{"basis":"forecast","minor":...,"currency":"USD"}`.
+//! - `CurrencyTotal`: `{"currency":"USD","minor":123450,"formatted":"$1,234.50","plain":"1234.50","count":3}`.
+//! - `Rounding`: snake_case, e.g. `"half_even"`, `"half_away_from_zero"`.
+//!
+//! # Rounding at boundaries
+//! There is no default mode. `Rounding::HalfAwayFromZero` matches PostgreSQL `round(numeric)`;
+//! `Rounding::HalfEven` matches rust_decimal's `round_dp`. Mixing them is how one-cent export
+//! differences appear, so each boundary names its mode.
+
+mod allocate;
+mod currency;
+mod currency_table;
+mod decimal;
+mod error;
+mod format;
+mod labelled;
+mod money;
+mod paged;
+mod parse;
+mod rate;
+mod rounding;
+mod totals;
+
+pub use currency::Currency;
+pub use error::MoneyError;
+pub use format::PlainAmount;
+pub use labelled::{Estimated, Forecast};
+pub use money::Money;
+pub use paged::{fold_pages, sum_pages, sum_pages_by, Drained, GroupedTotals, Page, PagedError};
+pub use rate::Rate;
+pub use rounding::{Rounding, UnknownRounding};
+pub use totals::{CurrencyTotal, ExactTotals, Totals};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,81 @@
+//! The ISO 4217 currencies keel-money supports: code, numeric code, minor-unit exponent, symbol, name.
+//!
+//! Sorted by code, because `Currency` orders by table position and lookup is a binary search;
+//! a unit test checks the order. Symbols follow CLDR English and are only given where they are
+//! unambiguous in an English report ("$" is USD only; CAD is "CA$"); the rest display their code.
+
+pub(crate) struct Info {
+    pub(crate) code: &'static str,
+    pub(crate) numeric: u16,
+    pub(crate) exponent: u8,
+    pub(crate) symbol: Option<&'static str>,
+    pub(crate) name: &'static str,
+}
+
+const fn c(code: &'static str, numeric: u16, exponent: u8, symbol: Option<&'static str>, name: &'static str) -> Info {
+    Info { code, numeric, exponent, symbol, name }
+}
+
+pub(crate) static TABLE: [Info; 61] = [
+    c("AED", 784, 2, None, "UAE Dirham"),
+    c("ARS", 32, 2, None, "Argentine Peso"),
+    c("AUD", 36, 2, Some("A$"), "Australian Dollar"),
+    c("BGN", 975, 2, None, "Bulgarian Lev"),
+    c("BHD", 48, 3, None, "Bahraini Dinar"),
+    c("BRL", 986, 2, Some("R$"), "Brazilian Real"),
+    c("CAD", 124, 2, Some("CA$"), "Canadian Dollar"),
+    c("CHF", 756, 2, None, "Swiss Franc"),
+    c("CLF", 990, 4, None, "Unidad de Fomento"),
+    c("CLP", 152, 0, None, "Chilean Peso"),
+    c("CNY", 156, 2, Some("CN¥"), "Yuan Renminbi"),
+    c("COP", 170, 2, None, "Colombian Peso"),
+    c("CZK", 203, 2, None, "Czech Koruna"),
+    c("DKK", 208, 2, None, "Danish Krone"),
+    c("EGP", 818, 2, None, "Egyptian Pound"),
+    c("EUR", 978, 2, Some("€"), "Euro"),
+    c("GBP", 826, 2, Some("£"), "Pound Sterling"),
+    c("HKD", 344, 2, Some("HK$"), "Hong Kong Dollar"),
+    c("HUF", 348, 2, None, "Forint"),
+    c("IDR", 360, 2, None, "Rupiah"),
+    c("ILS", 376, 2, Some("₪"), "New Israeli Sheqel"),
+    c("INR", 356, 2, Some("₹"), "Indian Rupee"),
+    c("IQD", 368, 3, None, "Iraqi Dinar"),
+    c("ISK", 352, 0, None, "Iceland Krona"),
+    c("JOD", 400, 3, None, "Jordanian Dinar"),
+    c("JPY", 392, 0, Some("¥"), "Yen"),
+    c("KES", 404, 2, None, "Kenyan Shilling"),
+    c("KRW", 410, 0, Some("₩"), "Won"),
+    c("KWD", 414, 3, None, "Kuwaiti Dinar"),
+    c("LYD", 434, 3, None, "Libyan Dinar"),
+    c("MAD", 504, 2, None, "Moroccan Dirham"),
+    c("MXN", 484, 2, Some("MX$"), "Mexican Peso"),
+    c("MYR", 458, 2, None, "Malaysian Ringgit"),
+    c("NGN", 566, 2, None, "Naira"),
+    c("NOK", 578, 2, None, "Norwegian Krone"),
+    c("NZD", 554, 2, Some("NZ$"), "New Zealand Dollar"),
+    c("OMR", 512, 3, None, "Rial Omani"),
+    c("PEN", 604, 2, None, "Sol"),
+    c("PHP", 608, 2, Some("₱"), "Philippine Peso"),
+    c("PKR", 586, 2, None, "Pakistan Rupee"),
+    c("PLN", 985, 2, None, "Zloty"),
+    c("PYG", 600, 0, None, "Guarani"),
+    c("QAR", 634, 2, None, "Qatari Rial"),
+    c("RON", 946, 2, None, "Romanian Leu"),
+    c("RSD", 941, 2, None, "Serbian Dinar"),
+    c("SAR", 682, 2, None, "Saudi Riyal"),
+    c("SEK", 752, 2, None, "Swedish Krona"),
+    c("SGD", 702, 2, None, "Singapore Dollar"),
+    c("THB", 764, 2, None, "Baht"),
+    c("TND", 788, 3, None, "Tunisian Dinar"),
+    c("TRY", 949, 2, None, "Turkish Lira"),
+    c("TWD", 901, 2, Some("NT$"), "New Taiwan Dollar"),
+    c("UAH", 980, 2, None, "Hryvnia"),
+    c("UGX", 800, 0, None, "Uganda Shilling"),
+    c("USD", 840, 2, Some("$"), "US Dollar"),
+    c("UYU", 858, 2, None, "Peso Uruguayo"),
+    c("VND", 704, 0, Some("₫"), "Dong"),
+    c("XAF", 950, 0, None, "CFA Franc BEAC"),
+    c("XOF", 952, 0, None, "CFA Franc BCEAO"),
+    c("ZAR", 710, 2, None, "Rand"),
+    c("ZMW", 967, 2, None, "Zambian Kwacha"),
+];

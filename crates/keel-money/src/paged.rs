@@ -1,0 +1,153 @@
+//! Exact aggregation over paged sources: drive keyset pagination to the end, then answer in full or
+//! not at all.
+//!
+//! The source is any `FnMut(Option<K>) -> impl Future<Output = Result<Page<K, T>, E>>`: `None` asks
+//! for the first page, `Some(k)` for the page after key `k`. The API plugs a SQL query in
+//! (`WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3`, built into a page with [`Page::keyset`]);
+//! tests plug in a vector. There is no row cap: the loop ends only when a page says there is no
+//! next one. If any page fails, the whole aggregation fails and the partial tally is dropped, so a
+//! caller can never show a total that silently covers only the first pages.
+
+use crate::{ExactTotals, Money, MoneyError, Totals};
+use std::collections::BTreeMap;
+use std::future::Future;
+
+/// One page of a keyset-paginated source. `next: None` means the source is exhausted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<K, T> {
+    pub items: Vec<T>,
+    pub next: Option<K>,
+}
+
+impl<K, T> Page<K, T> {
+    pub fn new(items: Vec<T>, next: Option<K>) -> Self {
+        Page { items, next }
+    }
+
+    /// The final page.
+    pub fn last(items: Vec<T>) -> Self {
+        Page { items, next: None }
+    }
+
+    /// Builds a page from rows fetched with `LIMIT page_size` (or `page_size + 1`) in key order.
+    ///
+    /// Fewer than `page_size` rows: this is the last page. Exactly `page_size`: there may be more,
+    /// continue after the last row's key (at worst one more, empty, fetch). More than `page_size`:
+    /// the extra row only proved there is more; it is dropped here and fetched again next page.
+    /// A `page_size` of 0 is treated as 1 so the scan always advances.
+    pub fn keyset(mut items: Vec<T>, page_size: usize, key_of: impl FnOnce(&T) -> K) -> Self {
+        let page_size = page_size.max(1);
+        if items.len() < page_size {
+            return Page { items, next: None };
+        }
+        items.truncate(page_size);
+        let next = items.last().map(key_of);
+        Page { items, next }
+    }
+}
+
+/// Why a paged aggregation produced no result. There is never a partial total alongside.
+#[derive(Debug, thiserror::Error)]
+pub enum PagedError<E> {
+    #[error("page {page} of the source failed after {rows_before} rows had been read; no partial total is returned: {source}")]
+    Page {
+        page: u64,
+        rows_before: u64,
+        #[source]
+        source: E,
+    },
+
+    #[error("page {page} returned the same next cursor it was asked for; the source would repeat forever (is the query ordered by its key?)")]
+    CursorDidNotAdvance { page: u64 },
+
+    #[error("aggregating page {page} failed: {source}")]
+    Money {
+        page: u64,
+        #[source]
+        source: MoneyError,
+    },
+}
+
+/// A fold that ran over every row of the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drained<A> {
+    pub value: A,
+    pub rows: u64,
+    pub pages: u64,
+}
+
+/// Folds every row of a paged source into `init` with `step`, fetching pages until one has no
+/// next cursor. Any page error, step error, or a cursor that fails to advance ends the fold with an
+/// error and the accumulator is dropped.
+pub async fn fold_pages<K, T, E, A, F, Fut, S>(mut fetch: F, init: A, mut step: S) -> Result<Drained<A>, PagedError<E>>
+where
+    K: Clone + PartialEq,
+    F: FnMut(Option<K>) -> Fut,
+    Fut: Future<Output = Result<Page<K, T>, E>>,
+    S: FnMut(&mut A, T) -> Result<(), MoneyError>,
+{
+    let mut acc = init;
+    let mut cursor: Option<K> = None;
+    let (mut rows, mut pages) = (0u64, 0u64);
+    loop {
+        pages += 1;
+        let page = fetch(cursor.clone()).await.map_err(|source| PagedError::Page {
+            page: pages,
+            rows_before: rows,
+            source,
+        })?;
+        for item in page.items {
+            step(&mut acc, item).map_err(|source| PagedError::Money { page: pages, source })?;
+            rows += 1;
+        }
+        match page.next {
+            None => return Ok(Drained { value: acc, rows, pages }),
+            Some(next) if cursor.as_ref() == Some(&next) => {
+                return Err(PagedError::CursorDidNotAdvance { page: pages })
+            }
+            Some(next) => cursor = Some(next),
+        }
+    }
+}
+
+/// Sums every amount of a paged source exactly, per currency, with exact counts.
+pub async fn sum_pages<K, E, F, Fut>(fetch: F) -> Result<ExactTotals, PagedError<E>>
+where
+    K: Clone + PartialEq,
+    F: FnMut(Option<K>) -> Fut,
+    Fut: Future<Output = Result<Page<K, Money>, E>>,
+{
+    let drained = fold_pages(fetch, Totals::new(), |totals, amount| totals.add(amount)).await?;
+    drained.value.finish().map_err(|source| PagedError::Money { page: drained.pages, source })
+}
+
+/// Exact totals per group (month, status, ...) and overall, each split by currency.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GroupedTotals<G: Ord> {
+    pub groups: BTreeMap<G, ExactTotals>,
+    pub overall: ExactTotals,
+}
+
+/// Sums a paged source of `(group, amount)` rows exactly per group and per currency.
+pub async fn sum_pages_by<K, G, E, F, Fut>(fetch: F) -> Result<GroupedTotals<G>, PagedError<E>>
+where
+    K: Clone + PartialEq,
+    G: Ord,
+    F: FnMut(Option<K>) -> Fut,
+    Fut: Future<Output = Result<Page<K, (G, Money)>, E>>,
+{
+    let mut overall = Totals::new();
+    let drained = fold_pages(fetch, BTreeMap::<G, Totals>::new(), |groups, (group, amount)| {
+        overall.add(amount)?;
+        groups.entry(group).or_default().add(amount)
+    })
+    .await?;
+    let page = drained.pages;
+    let finish = |t: &Totals| t.finish().map_err(|source| PagedError::Money { page, source });
+    let groups = drained
+        .value
+        .into_iter()
+        .map(|(group, totals)| Ok((group, finish(&totals)?)))
+        .collect::<Result<BTreeMap<_, _>, PagedError<E>>>()?;
+    Ok(GroupedTotals { groups, overall: finish(&overall)? })
+}

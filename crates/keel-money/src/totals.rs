@@ -1,0 +1,117 @@
+//! `Totals`: exact per-currency sums and counts; currencies are kept apart, never mixed.
+
+use crate::{Currency, Money, MoneyError};
+
+/// A running exact tally per currency. Sums are i128, so no realistic row count overflows them
+/// and the result does not depend on row order; only a final total beyond i64 minor units fails,
+/// in [`Totals::finish`].
+#[derive(Debug, Clone, Default)]
+pub struct Totals {
+    // A handful of currencies per org at most: a linear scan beats hashing.
+    entries: Vec<Running>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Running {
+    currency: Currency,
+    sum: i128,
+    count: u64,
+}
+
+impl Totals {
+    pub fn new() -> Totals {
+        Totals::default()
+    }
+
+    /// Counts `amount` into its currency's total.
+    pub fn add(&mut self, amount: Money) -> Result<(), MoneyError> {
+        let entry = match self.entries.iter_mut().position(|e| e.currency == amount.currency()) {
+            Some(i) => &mut self.entries[i],
+            None => {
+                self.entries.push(Running { currency: amount.currency(), sum: 0, count: 0 });
+                let last = self.entries.len() - 1;
+                &mut self.entries[last]
+            }
+        };
+        let overflow = MoneyError::Overflow { op: "total" };
+        entry.sum = entry.sum.checked_add(i128::from(amount.minor())).ok_or(overflow.clone())?;
+        entry.count = entry.count.checked_add(1).ok_or(overflow)?;
+        Ok(())
+    }
+
+    /// Adds another tally into this one (e.g. per-shard partial tallies of one complete scan).
+    pub fn merge(&mut self, other: &Totals) -> Result<(), MoneyError> {
+        for theirs in &other.entries {
+            match self.entries.iter_mut().find(|e| e.currency == theirs.currency) {
+                Some(mine) => {
+                    let overflow = MoneyError::Overflow { op: "total" };
+                    mine.sum = mine.sum.checked_add(theirs.sum).ok_or(overflow.clone())?;
+                    mine.count = mine.count.checked_add(theirs.count).ok_or(overflow)?;
+                }
+                None => self.entries.push(*theirs),
+            }
+        }
+        Ok(())
+    }
+
+    /// Amounts counted so far, all currencies together.
+    pub fn rows(&self) -> u64 {
+        self.entries.iter().map(|e| e.count).sum()
+    }
+
+    /// The exact totals, one per currency seen, ordered by currency code.
+    pub fn finish(&self) -> Result<ExactTotals, MoneyError> {
+        let mut per_currency = self
+            .entries
+            .iter()
+            .map(|e| {
+                let total =
+                    Money::from_minor_i128(e.sum, e.currency).map_err(|_| MoneyError::Overflow { op: "total" })?;
+                Ok(CurrencyTotal { total, count: e.count })
+            })
+            .collect::<Result<Vec<_>, MoneyError>>()?;
+        per_currency.sort_by_key(|t| t.total.currency());
+        Ok(ExactTotals { rows: per_currency.iter().map(|t| t.count).sum(), per_currency })
+    }
+}
+
+/// The exact total and row count of one currency.
+///
+/// Serde form: `{"currency":"USD","minor":123450,"formatted":"$1,234.50","plain":"1234.50","count":3}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CurrencyTotal {
+    pub total: Money,
+    pub count: u64,
+}
+
+impl serde::Serialize for CurrencyTotal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("CurrencyTotal", 5)?;
+        st.serialize_field("currency", &self.total.currency())?;
+        st.serialize_field("minor", &self.total.minor())?;
+        st.serialize_field("formatted", &self.total.to_string())?;
+        st.serialize_field("plain", &self.total.plain().to_string())?;
+        st.serialize_field("count", &self.count)?;
+        st.end()
+    }
+}
+
+/// Finished exact totals: one entry per currency present (ordered by code) and the row count.
+/// An empty `per_currency` with `rows == 0` means the source held no rows, not that it was skipped.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct ExactTotals {
+    pub per_currency: Vec<CurrencyTotal>,
+    pub rows: u64,
+}
+
+impl ExactTotals {
+    pub fn get(&self, currency: Currency) -> Option<&CurrencyTotal> {
+        self.per_currency.iter().find(|t| t.total.currency() == currency)
+    }
+
+    /// The total in `currency`: exactly zero when no row was in that currency.
+    pub fn total_in(&self, currency: Currency) -> Money {
+        self.get(currency).map_or(Money::zero(currency), |t| t.total)
+    }
+}
