@@ -1,1 +1,32 @@
-//! x
+//! keel-ops as a library: the command tree and its handlers, so tests can run commands
+//! in-process as well as through the real binary.
+
+mod cli;
+mod cmd;
+mod output;
+
+pub use cli::Cli;
+
+use keel_config::Source;
+use std::process::ExitCode;
+
+/// Exit statuses, documented in `--help`.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// The command ran and found a problem (a failed check, an audit over `--fail-on`).
+    pub const FAILED: u8 = 1;
+    /// The configuration or the command line is wrong; nothing was done.
+    pub const USAGE: u8 = 2;
+    /// A dependency (the database) is unreachable or lacks a capability.
+    pub const UNAVAILABLE: u8 = 3;
+}
+
+pub async fn run(cli: Cli, source: &dyn Source) -> ExitCode {
+    match cmd::dispatch(cli, source).await {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("keel-ops: {e:#}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -94,3 +94,18 @@ fn password_of(url: &str) -> Option<&str> {
     let creds = auth.rsplit_once('@')?.0;
     Some(creds.split_once(':')?.1)
 }
+
+/// Startup as the binaries do it: with `auto_migrate`, connect now and apply pending
+/// migrations (any failure is fatal and named); without it, return a lazy pool so the process
+/// boots even while the database is down and reports itself degraded until it answers.
+pub async fn open(target: &DatabaseTarget, auto_migrate: bool) -> Result<Db, StorageError> {
+    if !auto_migrate {
+        return connect(target, ConnectMode::Lazy).await;
+    }
+    let db = connect(target, ConnectMode::Eager).await?;
+    let report = db.migrate(crate::Migrations::Embedded).await?;
+    for m in &report.applied {
+        tracing::info!(version = m.version, description = %m.description, "migration applied");
+    }
+    Ok(db)
+}

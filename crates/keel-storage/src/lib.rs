@@ -10,7 +10,7 @@ mod db;
 mod error;
 mod migrate;
 
-pub use connect::{connect, ConnectMode, ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS, SQLITE_BUSY_TIMEOUT, SQLITE_MAX_CONNECTIONS};
+pub use connect::{connect, open, ConnectMode, ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS, SQLITE_BUSY_TIMEOUT, SQLITE_MAX_CONNECTIONS};
 pub use db::{Backend, Capabilities, Db};
 pub use error::StorageError;
 pub use migrate::{MigrationInfo, MigrationReport, Migrations};

@@ -7,8 +7,10 @@
 //! prints `SKIPPED (postgres): <name>` straight to stderr (so it shows even when cargo captures
 //! output) and returns; under `CI=true` it fails instead, so CI can never pass by skipping.
 
+mod process;
 mod testdb;
 
+pub use process::Proc;
 pub use testdb::{postgres_admin_url, TestDb};
 
 /// Runs each listed `async fn name(db: TestDb)` once on SQLite and once on PostgreSQL, as the

@@ -1,0 +1,130 @@
+//! The API's one error type: renders RFC 9457 `application/problem+json` and never leaks
+//! internals (SQL, stack traces, secrets); the cause is logged instead.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Base of every problem `type` URI; the slug after it is stable and documented.
+pub const PROBLEM_BASE: &str = "https://keel.dev/problems/";
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// Stable slug, e.g. `invalid-input`, `not-found`, `rate-limited`.
+    pub slug: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    pub retry_after_s: Option<u64>,
+    /// Logged, never sent.
+    pub internal: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    type_: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, slug, title, detail: detail.into(), errors: Vec::new(), retry_after_s: None, internal: None }
+    }
+
+    /// 400: the input could not be parsed at all.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", "Malformed request", detail)
+    }
+
+    /// 422: parsed, but a value is not acceptable; names the field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let mut e =
+            Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-input", "Invalid input", format!("{field}: {message}"));
+        e.errors.push(FieldError { field: field.to_owned(), message });
+        e
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required", detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed", detail)
+    }
+
+    /// 503 with `Retry-After`: a dependency is unavailable; retrying later may work.
+    pub fn unavailable(detail: impl Into<String>, retry_after_s: u64) -> Self {
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Temporarily unavailable", detail);
+        e.retry_after_s = Some(retry_after_s);
+        e
+    }
+
+    /// 500 with a generic message; `cause` is only logged.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the server failed to handle this request; it has been logged",
+        );
+        e.internal = Some(cause.to_string());
+        e
+    }
+}
+
+impl From<keel_storage::StorageError> for ApiError {
+    fn from(e: keel_storage::StorageError) -> Self {
+        if e.is_unavailable() {
+            let mut a = ApiError::unavailable("the database is unavailable; retry shortly", 1);
+            a.internal = Some(e.to_string());
+            a
+        } else {
+            ApiError::internal(e)
+        }
+    }
+}
+
+impl From<keel_storage::sqlx::Error> for ApiError {
+    fn from(e: keel_storage::sqlx::Error) -> Self {
+        keel_storage::StorageError::from(e).into()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Some(cause) = &self.internal {
+            tracing::error!(status = self.status.as_u16(), cause = %keel_telemetry::redact(cause), "request failed");
+        }
+        let body = Problem {
+            type_: format!("{PROBLEM_BASE}{}", self.slug),
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            errors: &self.errors,
+        };
+        let json = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+        let mut res = (self.status, json).into_response();
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(s) = self.retry_after_s {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        res
+    }
+}

@@ -1,0 +1,38 @@
+//! Black-box tests of keel-api: the real router on a random port, and the real binary.
+
+mod basics;
+mod process;
+
+use keel_api::{AppState, Config};
+use keel_testkit::TestDb;
+use std::net::SocketAddr;
+use tokio_util::sync::CancellationToken;
+
+/// A running in-process server; cancelled on drop.
+pub(crate) struct Server {
+    pub addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub _db: TestDb,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Server {
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+pub(crate) async fn start(t: TestDb) -> Server {
+    let config = Config::load(&keel_config::MapSource::default()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let state = AppState::new(t.db.clone(), config);
+    tokio::spawn(keel_api::serve(listener, state, shutdown.clone()));
+    Server { addr, shutdown, _db: t }
+}

@@ -1,0 +1,90 @@
+//! The real keel-api binary: startup validation, SIGTERM, degraded boot.
+
+use keel_testkit::Proc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_keel-api");
+
+#[test]
+fn bad_configuration_exits_fast_naming_every_variable() {
+    let started = Instant::now();
+    let out = std::process::Command::new(BIN)
+        .env("KEEL_BIND", "not-an-address")
+        .env("DATABASE_URL", "mysql://root:hunter2@db/x")
+        .env("KEEL_ENV", "production")
+        .env("KEEL_EMBEDDED_WORKER", "perhaps")
+        .env_remove("INTERNAL_API_SECRET")
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for var in ["KEEL_BIND", "DATABASE_URL", "INTERNAL_API_SECRET", "KEEL_EMBEDDED_WORKER"] {
+        assert!(err.contains(var), "{var} missing from:\n{err}");
+    }
+    assert!(!err.contains("hunter2"), "secret leaked:\n{err}");
+}
+
+#[test]
+fn serves_on_sqlite_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/data/keel.db", dir.path().display());
+    let mut p = Proc::start(BIN, &[], &[("KEEL_BIND", "127.0.0.1:0"), ("DATABASE_URL", &db)]);
+    let addr = p.wait_listening();
+    let body = reqwest::blocking_get(&format!("http://{addr}/api/health"));
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
+    assert!(dir.path().join("data/keel.db").exists(), "database file created on first start");
+    p.signal("TERM");
+    let status = p.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "exit {status:?}; logs:\n{}", p.seen.join("\n"));
+    assert!(p.seen.iter().any(|l| l.contains("shutdown complete")), "{}", p.seen.join("\n"));
+    // The access log carried the route template, status and latency.
+    let access = p.seen.iter().find(|l| l.contains("\"route\":\"/api/health\"")).expect("access log line");
+    let v: serde_json::Value = serde_json::from_str(access).unwrap();
+    assert_eq!(v["status"], 200);
+    assert!(v["latency_ms"].is_number());
+}
+
+#[test]
+fn unreachable_database_at_startup_is_one_clear_error() {
+    let out = std::process::Command::new(BIN)
+        .env("KEEL_BIND", "127.0.0.1:0")
+        .env("DATABASE_URL", "postgres://keel:pw-not-shown@127.0.0.1:1/keel")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot reach the database") && err.contains("DATABASE_URL"), "{err}");
+    assert!(!err.contains("pw-not-shown"), "{err}");
+}
+
+#[test]
+fn boots_degraded_without_auto_migrate_when_database_is_down() {
+    let mut p = Proc::start(
+        BIN,
+        &[],
+        &[
+            ("KEEL_BIND", "127.0.0.1:0"),
+            ("DATABASE_URL", "postgres://keel@127.0.0.1:1/keel"),
+            ("KEEL_AUTO_MIGRATE", "false"),
+        ],
+    );
+    let addr = p.wait_listening();
+    let (status, body) = reqwest::blocking_get_status(&format!("http://{addr}/api/health"));
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("\"status\":\"degraded\""), "{body}");
+}
+
+/// Tiny blocking HTTP helpers so process tests need no runtime.
+mod reqwest {
+    pub(super) fn blocking_get(url: &str) -> String {
+        blocking_get_status(url).1
+    }
+    pub(super) fn blocking_get_status(url: &str) -> (u16, String) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let r = ::reqwest::get(url).await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    }
+}

@@ -1,0 +1,51 @@
+//! The command tree (clap derive). Command and flag names are a contract: runbooks use them.
+
+use clap::{Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0  success
+  1  the command ran and found a problem (failed check, audit findings over --fail-on)
+  2  bad configuration or command line; nothing was done
+  3  a dependency is unavailable (database unreachable, extension missing)
+
+Configuration comes from the environment, as for keel-api: DATABASE_URL (unset: ./data/keel.db), …
+Run `keel-ops config check` to validate it.";
+
+#[derive(Debug, Parser)]
+#[command(name = "keel-ops", version, about = "Operate a Keel deployment: migrations, configuration, queue, cron, health, audits", after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending database migrations (or list them with --dry-run).
+    Migrate {
+        /// List what would be applied and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print a shell completion script: `keel-ops completions bash > /etc/bash_completion.d/keel-ops`.
+    Completions {
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the environment without starting anything; prints every problem at once.
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
+}

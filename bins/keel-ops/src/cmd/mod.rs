@@ -1,0 +1,25 @@
+//! One module per command family; `dispatch` routes the parsed command line.
+
+mod config;
+mod migrate;
+
+use crate::cli::{Cli, Command, ConfigCommand};
+use crate::output::OpsError;
+use keel_config::{Settings, Source};
+
+pub(crate) async fn dispatch(cli: Cli, source: &dyn Source) -> Result<u8, OpsError> {
+    match cli.command {
+        Command::Migrate { dry_run, json } => migrate::run(&settings(source)?, dry_run, json).await,
+        Command::Config { command: ConfigCommand::Check { json } } => Ok(config::check(source, json)),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "keel-ops", &mut std::io::stdout());
+            Ok(crate::exit::OK)
+        }
+    }
+}
+
+/// The shared settings, or a usage error listing every problem.
+fn settings(source: &dyn Source) -> Result<Settings, OpsError> {
+    Settings::load(source).map_err(|p| OpsError::usage(p.to_string()))
+}
