@@ -3,7 +3,8 @@
 //!
 //! The source is any `FnMut(Option<K>) -> impl Future<Output = Result<Page<K, T>, E>>`: `None` asks
 //! for the first page, `Some(k)` for the page after key `k`. The API plugs a SQL query in
-//! (`WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3`, built into a page with [`Page::keyset`]);
+//! (`WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3`, built into a page with [`Page::keyset`] or
+//! [`Page::keyset_probed`]);
 //! tests plug in a vector. There is no row cap: the loop ends only when a page says there is no
 //! next one. If any page fails, the whole aggregation fails and the partial tally is dropped, so a
 //! caller can never show a total that silently covers only the first pages.
@@ -29,15 +30,28 @@ impl<K, T> Page<K, T> {
         Page { items, next: None }
     }
 
-    /// Builds a page from rows fetched with `LIMIT page_size` (or `page_size + 1`) in key order.
+    /// Builds a page from rows fetched in key order with `LIMIT limit`.
     ///
-    /// Fewer than `page_size` rows: this is the last page. Exactly `page_size`: there may be more,
-    /// continue after the last row's key (at worst one more, empty, fetch). More than `page_size`:
-    /// the extra row only proved there is more; it is dropped here and fetched again next page.
-    /// A `page_size` of 0 is treated as 1 so the scan always advances.
-    pub fn keyset(mut items: Vec<T>, page_size: usize, key_of: impl FnOnce(&T) -> K) -> Self {
+    /// Fewer than `limit` rows: this is the last page. `limit` rows: there may be more, so continue
+    /// after the last row's key (if there are none, that costs one more, empty, fetch). Rows beyond
+    /// `limit` are dropped here and fetched again with the next page. A `limit` of 0 is treated as
+    /// 1 so the scan always advances.
+    pub fn keyset(mut items: Vec<T>, limit: usize, key_of: impl FnOnce(&T) -> K) -> Self {
+        let limit = limit.max(1);
+        if items.len() < limit {
+            return Page { items, next: None };
+        }
+        items.truncate(limit);
+        let next = items.last().map(key_of);
+        Page { items, next }
+    }
+
+    /// Builds a page from rows fetched in key order with `LIMIT page_size + 1`: the extra row only
+    /// proves there is more (and is fetched again next page), so the final page never needs an
+    /// empty fetch. A `page_size` of 0 is treated as 1.
+    pub fn keyset_probed(mut items: Vec<T>, page_size: usize, key_of: impl FnOnce(&T) -> K) -> Self {
         let page_size = page_size.max(1);
-        if items.len() < page_size {
+        if items.len() <= page_size {
             return Page { items, next: None };
         }
         items.truncate(page_size);
