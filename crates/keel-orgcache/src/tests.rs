@@ -1,0 +1,1 @@
+//! Unit tests of the internals: reverse index, message encoding, config.
