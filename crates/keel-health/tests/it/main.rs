@@ -1,0 +1,15 @@
+//! keel-health integration tests: one binary, one module per concern.
+
+// The whole binary is test code; clippy.toml allows unwrap in tests but cannot see that helper
+// functions outside `#[test]` bodies are test code too.
+#![allow(clippy::unwrap_used)]
+
+mod config;
+mod database;
+mod deadline;
+mod flight;
+mod registry;
+mod report;
+mod sections;
+mod state;
+mod support;
