@@ -47,6 +47,7 @@ mod limiter;
 mod metrics;
 mod policy;
 mod quota;
+#[cfg(feature = "tower")]
 mod throttle;
 
 #[cfg(feature = "tower")]
