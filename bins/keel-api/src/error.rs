@@ -51,8 +51,12 @@ impl ApiError {
     /// 422: parsed, but a value is not acceptable; names the field.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
-        let mut e =
-            Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-input", "Invalid input", format!("{field}: {message}"));
+        let mut e = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-input",
+            "Invalid input",
+            format!("{field}: {message}"),
+        );
         e.errors.push(FieldError { field: field.to_owned(), message });
         e
     }

@@ -12,8 +12,8 @@ mod server;
 mod state;
 
 pub use config::Config;
-pub use keel_worker::shutdown;
 pub use error::{ApiError, FieldError, PROBLEM_BASE};
+pub use keel_worker::shutdown;
 pub use server::{run, serve, serve_router, DRAIN_DEADLINE};
 pub use state::AppState;
 

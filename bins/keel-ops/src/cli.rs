@@ -36,9 +36,7 @@ pub enum Command {
         command: ConfigCommand,
     },
     /// Print a shell completion script: `keel-ops completions bash > /etc/bash_completion.d/keel-ops`.
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Debug, Subcommand)]

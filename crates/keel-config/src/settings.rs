@@ -34,7 +34,11 @@ impl Settings {
     /// Reads the shared settings; problems go into `r` so the caller can add its own
     /// crate-specific settings before reporting everything at once.
     pub fn read(r: &mut Reader<'_>) -> Settings {
-        let bind = r.parse("KEEL_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)), "an address like 127.0.0.1:8080 or 0.0.0.0:8080");
+        let bind = r.parse(
+            "KEEL_BIND",
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+            "an address like 127.0.0.1:8080 or 0.0.0.0:8080",
+        );
         let database = match DatabaseTarget::parse(r.raw("DATABASE_URL").as_deref()) {
             Ok(t) => t,
             Err(msg) => {
@@ -79,7 +83,16 @@ impl Settings {
         };
         let embedded_worker = r.bool("KEEL_EMBEDDED_WORKER", !database.is_postgres());
         let auto_migrate = r.bool("KEEL_AUTO_MIGRATE", true);
-        Settings { bind, database, environment, internal_api_secret, log_filter, log_format, embedded_worker, auto_migrate }
+        Settings {
+            bind,
+            database,
+            environment,
+            internal_api_secret,
+            log_filter,
+            log_format,
+            embedded_worker,
+            auto_migrate,
+        }
     }
 
     /// Reads only the shared settings and reports.

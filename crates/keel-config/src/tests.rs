@@ -34,7 +34,10 @@ fn all_problems_reported_at_once_without_secrets() {
     ]);
     let err = Settings::load(&src).unwrap_err();
     let vars: Vec<&str> = err.0.iter().map(|p| p.var.as_str()).collect();
-    assert_eq!(vars, ["KEEL_BIND", "DATABASE_URL", "KEEL_ENV", "INTERNAL_API_SECRET", "KEEL_LOG_FORMAT", "KEEL_EMBEDDED_WORKER"]);
+    assert_eq!(
+        vars,
+        ["KEEL_BIND", "DATABASE_URL", "KEEL_ENV", "INTERNAL_API_SECRET", "KEEL_LOG_FORMAT", "KEEL_EMBEDDED_WORKER"]
+    );
     let text = err.to_string();
     assert!(!text.contains("hunter2"), "{text}");
     assert!(!text.contains("short-secret-value"), "{text}");
@@ -45,7 +48,8 @@ fn all_problems_reported_at_once_without_secrets() {
 fn production_requires_a_long_secret() {
     let err = Settings::load(&MapSource::new([("KEEL_ENV", "production")])).unwrap_err();
     assert_eq!(err.0[0].var, "INTERNAL_API_SECRET");
-    let ok = Settings::load(&MapSource::new([("KEEL_ENV", "production"), ("INTERNAL_API_SECRET", &"x".repeat(32))])).unwrap();
+    let ok = Settings::load(&MapSource::new([("KEEL_ENV", "production"), ("INTERNAL_API_SECRET", &"x".repeat(32))]))
+        .unwrap();
     assert_eq!(ok.log_format, LogFormat::Json);
     assert!(format!("{ok:?}").contains("Secret(***)"));
 }

@@ -21,10 +21,9 @@ macro_rules! uuid_id {
 
             /// Parses the canonical or simple UUID text form.
             pub fn parse(s: &str) -> Result<Self, ParseError> {
-                Uuid::parse_str(s.trim()).map(Self).map_err(|_| ParseError::Uuid {
-                    what: $what,
-                    got: s.chars().take(64).collect(),
-                })
+                Uuid::parse_str(s.trim())
+                    .map(Self)
+                    .map_err(|_| ParseError::Uuid { what: $what, got: s.chars().take(64).collect() })
             }
 
             /// Wraps a UUID read back from our own storage, where it was written by `generate`/`parse`.

@@ -52,10 +52,8 @@ pub async fn connect(target: &DatabaseTarget, mode: ConnectMode) -> Result<Db, S
         }
         DatabaseTarget::Sqlite { path } => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| StorageError::DataDir {
-                    path: path.display().to_string(),
-                    cause: e.to_string(),
-                })?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StorageError::DataDir { path: path.display().to_string(), cause: e.to_string() })?;
             }
             let opts = SqliteConnectOptions::new()
                 .filename(path)
@@ -79,7 +77,8 @@ pub async fn connect(target: &DatabaseTarget, mode: ConnectMode) -> Result<Db, S
 
 /// sqlx error texts can quote the connection string; make sure the password never leaves.
 fn redact_sqlx(msg: &str, url: &str) -> String {
-    let mut out = msg.replace(url, &keel_config::DatabaseTarget::Postgres { url: keel_config::Secret::new(url) }.to_string());
+    let mut out =
+        msg.replace(url, &keel_config::DatabaseTarget::Postgres { url: keel_config::Secret::new(url) }.to_string());
     if let Some(pw) = password_of(url) {
         if !pw.is_empty() {
             out = out.replace(pw, "***");

@@ -10,11 +10,12 @@ mod db;
 mod error;
 mod migrate;
 
-pub use connect::{connect, open, ConnectMode, ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS, SQLITE_BUSY_TIMEOUT, SQLITE_MAX_CONNECTIONS};
+pub use connect::{
+    connect, open, ConnectMode, ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS, SQLITE_BUSY_TIMEOUT, SQLITE_MAX_CONNECTIONS,
+};
 pub use db::{Backend, Capabilities, Db};
 pub use error::StorageError;
 pub use migrate::{MigrationInfo, MigrationReport, Migrations};
 
 /// sqlx is re-exported so every crate uses the one version the storage layer was built with.
 pub use sqlx;
-

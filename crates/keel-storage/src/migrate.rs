@@ -39,11 +39,15 @@ impl Db {
     /// Versions recorded as successfully applied.
     async fn applied_versions(&self) -> Result<HashSet<i64>, StorageError> {
         let exists: bool = match self {
-            Db::Postgres(p) => sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(p).await?,
+            Db::Postgres(p) => {
+                sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(p).await?
+            }
             Db::Sqlite(p) => {
-                sqlx::query_scalar("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
-                    .fetch_one(p)
-                    .await?
+                sqlx::query_scalar(
+                    "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+                )
+                .fetch_one(p)
+                .await?
             }
         };
         if !exists {
@@ -87,11 +91,8 @@ impl Db {
         match result {
             Ok(()) => Ok(MigrationReport { applied: pending, current: self.schema_version().await? }),
             Err(MigrateError::ExecuteMigration(cause, version)) => {
-                let description = m
-                    .iter()
-                    .find(|x| x.version == version)
-                    .map(|x| x.description.to_string())
-                    .unwrap_or_default();
+                let description =
+                    m.iter().find(|x| x.version == version).map(|x| x.description.to_string()).unwrap_or_default();
                 Err(StorageError::Migration {
                     version,
                     description,

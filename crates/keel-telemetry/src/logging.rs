@@ -18,7 +18,9 @@ pub fn init_logging(format: LogFormat, filter: &str) -> Result<(), LoggingError>
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(true);
     let res = match format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
-        LogFormat::Pretty => builder.compact().with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init(),
+        LogFormat::Pretty => {
+            builder.compact().with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init()
+        }
     };
     res.map_err(|_| LoggingError::AlreadyInitialised)
 }

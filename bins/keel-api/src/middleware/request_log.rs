@@ -21,7 +21,8 @@ pub(crate) async fn request_log(mut req: Request, next: Next) -> Response {
         .unwrap_or_else(RequestId::generate);
     req.extensions_mut().insert(id.clone());
     // The template, never the raw path: ids in paths would explode log cardinality and leak data.
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "<unmatched>".into());
+    let route =
+        req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "<unmatched>".into());
     let method = req.method().clone();
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let started = Instant::now();

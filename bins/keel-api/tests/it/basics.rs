@@ -72,7 +72,8 @@ async fn shutdown_drains_in_flight_requests() {
     let addr = listener.local_addr().unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let server = tokio::spawn(keel_api::serve_router(listener, app, shutdown.clone(), Duration::from_secs(30)));
-    let req = tokio::spawn(async move { reqwest::get(format!("http://{addr}/slow")).await.unwrap().text().await.unwrap() });
+    let req =
+        tokio::spawn(async move { reqwest::get(format!("http://{addr}/slow")).await.unwrap().text().await.unwrap() });
     entered.notified().await;
     shutdown.cancel();
     // Once shutdown has begun the listener is closed: a new connection is refused.
@@ -95,7 +96,7 @@ async fn shutdown_drains_in_flight_requests() {
 #[tokio::test(start_paused = true)]
 async fn drain_deadline_bounds_shutdown() {
     use axum::routing::get;
-    let app = axum::Router::new().route("/hang", get(|| std::future::pending::<&'static str>()));
+    let app = axum::Router::new().route("/hang", get(std::future::pending::<&'static str>));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();

@@ -26,8 +26,11 @@ pub(crate) async fn run(s: &Settings, dry_run: bool, json: bool) -> Result<u8, O
     } else {
         let report = db.migrate(Migrations::Embedded).await?;
         if json {
-            let list: Vec<_> =
-                report.applied.iter().map(|m| serde_json::json!({"version": m.version, "name": m.description})).collect();
+            let list: Vec<_> = report
+                .applied
+                .iter()
+                .map(|m| serde_json::json!({"version": m.version, "name": m.description}))
+                .collect();
             print_json(&serde_json::json!({"dry_run": false, "current": report.current, "applied": list}));
         } else if report.applied.is_empty() {
             println!("database is at version {}; nothing to apply", report.current);

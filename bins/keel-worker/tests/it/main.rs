@@ -1,0 +1,25 @@
+//! Black-box tests of the keel-worker binary.
+
+use keel_testkit::Proc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_keel-worker");
+
+#[test]
+fn starts_idles_and_exits_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/keel.db", dir.path().display());
+    let mut p = Proc::start(BIN, &[], &[("DATABASE_URL", &db)]);
+    p.wait_for(Duration::from_secs(30), |v| v["message"] == "worker started");
+    p.signal("TERM");
+    let status = p.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "{status:?}: {}", p.seen.join("\n"));
+    assert!(p.seen.iter().any(|l| l.contains("worker stopped")));
+}
+
+#[test]
+fn bad_configuration_exits_2() {
+    let out = std::process::Command::new(BIN).env("DATABASE_URL", "ftp://x").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DATABASE_URL"));
+}

@@ -1,0 +1,25 @@
+//! Running commands from the workspace root, echoing them first.
+
+use anyhow::{bail, Context};
+use std::path::PathBuf;
+use std::process::Command;
+
+pub(crate) fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub(crate) fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+/// Runs `cmd`, failing with its description if it exits non-zero.
+pub(crate) fn step(what: &str, mut cmd: Command) -> anyhow::Result<()> {
+    eprintln!("\n== {what}: {cmd:?}");
+    let status = cmd.status().with_context(|| format!("cannot start: {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
