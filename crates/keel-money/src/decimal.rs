@@ -17,42 +17,52 @@ pub(crate) struct DecimalText<'a> {
 }
 
 pub(crate) fn lex<'a>(what: &'static str, input: &'a str) -> Result<DecimalText<'a>, MoneyError> {
-    let (Some(first), Some(last)) = (input.chars().next(), input.chars().next_back()) else {
-        return Err(MoneyError::Empty { what });
+    let bytes = input.as_bytes();
+    let (negative, start) = match bytes.first() {
+        None => return Err(MoneyError::Empty { what }),
+        Some(b'-') => (true, 1),
+        Some(b'+') => (false, 1),
+        Some(_) => (false, 0),
     };
-    if first.is_whitespace() || last.is_whitespace() {
-        return Err(MoneyError::Whitespace { what, input: echo(input) });
-    }
-    let (negative, body) = match input.as_bytes()[0] {
-        b'-' => (true, &input[1..]),
-        b'+' => (false, &input[1..]),
-        _ => (false, input),
-    };
-    if ["nan", "inf", "infinity"].iter().any(|w| body.eq_ignore_ascii_case(w)) {
-        return Err(MoneyError::NotFinite { what, input: echo(input) });
-    }
-    let sign_len = input.len() - body.len();
+    // The happy path is one pass over ASCII bytes; anything else is diagnosed by `refuse`.
     let mut point = None;
-    for (i, ch) in body.char_indices() {
-        match ch {
-            '0'..='9' => {}
-            '.' if point.is_none() => point = Some(i),
-            ',' => return Err(MoneyError::GroupingSeparator { what, input: echo(input) }),
-            'e' | 'E' if body[..i].bytes().any(|b| b.is_ascii_digit()) => {
-                return Err(MoneyError::Exponent { what, input: echo(input) })
-            }
-            _ => {
-                let position = input[..sign_len + i].chars().count() + 1;
-                return Err(MoneyError::InvalidCharacter { what, input: echo(input), ch, position });
-            }
+    for (i, &b) in bytes.iter().enumerate().skip(start) {
+        match b {
+            b'0'..=b'9' => {}
+            b'.' if point.is_none() => point = Some(i),
+            _ => return Err(refuse(what, input, start, i)),
         }
     }
     let (int, frac) = match point {
-        Some(p) => (&body[..p], &body[p + 1..]),
-        None => (body, ""),
+        Some(p) => (&input[start..p], &input[p + 1..]),
+        None => (&input[start..], ""),
     };
     if int.is_empty() || (point.is_some() && frac.is_empty()) {
         return Err(MoneyError::MissingDigits { what, input: echo(input) });
     }
     Ok(DecimalText { negative, int, frac })
+}
+
+/// Names what is wrong with `input`, whose byte `at` (after the sign, which ends at `start`) is
+/// the first one the lexer could not accept. Every byte before `at` is ASCII, so `at` is a char
+/// boundary.
+#[cold]
+fn refuse(what: &'static str, input: &str, start: usize, at: usize) -> MoneyError {
+    let body = &input[start..];
+    let starts_or_ends_blank = input.chars().next().is_some_and(char::is_whitespace)
+        || input.chars().next_back().is_some_and(char::is_whitespace);
+    if starts_or_ends_blank {
+        return MoneyError::Whitespace { what, input: echo(input) };
+    }
+    if ["nan", "inf", "infinity"].iter().any(|w| body.eq_ignore_ascii_case(w)) {
+        return MoneyError::NotFinite { what, input: echo(input) };
+    }
+    let ch = input[at..].chars().next().unwrap_or('\u{FFFD}');
+    match ch {
+        ',' => MoneyError::GroupingSeparator { what, input: echo(input) },
+        'e' | 'E' if at > start && input.as_bytes()[at - 1].is_ascii_digit() => {
+            MoneyError::Exponent { what, input: echo(input) }
+        }
+        _ => MoneyError::InvalidCharacter { what, input: echo(input), ch, position: at + 1 },
+    }
 }

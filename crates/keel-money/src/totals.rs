@@ -24,19 +24,25 @@ impl Totals {
     }
 
     /// Counts `amount` into its currency's total.
+    #[inline]
     pub fn add(&mut self, amount: Money) -> Result<(), MoneyError> {
-        let entry = match self.entries.iter_mut().position(|e| e.currency == amount.currency()) {
-            Some(i) => &mut self.entries[i],
+        let currency = amount.currency();
+        let i = match self.entries.iter().position(|e| e.currency == currency) {
+            Some(i) => i,
             None => {
-                self.entries.push(Running { currency: amount.currency(), sum: 0, count: 0 });
-                let last = self.entries.len() - 1;
-                &mut self.entries[last]
+                self.entries.push(Running { currency, sum: 0, count: 0 });
+                self.entries.len() - 1
             }
         };
-        let overflow = MoneyError::Overflow { op: "total" };
-        entry.sum = entry.sum.checked_add(i128::from(amount.minor())).ok_or(overflow.clone())?;
-        entry.count = entry.count.checked_add(1).ok_or(overflow)?;
-        Ok(())
+        let entry = &mut self.entries[i];
+        match (entry.sum.checked_add(i128::from(amount.minor())), entry.count.checked_add(1)) {
+            (Some(sum), Some(count)) => {
+                entry.sum = sum;
+                entry.count = count;
+                Ok(())
+            }
+            _ => Err(MoneyError::Overflow { op: "total" }),
+        }
     }
 
     /// Adds another tally into this one (e.g. per-shard partial tallies of one complete scan).
