@@ -4,8 +4,8 @@ use crate::Currency;
 
 /// Why a money operation was refused. Nothing in keel-money panics or wraps; it returns one of these.
 ///
-/// The parse variants (`Empty` .. `OutOfRange`, `UnknownCurrency`) are bad input and map to a 400/422
-/// at an HTTP edge; `CurrencyMismatch` and `Overflow` on server-side sums are internal errors.
+/// [`MoneyError::is_bad_input`] splits them for an HTTP edge: parse, currency, rate and allocation
+/// errors are the caller's (400/422); `CurrencyMismatch` and `Overflow` in server-side sums are not.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MoneyError {
@@ -57,6 +57,15 @@ pub enum MoneyError {
 
     #[error("cannot allocate: {reason}")]
     InvalidAllocation { reason: &'static str },
+}
+
+impl MoneyError {
+    /// True when the caller's input is at fault (bad text, unknown currency, bad ratios, a value out
+    /// of range): an HTTP edge answers 400/422. False for mismatches and overflows in server-side
+    /// arithmetic, which are bugs or data problems (500).
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, MoneyError::CurrencyMismatch { .. } | MoneyError::Overflow { .. })
+    }
 }
 
 /// Echoes user input into an error message, cut short so a megabyte of garbage does not become a

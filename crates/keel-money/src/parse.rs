@@ -23,7 +23,7 @@ pub(crate) fn parse_minor(input: &str, currency: Currency, rounding: Option<Roun
 
 /// Every input `parse_common` passes on: long or zero-padded numbers, rounding, and all errors.
 #[inline(never)]
-fn parse_general(input: &str, currency: Currency, rounding: Option<Rounding>) -> Result<i64, MoneyError> {
+pub(crate) fn parse_general(input: &str, currency: Currency, rounding: Option<Rounding>) -> Result<i64, MoneyError> {
     let exp = usize::from(currency.exponent());
     let text = lex("amount", input)?;
     let out_of_range = || MoneyError::OutOfRange { input: echo(input), currency };
@@ -74,7 +74,7 @@ fn parse_general(input: &str, currency: Currency, rounding: Option<Rounding>) ->
 /// exact and cannot overflow. `None` sends anything else (errors included) to the general path,
 /// which accepts the same language, so this only changes speed; the property tests cover both.
 #[inline]
-fn parse_common(bytes: &[u8], exp: usize) -> Option<i64> {
+pub(crate) fn parse_common(bytes: &[u8], exp: usize) -> Option<i64> {
     let (negative, mut i) = match bytes.first()? {
         b'-' => (true, 1),
         _ => (false, 0),

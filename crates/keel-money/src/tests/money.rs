@@ -108,3 +108,12 @@ fn serde_form_is_minor_and_currency() {
         assert!(serde_json::from_str::<Money>(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn bad_input_is_told_apart_from_server_side_failures() {
+    assert!(Money::parse("1.005", USD).unwrap_err().is_bad_input());
+    assert!(crate::Currency::from_code("XYZ").unwrap_err().is_bad_input());
+    assert!(usd(1).split(0).unwrap_err().is_bad_input());
+    assert!(!usd(i64::MAX).checked_add(usd(1)).unwrap_err().is_bad_input());
+    assert!(!usd(1).checked_add(Money::from_minor(1, Currency::EUR)).unwrap_err().is_bad_input());
+}

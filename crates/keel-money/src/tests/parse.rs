@@ -151,3 +151,17 @@ fn huge_garbage_is_echoed_cut_short() {
     assert_eq!(echoed.chars().count(), 49);
     assert!(echoed.ends_with('…'));
 }
+
+proptest::proptest! {
+    /// The one-pass fast path may decline any input, but what it accepts must agree with the
+    /// general parser, in every currency.
+    #[test]
+    fn fast_path_agrees_with_the_general_parser(input in "[-+]?[0-9]{0,20}(\\.[0-9]{0,6})?x?") {
+        for c in Currency::all() {
+            let exp = usize::from(c.exponent());
+            if let Some(fast) = crate::parse::parse_common(input.as_bytes(), exp) {
+                proptest::prop_assert_eq!(crate::parse::parse_general(&input, c, None), Ok(fast), "{} {}", input, c);
+            }
+        }
+    }
+}

@@ -217,10 +217,11 @@ async fn a_total_beyond_i64_fails_instead_of_wrapping() {
 #[tokio::test]
 async fn grouped_totals_are_exact_per_group_and_currency_and_overall() {
     let rows = invoices(3_333);
-    let grouped = sum_pages_by(|cursor: Option<u64>| {
-        let p = Page::keyset(query(&rows, cursor, 250), 250, |r| r.id);
-        let page = Page::new(p.items.into_iter().map(|r| (r.status, r.amount)).collect(), p.next);
-        async move { Ok::<_, SourceDown>(page) }
+    let source = &rows;
+    // The future borrows the source, as a query future borrows its pool.
+    let grouped = sum_pages_by(|cursor: Option<u64>| async move {
+        let p = Page::keyset(query(source, cursor, 250), 250, |r| r.id);
+        Ok::<_, SourceDown>(Page::new(p.items.into_iter().map(|r| (r.status, r.amount)).collect(), p.next))
     })
     .await
     .unwrap();
