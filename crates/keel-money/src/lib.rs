@@ -7,6 +7,8 @@
 //! - [`Money`]: `i64` minor units plus a `Currency` (Stripe-style). Arithmetic is `checked_*`
 //!   returning `Result` on overflow or currency mismatch; rates and ratios use i128 intermediates
 //!   and round once, under an explicit [`Rounding`].
+//! - [`Money::allocate`] (by ratios) and [`Money::split`] (into N): largest remainder, the parts
+//!   always sum to the original, negatives mirror positives.
 //! - [`Forecast`] / [`Estimated`]: labelled figures that do not mix with actuals by type.
 //! - [`Totals`], [`sum_pages`], [`sum_pages_by`], [`fold_pages`]: exact per-currency totals and
 //!   counts over keyset-paginated sources, all pages or an error.
@@ -30,6 +32,20 @@
 //! - `Forecast<Money>` / `Estimated<Money>`: `{"basis":"forecast","minor":...,"currency":"USD"}`.
 //! - `CurrencyTotal`: `{"currency":"USD","minor":123450,"formatted":"$1,234.50","plain":"1234.50","count":3}`.
 //! - `Rounding`: snake_case, e.g. `"half_even"`, `"half_away_from_zero"`.
+//!
+//! # Plugging SQL into the paged sum (the report endpoints)
+//! ```ignore
+//! let report = keel_money::sum_pages_by(|after: Option<Uuid>| async move {
+//!     // SELECT id, status, amount_minor, currency FROM invoices
+//!     //  WHERE org_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3
+//!     let rows = fetch_rows(pool, org, after, PAGE).await?;        // Err(sqlx::Error) ends the scan
+//!     Page::keyset(rows, PAGE, |r| r.id).try_map(|r| {              // cursor from the raw rows
+//!         let currency = Currency::from_code(&r.currency)?;         // a bad row fails the report too
+//!         Ok((r.status, Money::from_minor(r.amount_minor, currency)))
+//!     })
+//! }).await?;                                                        // PagedError<ReportError>: 5xx
+//! ```
+//! The closure's error type is the caller's; any `Err` ends the scan and no total is returned.
 //!
 //! # Rounding at boundaries
 //! There is no default mode. `Rounding::HalfAwayFromZero` matches PostgreSQL `round(numeric)`;

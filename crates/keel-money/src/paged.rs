@@ -60,6 +60,19 @@ impl<K, T> Page<K, T> {
     }
 }
 
+impl<K, T> Page<K, T> {
+    /// Converts every row, keeping the cursor (e.g. rows to `(group, Money)` after the cursor was
+    /// taken from the raw rows).
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<K, U> {
+        Page { items: self.items.into_iter().map(f).collect(), next: self.next }
+    }
+
+    /// Converts every row fallibly; the first error is returned and the page is dropped.
+    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Page<K, U>, E> {
+        Ok(Page { items: self.items.into_iter().map(f).collect::<Result<_, E>>()?, next: self.next })
+    }
+}
+
 /// Why a paged aggregation produced no result. There is never a partial total alongside.
 #[derive(Debug, thiserror::Error)]
 pub enum PagedError<E> {

@@ -93,7 +93,7 @@ async fn more_rows_than_the_page_size_are_all_summed_exactly() {
 
 /// Maps a page of invoices to a page of amounts, keeping the cursor.
 fn amounts(p: Page<u64, Invoice>) -> Page<u64, Money> {
-    Page::new(p.items.into_iter().map(|r| r.amount).collect(), p.next)
+    p.map(|r| r.amount)
 }
 
 #[tokio::test]
@@ -221,7 +221,7 @@ async fn grouped_totals_are_exact_per_group_and_currency_and_overall() {
     // The future borrows the source, as a query future borrows its pool.
     let grouped = sum_pages_by(|cursor: Option<u64>| async move {
         let p = Page::keyset(query(source, cursor, 250), 250, |r| r.id);
-        Ok::<_, SourceDown>(Page::new(p.items.into_iter().map(|r| (r.status, r.amount)).collect(), p.next))
+        p.try_map(|r| Ok::<_, SourceDown>((r.status, r.amount)))
     })
     .await
     .unwrap();
@@ -262,6 +262,31 @@ async fn fold_pages_drives_any_fold_and_reports_rows_and_pages() {
     assert_eq!(drained.rows, 1_234);
     assert_eq!(drained.pages, 13);
     assert_eq!(drained.value, rows.iter().filter(|r| r.status == Status::Void).count() as u64);
+}
+
+#[tokio::test]
+async fn a_row_that_fails_to_convert_fails_the_whole_report() {
+    // A stored currency code the table does not know: the report fails, it does not skip the row.
+    let raw = [(1u64, "USD", 100i64), (2, "USD", 200), (3, "XXX", 300), (4, "USD", 400)];
+    let result = sum_pages(|after: Option<u64>| async move {
+        let rows: Vec<_> = raw.iter().filter(|r| after.is_none_or(|a| r.0 > a)).take(2).copied().collect();
+        Page::keyset(rows, 2, |r| r.0).try_map(|(_, code, minor)| Ok(Money::from_minor(minor, code.parse()?)))
+    })
+    .await;
+    match result {
+        Err(PagedError::Page { page: 2, rows_before: 2, source: MoneyError::UnknownCurrency { code } }) => {
+            assert_eq!(code, "XXX")
+        }
+        other => panic!("expected the page-2 conversion error, got {other:?}"),
+    }
+}
+
+#[test]
+fn page_map_keeps_the_cursor() {
+    let p = Page::new(vec![1u32, 2], Some(9u64));
+    assert_eq!(p.clone().map(|x| x * 10), Page::new(vec![10, 20], Some(9)));
+    assert_eq!(p.clone().try_map(|x| if x < 5 { Ok(x) } else { Err(x) }), Ok(p.clone()));
+    assert_eq!(p.try_map(|x| if x < 2 { Ok(x) } else { Err(x) }), Err(2));
 }
 
 #[test]
