@@ -5,6 +5,7 @@ use keel_config::{Problems, Reader, Settings, Source};
 #[derive(Debug, Clone)]
 pub struct Config {
     pub settings: Settings,
+    pub health: keel_health::HealthConfig,
 }
 
 impl Config {
@@ -12,6 +13,7 @@ impl Config {
     pub fn load(source: &dyn Source) -> Result<Config, Problems> {
         let mut r = Reader::new(source);
         let settings = Settings::read(&mut r);
-        r.finish().map(|()| Config { settings })
+        let health = keel_health::HealthConfig::read(&mut r);
+        r.finish().map(|()| Config { settings, health })
     }
 }

@@ -15,6 +15,7 @@ pub use config::Config;
 pub use error::{ApiError, FieldError, PROBLEM_BASE};
 pub use keel_worker::shutdown;
 pub use server::{run, serve, serve_router, DRAIN_DEADLINE};
+pub use routes::is_internal_caller;
 pub use state::AppState;
 
 /// Exit status for configuration problems (every problem printed together).

@@ -2,6 +2,8 @@
 
 mod health;
 
+pub use health::is_internal_caller;
+
 use crate::{ApiError, AppState};
 use axum::routing::get;
 use axum::Router;
