@@ -154,6 +154,9 @@ pub struct BusStats {
     pub resyncs: u64,
 }
 
+/// Name, Prometheus type, and how to read the value from one bucket.
+type Metric = (&'static str, &'static str, fn(&BucketStats) -> f64);
+
 /// Everything the metrics endpoint needs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatsSnapshot {
@@ -169,7 +172,7 @@ impl StatsSnapshot {
     /// Prometheus text exposition, one sample per bucket (and cause) per metric.
     pub fn to_prometheus(&self) -> String {
         let mut out = String::new();
-        let counters: [(&str, &str, fn(&BucketStats) -> f64); 9] = [
+        let counters: [Metric; 9] = [
             ("keel_orgcache_hits_total", "counter", |b| b.hits as f64),
             ("keel_orgcache_misses_total", "counter", |b| b.misses as f64),
             ("keel_orgcache_loads_total", "counter", |b| b.loads as f64),

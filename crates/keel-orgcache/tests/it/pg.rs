@@ -1,0 +1,1 @@
+//! Two caches sharing one Postgres database through LISTEN/NOTIFY.

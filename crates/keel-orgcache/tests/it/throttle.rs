@@ -1,0 +1,63 @@
+//! Once-per-period work on paused tokio time.
+
+use crate::org;
+use keel_config::{MapSource, Reader};
+use keel_orgcache::{Throttle, ADMIN_ALERT_SYNC_TTL_DEFAULT};
+use std::time::Duration;
+
+#[tokio::test(start_paused = true)]
+async fn runs_once_per_period_per_org_and_name() {
+    let t = Throttle::new(Duration::from_secs(300));
+    let (a, b) = (org(), org());
+    assert!(t.should_run(a, "managed_alerts"));
+    assert!(!t.should_run(a, "managed_alerts"), "a second poll within the period is skipped");
+    assert!(t.should_run(b, "managed_alerts"), "another org has its own period");
+    assert!(t.should_run(a, "digest"), "another job has its own period");
+
+    tokio::time::advance(Duration::from_secs(299)).await;
+    assert!(!t.should_run(a, "managed_alerts"));
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert!(t.should_run(a, "managed_alerts"), "due again after exactly one period");
+    assert!(!t.should_run(a, "managed_alerts"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn forget_lets_a_failed_run_retry_on_the_next_poll() {
+    let t = Throttle::new(Duration::from_secs(300));
+    let a = org();
+    assert!(t.should_run(a, "managed_alerts"));
+    t.forget(a, "managed_alerts");
+    assert!(t.should_run(a, "managed_alerts"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn old_entries_are_pruned() {
+    let t = Throttle::new(Duration::from_secs(10));
+    for _ in 0..1500 {
+        assert!(t.should_run(org(), "x"));
+    }
+    tokio::time::advance(Duration::from_secs(11)).await;
+    for _ in 0..1100 {
+        assert!(t.should_run(org(), "x"));
+    }
+    assert!(t.tracked() < 2600, "expired entries were dropped: {}", t.tracked());
+}
+
+#[test]
+fn the_period_comes_from_admin_alert_sync_ttl_ms() {
+    let src = MapSource::new([]);
+    let mut r = Reader::new(&src);
+    assert_eq!(Throttle::admin_alert_sync(&mut r).period(), ADMIN_ALERT_SYNC_TTL_DEFAULT);
+    assert_eq!(ADMIN_ALERT_SYNC_TTL_DEFAULT, Duration::from_secs(300));
+    assert!(r.finish().is_ok());
+
+    let src = MapSource::new([("ADMIN_ALERT_SYNC_TTL_MS", "60000")]);
+    let mut r = Reader::new(&src);
+    assert_eq!(Throttle::admin_alert_sync(&mut r).period(), Duration::from_secs(60));
+
+    let src = MapSource::new([("ADMIN_ALERT_SYNC_TTL_MS", "5m")]);
+    let mut r = Reader::new(&src);
+    assert_eq!(Throttle::admin_alert_sync(&mut r).period(), ADMIN_ALERT_SYNC_TTL_DEFAULT);
+    let problems = r.finish().unwrap_err();
+    assert_eq!(problems.0[0].var, "ADMIN_ALERT_SYNC_TTL_MS");
+}
