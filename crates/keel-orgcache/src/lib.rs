@@ -26,6 +26,7 @@ mod invalidate;
 mod key;
 mod local_bus;
 mod message;
+mod pg_bus;
 mod state;
 mod stats;
 mod throttle;
@@ -40,6 +41,7 @@ pub use error::LoadError;
 pub use key::{NameError, Tag, MAX_KEY_LEN, MAX_TAG_LEN};
 pub use local_bus::LocalBus;
 pub use message::{Invalidation, MessageError, Scope};
+pub use pg_bus::{PgBus, PgBusOptions, CHANNEL};
 pub use stats::{BucketStats, BusStats, Evictions, StatsSnapshot};
 pub use throttle::{Throttle, ADMIN_ALERT_SYNC_TTL_DEFAULT, ADMIN_ALERT_SYNC_TTL_VAR};
 
