@@ -1,0 +1,174 @@
+//! Browser sessions: a random id shown once (in the cookie), stored hashed, with an expiry
+//! that slides forward while the user is active.
+
+use crate::row::{from_ms, ms, uuid};
+use crate::secret::{hash_secret, new_secret};
+use crate::{Tenancy, TenancyError};
+use chrono::{DateTime, Utc};
+use keel_ids::{OrgId, UserId};
+use keel_storage::{sqlx, Db};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// The cookie value; never stored.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub user_id: UserId,
+    pub active_org: Option<OrgId>,
+    pub expires_at: DateTime<Utc>,
+    /// True when this lookup slid the expiry forward (the cookie should be re-issued).
+    pub refreshed: bool,
+}
+
+fn chrono_dur(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::days(365))
+}
+
+type Row = (String, Option<String>, i64);
+
+fn to_info(r: Row, refreshed: bool) -> Result<SessionInfo, TenancyError> {
+    Ok(SessionInfo {
+        user_id: UserId::from_uuid(uuid(&r.0)?),
+        active_org: r.1.map(|s| uuid(&s).map(OrgId::from_uuid)).transpose()?,
+        expires_at: from_ms(r.2),
+        refreshed,
+    })
+}
+
+impl Tenancy {
+    pub async fn create_session(
+        &self,
+        user: UserId,
+        active_org: Option<OrgId>,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<NewSession, TenancyError> {
+        let token = new_secret();
+        let expires_at = now + chrono_dur(ttl);
+        match self.db() {
+            Db::Postgres(p) => {
+                sqlx::query(
+                    "INSERT INTO sessions (id_hash, user_id, active_org_id, expires_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(hash_secret(&token))
+                .bind(user.as_uuid())
+                .bind(active_org.map(|o| o.as_uuid()))
+                .bind(expires_at)
+                .execute(p)
+                .await?;
+            }
+            Db::Sqlite(p) => {
+                sqlx::query("INSERT INTO sessions (id_hash, user_id, active_org_id, expires_at) VALUES (?, ?, ?, ?)")
+                    .bind(hash_secret(&token))
+                    .bind(user.to_string())
+                    .bind(active_org.map(|o| o.to_string()))
+                    .bind(ms(expires_at))
+                    .execute(p)
+                    .await?;
+            }
+        }
+        Ok(NewSession { token, expires_at })
+    }
+
+    /// Looks a session up and slides its expiry to `now + ttl` when less than `ttl - slide_every`
+    /// is left, so an active user never meets the login page, while a burst of requests costs
+    /// one write per `slide_every`, not one per request. Expired or unknown: `None`.
+    pub async fn resolve_session(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+        slide_every: Duration,
+    ) -> Result<Option<SessionInfo>, TenancyError> {
+        let h = hash_secret(token);
+        let new_exp = now + chrono_dur(ttl);
+        let threshold = new_exp - chrono_dur(slide_every);
+        match self.db() {
+            Db::Postgres(p) => {
+                type PgRow = (uuid::Uuid, Option<uuid::Uuid>, DateTime<Utc>);
+                let conv = |r: PgRow| (r.0.to_string(), r.1.map(|o| o.to_string()), ms(r.2));
+                let slid: Option<PgRow> = sqlx::query_as(
+                    "UPDATE sessions SET expires_at = $2 WHERE id_hash = $1 AND expires_at > $3 AND expires_at < $4
+                     RETURNING user_id, active_org_id, expires_at",
+                )
+                .bind(&h)
+                .bind(new_exp)
+                .bind(now)
+                .bind(threshold)
+                .fetch_optional(p)
+                .await?;
+                if let Some(r) = slid {
+                    return to_info(conv(r), true).map(Some);
+                }
+                let r: Option<PgRow> = sqlx::query_as(
+                    "SELECT user_id, active_org_id, expires_at FROM sessions WHERE id_hash = $1 AND expires_at > $2",
+                )
+                .bind(&h)
+                .bind(now)
+                .fetch_optional(p)
+                .await?;
+                r.map(|r| to_info(conv(r), false)).transpose()
+            }
+            Db::Sqlite(p) => {
+                let slid: Option<Row> = sqlx::query_as(
+                    "UPDATE sessions SET expires_at = ?2 WHERE id_hash = ?1 AND expires_at > ?3 AND expires_at < ?4
+                     RETURNING user_id, active_org_id, expires_at",
+                )
+                .bind(&h)
+                .bind(ms(new_exp))
+                .bind(ms(now))
+                .bind(ms(threshold))
+                .fetch_optional(p)
+                .await?;
+                if let Some(r) = slid {
+                    return to_info(r, true).map(Some);
+                }
+                let r: Option<Row> = sqlx::query_as(
+                    "SELECT user_id, active_org_id, expires_at FROM sessions WHERE id_hash = ? AND expires_at > ?",
+                )
+                .bind(&h)
+                .bind(ms(now))
+                .fetch_optional(p)
+                .await?;
+                r.map(|r| to_info(r, false)).transpose()
+            }
+        }
+    }
+
+    pub async fn set_active_org(&self, token: &str, org: OrgId) -> Result<(), TenancyError> {
+        match self.db() {
+            Db::Postgres(p) => {
+                sqlx::query("UPDATE sessions SET active_org_id = $1 WHERE id_hash = $2")
+                    .bind(org.as_uuid())
+                    .bind(hash_secret(token))
+                    .execute(p)
+                    .await?;
+            }
+            Db::Sqlite(p) => {
+                sqlx::query("UPDATE sessions SET active_org_id = ? WHERE id_hash = ?")
+                    .bind(org.to_string())
+                    .bind(hash_secret(token))
+                    .execute(p)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn end_session(&self, token: &str) -> Result<(), TenancyError> {
+        match self.db() {
+            Db::Postgres(p) => {
+                sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(hash_secret(token)).execute(p).await?;
+            }
+            Db::Sqlite(p) => {
+                sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(hash_secret(token)).execute(p).await?;
+            }
+        }
+        Ok(())
+    }
+}
