@@ -1,1 +1,44 @@
-//! keel-queue: see the crate description; filled in by its issue.
+//! keel-queue: a durable background job queue on PostgreSQL or SQLite, with fenced leases,
+//! race-free dedupe, rescue of crashed work, scheduled tasks and incident switches.
+//!
+//! # Layout
+//! - [`Job`], [`JobState`], [`Lease`]: the stored job and its state machine.
+//! - [`NewJob`], [`JobArgs`], [`KindOptions`]: what callers enqueue.
+//! - [`store`]: the [`JobStore`] / [`CronStore`] contract and its Postgres and SQLite
+//!   implementations ([`PgStore`], [`SqliteStore`]), held to one conformance suite.
+//!
+//! **Architecture Invariant:** a job has at most one accepted finish per claim. Every claim
+//! bumps the job's fencing token (`lease_seq`); finishing, heartbeating and releasing all
+//! match on it, so a worker whose lease was rescued can never complete the job a second
+//! time. Delivery is at least once: a handler may run again after a crash.
+//!
+//! **Architecture Invariant:** a dedupe key is held only by active jobs (pending,
+//! processing, retrying), enforced by a partial unique index, never by check-then-insert.
+
+mod clock;
+mod error;
+mod job;
+mod names;
+mod new_job;
+mod retry;
+mod snapshot;
+pub mod store;
+mod wake;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::QueueError;
+pub use job::{Job, JobId, JobState, Lease};
+pub use names::env_name;
+pub use new_job::{
+    Enqueued, JobArgs, KindOptions, NewJob, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_QUEUE,
+};
+pub use retry::RetryPolicy;
+pub use snapshot::{QueueSnapshot, StateCounts};
+pub use store::{
+    open, open_with, Claim, CronStore, Finish, Finished, JobFilter, JobStore, Outcome, PauseReason, PgStore,
+    RequeueReport, Rescued, SqliteStore, Store, StoreOptions,
+};
+pub use wake::Wakeup;
+
+#[cfg(test)]
+mod tests;

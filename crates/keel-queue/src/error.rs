@@ -1,0 +1,89 @@
+//! The queue's error type: each message names what was wrong and what to do about it.
+
+use crate::job::{JobId, JobState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// A value handed to the queue (kind, queue name, dedupe key, priority…) is malformed.
+    #[error("invalid {field}: {message}")]
+    Invalid { field: &'static str, message: String },
+
+    #[error(
+        "payload of job kind {kind:?} is {size} bytes, over the {max}-byte limit (KEEL_JOB_MAX_PAYLOAD_BYTES); \
+         store large data elsewhere and pass a reference in the payload"
+    )]
+    PayloadTooLarge { kind: String, size: usize, max: usize },
+
+    #[error("payload of job kind {kind:?} cannot be encoded as JSON: {message}")]
+    Payload { kind: String, message: String },
+
+    #[error("job {0} does not exist (it may have been pruned)")]
+    NotFound(JobId),
+
+    #[error("job {id} is {state}; {action} needs a job that is {allowed}")]
+    WrongState { id: JobId, state: JobState, action: &'static str, allowed: &'static str },
+
+    /// A finish or heartbeat carried a fencing token that no longer holds the job: the lease
+    /// expired and the job was rescued, or it was released. The job's current holder decides.
+    #[error("job {id}: lease token {token} is stale; the job was rescued or released and is no longer ours")]
+    StaleLease { id: JobId, token: i64 },
+
+    #[error(
+        "dedupe key {key:?} of job kind {kind:?} is held by active job {existing}; wait for it to finish or cancel it"
+    )]
+    DedupeConflict { kind: String, key: String, existing: JobId },
+
+    /// The database cannot be reached right now; retrying later can succeed.
+    #[error("the queue database is unavailable: {0}")]
+    Unavailable(String),
+
+    #[error("queue database error: {0}")]
+    Database(String),
+
+    /// A row read back from the database does not decode; names the column.
+    #[error("corrupt queue row ({0}); was the table edited by hand?")]
+    Corrupt(String),
+}
+
+impl QueueError {
+    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid { field, message: message.into() }
+    }
+
+    /// True when the database could not be reached or was busy: back off and try again.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+impl From<sqlx::Error> for QueueError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(e.to_string()),
+            sqlx::Error::Database(db) => {
+                let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+                let transient = if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                    // SQLite extended codes: the low byte is the primary code, 5 BUSY, 6 LOCKED.
+                    code.parse::<i32>().is_ok_and(|c| c & 0xff == 5 || c & 0xff == 6)
+                } else {
+                    // Postgres: class 08 connection exceptions, 57P0x shutdown or crash,
+                    // 53300 too many connections.
+                    code.starts_with("08") || code.starts_with("57P") || code == "53300"
+                };
+                if transient {
+                    Self::Unavailable(e.to_string())
+                } else {
+                    Self::Database(e.to_string())
+                }
+            }
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
+                Self::Corrupt(e.to_string())
+            }
+            _ => Self::Database(e.to_string()),
+        }
+    }
+}

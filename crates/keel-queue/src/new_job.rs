@@ -1,0 +1,210 @@
+//! What a caller hands to `enqueue`: [`NewJob`], and the typed route to it, [`JobArgs`].
+
+use crate::names::check_name;
+use crate::{JobId, QueueError, RetryPolicy};
+use chrono::{DateTime, Utc};
+use keel_ids::OrgId;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::time::Duration;
+
+/// The payload limit when none is configured. Jobs carry references, not documents.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+/// Attempts when a kind says nothing: one run and four retries.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+
+pub const DEFAULT_QUEUE: &str = "default";
+
+/// How jobs of one kind are queued and run. Shared by the enqueuing side (queue, priority,
+/// attempts) and the worker (retry timing, timeout), so both agree without a lookup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KindOptions {
+    pub queue: String,
+    pub priority: i16,
+    pub max_attempts: u32,
+    pub retry: RetryPolicy,
+    /// A run longer than this is stopped and counts as a retryable failure.
+    pub timeout: Duration,
+}
+
+impl Default for KindOptions {
+    fn default() -> Self {
+        Self {
+            queue: DEFAULT_QUEUE.to_owned(),
+            priority: 0,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+impl KindOptions {
+    pub fn queue(mut self, q: &str) -> Self {
+        q.clone_into(&mut self.queue);
+        self
+    }
+    pub fn priority(mut self, p: i16) -> Self {
+        self.priority = p;
+        self
+    }
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n;
+        self
+    }
+    pub fn retry(mut self, r: RetryPolicy) -> Self {
+        self.retry = r;
+        self
+    }
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+}
+
+/// A typed job: the payload struct names its kind and options.
+///
+/// ```ignore
+/// #[derive(Serialize, Deserialize)]
+/// struct SendWelcome { user: UserId }
+/// impl JobArgs for SendWelcome { const KIND: &'static str = "welcome.send"; }
+/// store.enqueue(NewJob::args(&SendWelcome { user })?).await?;
+/// ```
+pub trait JobArgs: Serialize + DeserializeOwned + Send + Sync + 'static {
+    const KIND: &'static str;
+    fn options() -> KindOptions {
+        KindOptions::default()
+    }
+}
+
+/// A job to insert. Built with [`NewJob::new`] (or [`NewJob::args`]) and the setters; checked
+/// when enqueued, so a bad value comes back as an error from `enqueue`, naming the field.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub(crate) id: JobId,
+    pub(crate) kind: String,
+    pub(crate) queue: String,
+    pub(crate) org: Option<OrgId>,
+    pub(crate) payload: String,
+    pub(crate) priority: i16,
+    pub(crate) run_at: Option<DateTime<Utc>>,
+    pub(crate) max_attempts: u32,
+    pub(crate) dedupe_key: Option<String>,
+}
+
+impl NewJob {
+    /// A job of `kind` with a payload serialized to JSON, on the default queue.
+    pub fn new(kind: &str, payload: &impl Serialize) -> Result<Self, QueueError> {
+        let payload = serde_json::to_string(payload)
+            .map_err(|e| QueueError::Payload { kind: kind.to_owned(), message: e.to_string() })?;
+        Ok(Self::raw(kind, payload))
+    }
+
+    /// A job whose payload is JSON text already (the ops CLI's `--payload`); checked here.
+    pub fn from_json(kind: &str, payload: &str) -> Result<Self, QueueError> {
+        let v: serde_json::Value = serde_json::from_str(payload).map_err(|e| {
+            QueueError::invalid("payload", format!("is not valid JSON ({e}); pass an object like '{{\"ms\": 10}}'"))
+        })?;
+        Self::new(kind, &v)
+    }
+
+    /// A typed job with its kind's options (queue, priority, attempts) applied.
+    pub fn args<A: JobArgs>(args: &A) -> Result<Self, QueueError> {
+        let o = A::options();
+        Ok(Self::new(A::KIND, args)?.queue(&o.queue).priority(o.priority).max_attempts(o.max_attempts))
+    }
+
+    fn raw(kind: &str, payload: String) -> Self {
+        Self {
+            id: JobId::generate(),
+            kind: kind.to_owned(),
+            queue: DEFAULT_QUEUE.to_owned(),
+            org: None,
+            payload,
+            priority: 0,
+            run_at: None,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            dedupe_key: None,
+        }
+    }
+
+    pub fn queue(mut self, q: &str) -> Self {
+        q.clone_into(&mut self.queue);
+        self
+    }
+    /// Lower runs first; default 0.
+    pub fn priority(mut self, p: i16) -> Self {
+        self.priority = p;
+        self
+    }
+    /// Not before this time (default: now).
+    pub fn run_at(mut self, t: DateTime<Utc>) -> Self {
+        self.run_at = Some(crate::clock::truncate_ms(t));
+        self
+    }
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n;
+        self
+    }
+    /// While a job of this kind (and tenant) holding `key` is pending, processing or retrying,
+    /// enqueueing another returns the existing job's id instead of inserting.
+    pub fn dedupe_key(mut self, key: &str) -> Self {
+        self.dedupe_key = Some(key.to_owned());
+        self
+    }
+    pub fn org(mut self, org: OrgId) -> Self {
+        self.org = Some(org);
+        self
+    }
+
+    pub fn id(&self) -> JobId {
+        self.id
+    }
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    pub(crate) fn check(&self, max_payload: usize) -> Result<(), QueueError> {
+        check_name("job kind", &self.kind)?;
+        check_name("queue name", &self.queue)?;
+        if !(1..=1000).contains(&self.max_attempts) {
+            return Err(QueueError::invalid(
+                "max_attempts",
+                format!("must be from 1 to 1000, got {}", self.max_attempts),
+            ));
+        }
+        if let Some(k) = &self.dedupe_key {
+            if k.is_empty() || k.len() > 255 {
+                return Err(QueueError::invalid("dedupe key", "must be 1 to 255 bytes"));
+            }
+        }
+        if self.payload.len() > max_payload {
+            return Err(QueueError::PayloadTooLarge {
+                kind: self.kind.clone(),
+                size: self.payload.len(),
+                max: max_payload,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What `enqueue` did: inserted a new job, or found an active job with the same dedupe key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", content = "id", rename_all = "snake_case")]
+pub enum Enqueued {
+    Created(JobId),
+    Duplicate(JobId),
+}
+
+impl Enqueued {
+    pub fn id(self) -> JobId {
+        match self {
+            Self::Created(id) | Self::Duplicate(id) => id,
+        }
+    }
+    pub fn is_duplicate(self) -> bool {
+        matches!(self, Self::Duplicate(_))
+    }
+}

@@ -1,0 +1,138 @@
+//! Values exchanged with a [`super::CronStore`]: runs, outcomes, pauses.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// How a run ended; the execution log's `outcome` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CronOutcome {
+    /// Did work.
+    Ok,
+    /// Ran and found nothing to do; visible so "succeeded but did nothing" is never silent.
+    Empty,
+    Failed,
+    /// A due run was skipped because the task was paused in the database.
+    SkippedPaused,
+    /// The run's worker stopped heartbeating before finishing (found by another worker).
+    Stuck,
+}
+
+impl CronOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Empty => "empty",
+            Self::Failed => "failed",
+            Self::SkippedPaused => "skipped_paused",
+            Self::Stuck => "stuck",
+        }
+    }
+}
+
+impl fmt::Display for CronOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for CronOutcome {
+    type Err = crate::QueueError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Self::Ok, Self::Empty, Self::Failed, Self::SkippedPaused, Self::Stuck]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| crate::QueueError::Corrupt(format!("unknown cron outcome {s:?}")))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CronRunState {
+    Running,
+    Finished,
+}
+
+/// One row of the execution log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CronRun {
+    pub id: Uuid,
+    pub task: String,
+    pub state: CronRunState,
+    pub outcome: Option<CronOutcome>,
+    pub worker: String,
+    pub started_at: DateTime<Utc>,
+    /// The compare-and-set value: a heartbeat or finish must present the latest one.
+    pub heartbeat_at: DateTime<Utc>,
+    pub lease_expires_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub items: u64,
+    /// Ticks this worker skipped (switches or pauses) before this run.
+    pub skipped_ticks: u64,
+    pub error: Option<String>,
+}
+
+/// A request to start a run of `task`.
+#[derive(Debug, Clone)]
+pub struct CronBegin {
+    pub task: String,
+    pub worker: String,
+    pub lease: Duration,
+    /// When the task is first due if it has never been scheduled (interval tasks: now; cron
+    /// tasks: their next occurrence).
+    pub first_due: DateTime<Utc>,
+    /// The slot after this one, taken if this one is claimed.
+    pub next_due: DateTime<Utc>,
+    pub skipped_ticks: u64,
+}
+
+/// What [`super::CronStore::cron_begin`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronBegun {
+    pub start: CronStart,
+    /// Runs of this task found with an expired lease and marked `stuck` on the way.
+    pub stuck: Vec<CronRun>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CronStart {
+    Started(CronRun),
+    /// Not due yet; due at this time.
+    NotDue {
+        next_run_at: DateTime<Utc>,
+    },
+    /// Another run of the task is active and its lease is current.
+    AlreadyRunning {
+        run: Uuid,
+        worker: String,
+    },
+    /// Paused in the database by `by` (the task's own name or `all`); the slot was taken and
+    /// a `skipped_paused` run recorded.
+    Paused {
+        by: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CronPause {
+    pub task: String,
+    pub paused_at: DateTime<Utc>,
+    pub paused_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub task: Option<String>,
+    /// Newest first; at most 1,000 (default 50).
+    pub limit: Option<u32>,
+}
+
+impl RunFilter {
+    pub(crate) fn limit(&self) -> i64 {
+        i64::from(self.limit.unwrap_or(50).clamp(1, 1000))
+    }
+}

@@ -1,0 +1,246 @@
+//! The storage contract: [`JobStore`] for jobs, [`CronStore`] for scheduled-task runs, and
+//! the values they exchange. One implementation per backend ([`PgStore`], [`SqliteStore`]),
+//! both held to the same conformance suite (`tests/it`).
+//!
+//! Methods return boxed futures so the worker can hold an `Arc<dyn Store>` and tests can wrap
+//! one. Backend-only abilities (enqueue inside the caller's transaction) are inherent
+//! methods of the concrete stores.
+
+mod cron_types;
+mod pg;
+mod pg_cron;
+mod pg_listen;
+mod pg_ops;
+mod sqlite;
+mod sqlite_cron;
+mod sqlite_ops;
+
+pub use cron_types::{CronBegin, CronBegun, CronOutcome, CronPause, CronRun, CronRunState, CronStart, RunFilter};
+pub use pg::PgStore;
+pub use sqlite::SqliteStore;
+
+use crate::{Clock, Enqueued, Job, JobId, JobState, Lease, NewJob, QueueError, QueueSnapshot, Wakeup};
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use keel_ids::OrgId;
+use keel_storage::{Backend, Db};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T, QueueError>>;
+
+/// A request to claim up to `limit` runnable jobs of one queue.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub queue: String,
+    /// The scheduled-task name this loop answers to (`background_job`): a database pause of
+    /// that task, or of `all`, stops claims just like a queue pause.
+    pub task: String,
+    pub limit: u32,
+    pub lease: Duration,
+    pub worker: String,
+}
+
+/// How an attempt ended, as reported by the worker.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Completed,
+    /// Retryable failure: run again at `at`, unless attempts are used up (then dead-letter).
+    Retry {
+        error: String,
+        at: DateTime<Utc>,
+    },
+    /// Permanent failure: `failed`, never retried.
+    Failed {
+        error: String,
+    },
+    /// Cannot be processed at all (unknown kind, payload that does not decode, oversized).
+    DeadLetter {
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finish {
+    pub lease: Lease,
+    pub outcome: Outcome,
+}
+
+/// The result of one [`Finish`], in input order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    /// The finish was accepted; the job is now in this state.
+    Accepted(JobState),
+    /// The lease was no longer ours (rescued, released, or finished already): nothing changed.
+    Stale,
+}
+
+/// A job whose lease had expired, found by [`JobStore::rescue_expired`]: the outcome
+/// `stuck_processing`, kept apart from handler failures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rescued {
+    pub id: JobId,
+    pub kind: String,
+    pub queue: String,
+    /// The attempt that never finished.
+    pub attempt: u32,
+    /// `retrying`, or `dead_letter` when that was the last attempt.
+    pub state: JobState,
+    /// The worker that held the lease.
+    pub worker: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub state: Option<JobState>,
+    pub kind: Option<String>,
+    pub queue: Option<String>,
+    pub org: Option<OrgId>,
+    /// Newest first; at most 1,000 (default 100).
+    pub limit: Option<u32>,
+}
+
+impl JobFilter {
+    pub(crate) fn limit(&self) -> i64 {
+        i64::from(self.limit.unwrap_or(100).clamp(1, 1000))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RequeueReport {
+    pub requeued: u64,
+    /// Dead jobs left dead because another job with their dedupe key is active.
+    pub skipped_duplicates: Vec<JobId>,
+}
+
+/// Why claims are stopped right now, if they are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "paused_by", content = "name", rename_all = "snake_case")]
+pub enum PauseReason {
+    /// `keel-ops queue pause NAME`.
+    Queue(String),
+    /// `keel-ops cron pause TASK` (or `all`).
+    Task(String),
+}
+
+/// Jobs: enqueue, claim under a fenced lease, finish, rescue, and the operator's verbs.
+pub trait JobStore: Send + Sync {
+    fn backend(&self) -> Backend;
+    /// The store's clock, which stamps every time it writes.
+    fn now(&self) -> DateTime<Utc>;
+    /// Fired when jobs may have become runnable (an enqueue in this process, or a Postgres
+    /// notification once [`JobStore::start_wakeups`] runs).
+    fn wakeup(&self) -> &Wakeup;
+    /// Starts cross-process wakeups (Postgres LISTEN) until `cancel`; returns once listening.
+    /// SQLite returns at once: its wakeups are in-process only and other processes poll.
+    fn start_wakeups(&self, cancel: CancellationToken) -> StoreFuture<'_, ()>;
+
+    fn enqueue(&self, job: NewJob) -> StoreFuture<'_, Enqueued>;
+    /// All or nothing, in one transaction; results in input order.
+    fn enqueue_many(&self, jobs: Vec<NewJob>) -> StoreFuture<'_, Vec<Enqueued>>;
+
+    /// Claims runnable jobs ordered by priority, run_at, id; each gets a fresh fencing token
+    /// and a lease of `claim.lease`. Never hands one job to two claimers.
+    fn claim(&self, claim: Claim) -> StoreFuture<'_, Vec<Job>>;
+    /// Extends the leases still held; returns the jobs whose lease was lost.
+    fn heartbeat(&self, leases: Vec<Lease>, lease: Duration) -> StoreFuture<'_, Vec<JobId>>;
+    /// Applies finishes in one transaction; stale leases change nothing.
+    fn finish(&self, batch: Vec<Finish>) -> StoreFuture<'_, Vec<Finished>>;
+    /// Gives leases back without using up the attempt (graceful shutdown): the jobs are
+    /// runnable again at once. Returns how many were released.
+    fn release(&self, leases: Vec<Lease>) -> StoreFuture<'_, u64>;
+    /// Moves up to `limit` jobs whose lease expired to `retrying` (or `dead_letter` when that
+    /// was their last attempt). Safe to run from every worker at once.
+    fn rescue_expired(&self, limit: u32) -> StoreFuture<'_, Vec<Rescued>>;
+
+    fn get(&self, id: JobId) -> StoreFuture<'_, Option<Job>>;
+    fn list(&self, filter: JobFilter) -> StoreFuture<'_, Vec<Job>>;
+    /// Cancels a pending or retrying job.
+    fn cancel(&self, id: JobId) -> StoreFuture<'_, Job>;
+    /// Runs a job again: failed, dead-lettered or cancelled jobs start over with fresh
+    /// attempts; pending or retrying jobs become due now.
+    fn retry(&self, id: JobId) -> StoreFuture<'_, Job>;
+    /// Requeues every dead-lettered job (of one kind, if given) with fresh attempts.
+    fn requeue_dead(&self, kind: Option<String>) -> StoreFuture<'_, RequeueReport>;
+
+    fn pause_queue(&self, queue: String, by: Option<String>) -> StoreFuture<'_, ()>;
+    /// Returns whether the queue was paused.
+    fn resume_queue(&self, queue: String) -> StoreFuture<'_, bool>;
+    fn paused_queues(&self) -> StoreFuture<'_, Vec<String>>;
+    /// Whether claims for this queue and task are paused in the database, and by what.
+    fn pause_reason(&self, queue: String, task: String) -> StoreFuture<'_, Option<PauseReason>>;
+
+    fn snapshot(&self) -> StoreFuture<'_, QueueSnapshot>;
+    /// Deletes completed and cancelled jobs that finished before `now - older_than`, in
+    /// batches; returns how many.
+    fn prune(&self, older_than: Duration) -> StoreFuture<'_, u64>;
+}
+
+/// Scheduled-task runs: one active run per task, a compare-and-set heartbeat, the execution
+/// log, and the database-stored pauses.
+pub trait CronStore: Send + Sync {
+    /// Atomically: takes the task's due slot, records a `skipped_paused` run if the task is
+    /// paused in the database, marks a run whose lease expired as `stuck`, and starts a run
+    /// unless another is active.
+    fn cron_begin(&self, begin: CronBegin) -> StoreFuture<'_, CronBegun>;
+    /// Extends the run's lease if `run.heartbeat_at` is still the stored value; returns the
+    /// run with its new heartbeat, or `None` if the run is no longer ours.
+    fn cron_heartbeat(&self, run: CronRun, lease: Duration) -> StoreFuture<'_, Option<CronRun>>;
+    /// Records the run's end, under the same compare-and-set; `false` if it was not ours.
+    fn cron_finish(
+        &self,
+        run: CronRun,
+        outcome: CronOutcome,
+        items: u64,
+        error: Option<String>,
+    ) -> StoreFuture<'_, bool>;
+    /// Marks every run whose lease expired as `stuck`; returns them.
+    fn cron_recover_stale(&self) -> StoreFuture<'_, Vec<CronRun>>;
+    fn cron_runs(&self, filter: RunFilter) -> StoreFuture<'_, Vec<CronRun>>;
+    /// Pauses a task, or every task with `all`.
+    fn cron_pause(&self, task: String, by: Option<String>) -> StoreFuture<'_, ()>;
+    /// Resumes a task; `all` clears every pause. Returns whether anything was paused.
+    fn cron_resume(&self, task: String) -> StoreFuture<'_, bool>;
+    fn cron_pauses(&self) -> StoreFuture<'_, Vec<CronPause>>;
+    /// Deletes finished runs that started before `now - older_than`.
+    fn cron_prune(&self, older_than: Duration) -> StoreFuture<'_, u64>;
+}
+
+/// Everything the worker needs from storage.
+pub trait Store: JobStore + CronStore {}
+impl<T: JobStore + CronStore + ?Sized> Store for T {}
+
+/// Limits applied at enqueue.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    pub max_payload_bytes: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { max_payload_bytes: crate::DEFAULT_MAX_PAYLOAD_BYTES }
+    }
+}
+
+/// The store for a database, on the system clock.
+pub fn open(db: Db) -> Arc<dyn Store> {
+    open_with(db, Arc::new(crate::SystemClock), StoreOptions::default())
+}
+
+/// The store for a database with a chosen clock and limits.
+pub fn open_with(db: Db, clock: Arc<dyn Clock>, options: StoreOptions) -> Arc<dyn Store> {
+    match db {
+        Db::Postgres(p) => Arc::new(PgStore::new(p).with_clock(clock).with_options(options)),
+        Db::Sqlite(p) => Arc::new(SqliteStore::new(p).with_clock(clock).with_options(options)),
+    }
+}
+
+/// Text appended to a `stuck_processing` error; shared by both backends.
+pub(crate) fn stuck_message(worker: Option<&str>, attempt: u32) -> String {
+    format!(
+        "stuck_processing: worker {} never finalised attempt {attempt} before its lease expired (crashed, hung or cut off)",
+        worker.unwrap_or("unknown")
+    )
+}

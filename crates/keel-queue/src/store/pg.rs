@@ -1,0 +1,603 @@
+//! [`PgStore`]: the Postgres job store. Claims with `FOR UPDATE SKIP LOCKED`, finishes in
+//! batches through `UNNEST`, wakes idle workers with `NOTIFY keel_jobs`.
+
+use super::{Claim, Finish, Finished, JobFilter, JobStore, Outcome, PauseReason, Rescued, StoreFuture, StoreOptions};
+use crate::{Clock, Enqueued, Job, JobId, JobState, Lease, NewJob, QueueError, QueueSnapshot, SystemClock, Wakeup};
+use chrono::{DateTime, Utc};
+use keel_ids::OrgId;
+use keel_storage::Backend;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool, Row};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// The NOTIFY channel; the payload is the queue name.
+pub(crate) const CHANNEL: &str = "keel_jobs";
+
+/// Rows per bulk INSERT statement (each column is one array parameter, so the only limit is
+/// statement size; 5,000 keeps a statement well under a few MB).
+const BULK_CHUNK: usize = 5_000;
+
+/// Dedupe lookups retried when the active holder of a key finishes between our insert and
+/// our lookup; more than a handful would mean a pathological churn of one key.
+const DEDUPE_TRIES: usize = 8;
+
+pub(crate) const JOB_COLS: &str = "j.id, j.kind, j.queue, j.org_id, j.payload::text AS payload, j.priority, j.state, \
+     j.run_at, j.attempt, j.max_attempts, j.dedupe_key, j.lease_seq, j.lease_expires_at, j.locked_by, j.last_error, \
+     j.created_at, j.updated_at, j.started_at, j.finished_at";
+
+pub(crate) const NIL_ORG: &str = "'00000000-0000-0000-0000-000000000000'::uuid";
+
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pub(crate) pool: PgPool,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) wake: Wakeup,
+    pub(crate) opts: StoreOptions,
+}
+
+impl PgStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool, clock: Arc::new(SystemClock), wake: Wakeup::new(), opts: StoreOptions::default() }
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn with_options(mut self, opts: StoreOptions) -> Self {
+        self.opts = opts;
+        self
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Enqueues inside the caller's transaction (pass `&mut *tx`): the job exists only if
+    /// the caller commits, and the wakeup NOTIFY is delivered only then.
+    pub async fn enqueue_in(&self, conn: &mut PgConnection, job: NewJob) -> Result<Enqueued, QueueError> {
+        job.check(self.opts.max_payload_bytes)?;
+        let now = self.clock.now();
+        let run_at = job.run_at.unwrap_or(now);
+        let sql = format!(
+            "WITH ins AS ( \
+               INSERT INTO keel_jobs (id, kind, queue, org_id, payload, priority, state, run_at, max_attempts, \
+                                      dedupe_key, created_at, updated_at) \
+               VALUES ($1, $2, $3, $4, $5::jsonb, $6, 'pending', $7, $8, $9, $10, $10) \
+               ON CONFLICT DO NOTHING \
+               RETURNING id, queue, run_at) \
+             SELECT ins.id FROM ins \
+             LEFT JOIN LATERAL (SELECT pg_notify('{CHANNEL}', ins.queue) WHERE ins.run_at <= $10) AS n ON true"
+        );
+        for _ in 0..DEDUPE_TRIES {
+            let inserted: Option<Uuid> = sqlx::query_scalar(&sql)
+                .bind(job.id.as_uuid())
+                .bind(&job.kind)
+                .bind(&job.queue)
+                .bind(job.org.map(|o| o.as_uuid()))
+                .bind(&job.payload)
+                .bind(job.priority)
+                .bind(run_at)
+                .bind(job.max_attempts as i32)
+                .bind(&job.dedupe_key)
+                .bind(now)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if let Some(id) = inserted {
+                return Ok(Enqueued::Created(JobId::from_uuid(id)));
+            }
+            let Some(key) = &job.dedupe_key else {
+                return Err(QueueError::Database(format!("job id {} already exists", job.id)));
+            };
+            if let Some(existing) = self.active_with_key(conn, &job.kind, key, job.org).await? {
+                return Ok(Enqueued::Duplicate(existing));
+            }
+            // The holder finished between our insert and our lookup: the key is free again.
+        }
+        Err(QueueError::Database(format!(
+            "dedupe key {:?} of kind {:?} kept changing hands; try again",
+            job.dedupe_key, job.kind
+        )))
+    }
+
+    async fn active_with_key(
+        &self,
+        conn: &mut PgConnection,
+        kind: &str,
+        key: &str,
+        org: Option<OrgId>,
+    ) -> Result<Option<JobId>, QueueError> {
+        let sql = format!(
+            "SELECT id FROM keel_jobs WHERE kind = $1 AND dedupe_key = $2 \
+             AND COALESCE(org_id, {NIL_ORG}) = COALESCE($3, {NIL_ORG}) \
+             AND state IN ('pending', 'processing', 'retrying')"
+        );
+        let id: Option<Uuid> = sqlx::query_scalar(&sql)
+            .bind(kind)
+            .bind(key)
+            .bind(org.map(|o| o.as_uuid()))
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(id.map(JobId::from_uuid))
+    }
+
+    /// Bulk enqueue inside the caller's transaction: one INSERT per 5,000 jobs.
+    pub async fn enqueue_many_in(
+        &self,
+        conn: &mut PgConnection,
+        jobs: Vec<NewJob>,
+    ) -> Result<Vec<Enqueued>, QueueError> {
+        for j in &jobs {
+            j.check(self.opts.max_payload_bytes)?;
+        }
+        let now = self.clock.now();
+        let mut results: Vec<Option<Enqueued>> = vec![None; jobs.len()];
+        let mut wake_queues = BTreeSet::new();
+        let mut todo: Vec<usize> = (0..jobs.len()).collect();
+        for _ in 0..DEDUPE_TRIES {
+            if todo.is_empty() {
+                break;
+            }
+            let mut duplicates = Vec::new();
+            for chunk in todo.chunks(BULK_CHUNK) {
+                let inserted = self.insert_chunk(conn, &jobs, chunk, now).await?;
+                for &i in chunk {
+                    let j = &jobs[i];
+                    if inserted.contains(&j.id.as_uuid()) {
+                        results[i] = Some(Enqueued::Created(j.id));
+                        if j.run_at.is_none_or(|t| t <= now) {
+                            wake_queues.insert(j.queue.clone());
+                        }
+                    } else if j.dedupe_key.is_some() {
+                        duplicates.push(i);
+                    } else {
+                        return Err(QueueError::Database(format!("job id {} already exists", j.id)));
+                    }
+                }
+            }
+            let found = self.lookup_active_keys(conn, &jobs, &duplicates).await?;
+            todo.clear();
+            for i in duplicates {
+                match found.get(&i) {
+                    Some(id) => results[i] = Some(Enqueued::Duplicate(*id)),
+                    None => todo.push(i),
+                }
+            }
+        }
+        if !todo.is_empty() {
+            return Err(QueueError::Database(
+                "dedupe keys kept changing hands during a bulk enqueue; try again".into(),
+            ));
+        }
+        if !wake_queues.is_empty() {
+            let queues: Vec<String> = wake_queues.into_iter().collect();
+            sqlx::query(&format!("SELECT pg_notify('{CHANNEL}', q) FROM unnest($1::text[]) AS q"))
+                .bind(&queues)
+                .execute(&mut *conn)
+                .await?;
+        }
+        results
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| QueueError::Database("bulk enqueue lost track of a job; nothing was committed".into()))
+    }
+
+    async fn insert_chunk(
+        &self,
+        conn: &mut PgConnection,
+        jobs: &[NewJob],
+        chunk: &[usize],
+        now: DateTime<Utc>,
+    ) -> Result<std::collections::HashSet<Uuid>, QueueError> {
+        let n = chunk.len();
+        let (mut ids, mut kinds, mut queues, mut orgs, mut payloads) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut prios, mut run_ats, mut maxes, mut keys) =
+            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        for &i in chunk {
+            let j = &jobs[i];
+            ids.push(j.id.as_uuid());
+            kinds.push(j.kind.as_str());
+            queues.push(j.queue.as_str());
+            orgs.push(j.org.map(|o| o.as_uuid()));
+            payloads.push(j.payload.as_str());
+            prios.push(j.priority);
+            run_ats.push(j.run_at.unwrap_or(now));
+            maxes.push(j.max_attempts as i32);
+            keys.push(j.dedupe_key.as_deref());
+        }
+        let rows: Vec<Uuid> = sqlx::query_scalar(
+            "INSERT INTO keel_jobs (id, kind, queue, org_id, payload, priority, state, run_at, max_attempts, dedupe_key, \
+                                    created_at, updated_at) \
+             SELECT t.id, t.kind, t.queue, t.org_id, t.payload::jsonb, t.priority, 'pending', t.run_at, t.max_attempts, \
+                    t.dedupe_key, $10, $10 \
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::int2[], $7::timestamptz[], \
+                         $8::int4[], $9::text[]) \
+                  AS t(id, kind, queue, org_id, payload, priority, run_at, max_attempts, dedupe_key) \
+             ON CONFLICT DO NOTHING \
+             RETURNING id",
+        )
+        .bind(&ids)
+        .bind(&kinds)
+        .bind(&queues)
+        .bind(&orgs)
+        .bind(&payloads)
+        .bind(&prios)
+        .bind(&run_ats)
+        .bind(&maxes)
+        .bind(&keys)
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    async fn lookup_active_keys(
+        &self,
+        conn: &mut PgConnection,
+        jobs: &[NewJob],
+        which: &[usize],
+    ) -> Result<HashMap<usize, JobId>, QueueError> {
+        if which.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ords: Vec<i32> = which.iter().map(|&i| i as i32).collect();
+        let kinds: Vec<&str> = which.iter().map(|&i| jobs[i].kind.as_str()).collect();
+        let keys: Vec<&str> = which.iter().map(|&i| jobs[i].dedupe_key.as_deref().unwrap_or_default()).collect();
+        let orgs: Vec<Option<Uuid>> = which.iter().map(|&i| jobs[i].org.map(|o| o.as_uuid())).collect();
+        let sql = format!(
+            "SELECT t.ord, j.id FROM UNNEST($1::int4[], $2::text[], $3::text[], $4::uuid[]) AS t(ord, kind, key, org) \
+             JOIN keel_jobs j ON j.kind = t.kind AND j.dedupe_key = t.key \
+              AND COALESCE(j.org_id, {NIL_ORG}) = COALESCE(t.org, {NIL_ORG}) \
+              AND j.state IN ('pending', 'processing', 'retrying')"
+        );
+        let rows: Vec<(i32, Uuid)> =
+            sqlx::query_as(&sql).bind(&ords).bind(&kinds).bind(&keys).bind(&orgs).fetch_all(&mut *conn).await?;
+        Ok(rows.into_iter().map(|(o, id)| (o as usize, JobId::from_uuid(id))).collect())
+    }
+
+    async fn claim_impl(&self, c: Claim) -> Result<Vec<Job>, QueueError> {
+        let now = self.clock.now();
+        let expires = crate::clock::plus(now, c.lease);
+        let sql = format!(
+            "WITH next AS ( \
+               SELECT id FROM keel_jobs \
+               WHERE queue = $1 AND state IN ('pending', 'retrying') AND run_at <= $2 \
+                 AND NOT EXISTS (SELECT 1 FROM keel_queue_pauses WHERE queue = $1) \
+                 AND NOT EXISTS (SELECT 1 FROM keel_cron_pauses WHERE task IN ($5, 'all')) \
+               ORDER BY priority, run_at, id \
+               LIMIT $3 \
+               FOR UPDATE SKIP LOCKED) \
+             UPDATE keel_jobs j SET state = 'processing', attempt = j.attempt + 1, lease_seq = j.lease_seq + 1, \
+                 lease_expires_at = $4, locked_by = $6, started_at = $2, updated_at = $2 \
+             FROM next WHERE j.id = next.id \
+             RETURNING {JOB_COLS}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&c.queue)
+            .bind(now)
+            .bind(i64::from(c.limit))
+            .bind(expires)
+            .bind(&c.task)
+            .bind(&c.worker)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>, _>>()?;
+        jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
+        Ok(jobs)
+    }
+
+    async fn heartbeat_impl(&self, leases: Vec<Lease>, lease: Duration) -> Result<Vec<JobId>, QueueError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now();
+        let (ids, seqs) = split_leases(&leases);
+        let kept: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE keel_jobs j SET lease_expires_at = $3, updated_at = $4 \
+             FROM UNNEST($1::uuid[], $2::int8[]) AS t(id, seq) \
+             WHERE j.id = t.id AND j.lease_seq = t.seq AND j.state = 'processing' \
+             RETURNING j.id",
+        )
+        .bind(&ids)
+        .bind(&seqs)
+        .bind(crate::clock::plus(now, lease))
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(lost(&leases, &kept))
+    }
+
+    async fn finish_impl(&self, batch: Vec<Finish>) -> Result<Vec<Finished>, QueueError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now();
+        let mut tx = self.pool.begin().await?;
+        let mut states: HashMap<Uuid, JobState> = HashMap::new();
+        let done: Vec<&Finish> = batch.iter().filter(|f| f.outcome == Outcome::Completed).collect();
+        if !done.is_empty() {
+            let ids: Vec<Uuid> = done.iter().map(|f| f.lease.job.as_uuid()).collect();
+            let seqs: Vec<i64> = done.iter().map(|f| f.lease.token).collect();
+            let rows: Vec<Uuid> = sqlx::query_scalar(
+                "UPDATE keel_jobs j SET state = 'completed', finished_at = $3, updated_at = $3, lease_expires_at = NULL \
+                 FROM UNNEST($1::uuid[], $2::int8[]) AS t(id, seq) \
+                 WHERE j.id = t.id AND j.lease_seq = t.seq AND j.state = 'processing' \
+                 RETURNING j.id",
+            )
+            .bind(&ids)
+            .bind(&seqs)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            states.extend(rows.into_iter().map(|id| (id, JobState::Completed)));
+        }
+        let failed: Vec<&Finish> = batch.iter().filter(|f| f.outcome != Outcome::Completed).collect();
+        if !failed.is_empty() {
+            let mut ids = Vec::new();
+            let mut seqs = Vec::new();
+            let mut modes = Vec::new();
+            let mut errors = Vec::new();
+            let mut retry_ats = Vec::new();
+            for f in &failed {
+                ids.push(f.lease.job.as_uuid());
+                seqs.push(f.lease.token);
+                let (mode, error, at) = fail_parts(&f.outcome, now);
+                modes.push(mode);
+                errors.push(error);
+                retry_ats.push(at);
+            }
+            let rows: Vec<(Uuid, String)> = sqlx::query_as(
+                "UPDATE keel_jobs j SET \
+                   state = CASE WHEN t.mode = 'dead' THEN 'dead_letter' WHEN t.mode = 'failed' THEN 'failed' \
+                                WHEN j.attempt >= j.max_attempts THEN 'dead_letter' ELSE 'retrying' END, \
+                   run_at = CASE WHEN t.mode = 'retry' AND j.attempt < j.max_attempts THEN t.retry_at ELSE j.run_at END, \
+                   finished_at = CASE WHEN t.mode = 'retry' AND j.attempt < j.max_attempts THEN NULL ELSE $6 END, \
+                   last_error = t.error, lease_expires_at = NULL, updated_at = $6 \
+                 FROM UNNEST($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::timestamptz[]) \
+                      AS t(id, seq, mode, error, retry_at) \
+                 WHERE j.id = t.id AND j.lease_seq = t.seq AND j.state = 'processing' \
+                 RETURNING j.id, j.state",
+            )
+            .bind(&ids)
+            .bind(&seqs)
+            .bind(&modes)
+            .bind(&errors)
+            .bind(&retry_ats)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, st) in rows {
+                states.insert(id, st.parse()?);
+            }
+        }
+        tx.commit().await?;
+        Ok(batch
+            .iter()
+            .map(|f| states.get(&f.lease.job.as_uuid()).map_or(Finished::Stale, |s| Finished::Accepted(*s)))
+            .collect())
+    }
+
+    async fn release_impl(&self, leases: Vec<Lease>) -> Result<u64, QueueError> {
+        if leases.is_empty() {
+            return Ok(0);
+        }
+        let now = self.clock.now();
+        let (ids, seqs) = split_leases(&leases);
+        let mut tx = self.pool.begin().await?;
+        let queues: Vec<String> = sqlx::query_scalar(
+            "UPDATE keel_jobs j SET state = CASE WHEN j.attempt <= 1 THEN 'pending' ELSE 'retrying' END, \
+                 attempt = GREATEST(j.attempt - 1, 0), lease_expires_at = NULL, updated_at = $3 \
+             FROM UNNEST($1::uuid[], $2::int8[]) AS t(id, seq) \
+             WHERE j.id = t.id AND j.lease_seq = t.seq AND j.state = 'processing' \
+             RETURNING j.queue",
+        )
+        .bind(&ids)
+        .bind(&seqs)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        notify_queues(&mut tx, &queues).await?;
+        tx.commit().await?;
+        Ok(queues.len() as u64)
+    }
+
+    async fn rescue_impl(&self, limit: u32) -> Result<Vec<Rescued>, QueueError> {
+        let now = self.clock.now();
+        let mut tx = self.pool.begin().await?;
+        let stuck: Vec<(Uuid, String, String, i32, Option<String>)> = sqlx::query_as(
+            "SELECT id, kind, queue, attempt, locked_by FROM keel_jobs \
+             WHERE state = 'processing' AND lease_expires_at < $1 \
+             ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        if stuck.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = stuck.iter().map(|s| s.0).collect();
+        let msgs: Vec<String> =
+            stuck.iter().map(|s| super::stuck_message(s.4.as_deref(), u32::try_from(s.3).unwrap_or(0))).collect();
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+            "UPDATE keel_jobs j SET \
+               state = CASE WHEN j.attempt >= j.max_attempts THEN 'dead_letter' ELSE 'retrying' END, \
+               run_at = CASE WHEN j.attempt >= j.max_attempts THEN j.run_at ELSE $3 END, \
+               finished_at = CASE WHEN j.attempt >= j.max_attempts THEN $3 END, \
+               last_error = t.msg, lease_expires_at = NULL, updated_at = $3 \
+             FROM UNNEST($1::uuid[], $2::text[]) AS t(id, msg) WHERE j.id = t.id \
+             RETURNING j.id, j.state",
+        )
+        .bind(&ids)
+        .bind(&msgs)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let states: HashMap<Uuid, String> = rows.into_iter().collect();
+        let mut out = Vec::with_capacity(stuck.len());
+        for (id, kind, queue, attempt, worker) in stuck {
+            let state: JobState = states.get(&id).map(|s| s.parse()).transpose()?.unwrap_or(JobState::Retrying);
+            out.push(Rescued {
+                id: JobId::from_uuid(id),
+                kind,
+                queue,
+                attempt: u32::try_from(attempt).unwrap_or(0),
+                state,
+                worker,
+            });
+        }
+        let retry_queues: Vec<String> =
+            out.iter().filter(|r| r.state == JobState::Retrying).map(|r| r.queue.clone()).collect();
+        notify_queues(&mut tx, &retry_queues).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+}
+
+/// NOTIFY once per distinct queue, delivered when the transaction commits.
+pub(crate) async fn notify_queues(conn: &mut PgConnection, queues: &[String]) -> Result<(), QueueError> {
+    if queues.is_empty() {
+        return Ok(());
+    }
+    let distinct: Vec<&str> = queues.iter().map(String::as_str).collect::<BTreeSet<_>>().into_iter().collect();
+    sqlx::query(&format!("SELECT pg_notify('{CHANNEL}', q) FROM unnest($1::text[]) AS q"))
+        .bind(&distinct)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// (mode, error, retry time) for the failure UNNEST; `now` stands in where no time applies.
+pub(crate) fn fail_parts(o: &Outcome, now: DateTime<Utc>) -> (&'static str, String, DateTime<Utc>) {
+    match o {
+        Outcome::Retry { error, at } => ("retry", error.clone(), *at),
+        Outcome::Failed { error } => ("failed", error.clone(), now),
+        Outcome::DeadLetter { error } => ("dead", error.clone(), now),
+        Outcome::Completed => ("completed", String::new(), now),
+    }
+}
+
+fn split_leases(leases: &[Lease]) -> (Vec<Uuid>, Vec<i64>) {
+    leases.iter().map(|l| (l.job.as_uuid(), l.token)).unzip()
+}
+
+/// The leases whose job is not among `kept`.
+pub(crate) fn lost(leases: &[Lease], kept: &[Uuid]) -> Vec<JobId> {
+    let kept: std::collections::HashSet<&Uuid> = kept.iter().collect();
+    leases.iter().filter(|l| !kept.contains(&l.job.as_uuid())).map(|l| l.job).collect()
+}
+
+pub(crate) fn job_from_row(row: &PgRow) -> Result<Job, QueueError> {
+    let state: String = row.try_get("state")?;
+    Ok(Job {
+        id: JobId::from_uuid(row.try_get("id")?),
+        kind: row.try_get("kind")?,
+        queue: row.try_get("queue")?,
+        org: row.try_get::<Option<Uuid>, _>("org_id")?.map(OrgId::from_uuid),
+        payload: row.try_get("payload")?,
+        priority: row.try_get("priority")?,
+        state: state.parse()?,
+        run_at: row.try_get("run_at")?,
+        attempt: u32::try_from(row.try_get::<i32, _>("attempt")?).unwrap_or(0),
+        max_attempts: u32::try_from(row.try_get::<i32, _>("max_attempts")?).unwrap_or(0),
+        dedupe_key: row.try_get("dedupe_key")?,
+        lease_seq: row.try_get("lease_seq")?,
+        lease_expires_at: row.try_get("lease_expires_at")?,
+        locked_by: row.try_get("locked_by")?,
+        last_error: row.try_get("last_error")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+impl JobStore for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+    fn wakeup(&self) -> &Wakeup {
+        &self.wake
+    }
+    fn start_wakeups(&self, cancel: CancellationToken) -> StoreFuture<'_, ()> {
+        Box::pin(super::pg_listen::start(self.pool.clone(), self.wake.clone(), cancel))
+    }
+    fn enqueue(&self, job: NewJob) -> StoreFuture<'_, Enqueued> {
+        Box::pin(async move {
+            let mut conn = self.pool.acquire().await?;
+            self.enqueue_in(&mut conn, job).await
+        })
+    }
+    fn enqueue_many(&self, jobs: Vec<NewJob>) -> StoreFuture<'_, Vec<Enqueued>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let out = self.enqueue_many_in(&mut tx, jobs).await?;
+            tx.commit().await?;
+            Ok(out)
+        })
+    }
+    fn claim(&self, claim: Claim) -> StoreFuture<'_, Vec<Job>> {
+        Box::pin(self.claim_impl(claim))
+    }
+    fn heartbeat(&self, leases: Vec<Lease>, lease: Duration) -> StoreFuture<'_, Vec<JobId>> {
+        Box::pin(self.heartbeat_impl(leases, lease))
+    }
+    fn finish(&self, batch: Vec<Finish>) -> StoreFuture<'_, Vec<Finished>> {
+        Box::pin(self.finish_impl(batch))
+    }
+    fn release(&self, leases: Vec<Lease>) -> StoreFuture<'_, u64> {
+        Box::pin(self.release_impl(leases))
+    }
+    fn rescue_expired(&self, limit: u32) -> StoreFuture<'_, Vec<Rescued>> {
+        Box::pin(self.rescue_impl(limit))
+    }
+    fn get(&self, id: JobId) -> StoreFuture<'_, Option<Job>> {
+        Box::pin(self.get_impl(id))
+    }
+    fn list(&self, filter: JobFilter) -> StoreFuture<'_, Vec<Job>> {
+        Box::pin(self.list_impl(filter))
+    }
+    fn cancel(&self, id: JobId) -> StoreFuture<'_, Job> {
+        Box::pin(self.cancel_impl(id))
+    }
+    fn retry(&self, id: JobId) -> StoreFuture<'_, Job> {
+        Box::pin(self.retry_impl(id))
+    }
+    fn requeue_dead(&self, kind: Option<String>) -> StoreFuture<'_, super::RequeueReport> {
+        Box::pin(self.requeue_dead_impl(kind))
+    }
+    fn pause_queue(&self, queue: String, by: Option<String>) -> StoreFuture<'_, ()> {
+        Box::pin(self.pause_queue_impl(queue, by))
+    }
+    fn resume_queue(&self, queue: String) -> StoreFuture<'_, bool> {
+        Box::pin(self.resume_queue_impl(queue))
+    }
+    fn paused_queues(&self) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            Ok(sqlx::query_scalar("SELECT queue FROM keel_queue_pauses ORDER BY queue").fetch_all(&self.pool).await?)
+        })
+    }
+    fn pause_reason(&self, queue: String, task: String) -> StoreFuture<'_, Option<PauseReason>> {
+        Box::pin(self.pause_reason_impl(queue, task))
+    }
+    fn snapshot(&self) -> StoreFuture<'_, QueueSnapshot> {
+        Box::pin(self.snapshot_impl())
+    }
+    fn prune(&self, older_than: Duration) -> StoreFuture<'_, u64> {
+        Box::pin(self.prune_impl(older_than))
+    }
+}

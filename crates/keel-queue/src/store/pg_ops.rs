@@ -1,0 +1,255 @@
+//! The operator's verbs on Postgres: show, list, cancel, retry, requeue, pause, snapshot, prune.
+
+use super::pg::{job_from_row, notify_queues, JOB_COLS, NIL_ORG};
+use super::{JobFilter, PauseReason, PgStore, RequeueReport};
+use crate::{Job, JobId, JobState, QueueError, QueueSnapshot};
+use sqlx::{Postgres, QueryBuilder};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Rows deleted per statement when pruning, so no single statement holds locks for long.
+const PRUNE_BATCH: i64 = 5_000;
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
+}
+
+impl PgStore {
+    pub(crate) async fn get_impl(&self, id: JobId) -> Result<Option<Job>, QueueError> {
+        let row = sqlx::query(&format!("SELECT {JOB_COLS} FROM keel_jobs j WHERE j.id = $1"))
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    pub(crate) async fn list_impl(&self, f: JobFilter) -> Result<Vec<Job>, QueueError> {
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!("SELECT {JOB_COLS} FROM keel_jobs j WHERE true"));
+        if let Some(s) = f.state {
+            q.push(" AND j.state = ").push_bind(s.as_str());
+        }
+        if let Some(k) = &f.kind {
+            q.push(" AND j.kind = ").push_bind(k.clone());
+        }
+        if let Some(qn) = &f.queue {
+            q.push(" AND j.queue = ").push_bind(qn.clone());
+        }
+        if let Some(o) = f.org {
+            q.push(" AND j.org_id = ").push_bind(o.as_uuid());
+        }
+        q.push(" ORDER BY j.id DESC LIMIT ").push_bind(f.limit());
+        let rows = q.build().fetch_all(&self.pool).await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn require(&self, id: JobId) -> Result<Job, QueueError> {
+        self.get_impl(id).await?.ok_or(QueueError::NotFound(id))
+    }
+
+    pub(crate) async fn cancel_impl(&self, id: JobId) -> Result<Job, QueueError> {
+        let now = self.clock.now();
+        let row = sqlx::query(&format!(
+            "UPDATE keel_jobs j SET state = 'cancelled', finished_at = $2, updated_at = $2 \
+             WHERE j.id = $1 AND j.state IN ('pending', 'retrying') RETURNING {JOB_COLS}"
+        ))
+        .bind(id.as_uuid())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) => job_from_row(&r),
+            None => {
+                let job = self.require(id).await?;
+                Err(QueueError::WrongState { id, state: job.state, action: "cancel", allowed: "pending or retrying" })
+            }
+        }
+    }
+
+    pub(crate) async fn retry_impl(&self, id: JobId) -> Result<Job, QueueError> {
+        let now = self.clock.now();
+        let mut tx = self.pool.begin().await?;
+        let res = sqlx::query(&format!(
+            "UPDATE keel_jobs j SET \
+               state = CASE WHEN j.state IN ('failed', 'dead_letter', 'cancelled') THEN 'pending' ELSE j.state END, \
+               attempt = CASE WHEN j.state IN ('failed', 'dead_letter', 'cancelled') THEN 0 ELSE j.attempt END, \
+               run_at = $2, finished_at = NULL, updated_at = $2 \
+             WHERE j.id = $1 AND j.state IN ('pending', 'retrying', 'failed', 'dead_letter', 'cancelled') \
+             RETURNING {JOB_COLS}"
+        ))
+        .bind(id.as_uuid())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await;
+        match res {
+            Ok(Some(row)) => {
+                let job = job_from_row(&row)?;
+                notify_queues(&mut tx, std::slice::from_ref(&job.queue)).await?;
+                tx.commit().await?;
+                Ok(job)
+            }
+            Ok(None) => {
+                drop(tx);
+                let job = self.require(id).await?;
+                Err(QueueError::WrongState {
+                    id,
+                    state: job.state,
+                    action: "retry",
+                    allowed: "pending, retrying, failed, dead_letter or cancelled",
+                })
+            }
+            Err(e) if is_unique_violation(&e) => {
+                drop(tx);
+                Err(self.dedupe_conflict(id).await?)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The error for "reviving `id` would clash with an active job holding its dedupe key".
+    async fn dedupe_conflict(&self, id: JobId) -> Result<QueueError, QueueError> {
+        let job = self.require(id).await?;
+        let key = job.dedupe_key.clone().unwrap_or_default();
+        let existing: Option<Uuid> = sqlx::query_scalar(&format!(
+            "SELECT id FROM keel_jobs WHERE kind = $1 AND dedupe_key = $2 \
+             AND COALESCE(org_id, {NIL_ORG}) = COALESCE($3, {NIL_ORG}) AND state IN ('pending', 'processing', 'retrying')"
+        ))
+        .bind(&job.kind)
+        .bind(&key)
+        .bind(job.org.map(|o| o.as_uuid()))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(QueueError::DedupeConflict { kind: job.kind, key, existing: JobId::from_uuid(existing.unwrap_or_default()) })
+    }
+
+    pub(crate) async fn requeue_dead_impl(&self, kind: Option<String>) -> Result<RequeueReport, QueueError> {
+        let now = self.clock.now();
+        let mut report = RequeueReport::default();
+        let mut tx = self.pool.begin().await?;
+        // Jobs without a dedupe key cannot clash: one statement.
+        let queues: Vec<String> = sqlx::query_scalar(
+            "UPDATE keel_jobs SET state = 'pending', attempt = 0, run_at = $1, finished_at = NULL, updated_at = $1 \
+             WHERE state = 'dead_letter' AND dedupe_key IS NULL AND ($2::text IS NULL OR kind = $2) RETURNING queue",
+        )
+        .bind(now)
+        .bind(&kind)
+        .fetch_all(&mut *tx)
+        .await?;
+        report.requeued += queues.len() as u64;
+        notify_queues(&mut tx, &queues).await?;
+        tx.commit().await?;
+        // Keyed jobs one by one: each may clash with an active job (or with an earlier one of
+        // this same pass), and a clash leaves that job dead instead of failing the lot.
+        let keyed: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM keel_jobs WHERE state = 'dead_letter' AND dedupe_key IS NOT NULL \
+             AND ($1::text IS NULL OR kind = $1) ORDER BY id",
+        )
+        .bind(&kind)
+        .fetch_all(&self.pool)
+        .await?;
+        for id in keyed {
+            let res = sqlx::query(&format!(
+                "WITH up AS (UPDATE keel_jobs SET state = 'pending', attempt = 0, run_at = $2, finished_at = NULL, \
+                   updated_at = $2 WHERE id = $1 AND state = 'dead_letter' RETURNING queue) \
+                 SELECT pg_notify('{}', queue) FROM up",
+                super::pg::CHANNEL
+            ))
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await;
+            match res {
+                Ok(Some(_)) => report.requeued += 1,
+                Ok(None) => {}
+                Err(e) if is_unique_violation(&e) => report.skipped_duplicates.push(JobId::from_uuid(id)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(report)
+    }
+
+    pub(crate) async fn pause_queue_impl(&self, queue: String, by: Option<String>) -> Result<(), QueueError> {
+        crate::names::check_name("queue name", &queue)?;
+        sqlx::query(
+            "INSERT INTO keel_queue_pauses (queue, paused_at, paused_by) VALUES ($1, $2, $3) ON CONFLICT (queue) DO NOTHING",
+        )
+        .bind(&queue)
+        .bind(self.clock.now())
+        .bind(by)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn resume_queue_impl(&self, queue: String) -> Result<bool, QueueError> {
+        let mut tx = self.pool.begin().await?;
+        let gone = sqlx::query("DELETE FROM keel_queue_pauses WHERE queue = $1").bind(&queue).execute(&mut *tx).await?;
+        notify_queues(&mut tx, std::slice::from_ref(&queue)).await?;
+        tx.commit().await?;
+        Ok(gone.rows_affected() > 0)
+    }
+
+    pub(crate) async fn pause_reason_impl(
+        &self,
+        queue: String,
+        task: String,
+    ) -> Result<Option<PauseReason>, QueueError> {
+        let (q, t): (Option<String>, Option<String>) = sqlx::query_as(
+            "SELECT (SELECT queue FROM keel_queue_pauses WHERE queue = $1), \
+                    (SELECT task FROM keel_cron_pauses WHERE task IN ($2, 'all') ORDER BY task = 'all' LIMIT 1)",
+        )
+        .bind(&queue)
+        .bind(&task)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(q.map(PauseReason::Queue).or(t.map(PauseReason::Task)))
+    }
+
+    pub(crate) async fn snapshot_impl(&self) -> Result<QueueSnapshot, QueueError> {
+        let now = self.clock.now();
+        // One snapshot of the data, so the counts add up with each other.
+        let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+        let rows: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT kind, state, count(*) FROM keel_jobs GROUP BY kind, state")
+                .fetch_all(&mut *tx)
+                .await?;
+        let oldest: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+            "SELECT min(run_at) FROM keel_jobs WHERE state IN ('pending', 'retrying') AND run_at <= $1",
+        )
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let expired: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM keel_jobs WHERE state = 'processing' AND lease_expires_at < $1")
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+        let paused: Vec<String> =
+            sqlx::query_scalar("SELECT queue FROM keel_queue_pauses ORDER BY queue").fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let rows = rows
+            .into_iter()
+            .map(|(k, s, n)| Ok((k, s.parse::<JobState>()?, u64::try_from(n).unwrap_or(0))))
+            .collect::<Result<Vec<_>, QueueError>>()?;
+        Ok(QueueSnapshot::build(now, rows, oldest, u64::try_from(expired).unwrap_or(0), paused))
+    }
+
+    pub(crate) async fn prune_impl(&self, older_than: Duration) -> Result<u64, QueueError> {
+        let cutoff = crate::clock::minus(self.clock.now(), older_than);
+        let mut total = 0u64;
+        loop {
+            let n = sqlx::query(
+                "DELETE FROM keel_jobs WHERE id IN ( \
+                   SELECT id FROM keel_jobs WHERE state IN ('completed', 'cancelled') AND finished_at < $1 LIMIT $2)",
+            )
+            .bind(cutoff)
+            .bind(PRUNE_BATCH)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            total += n;
+            if n < PRUNE_BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! [`SqliteStore`]: the embedded job store. Every write is one `BEGIN IMMEDIATE` transaction,
+//! so SQLite's single writer serialises claims (no two claimers can take one job) and a
+//! writer never deadlocks upgrading a read lock. Wakeups are in-process only: a separate
+//! worker process on the same file learns of new jobs by polling.
+
+use super::{Claim, Finish, Finished, JobFilter, JobStore, Outcome, PauseReason, Rescued, StoreFuture, StoreOptions};
+use crate::clock::{ms_to_time, plus};
+use crate::{Clock, Enqueued, Job, JobId, Lease, NewJob, QueueError, QueueSnapshot, SystemClock, Wakeup};
+use chrono::{DateTime, Utc};
+use keel_ids::OrgId;
+use keel_storage::Backend;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Rows per multi-row INSERT: 11 bound values each keeps a statement far below SQLite's
+/// 32,766-variable limit.
+const BULK_CHUNK: usize = 500;
+
+pub(crate) const JOB_COLS: &str = "id, kind, queue, org_id, payload, priority, state, run_at, attempt, max_attempts, \
+     dedupe_key, lease_seq, lease_expires_at, locked_by, last_error, created_at, updated_at, started_at, finished_at";
+
+pub(crate) const BEGIN: &str = "BEGIN IMMEDIATE";
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pub(crate) pool: SqlitePool,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) wake: Wakeup,
+    pub(crate) opts: StoreOptions,
+}
+
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+impl SqliteStore {
+    pub fn new(pool: SqlitePool) -> Self {
+        let wake = crate::wake::for_sqlite_file(pool.connect_options().get_filename());
+        Self { pool, clock: Arc::new(SystemClock), wake, opts: StoreOptions::default() }
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn with_options(mut self, opts: StoreOptions) -> Self {
+        self.opts = opts;
+        self
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Enqueues inside the caller's transaction (pass `&mut *tx`; begin it with
+    /// `pool.begin_with("BEGIN IMMEDIATE")`). The job exists only if the caller commits. The
+    /// in-process wakeup fires now: a woken worker's claim waits for the caller's write lock,
+    /// then sees the job if (and only if) it was committed.
+    pub async fn enqueue_in(&self, conn: &mut SqliteConnection, job: NewJob) -> Result<Enqueued, QueueError> {
+        job.check(self.opts.max_payload_bytes)?;
+        let now = self.clock.now();
+        let out = self.insert_one(conn, &job, now).await?;
+        self.wake.wake();
+        Ok(out)
+    }
+
+    async fn insert_one(
+        &self,
+        conn: &mut SqliteConnection,
+        job: &NewJob,
+        now: DateTime<Utc>,
+    ) -> Result<Enqueued, QueueError> {
+        let inserted: Option<String> = sqlx::query_scalar(
+            "INSERT INTO keel_jobs (id, kind, queue, org_id, payload, priority, state, run_at, max_attempts, dedupe_key, \
+                                    created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+        )
+        .bind(job.id.to_string())
+        .bind(&job.kind)
+        .bind(&job.queue)
+        .bind(job.org.map(|o| o.to_string()))
+        .bind(&job.payload)
+        .bind(job.priority)
+        .bind(ms(job.run_at.unwrap_or(now)))
+        .bind(job.max_attempts as i64)
+        .bind(&job.dedupe_key)
+        .bind(ms(now))
+        .bind(ms(now))
+        .fetch_optional(&mut *conn)
+        .await?;
+        if inserted.is_some() {
+            return Ok(Enqueued::Created(job.id));
+        }
+        match &job.dedupe_key {
+            // Under the write lock the holder cannot finish between insert and lookup.
+            Some(key) => match self.active_with_key(conn, &job.kind, key, job.org).await? {
+                Some(id) => Ok(Enqueued::Duplicate(id)),
+                None => {
+                    Err(QueueError::Database(format!("dedupe key {key:?} conflicted but no active holder was found")))
+                }
+            },
+            None => Err(QueueError::Database(format!("job id {} already exists", job.id))),
+        }
+    }
+
+    async fn active_with_key(
+        &self,
+        conn: &mut SqliteConnection,
+        kind: &str,
+        key: &str,
+        org: Option<OrgId>,
+    ) -> Result<Option<JobId>, QueueError> {
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM keel_jobs WHERE kind = ? AND dedupe_key = ? AND COALESCE(org_id, '') = COALESCE(?, '') \
+             AND state IN ('pending', 'processing', 'retrying')",
+        )
+        .bind(kind)
+        .bind(key)
+        .bind(org.map(|o| o.to_string()))
+        .fetch_optional(&mut *conn)
+        .await?;
+        id.map(|s| parse_id(&s)).transpose()
+    }
+
+    /// Bulk enqueue inside the caller's transaction: one multi-row INSERT per 500 jobs.
+    pub async fn enqueue_many_in(
+        &self,
+        conn: &mut SqliteConnection,
+        jobs: Vec<NewJob>,
+    ) -> Result<Vec<Enqueued>, QueueError> {
+        for j in &jobs {
+            j.check(self.opts.max_payload_bytes)?;
+        }
+        let now = self.clock.now();
+        let mut results = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks(BULK_CHUNK) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO keel_jobs (id, kind, queue, org_id, payload, priority, state, run_at, max_attempts, \
+                 dedupe_key, created_at, updated_at) ",
+            );
+            q.push_values(chunk, |mut b, j| {
+                b.push_bind(j.id.to_string())
+                    .push_bind(j.kind.clone())
+                    .push_bind(j.queue.clone())
+                    .push_bind(j.org.map(|o| o.to_string()))
+                    .push_bind(j.payload.clone())
+                    .push_bind(j.priority)
+                    .push("'pending'")
+                    .push_bind(ms(j.run_at.unwrap_or(now)))
+                    .push_bind(j.max_attempts as i64)
+                    .push_bind(j.dedupe_key.clone())
+                    .push_bind(ms(now))
+                    .push_bind(ms(now));
+            });
+            q.push(" ON CONFLICT DO NOTHING RETURNING id");
+            let rows: Vec<String> = q.build_query_scalar().fetch_all(&mut *conn).await?;
+            let inserted: std::collections::HashSet<String> = rows.into_iter().collect();
+            for j in chunk {
+                if inserted.contains(&j.id.to_string()) {
+                    results.push(Enqueued::Created(j.id));
+                } else {
+                    let key = j.dedupe_key.as_deref().unwrap_or_default();
+                    match self.active_with_key(conn, &j.kind, key, j.org).await? {
+                        Some(id) => results.push(Enqueued::Duplicate(id)),
+                        None => {
+                            return Err(QueueError::Database(format!(
+                                "job {} was not inserted and holds no dedupe key",
+                                j.id
+                            )))
+                        }
+                    }
+                }
+            }
+        }
+        self.wake.wake();
+        Ok(results)
+    }
+
+    async fn claim_impl(&self, c: Claim) -> Result<Vec<Job>, QueueError> {
+        let now = self.clock.now();
+        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let rows = sqlx::query(&format!(
+            "UPDATE keel_jobs SET state = 'processing', attempt = attempt + 1, lease_seq = lease_seq + 1, \
+                 lease_expires_at = ?1, locked_by = ?2, started_at = ?3, updated_at = ?3 \
+             WHERE id IN ( \
+               SELECT id FROM keel_jobs \
+               WHERE queue = ?4 AND state IN ('pending', 'retrying') AND run_at <= ?3 \
+                 AND NOT EXISTS (SELECT 1 FROM keel_queue_pauses WHERE queue = ?4) \
+                 AND NOT EXISTS (SELECT 1 FROM keel_cron_pauses WHERE task IN (?5, 'all')) \
+               ORDER BY priority, run_at, id LIMIT ?6) \
+             RETURNING {JOB_COLS}"
+        ))
+        .bind(ms(plus(now, c.lease)))
+        .bind(&c.worker)
+        .bind(ms(now))
+        .bind(&c.queue)
+        .bind(&c.task)
+        .bind(i64::from(c.limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>, _>>()?;
+        jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
+        Ok(jobs)
+    }
+
+    async fn heartbeat_impl(&self, leases: Vec<Lease>, lease: Duration) -> Result<Vec<JobId>, QueueError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now();
+        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let mut lost = Vec::new();
+        for l in &leases {
+            let n = sqlx::query(
+                "UPDATE keel_jobs SET lease_expires_at = ?, updated_at = ? \
+                 WHERE id = ? AND lease_seq = ? AND state = 'processing'",
+            )
+            .bind(ms(plus(now, lease)))
+            .bind(ms(now))
+            .bind(l.job.to_string())
+            .bind(l.token)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                lost.push(l.job);
+            }
+        }
+        tx.commit().await?;
+        Ok(lost)
+    }
+
+    async fn finish_impl(&self, batch: Vec<Finish>) -> Result<Vec<Finished>, QueueError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = ms(self.clock.now());
+        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let mut out = Vec::with_capacity(batch.len());
+        for f in &batch {
+            let state: Option<String> = match &f.outcome {
+                Outcome::Completed => sqlx::query_scalar(
+                    "UPDATE keel_jobs SET state = 'completed', finished_at = ?1, updated_at = ?1, lease_expires_at = NULL \
+                     WHERE id = ?2 AND lease_seq = ?3 AND state = 'processing' RETURNING state",
+                )
+                .bind(now)
+                .bind(f.lease.job.to_string())
+                .bind(f.lease.token)
+                .fetch_optional(&mut *tx)
+                .await?,
+                other => {
+                    let (mode, error, at) = super::pg::fail_parts(other, ms_to_time(now));
+                    sqlx::query_scalar(
+                        "UPDATE keel_jobs SET \
+                           state = CASE WHEN ?1 = 'dead' THEN 'dead_letter' WHEN ?1 = 'failed' THEN 'failed' \
+                                        WHEN attempt >= max_attempts THEN 'dead_letter' ELSE 'retrying' END, \
+                           run_at = CASE WHEN ?1 = 'retry' AND attempt < max_attempts THEN ?2 ELSE run_at END, \
+                           finished_at = CASE WHEN ?1 = 'retry' AND attempt < max_attempts THEN NULL ELSE ?3 END, \
+                           last_error = ?4, lease_expires_at = NULL, updated_at = ?3 \
+                         WHERE id = ?5 AND lease_seq = ?6 AND state = 'processing' RETURNING state",
+                    )
+                    .bind(mode)
+                    .bind(ms(at))
+                    .bind(now)
+                    .bind(error)
+                    .bind(f.lease.job.to_string())
+                    .bind(f.lease.token)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                }
+            };
+            out.push(match state {
+                Some(s) => Finished::Accepted(s.parse()?),
+                None => Finished::Stale,
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn release_impl(&self, leases: Vec<Lease>) -> Result<u64, QueueError> {
+        if leases.is_empty() {
+            return Ok(0);
+        }
+        let now = ms(self.clock.now());
+        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let mut n = 0;
+        for l in &leases {
+            n += sqlx::query(
+                "UPDATE keel_jobs SET state = CASE WHEN attempt <= 1 THEN 'pending' ELSE 'retrying' END, \
+                     attempt = MAX(attempt - 1, 0), lease_expires_at = NULL, updated_at = ? \
+                 WHERE id = ? AND lease_seq = ? AND state = 'processing'",
+            )
+            .bind(now)
+            .bind(l.job.to_string())
+            .bind(l.token)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        self.wake.wake();
+        Ok(n)
+    }
+
+    async fn rescue_impl(&self, limit: u32) -> Result<Vec<Rescued>, QueueError> {
+        let now = ms(self.clock.now());
+        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let stuck: Vec<(String, String, String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT id, kind, queue, attempt, locked_by FROM keel_jobs \
+             WHERE state = 'processing' AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut out = Vec::with_capacity(stuck.len());
+        for (id, kind, queue, attempt, worker) in stuck {
+            let attempt = u32::try_from(attempt).unwrap_or(0);
+            let state: String = sqlx::query_scalar(
+                "UPDATE keel_jobs SET \
+                   state = CASE WHEN attempt >= max_attempts THEN 'dead_letter' ELSE 'retrying' END, \
+                   run_at = CASE WHEN attempt >= max_attempts THEN run_at ELSE ?1 END, \
+                   finished_at = CASE WHEN attempt >= max_attempts THEN ?1 END, \
+                   last_error = ?2, lease_expires_at = NULL, updated_at = ?1 \
+                 WHERE id = ?3 RETURNING state",
+            )
+            .bind(now)
+            .bind(super::stuck_message(worker.as_deref(), attempt))
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await?;
+            out.push(Rescued { id: parse_id(&id)?, kind, queue, attempt, state: state.parse()?, worker });
+        }
+        tx.commit().await?;
+        if !out.is_empty() {
+            self.wake.wake();
+        }
+        Ok(out)
+    }
+}
+
+pub(crate) fn parse_id(s: &str) -> Result<JobId, QueueError> {
+    Uuid::parse_str(s).map(JobId::from_uuid).map_err(|_| QueueError::Corrupt(format!("job id {s:?} is not a UUID")))
+}
+
+fn opt_time(v: Option<i64>) -> Option<DateTime<Utc>> {
+    v.map(ms_to_time)
+}
+
+pub(crate) fn job_from_row(row: &SqliteRow) -> Result<Job, QueueError> {
+    let state: String = row.try_get("state")?;
+    let org: Option<String> = row.try_get("org_id")?;
+    Ok(Job {
+        id: parse_id(&row.try_get::<String, _>("id")?)?,
+        kind: row.try_get("kind")?,
+        queue: row.try_get("queue")?,
+        org: org.map(|o| OrgId::parse(&o).map_err(|e| QueueError::Corrupt(e.to_string()))).transpose()?,
+        payload: row.try_get("payload")?,
+        priority: row.try_get("priority")?,
+        state: state.parse()?,
+        run_at: ms_to_time(row.try_get("run_at")?),
+        attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(0),
+        max_attempts: u32::try_from(row.try_get::<i64, _>("max_attempts")?).unwrap_or(0),
+        dedupe_key: row.try_get("dedupe_key")?,
+        lease_seq: row.try_get("lease_seq")?,
+        lease_expires_at: opt_time(row.try_get("lease_expires_at")?),
+        locked_by: row.try_get("locked_by")?,
+        last_error: row.try_get("last_error")?,
+        created_at: ms_to_time(row.try_get("created_at")?),
+        updated_at: ms_to_time(row.try_get("updated_at")?),
+        started_at: opt_time(row.try_get("started_at")?),
+        finished_at: opt_time(row.try_get("finished_at")?),
+    })
+}
+
+impl JobStore for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+    fn wakeup(&self) -> &Wakeup {
+        &self.wake
+    }
+    fn start_wakeups(&self, _cancel: CancellationToken) -> StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+    fn enqueue(&self, job: NewJob) -> StoreFuture<'_, Enqueued> {
+        Box::pin(async move {
+            job.check(self.opts.max_payload_bytes)?;
+            let now = self.clock.now();
+            let mut tx = self.pool.begin_with(BEGIN).await?;
+            let out = self.insert_one(&mut tx, &job, now).await?;
+            tx.commit().await?;
+            self.wake.wake();
+            Ok(out)
+        })
+    }
+    fn enqueue_many(&self, jobs: Vec<NewJob>) -> StoreFuture<'_, Vec<Enqueued>> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin_with(BEGIN).await?;
+            let out = self.enqueue_many_in(&mut tx, jobs).await?;
+            tx.commit().await?;
+            self.wake.wake();
+            Ok(out)
+        })
+    }
+    fn claim(&self, claim: Claim) -> StoreFuture<'_, Vec<Job>> {
+        Box::pin(self.claim_impl(claim))
+    }
+    fn heartbeat(&self, leases: Vec<Lease>, lease: Duration) -> StoreFuture<'_, Vec<JobId>> {
+        Box::pin(self.heartbeat_impl(leases, lease))
+    }
+    fn finish(&self, batch: Vec<Finish>) -> StoreFuture<'_, Vec<Finished>> {
+        Box::pin(self.finish_impl(batch))
+    }
+    fn release(&self, leases: Vec<Lease>) -> StoreFuture<'_, u64> {
+        Box::pin(self.release_impl(leases))
+    }
+    fn rescue_expired(&self, limit: u32) -> StoreFuture<'_, Vec<Rescued>> {
+        Box::pin(self.rescue_impl(limit))
+    }
+    fn get(&self, id: JobId) -> StoreFuture<'_, Option<Job>> {
+        Box::pin(self.get_impl(id))
+    }
+    fn list(&self, filter: JobFilter) -> StoreFuture<'_, Vec<Job>> {
+        Box::pin(self.list_impl(filter))
+    }
+    fn cancel(&self, id: JobId) -> StoreFuture<'_, Job> {
+        Box::pin(self.cancel_impl(id))
+    }
+    fn retry(&self, id: JobId) -> StoreFuture<'_, Job> {
+        Box::pin(self.retry_impl(id))
+    }
+    fn requeue_dead(&self, kind: Option<String>) -> StoreFuture<'_, super::RequeueReport> {
+        Box::pin(self.requeue_dead_impl(kind))
+    }
+    fn pause_queue(&self, queue: String, by: Option<String>) -> StoreFuture<'_, ()> {
+        Box::pin(self.pause_queue_impl(queue, by))
+    }
+    fn resume_queue(&self, queue: String) -> StoreFuture<'_, bool> {
+        Box::pin(self.resume_queue_impl(queue))
+    }
+    fn paused_queues(&self) -> StoreFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            Ok(sqlx::query_scalar("SELECT queue FROM keel_queue_pauses ORDER BY queue").fetch_all(&self.pool).await?)
+        })
+    }
+    fn pause_reason(&self, queue: String, task: String) -> StoreFuture<'_, Option<PauseReason>> {
+        Box::pin(self.pause_reason_impl(queue, task))
+    }
+    fn snapshot(&self) -> StoreFuture<'_, QueueSnapshot> {
+        Box::pin(self.snapshot_impl())
+    }
+    fn prune(&self, older_than: Duration) -> StoreFuture<'_, u64> {
+        Box::pin(self.prune_impl(older_than))
+    }
+}

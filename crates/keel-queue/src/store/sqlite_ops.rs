@@ -1,0 +1,249 @@
+//! The operator's verbs on SQLite: show, list, cancel, retry, requeue, pause, snapshot, prune.
+
+use super::sqlite::{job_from_row, ms, parse_id, BEGIN, JOB_COLS};
+use super::{JobFilter, PauseReason, RequeueReport, SqliteStore};
+use crate::clock::ms_to_time;
+use crate::{Job, JobId, JobState, QueueError, QueueSnapshot};
+use sqlx::{QueryBuilder, Sqlite};
+use std::time::Duration;
+
+const PRUNE_BATCH: i64 = 5_000;
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    // SQLITE_CONSTRAINT_UNIQUE (2067) and SQLITE_CONSTRAINT_PRIMARYKEY (1555).
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("2067") | Some("1555")))
+}
+
+impl SqliteStore {
+    pub(crate) async fn get_impl(&self, id: JobId) -> Result<Option<Job>, QueueError> {
+        let row = sqlx::query(&format!("SELECT {JOB_COLS} FROM keel_jobs WHERE id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    pub(crate) async fn list_impl(&self, f: JobFilter) -> Result<Vec<Job>, QueueError> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {JOB_COLS} FROM keel_jobs WHERE 1"));
+        if let Some(s) = f.state {
+            q.push(" AND state = ").push_bind(s.as_str());
+        }
+        if let Some(k) = &f.kind {
+            q.push(" AND kind = ").push_bind(k.clone());
+        }
+        if let Some(qn) = &f.queue {
+            q.push(" AND queue = ").push_bind(qn.clone());
+        }
+        if let Some(o) = f.org {
+            q.push(" AND org_id = ").push_bind(o.to_string());
+        }
+        q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit());
+        let rows = q.build().fetch_all(&self.pool).await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn require(&self, id: JobId) -> Result<Job, QueueError> {
+        self.get_impl(id).await?.ok_or(QueueError::NotFound(id))
+    }
+
+    pub(crate) async fn cancel_impl(&self, id: JobId) -> Result<Job, QueueError> {
+        let now = ms(self.clock.now());
+        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let row = sqlx::query(&format!(
+            "UPDATE keel_jobs SET state = 'cancelled', finished_at = ?1, updated_at = ?1 \
+             WHERE id = ?2 AND state IN ('pending', 'retrying') RETURNING {JOB_COLS}"
+        ))
+        .bind(now)
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        match row {
+            Some(r) => job_from_row(&r),
+            None => {
+                let job = self.require(id).await?;
+                Err(QueueError::WrongState { id, state: job.state, action: "cancel", allowed: "pending or retrying" })
+            }
+        }
+    }
+
+    pub(crate) async fn retry_impl(&self, id: JobId) -> Result<Job, QueueError> {
+        let now = ms(self.clock.now());
+        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let res = sqlx::query(&format!(
+            "UPDATE keel_jobs SET \
+               state = CASE WHEN state IN ('failed', 'dead_letter', 'cancelled') THEN 'pending' ELSE state END, \
+               attempt = CASE WHEN state IN ('failed', 'dead_letter', 'cancelled') THEN 0 ELSE attempt END, \
+               run_at = ?1, finished_at = NULL, updated_at = ?1 \
+             WHERE id = ?2 AND state IN ('pending', 'retrying', 'failed', 'dead_letter', 'cancelled') \
+             RETURNING {JOB_COLS}"
+        ))
+        .bind(now)
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await;
+        match res {
+            Ok(Some(row)) => {
+                let job = job_from_row(&row)?;
+                tx.commit().await?;
+                self.wake.wake();
+                Ok(job)
+            }
+            Ok(None) => {
+                drop(tx);
+                let job = self.require(id).await?;
+                Err(QueueError::WrongState {
+                    id,
+                    state: job.state,
+                    action: "retry",
+                    allowed: "pending, retrying, failed, dead_letter or cancelled",
+                })
+            }
+            Err(e) if is_unique_violation(&e) => {
+                drop(tx);
+                Err(self.dedupe_conflict(id).await?)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn dedupe_conflict(&self, id: JobId) -> Result<QueueError, QueueError> {
+        let job = self.require(id).await?;
+        let key = job.dedupe_key.clone().unwrap_or_default();
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM keel_jobs WHERE kind = ? AND dedupe_key = ? AND COALESCE(org_id, '') = COALESCE(?, '') \
+             AND state IN ('pending', 'processing', 'retrying')",
+        )
+        .bind(&job.kind)
+        .bind(&key)
+        .bind(job.org.map(|o| o.to_string()))
+        .fetch_optional(&self.pool)
+        .await?;
+        let existing = existing.map(|s| parse_id(&s)).transpose()?.unwrap_or(id);
+        Ok(QueueError::DedupeConflict { kind: job.kind, key, existing })
+    }
+
+    pub(crate) async fn requeue_dead_impl(&self, kind: Option<String>) -> Result<RequeueReport, QueueError> {
+        let now = ms(self.clock.now());
+        let mut report = RequeueReport::default();
+        let mut tx = self.pool.begin_with(BEGIN).await?;
+        report.requeued += sqlx::query(
+            "UPDATE keel_jobs SET state = 'pending', attempt = 0, run_at = ?1, finished_at = NULL, updated_at = ?1 \
+             WHERE state = 'dead_letter' AND dedupe_key IS NULL AND (?2 IS NULL OR kind = ?2)",
+        )
+        .bind(now)
+        .bind(&kind)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let keyed: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM keel_jobs WHERE state = 'dead_letter' AND dedupe_key IS NOT NULL \
+             AND (?1 IS NULL OR kind = ?1) ORDER BY id",
+        )
+        .bind(&kind)
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in keyed {
+            let res = sqlx::query(
+                "UPDATE keel_jobs SET state = 'pending', attempt = 0, run_at = ?1, finished_at = NULL, updated_at = ?1 \
+                 WHERE id = ?2 AND state = 'dead_letter'",
+            )
+            .bind(now)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await;
+            match res {
+                Ok(r) => report.requeued += r.rows_affected(),
+                Err(e) if is_unique_violation(&e) => report.skipped_duplicates.push(parse_id(&id)?),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tx.commit().await?;
+        self.wake.wake();
+        Ok(report)
+    }
+
+    pub(crate) async fn pause_queue_impl(&self, queue: String, by: Option<String>) -> Result<(), QueueError> {
+        crate::names::check_name("queue name", &queue)?;
+        sqlx::query("INSERT INTO keel_queue_pauses (queue, paused_at, paused_by) VALUES (?, ?, ?) ON CONFLICT (queue) DO NOTHING")
+            .bind(&queue)
+            .bind(ms(self.clock.now()))
+            .bind(by)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn resume_queue_impl(&self, queue: String) -> Result<bool, QueueError> {
+        let n = sqlx::query("DELETE FROM keel_queue_pauses WHERE queue = ?").bind(&queue).execute(&self.pool).await?;
+        self.wake.wake();
+        Ok(n.rows_affected() > 0)
+    }
+
+    pub(crate) async fn pause_reason_impl(
+        &self,
+        queue: String,
+        task: String,
+    ) -> Result<Option<PauseReason>, QueueError> {
+        let (q, t): (Option<String>, Option<String>) = sqlx::query_as(
+            "SELECT (SELECT queue FROM keel_queue_pauses WHERE queue = ?1), \
+                    (SELECT task FROM keel_cron_pauses WHERE task IN (?2, 'all') ORDER BY task = 'all' LIMIT 1)",
+        )
+        .bind(&queue)
+        .bind(&task)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(q.map(PauseReason::Queue).or(t.map(PauseReason::Task)))
+    }
+
+    pub(crate) async fn snapshot_impl(&self) -> Result<QueueSnapshot, QueueError> {
+        let now = self.clock.now();
+        // A read transaction: all four reads see one state of the file.
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT kind, state, count(*) FROM keel_jobs GROUP BY kind, state")
+                .fetch_all(&mut *tx)
+                .await?;
+        let oldest: Option<i64> = sqlx::query_scalar(
+            "SELECT min(run_at) FROM keel_jobs WHERE state IN ('pending', 'retrying') AND run_at <= ?",
+        )
+        .bind(ms(now))
+        .fetch_one(&mut *tx)
+        .await?;
+        let expired: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM keel_jobs WHERE state = 'processing' AND lease_expires_at < ?")
+                .bind(ms(now))
+                .fetch_one(&mut *tx)
+                .await?;
+        let paused: Vec<String> =
+            sqlx::query_scalar("SELECT queue FROM keel_queue_pauses ORDER BY queue").fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let rows = rows
+            .into_iter()
+            .map(|(k, s, n)| Ok((k, s.parse::<JobState>()?, u64::try_from(n).unwrap_or(0))))
+            .collect::<Result<Vec<_>, QueueError>>()?;
+        Ok(QueueSnapshot::build(now, rows, oldest.map(ms_to_time), u64::try_from(expired).unwrap_or(0), paused))
+    }
+
+    pub(crate) async fn prune_impl(&self, older_than: Duration) -> Result<u64, QueueError> {
+        let cutoff = ms(crate::clock::minus(self.clock.now(), older_than));
+        let mut total = 0u64;
+        loop {
+            let mut tx = self.pool.begin_with(BEGIN).await?;
+            let n = sqlx::query(
+                "DELETE FROM keel_jobs WHERE id IN ( \
+                   SELECT id FROM keel_jobs WHERE state IN ('completed', 'cancelled') AND finished_at < ? LIMIT ?)",
+            )
+            .bind(cutoff)
+            .bind(PRUNE_BATCH)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            total += n;
+            if n < PRUNE_BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! Wakeups: how an idle worker learns at once that a job became runnable.
+//!
+//! A [`Wakeup`] wakes every task currently waiting on it. Waiters must arm their
+//! `Notified` future *before* they look for work (see `worker::job_loop`), so a wake that
+//! lands between "found nothing" and "start waiting" is not lost. Polling remains the fallback.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone, Default)]
+pub struct Wakeup(Arc<Notify>);
+
+impl Wakeup {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn wake(&self) {
+        self.0.notify_waiters();
+    }
+
+    /// The shared notifier, for a waiter that arms `notified()` before checking for work.
+    pub fn notify(&self) -> Arc<Notify> {
+        self.0.clone()
+    }
+}
+
+/// One wakeup per SQLite file in this process, so an API handler's enqueue wakes the
+/// embedded worker even when each built its own store on the same database.
+static SQLITE_WAKEUPS: LazyLock<Mutex<HashMap<PathBuf, Wakeup>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+pub(crate) fn for_sqlite_file(path: &Path) -> Wakeup {
+    let mut map = SQLITE_WAKEUPS.lock().unwrap_or_else(|p| p.into_inner());
+    map.entry(path.to_path_buf()).or_default().clone()
+}

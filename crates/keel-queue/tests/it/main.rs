@@ -1,0 +1,6 @@
+//! Integration tests: the store conformance suite (every case on SQLite and Postgres), the
+//! worker runtime, scheduled tasks and incident switches.
+
+mod store_admin;
+mod store_core;
+mod support;

@@ -1,0 +1,420 @@
+//! Conformance: enqueue, dedupe, claim, leases and fencing, retries, rescue, release.
+
+use crate::support::{claim, claim_all, fixture, within};
+use keel_ids::OrgId;
+use keel_queue::{
+    Clock, Enqueued, Finish, Finished, JobFilter, JobState, NewJob, Outcome, PgStore, QueueError, SqliteStore,
+};
+use keel_storage::Db;
+use keel_testkit::{backend_tests, TestDb};
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+backend_tests!(
+    enqueue_round_trips_every_field,
+    enqueue_in_caller_transaction_exists_only_if_committed,
+    bulk_enqueue_inserts_thousands_and_reports_duplicates,
+    scheduled_job_waits_for_run_at,
+    dedupe_blocks_only_while_active,
+    hundred_concurrent_enqueues_one_key_leave_one_active_job,
+    claim_orders_by_priority_then_run_at_then_id,
+    concurrent_claimers_never_share_a_job,
+    stale_token_cannot_finish_a_rescued_job,
+    heartbeat_extends_the_lease,
+    retries_back_off_then_dead_letter,
+    permanent_and_unprocessable_failures,
+    rescue_on_last_attempt_dead_letters_as_stuck,
+    release_gives_the_attempt_back,
+    bad_input_is_refused_with_the_field_named,
+    wakeup_fires_on_enqueue,
+);
+
+async fn enqueue_round_trips_every_field(t: TestDb) {
+    let f = fixture(t);
+    let org = OrgId::generate();
+    let job = NewJob::new("email.send", &json!({"to": "jane@example.com", "n": 1}))
+        .unwrap()
+        .queue("mail")
+        .priority(-3)
+        .max_attempts(7)
+        .dedupe_key("welcome:1")
+        .org(org);
+    let id = f.store.enqueue(job).await.unwrap();
+    assert!(matches!(id, Enqueued::Created(_)));
+    let got = f.store.get(id.id()).await.unwrap().unwrap();
+    assert_eq!(got.kind, "email.send");
+    assert_eq!(got.queue, "mail");
+    assert_eq!(got.priority, -3);
+    assert_eq!(got.max_attempts, 7);
+    assert_eq!(got.attempt, 0);
+    assert_eq!(got.state, JobState::Pending);
+    assert_eq!(got.org, Some(org));
+    assert_eq!(got.dedupe_key.as_deref(), Some("welcome:1"));
+    assert_eq!(got.payload_value(), json!({"to": "jane@example.com", "n": 1}));
+    assert_eq!(got.run_at, f.clock.now());
+    assert_eq!(got.created_at, f.clock.now());
+    assert!(got.lease().is_none());
+    assert!(f.store.get(keel_queue::JobId::generate()).await.unwrap().is_none());
+}
+
+async fn enqueue_in_caller_transaction_exists_only_if_committed(t: TestDb) {
+    let f = fixture(t);
+    match &f.t.db {
+        Db::Postgres(pool) => {
+            let pg = PgStore::new(pool.clone());
+            let mut tx = pool.begin().await.unwrap();
+            let kept = pg.enqueue_in(&mut tx, NewJob::new("a.b", &json!({})).unwrap()).await.unwrap();
+            tx.commit().await.unwrap();
+            let mut tx = pool.begin().await.unwrap();
+            let dropped = pg.enqueue_in(&mut tx, NewJob::new("a.b", &json!({})).unwrap()).await.unwrap();
+            let many = pg
+                .enqueue_many_in(&mut tx, (0..3).map(|_| NewJob::new("a.b", &json!({})).unwrap()).collect())
+                .await
+                .unwrap();
+            tx.rollback().await.unwrap();
+            assert!(f.store.get(kept.id()).await.unwrap().is_some());
+            assert!(f.store.get(dropped.id()).await.unwrap().is_none());
+            for m in many {
+                assert!(f.store.get(m.id()).await.unwrap().is_none());
+            }
+        }
+        Db::Sqlite(pool) => {
+            let lite = SqliteStore::new(pool.clone());
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+            let kept = lite.enqueue_in(&mut tx, NewJob::new("a.b", &json!({})).unwrap()).await.unwrap();
+            tx.commit().await.unwrap();
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+            let dropped = lite.enqueue_in(&mut tx, NewJob::new("a.b", &json!({})).unwrap()).await.unwrap();
+            let many = lite
+                .enqueue_many_in(&mut tx, (0..3).map(|_| NewJob::new("a.b", &json!({})).unwrap()).collect())
+                .await
+                .unwrap();
+            tx.rollback().await.unwrap();
+            assert!(f.store.get(kept.id()).await.unwrap().is_some());
+            assert!(f.store.get(dropped.id()).await.unwrap().is_none());
+            for m in many {
+                assert!(f.store.get(m.id()).await.unwrap().is_none());
+            }
+        }
+    }
+}
+
+async fn bulk_enqueue_inserts_thousands_and_reports_duplicates(t: TestDb) {
+    let f = fixture(t);
+    let held = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap().dedupe_key("held")).await.unwrap();
+    let mut jobs: Vec<NewJob> = (0..6000).map(|i| NewJob::new("k.x", &json!({ "i": i })).unwrap()).collect();
+    jobs.push(NewJob::new("k.x", &json!({})).unwrap().dedupe_key("held"));
+    jobs.push(NewJob::new("k.x", &json!({})).unwrap().dedupe_key("twice"));
+    jobs.push(NewJob::new("k.x", &json!({})).unwrap().dedupe_key("twice"));
+    let out = f.store.enqueue_many(jobs).await.unwrap();
+    assert_eq!(out.len(), 6003);
+    assert!(out[..6000].iter().all(|e| !e.is_duplicate()));
+    assert_eq!(out[6000], Enqueued::Duplicate(held.id()));
+    assert!(!out[6001].is_duplicate());
+    assert_eq!(out[6002], Enqueued::Duplicate(out[6001].id()));
+    let snap = f.store.snapshot().await.unwrap();
+    assert_eq!(snap.counts.pending, 6002);
+    // A bad job anywhere refuses the whole batch before anything is written.
+    let bad = vec![NewJob::new("k.x", &json!({})).unwrap(), NewJob::new("Bad Kind", &json!({})).unwrap()];
+    assert!(matches!(f.store.enqueue_many(bad).await, Err(QueueError::Invalid { field: "job kind", .. })));
+    assert_eq!(f.store.snapshot().await.unwrap().counts.pending, 6002);
+}
+
+async fn scheduled_job_waits_for_run_at(t: TestDb) {
+    let f = fixture(t);
+    let later = f.clock.now() + chrono::Duration::minutes(10);
+    let id = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap().run_at(later)).await.unwrap().id();
+    assert!(claim_all(&f.store, "default", 10).await.is_empty());
+    f.clock.advance(Duration::from_secs(599));
+    assert!(claim_all(&f.store, "default", 10).await.is_empty());
+    f.clock.advance(Duration::from_secs(1));
+    let got = claim_all(&f.store, "default", 10).await;
+    assert_eq!(got.iter().map(|j| j.id).collect::<Vec<_>>(), vec![id]);
+}
+
+async fn dedupe_blocks_only_while_active(t: TestDb) {
+    let f = fixture(t);
+    let job = || NewJob::new("pw.reset", &json!({})).unwrap().dedupe_key("jane");
+    let first = f.store.enqueue(job()).await.unwrap();
+    assert_eq!(f.store.enqueue(job()).await.unwrap(), Enqueued::Duplicate(first.id()));
+    // Another kind, or another tenant, does not collide.
+    assert!(!f
+        .store
+        .enqueue(NewJob::new("pw.other", &json!({})).unwrap().dedupe_key("jane"))
+        .await
+        .unwrap()
+        .is_duplicate());
+    assert!(!f.store.enqueue(job().org(OrgId::generate())).await.unwrap().is_duplicate());
+    // Processing still holds the key.
+    let claimed = claim_all(&f.store, "default", 10).await;
+    let lease = claimed.iter().find(|j| j.id == first.id()).unwrap().lease().unwrap();
+    assert_eq!(f.store.enqueue(job()).await.unwrap(), Enqueued::Duplicate(first.id()));
+    // Completed frees it.
+    let r = f.store.finish(vec![Finish { lease, outcome: Outcome::Completed }]).await.unwrap();
+    assert_eq!(r, vec![Finished::Accepted(JobState::Completed)]);
+    let second = f.store.enqueue(job()).await.unwrap();
+    assert!(!second.is_duplicate());
+    // Failed and dead-lettered free it too.
+    let lease =
+        claim_all(&f.store, "default", 10).await.into_iter().find(|j| j.id == second.id()).unwrap().lease().unwrap();
+    f.store.finish(vec![Finish { lease, outcome: Outcome::Failed { error: "no".into() } }]).await.unwrap();
+    let third = f.store.enqueue(job()).await.unwrap();
+    assert!(!third.is_duplicate());
+    let lease =
+        claim_all(&f.store, "default", 10).await.into_iter().find(|j| j.id == third.id()).unwrap().lease().unwrap();
+    f.store.finish(vec![Finish { lease, outcome: Outcome::DeadLetter { error: "bad".into() } }]).await.unwrap();
+    assert!(!f.store.enqueue(job()).await.unwrap().is_duplicate());
+}
+
+async fn hundred_concurrent_enqueues_one_key_leave_one_active_job(t: TestDb) {
+    let f = fixture(t);
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let store = f.store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.enqueue(NewJob::new("pw.reset", &json!({ "i": i })).unwrap().dedupe_key("jane@example.com")).await
+        }));
+    }
+    let mut ids = HashSet::new();
+    let mut created = 0;
+    for t in tasks {
+        let e = t.await.unwrap().unwrap();
+        created += usize::from(!e.is_duplicate());
+        ids.insert(e.id());
+    }
+    assert_eq!(created, 1, "exactly one enqueue inserted");
+    assert_eq!(ids.len(), 1, "every caller got the one job's id");
+    let active = f.store.list(JobFilter { kind: Some("pw.reset".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(active.len(), 1);
+    assert!(active[0].state.is_active());
+}
+
+async fn claim_orders_by_priority_then_run_at_then_id(t: TestDb) {
+    let f = fixture(t);
+    let t0 = f.clock.now();
+    let a = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap().priority(5)).await.unwrap().id();
+    let b = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap().priority(0).run_at(t0)).await.unwrap().id();
+    let c = f
+        .store
+        .enqueue(NewJob::new("k.x", &json!({})).unwrap().priority(0).run_at(t0 - chrono::Duration::seconds(5)))
+        .await
+        .unwrap()
+        .id();
+    let d = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap().priority(0).run_at(t0)).await.unwrap().id();
+    let e = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap().priority(-1)).await.unwrap().id();
+    let other =
+        f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap().queue("other").priority(-9)).await.unwrap().id();
+    let first = claim_all(&f.store, "default", 2).await;
+    assert_eq!(first.iter().map(|j| j.id).collect::<Vec<_>>(), vec![e, c]);
+    let rest = claim_all(&f.store, "default", 10).await;
+    assert_eq!(rest.iter().map(|j| j.id).collect::<Vec<_>>(), vec![b, d, a]);
+    assert!(rest
+        .iter()
+        .all(|j| j.state == JobState::Processing && j.attempt == 1 && j.locked_by.as_deref() == Some("test-worker")));
+    assert_eq!(claim_all(&f.store, "other", 10).await[0].id, other);
+}
+
+async fn concurrent_claimers_never_share_a_job(t: TestDb) {
+    let f = fixture(t);
+    let jobs: Vec<NewJob> = (0..600).map(|i| NewJob::new("k.x", &json!({ "i": i })).unwrap()).collect();
+    f.store.enqueue_many(jobs).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = f.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = store.claim(claim("default", 7)).await.unwrap();
+                if got.is_empty() {
+                    return mine;
+                }
+                mine.extend(got.into_iter().map(|j| j.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let distinct: HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), 600, "every job claimed");
+    assert_eq!(distinct.len(), 600, "no job claimed twice");
+}
+
+async fn stale_token_cannot_finish_a_rescued_job(t: TestDb) {
+    let f = fixture(t);
+    let id = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap()).await.unwrap().id();
+    let old = claim_all(&f.store, "default", 1).await[0].lease().unwrap();
+    // The holder goes quiet; its lease runs out and another worker rescues the job.
+    f.clock.advance(Duration::from_secs(31));
+    let rescued = f.store.rescue_expired(100).await.unwrap();
+    assert_eq!(rescued.len(), 1);
+    assert_eq!(rescued[0].id, id);
+    assert_eq!(rescued[0].state, JobState::Retrying);
+    assert_eq!(rescued[0].worker.as_deref(), Some("test-worker"));
+    let job = f.store.get(id).await.unwrap().unwrap();
+    assert!(job.last_error.as_deref().unwrap().starts_with("stuck_processing:"), "{:?}", job.last_error);
+    // Rescued but not yet reclaimed: the old holder still cannot finish it.
+    assert_eq!(
+        f.store.finish(vec![Finish { lease: old, outcome: Outcome::Completed }]).await.unwrap(),
+        vec![Finished::Stale]
+    );
+    let new = claim_all(&f.store, "default", 1).await[0].lease().unwrap();
+    assert_ne!(new.token, old.token);
+    assert_eq!(f.store.get(id).await.unwrap().unwrap().attempt, 2);
+    // The old holder wakes up and reports success, then failure: both rejected.
+    let r = f
+        .store
+        .finish(vec![
+            Finish { lease: old, outcome: Outcome::Completed },
+            Finish { lease: old, outcome: Outcome::Failed { error: "late".into() } },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(r, vec![Finished::Stale, Finished::Stale]);
+    assert_eq!(f.store.heartbeat(vec![old], Duration::from_secs(30)).await.unwrap(), vec![id]);
+    assert_eq!(f.store.release(vec![old]).await.unwrap(), 0);
+    assert_eq!(f.store.get(id).await.unwrap().unwrap().state, JobState::Processing);
+    // The current holder finishes exactly once.
+    assert_eq!(
+        f.store.finish(vec![Finish { lease: new, outcome: Outcome::Completed }]).await.unwrap(),
+        vec![Finished::Accepted(JobState::Completed)]
+    );
+    assert_eq!(
+        f.store.finish(vec![Finish { lease: new, outcome: Outcome::Completed }]).await.unwrap(),
+        vec![Finished::Stale]
+    );
+}
+
+async fn heartbeat_extends_the_lease(t: TestDb) {
+    let f = fixture(t);
+    f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap()).await.unwrap();
+    let job = claim_all(&f.store, "default", 1).await.remove(0);
+    let lease = job.lease().unwrap();
+    assert_eq!(job.lease_expires_at, Some(f.clock.now() + chrono::Duration::seconds(30)));
+    for _ in 0..5 {
+        f.clock.advance(Duration::from_secs(20));
+        assert!(f.store.heartbeat(vec![lease], Duration::from_secs(30)).await.unwrap().is_empty());
+        assert!(f.store.rescue_expired(10).await.unwrap().is_empty(), "a heartbeating job is never rescued");
+    }
+    f.clock.advance(Duration::from_secs(31));
+    assert_eq!(f.store.rescue_expired(10).await.unwrap().len(), 1);
+}
+
+async fn retries_back_off_then_dead_letter(t: TestDb) {
+    let f = fixture(t);
+    let id = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap().max_attempts(3)).await.unwrap().id();
+    for attempt in 1..=3u32 {
+        let job = claim_all(&f.store, "default", 1).await.remove(0);
+        assert_eq!(job.attempt, attempt);
+        let at = f.clock.now() + chrono::Duration::seconds(10);
+        let r = f
+            .store
+            .finish(vec![Finish {
+                lease: job.lease().unwrap(),
+                outcome: Outcome::Retry { error: format!("boom {attempt}"), at },
+            }])
+            .await
+            .unwrap();
+        let stored = f.store.get(id).await.unwrap().unwrap();
+        assert_eq!(stored.last_error.as_deref(), Some(format!("boom {attempt}").as_str()));
+        if attempt < 3 {
+            assert_eq!(r, vec![Finished::Accepted(JobState::Retrying)]);
+            assert_eq!(stored.run_at, at);
+            assert!(claim_all(&f.store, "default", 1).await.is_empty(), "not before the backoff");
+            f.clock.advance(Duration::from_secs(10));
+        } else {
+            assert_eq!(r, vec![Finished::Accepted(JobState::DeadLetter)]);
+            assert!(stored.finished_at.is_some());
+        }
+    }
+    // Requeue gives it fresh attempts.
+    let rep = f.store.requeue_dead(Some("k.x".into())).await.unwrap();
+    assert_eq!(rep.requeued, 1);
+    let job = f.store.get(id).await.unwrap().unwrap();
+    assert_eq!((job.state, job.attempt), (JobState::Pending, 0));
+    assert_eq!(claim_all(&f.store, "default", 1).await[0].attempt, 1);
+}
+
+async fn permanent_and_unprocessable_failures(t: TestDb) {
+    let f = fixture(t);
+    let a = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap()).await.unwrap().id();
+    let b = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap()).await.unwrap().id();
+    let jobs = claim_all(&f.store, "default", 2).await;
+    let lease = |id| jobs.iter().find(|j| j.id == id).unwrap().lease().unwrap();
+    let r = f
+        .store
+        .finish(vec![
+            Finish { lease: lease(a), outcome: Outcome::Failed { error: "400 bad address".into() } },
+            Finish { lease: lease(b), outcome: Outcome::DeadLetter { error: "unknown job kind".into() } },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(r, vec![Finished::Accepted(JobState::Failed), Finished::Accepted(JobState::DeadLetter)]);
+    assert_eq!(f.store.get(a).await.unwrap().unwrap().attempt, 1, "never retried");
+}
+
+async fn rescue_on_last_attempt_dead_letters_as_stuck(t: TestDb) {
+    let f = fixture(t);
+    let id = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap().max_attempts(1)).await.unwrap().id();
+    claim_all(&f.store, "default", 1).await;
+    f.clock.advance(Duration::from_secs(60));
+    let r = f.store.rescue_expired(10).await.unwrap();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].state, JobState::DeadLetter);
+    let job = f.store.get(id).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::DeadLetter);
+    assert!(job.last_error.unwrap().starts_with("stuck_processing:"));
+}
+
+async fn release_gives_the_attempt_back(t: TestDb) {
+    let f = fixture(t);
+    let id = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap()).await.unwrap().id();
+    let lease = claim_all(&f.store, "default", 1).await[0].lease().unwrap();
+    assert_eq!(f.store.release(vec![lease]).await.unwrap(), 1);
+    let job = f.store.get(id).await.unwrap().unwrap();
+    assert_eq!((job.state, job.attempt), (JobState::Pending, 0));
+    // Runnable again at once, under a new token.
+    let again = claim_all(&f.store, "default", 1).await[0].lease().unwrap();
+    assert_ne!(again.token, lease.token);
+    assert_eq!(
+        f.store.finish(vec![Finish { lease, outcome: Outcome::Completed }]).await.unwrap(),
+        vec![Finished::Stale]
+    );
+}
+
+async fn bad_input_is_refused_with_the_field_named(t: TestDb) {
+    let f = fixture(t);
+    let big = "x".repeat(keel_queue::DEFAULT_MAX_PAYLOAD_BYTES + 1);
+    let err = f.store.enqueue(NewJob::new("k.x", &json!({ "blob": big })).unwrap()).await.unwrap_err();
+    assert!(matches!(err, QueueError::PayloadTooLarge { .. }));
+    assert!(err.to_string().contains("KEEL_JOB_MAX_PAYLOAD_BYTES"), "{err}");
+    let err = f.store.enqueue(NewJob::new("Email Send", &json!({})).unwrap()).await.unwrap_err();
+    assert!(err.to_string().contains("job kind"), "{err}");
+    let err = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap().queue("")).await.unwrap_err();
+    assert!(err.to_string().contains("queue name"), "{err}");
+    let err = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap().max_attempts(0)).await.unwrap_err();
+    assert!(err.to_string().contains("max_attempts"), "{err}");
+    let err = NewJob::from_json("k.x", "{not json").unwrap_err();
+    assert!(err.to_string().contains("payload"), "{err}");
+    assert_eq!(f.store.snapshot().await.unwrap().counts.total(), 0, "nothing half-written");
+}
+
+async fn wakeup_fires_on_enqueue(t: TestDb) {
+    let f = fixture(t);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    f.store.start_wakeups(cancel.clone()).await.unwrap();
+    // A second store on the same database stands in for another process (Postgres) or an
+    // API handler in this process (SQLite).
+    let other = keel_queue::open(f.t.db.clone());
+    let notify = f.store.wakeup().notify();
+    let woken = notify.notified();
+    tokio::pin!(woken);
+    woken.as_mut().enable();
+    other.enqueue(NewJob::new("k.x", &json!({})).unwrap()).await.unwrap();
+    within("a wakeup after enqueue", woken).await;
+    cancel.cancel();
+    let _ = Arc::strong_count(&other);
+}
