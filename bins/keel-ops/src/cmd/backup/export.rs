@@ -1,0 +1,179 @@
+//! `keel-ops backup export`: every business table (or the ones named) as JSON Lines, read in
+//! ONE repeatable-read, read-only transaction so the files agree with each other, plus a
+//! manifest with row counts and SHA-256 checksums. Written to a hidden sibling directory and
+//! renamed into place at the end, so a failure never leaves a half-written backup behind.
+
+use super::manifest::{self, Manifest, TableEntry};
+use super::tables::{self, db_error, BizTable};
+use super::term::Progress;
+use crate::output::OpsError;
+use futures::TryStreamExt;
+use keel_storage::sqlx::{self, PgPool};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Removes the partial directory unless the export completed.
+struct Partial(Option<PathBuf>);
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_dir_all(p);
+        }
+    }
+}
+
+fn io(what: &str, path: &Path, e: std::io::Error) -> OpsError {
+    OpsError::failed(format!("{what} {}: {e}", path.display()))
+}
+
+/// Refuses to touch an existing, non-empty directory; returns the partial directory to fill.
+fn prepare(out: &Path) -> Result<PathBuf, OpsError> {
+    if out.exists() {
+        let empty = out.is_dir() && std::fs::read_dir(out).map_err(|e| io("cannot read", out, e))?.next().is_none();
+        if !empty {
+            return Err(OpsError::usage(format!(
+                "{} already exists and is not an empty directory; a backup never overwrites: choose a new --out",
+                out.display()
+            )));
+        }
+    }
+    let name = out
+        .file_name()
+        .ok_or_else(|| OpsError::usage(format!("--out {} must name a directory", out.display())))?
+        .to_string_lossy()
+        .into_owned();
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| io("cannot create", parent, e))?;
+    let partial = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&partial);
+    std::fs::create_dir(&partial).map_err(|e| io("cannot create", &partial, e))?;
+    Ok(partial)
+}
+
+/// `--tables` entries are `table` (any schema, must be unambiguous) or `schema.table`.
+fn select(all: Vec<BizTable>, wanted: &[String]) -> Result<Vec<BizTable>, OpsError> {
+    if wanted.is_empty() {
+        return Ok(all);
+    }
+    let mut out: Vec<BizTable> = Vec::new();
+    for w in wanted.iter().map(|w| w.trim()).filter(|w| !w.is_empty()) {
+        let hits: Vec<&BizTable> = all
+            .iter()
+            .filter(|t| match w.split_once('.') {
+                Some((s, n)) => t.schema == s && t.name == n,
+                None => t.name == w,
+            })
+            .collect();
+        match hits.as_slice() {
+            [t] => {
+                if !out.iter().any(|o| o.oid == t.oid) {
+                    out.push((*t).clone());
+                }
+            }
+            [] => {
+                let names: Vec<String> = all.iter().map(BizTable::full_name).collect();
+                return Err(OpsError::usage(format!(
+                    "--tables: no business table {w:?}; the database has: {}",
+                    names.join(", ")
+                )));
+            }
+            many => {
+                let names: Vec<String> = many.iter().map(|t| t.full_name()).collect();
+                return Err(OpsError::usage(format!(
+                    "--tables: {w:?} is ambiguous ({}); write schema.table",
+                    names.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) struct Exported {
+    pub(crate) manifest: Manifest,
+}
+
+pub(crate) async fn export(pool: &PgPool, out: &Path, wanted: &[String]) -> Result<Exported, OpsError> {
+    let mut progress = Progress::stderr();
+    let mut tx = pool.begin().await.map_err(|e| db_error("starting the snapshot", e))?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error("starting the snapshot", e))?;
+    tables::all_rows_or_error(&mut tx).await?;
+    let all = tables::list(&mut tx).await?;
+    let fks = tables::foreign_keys(&mut tx).await?;
+    let chosen = tables::fk_order(&select(all, wanted)?, &fks);
+    let schema_version: i64 = sqlx::query_scalar(
+        "SELECT CASE WHEN to_regclass('_sqlx_migrations') IS NULL THEN 0
+                ELSE (SELECT coalesce(max(version), 0) FROM _sqlx_migrations WHERE success) END",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(|e| db_error("reading the schema version", e))?;
+    let server_version: String = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| db_error("reading the server version", e))?;
+
+    let partial = prepare(out)?;
+    let mut guard = Partial(Some(partial.clone()));
+    let mut entries = Vec::new();
+    for t in &chosen {
+        let file = manifest::file_name(&t.schema, &t.name);
+        let path = partial.join(&file);
+        let f = std::fs::File::create(&path).map_err(|e| io("cannot create", &path, e))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        let mut hash = Sha256::new();
+        let mut rows: u64 = 0;
+        let sql = format!("SELECT row_to_json(t)::text FROM {} t ORDER BY {}", t.source(), t.order_by.join(", "));
+        let what = format!("exporting {}", t.full_name());
+        progress.phase(&format!("exporting {}…", t.full_name()));
+        let mut stream = sqlx::query_scalar::<_, String>(&sql).fetch(&mut *tx);
+        while let Some(line) = stream.try_next().await.map_err(|e| db_error(&what, e))? {
+            // Raw line breaks can only be whitespace inside a `json` column's value (JSON
+            // strings escape theirs), so a space keeps every value equal and lines intact.
+            let line = if line.contains(['\n', '\r']) { line.replace(['\n', '\r'], " ") } else { line };
+            w.write_all(line.as_bytes()).and_then(|_| w.write_all(b"\n")).map_err(|e| io("cannot write", &path, e))?;
+            hash.update(line.as_bytes());
+            hash.update(b"\n");
+            rows += 1;
+            if rows % 1000 == 0 {
+                progress.set(&format!("exporting {}: {rows} of ~{} rows", t.full_name(), t.estimate.max(0)));
+            }
+        }
+        drop(stream);
+        let f = w.into_inner().map_err(|e| io("cannot write", &path, e.into_error()))?;
+        f.sync_all().map_err(|e| io("cannot sync", &path, e))?;
+        entries.push(TableEntry {
+            schema: t.schema.clone(),
+            table: t.name.clone(),
+            file,
+            rows,
+            sha256: format!("{:x}", hash.finalize()),
+        });
+    }
+    tx.rollback().await.map_err(|e| db_error("ending the snapshot", e))?;
+    progress.finish();
+
+    let m = Manifest {
+        format: manifest::FORMAT.to_owned(),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        backend: "postgres".to_owned(),
+        server_version,
+        schema_version,
+        snapshot: "one REPEATABLE READ, READ ONLY transaction".to_owned(),
+        tables: entries,
+    };
+    let mpath = partial.join(manifest::FILE);
+    let text = serde_json::to_string_pretty(&m).map_err(|e| OpsError::failed(format!("manifest: {e}")))?;
+    let mut f = std::fs::File::create(&mpath).map_err(|e| io("cannot create", &mpath, e))?;
+    f.write_all(text.as_bytes()).and_then(|_| f.sync_all()).map_err(|e| io("cannot write", &mpath, e))?;
+    // Renaming over an empty directory is atomic on Linux; over anything else it fails, which
+    // `prepare` already ruled out.
+    std::fs::rename(&partial, out).map_err(|e| io("cannot move the finished backup to", out, e))?;
+    guard.0 = None;
+    Ok(Exported { manifest: m })
+}

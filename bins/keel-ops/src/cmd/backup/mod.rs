@@ -1,0 +1,146 @@
+//! `keel-ops backup export|verify|restore`: logical backups of the business tables as JSON
+//! Lines with a checksummed manifest (PostgreSQL; SQLite deployments copy the database file).
+
+mod export;
+mod manifest;
+mod restore;
+mod tables;
+pub(crate) mod term;
+mod verify;
+
+use crate::exit;
+use crate::output::{print_json, OpsError};
+use clap::Subcommand;
+use keel_config::Settings;
+use keel_storage::{connect, ConnectMode, Db};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Export the business tables (all but `_sqlx_migrations`) as JSON Lines plus manifest.json,
+    /// from one consistent snapshot. DIR must not exist or be empty.
+    Export {
+        /// Directory to create for the backup.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Only these tables (`name` or `schema.name`; comma-separated or repeated).
+        #[arg(long, value_name = "TABLE", value_delimiter = ',', num_args = 1..)]
+        tables: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recompute every file's checksum and row count; exit 1 naming any file that differs.
+    Verify {
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify, then load a backup into an empty database at the same schema version, in one
+    /// transaction (all rows or none).
+    Restore {
+        dir: PathBuf,
+        /// Restore into a non-empty database, replacing the contents of the tables in the backup.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+async fn postgres(s: &Settings, what: &str) -> Result<Db, OpsError> {
+    let db = connect(&s.database, ConnectMode::Eager).await?;
+    if let Db::Sqlite(_) = db {
+        db.close().await;
+        return Err(OpsError::unavailable(format!(
+            "backup {what} needs PostgreSQL. For SQLite, stop the processes and copy the database file, or take a live copy with `sqlite3 {} \".backup 'keel-copy.db'\"`",
+            s.database
+        )));
+    }
+    Ok(db)
+}
+
+pub(crate) async fn run(s: &Settings, command: BackupCommand) -> Result<u8, OpsError> {
+    match command {
+        BackupCommand::Export { out, tables, json } => {
+            let db = postgres(s, "export").await?;
+            let result = match &db {
+                Db::Postgres(p) => export::export(p, &out, &tables).await,
+                Db::Sqlite(_) => Err(OpsError::unavailable("backup export needs PostgreSQL")),
+            };
+            db.close().await;
+            let m = result?.manifest;
+            let total: u64 = m.tables.iter().map(|t| t.rows).sum();
+            if json {
+                print_json(&json!({"dir": out.display().to_string(), "manifest": m, "rows": total}));
+            } else {
+                for t in &m.tables {
+                    println!("  {:<40} {:>10} rows  {}", t.name(), t.rows, t.file);
+                }
+                println!(
+                    "exported {total} rows from {} tables to {} (schema version {})",
+                    m.tables.len(),
+                    out.display(),
+                    m.schema_version
+                );
+            }
+            Ok(exit::OK)
+        }
+        BackupCommand::Verify { dir, json } => verify_cmd(&dir, json),
+        BackupCommand::Restore { dir, force, json } => {
+            let (m, problems) = verify::check(&dir)?;
+            if !problems.is_empty() {
+                return Err(OpsError::failed(format!(
+                    "refusing to restore: the backup does not verify: {}",
+                    describe(&problems)
+                )));
+            }
+            let db = postgres(s, "restore").await?;
+            let result = match &db {
+                Db::Postgres(p) => restore::restore(p, &dir, &m, force).await,
+                Db::Sqlite(_) => Err(OpsError::unavailable("backup restore needs PostgreSQL")),
+            };
+            db.close().await;
+            let r = result?;
+            let total: u64 = r.tables.iter().map(|(_, n)| n).sum();
+            if json {
+                let list: Vec<_> = r.tables.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect();
+                print_json(
+                    &json!({"dir": dir.display().to_string(), "schema_version": m.schema_version, "tables": list, "rows": total}),
+                );
+            } else {
+                println!("restored {total} rows into {} tables from {}", r.tables.len(), dir.display());
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn describe(problems: &[verify::Problem]) -> String {
+    problems.iter().map(|p| format!("{} {}", p.file, p.problem)).collect::<Vec<_>>().join("; ")
+}
+
+fn verify_cmd(dir: &Path, json: bool) -> Result<u8, OpsError> {
+    let (m, problems) = verify::check(dir)?;
+    if json {
+        print_json(&json!({
+            "dir": dir.display().to_string(), "ok": problems.is_empty(), "problems": problems,
+            "tables": m.tables.len(), "rows": m.tables.iter().map(|t| t.rows).sum::<u64>(),
+            "schema_version": m.schema_version, "created_at": m.created_at,
+        }));
+    } else if problems.is_empty() {
+        println!(
+            "backup OK: {} files, {} rows, schema version {}, taken {}",
+            m.tables.len(),
+            m.tables.iter().map(|t| t.rows).sum::<u64>(),
+            m.schema_version,
+            m.created_at
+        );
+    } else {
+        for p in &problems {
+            eprintln!("{}: {}", p.file, p.problem);
+        }
+        eprintln!("backup verification FAILED: {} problem(s) in {}", problems.len(), dir.display());
+    }
+    Ok(if problems.is_empty() { exit::OK } else { exit::FAILED })
+}

@@ -1,0 +1,1 @@
+//! Unit tests of the smoke checks and the Prometheus reader.
