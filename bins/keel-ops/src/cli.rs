@@ -35,6 +35,18 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Database commands.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Logical backups of the business tables: export, verify, restore.
+    Backup {
+        #[command(subcommand)]
+        command: crate::cmd::backup::BackupCommand,
+    },
+    /// Semantic checks of a running deployment: a 2xx with a failure payload is a failure.
+    Smoke(crate::cmd::smoke::SmokeArgs),
     /// Print a shell completion script: `keel-ops completions bash > /etc/bash_completion.d/keel-ops`.
     Completions { shell: clap_complete::Shell },
 }
@@ -46,4 +58,10 @@ pub enum ConfigCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Lint a PostgreSQL schema: indexes, foreign keys, row-level security, views, functions.
+    Audit(crate::cmd::audit::AuditArgs),
 }

@@ -1,9 +1,12 @@
 //! One module per command family; `dispatch` routes the parsed command line.
 
+pub(crate) mod audit;
+pub(crate) mod backup;
 mod config;
 mod migrate;
+pub(crate) mod smoke;
 
-use crate::cli::{Cli, Command, ConfigCommand};
+use crate::cli::{Cli, Command, ConfigCommand, DbCommand};
 use crate::output::OpsError;
 use keel_config::{Settings, Source};
 
@@ -11,6 +14,9 @@ pub(crate) async fn dispatch(cli: Cli, source: &dyn Source) -> Result<u8, OpsErr
     match cli.command {
         Command::Migrate { dry_run, json } => migrate::run(&settings(source)?, dry_run, json).await,
         Command::Config { command: ConfigCommand::Check { json } } => Ok(config::check(source, json)),
+        Command::Db { command: DbCommand::Audit(args) } => audit::run(&settings(source)?, args).await,
+        Command::Backup { command } => backup::run(&settings(source)?, command).await,
+        Command::Smoke(args) => smoke::run(args).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "keel-ops", &mut std::io::stdout());
