@@ -25,14 +25,17 @@ impl LimitKey {
         LimitKey::Ip(network_of(addr))
     }
 
+    /// The key for a user id. Ids longer than 254 characters all share one bucket, `#overlong`.
     pub fn user(id: impl fmt::Display) -> Self {
-        LimitKey::User(id.to_string().into_boxed_str())
+        LimitKey::User(bounded(id.to_string()))
     }
 
     /// The key for an email address as typed: trimmed and lowercased, so `" Ann@X.com "` and
-    /// `"ann@x.com"` share one bucket. It need not be a valid address (limiting garbage is fine).
+    /// `"ann@x.com"` share one bucket. It need not be a valid address (limiting garbage is fine),
+    /// but input longer than an address can be (254) shares one `#overlong` bucket, so request
+    /// bodies cannot make keys of any size.
     pub fn email(raw: &str) -> Self {
-        LimitKey::Email(raw.trim().to_lowercase().into_boxed_str())
+        LimitKey::Email(bounded(raw.trim().to_lowercase()))
     }
 
     /// A stable text form for storage (the shared limiter's primary key): `ip:203.0.113.7`,
@@ -46,6 +49,20 @@ impl LimitKey {
             LimitKey::UnknownPeer => "unknown-peer".to_owned(),
         }
     }
+}
+
+/// The longest id or address kept as is (RFC 5321's limit for an address).
+const MAX_TEXT_KEY: usize = 254;
+
+/// Control characters dropped (a database text column refuses NUL), length capped.
+fn bounded(mut s: String) -> Box<str> {
+    if s.chars().any(char::is_control) {
+        s.retain(|c| !c.is_control());
+    }
+    if s.is_empty() || s.len() > MAX_TEXT_KEY {
+        return if s.is_empty() { "#empty".into() } else { "#overlong".into() };
+    }
+    s.into_boxed_str()
 }
 
 /// IPv4 as is (IPv4-mapped IPv6 unwrapped to IPv4); IPv6 with the low 64 bits cleared.

@@ -263,10 +263,11 @@ where
         let (allowed, rejected) = self.counters.totals();
         LimiterMetrics {
             policy: self.policy.to_string(),
-            keys: self.keys(),
-            max_keys: self.max_keys,
+            keys: Some(self.keys()),
+            max_keys: Some(self.max_keys),
             allowed,
             rejected,
+            unavailable: 0,
             pruned_idle: self.pruned_idle.load(Ordering::Relaxed),
             evicted_live: self.evicted_live.load(Ordering::Relaxed),
         }

@@ -34,6 +34,8 @@
 //!   each overridable by `KEEL_RATE_LIMIT_<POLICY>=60/1m,burst=60`.
 //! - [`ClientIpResolver`] and [`TrustedProxies`] (`KEEL_TRUSTED_PROXIES`): the client address,
 //!   believing forwarding headers only from trusted proxies, walked from the right.
+//! - [`SharedLimiter`]: the same GCRA in one SQL statement per decision (PostgreSQL, SQLite),
+//!   on the database clock, lock-bounded, pruned automatically.
 //! - [`LimitKey`]: client network (IPv6 by /64), user id, or normalised email.
 //! - `layer` (cargo feature `tower`): the tower `Layer`/`Service`.
 
@@ -47,7 +49,7 @@ mod limiter;
 mod metrics;
 mod policy;
 mod quota;
-#[cfg(feature = "tower")]
+mod shared;
 mod throttle;
 
 #[cfg(feature = "tower")]
@@ -63,6 +65,7 @@ pub use limiter::{CheckFuture, Limiter, Outcome};
 pub use metrics::LimiterMetrics;
 pub use policy::{Backend, FailureMode, KeyKind, Policies, Policy, ENV_PREFIX};
 pub use quota::{Quota, QuotaError, MAX_PERIOD};
+pub use shared::{SharedError, SharedLimiter, DEFAULT_DEADLINE, DEFAULT_LOCK_BUDGET, DEFAULT_PRUNE_EVERY};
 
 #[cfg(test)]
 mod tests;

@@ -62,13 +62,16 @@ impl DecisionCounters {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimiterMetrics {
     pub policy: String,
-    /// Keys currently tracked (the cardinality metric).
-    pub keys: usize,
-    /// The hard cap on `keys`.
-    pub max_keys: usize,
+    /// Keys currently tracked (the cardinality metric); `None` for the shared limiter, whose
+    /// rows live in the database.
+    pub keys: Option<usize>,
+    /// The hard cap on `keys` (in-process limiter only).
+    pub max_keys: Option<usize>,
     pub allowed: u64,
     pub rejected: u64,
-    /// Keys dropped because their bucket was full again: no information lost.
+    /// Checks that got no decision (shared limiter: lock budget exceeded, database down).
+    pub unavailable: u64,
+    /// Keys (or rows) dropped because their bucket was full again: no information lost.
     pub pruned_idle: u64,
     /// Keys dropped while still carrying state, because the map was at its cap and idle keys did
     /// not free enough room. Each such key starts over with a full bucket; a non-zero value means

@@ -95,3 +95,13 @@ fn email_keys_are_normalised_and_masked() {
     assert!(!format!("{a:?}").contains("ann.smith"));
     assert_eq!(LimitKey::user("u-1").storage_key(), "user:u-1");
 }
+
+#[test]
+fn text_keys_are_bounded() {
+    let huge = "a".repeat(10_000) + "@example.com";
+    assert_eq!(LimitKey::email(&huge).storage_key(), "email:#overlong");
+    assert_eq!(LimitKey::user("x".repeat(255)).storage_key(), "user:#overlong");
+    assert_eq!(LimitKey::email("a\u{0}b@x.com").storage_key(), "email:ab@x.com");
+    assert_eq!(LimitKey::email("   ").storage_key(), "email:#empty");
+    assert!(LimitKey::user("x".repeat(254)).storage_key().len() <= 512 - 5);
+}

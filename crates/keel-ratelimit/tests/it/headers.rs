@@ -61,7 +61,7 @@ async fn seventy_requests_sixty_pass_ten_get_429() {
     assert_eq!(body["violated-policies"], serde_json::json!(["admin_api"]));
 
     let m = l.metrics();
-    assert_eq!((m.allowed, m.rejected, m.keys), (60, 10, 1));
+    assert_eq!((m.allowed, m.rejected, m.keys.unwrap()), (60, 10, 1));
 }
 
 #[tokio::test]

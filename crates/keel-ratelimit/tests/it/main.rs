@@ -6,5 +6,6 @@
 mod extract;
 mod headers;
 mod outcomes;
+mod shared;
 mod stacking;
 mod support;

@@ -30,10 +30,11 @@ impl Limiter for Stub {
     fn metrics(&self) -> LimiterMetrics {
         LimiterMetrics {
             policy: "public_ingress".into(),
-            keys: 0,
-            max_keys: 0,
+            keys: None,
+            max_keys: None,
             allowed: 0,
             rejected: 0,
+            unavailable: 0,
             pruned_idle: 0,
             evicted_live: 0,
         }
