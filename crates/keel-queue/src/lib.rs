@@ -16,6 +16,8 @@
 //! processing, retrying), enforced by a partial unique index, never by check-then-insert.
 
 mod clock;
+pub mod cron;
+mod dispatch;
 mod error;
 mod job;
 mod names;
@@ -23,9 +25,12 @@ mod new_job;
 mod retry;
 mod snapshot;
 pub mod store;
+mod switches;
 mod wake;
+pub mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use dispatch::{DispatchError, Dispatched, Dispatcher};
 pub use error::QueueError;
 pub use job::{Job, JobId, JobState, Lease};
 pub use names::env_name;
@@ -38,7 +43,9 @@ pub use store::{
     open, open_with, Claim, CronStore, Finish, Finished, JobFilter, JobStore, Outcome, PauseReason, PgStore,
     RequeueReport, Rescued, SqliteStore, Store, StoreOptions,
 };
+pub use switches::{kind_switch, task_switch, SwitchBoard, Switches, GLOBAL_SWITCHES};
 pub use wake::Wakeup;
+pub use worker::{JobContext, JobError, JobErrorKind, QueueSettings, Registry, Worker, WorkerSettings};
 
 #[cfg(test)]
 mod tests;

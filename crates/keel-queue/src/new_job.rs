@@ -16,8 +16,9 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 
 pub const DEFAULT_QUEUE: &str = "default";
 
-/// How jobs of one kind are queued and run. Shared by the enqueuing side (queue, priority,
-/// attempts) and the worker (retry timing, timeout), so both agree without a lookup.
+/// How jobs of one kind are queued and run. `queue`, `priority` and `max_attempts` are applied
+/// at enqueue by [`NewJob::args`] (typed jobs); `retry` and `timeout` by the worker. Untyped
+/// jobs ([`NewJob::new`]) set their own queue, priority and attempts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KindOptions {
     pub queue: String,

@@ -54,3 +54,71 @@ fn payload_limit_is_checked_before_anything_is_written() {
     assert!(job.check(1000).is_ok());
     assert!(matches!(job.check(50), Err(QueueError::PayloadTooLarge { size, max: 50, .. }) if size > 100));
 }
+
+mod switches {
+    use crate::worker::WorkerSettings;
+    use crate::{SwitchBoard, Switches};
+    use keel_config::MapSource;
+
+    #[test]
+    fn global_and_per_task_switches() {
+        let s = Switches::from_source(&MapSource::new([("DISABLE_CRON_JOBS", "true")])).unwrap();
+        assert_eq!(s.task_disabled_by("background_job").as_deref(), Some("DISABLE_CRON_JOBS"));
+        assert_eq!(s.task_disabled_by("anything").as_deref(), Some("DISABLE_CRON_JOBS"));
+        let s = Switches::from_source(&MapSource::new([("DISABLE_SCHEDULED_WORK", "1")])).unwrap();
+        assert_eq!(s.task_disabled_by("webhook_delivery").as_deref(), Some("DISABLE_SCHEDULED_WORK"));
+        let s = Switches::from_source(&MapSource::new([
+            ("DISABLE_WEBHOOK_DELIVERY_CRON", "true"),
+            ("DISABLE_BACKGROUND_JOB_CRON", "false"),
+            ("EMAIL_SEND_QUEUE_DISABLED", "yes"),
+            ("UNRELATED", "whatever"),
+        ]))
+        .unwrap();
+        assert_eq!(s.task_disabled_by("webhook_delivery").as_deref(), Some("DISABLE_WEBHOOK_DELIVERY_CRON"));
+        assert_eq!(s.task_disabled_by("background_job"), None);
+        assert!(s.kind_runs_inline("email.send"));
+        assert!(!s.kind_runs_inline("webhook.deliver"));
+    }
+
+    #[test]
+    fn a_switch_that_is_not_a_boolean_is_a_problem_and_reload_keeps_the_old_reading() {
+        let err = Switches::from_source(&MapSource::new([("DISABLE_CRON_JOBS", "maybe"), ("X_QUEUE_DISABLED", "2")]))
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("DISABLE_CRON_JOBS") && text.contains("X_QUEUE_DISABLED"), "{text}");
+        let board = SwitchBoard::from_source(&MapSource::new([("DISABLE_CRON_JOBS", "true")])).unwrap();
+        assert!(board.reload(&MapSource::new([("DISABLE_CRON_JOBS", "sure")])).is_err());
+        assert!(board.current().task_disabled_by("t").is_some(), "a bad reload leaves the switches as they were");
+        board.reload(&MapSource::new([])).unwrap();
+        assert!(board.current().task_disabled_by("t").is_none());
+    }
+
+    #[test]
+    fn sizing_defaults_are_the_seeds_and_overridable() {
+        let s = WorkerSettings::from_source(&MapSource::new([])).unwrap();
+        let q: Vec<_> =
+            s.queues.iter().map(|q| (q.queue.as_str(), q.task.as_str(), q.batch_size, q.concurrency)).collect();
+        assert_eq!(q, vec![("default", "background_job", 5, 1), ("webhooks", "webhook_delivery", 10, 1)]);
+        let s = WorkerSettings::from_source(&MapSource::new([
+            ("KEEL_WORKER_QUEUES", "default,mail"),
+            ("BACKGROUND_JOB_CRON_BATCH_SIZE", "50"),
+            ("BACKGROUND_JOB_CRON_CONCURRENCY", "8"),
+            ("MAIL_CRON_CONCURRENCY", "2"),
+            ("KEEL_JOB_LEASE", "10s"),
+        ]))
+        .unwrap();
+        assert_eq!((s.queues[0].batch_size, s.queues[0].concurrency), (50, 8));
+        assert_eq!((s.queues[1].task.as_str(), s.queues[1].batch_size, s.queues[1].concurrency), ("mail", 5, 2));
+        assert_eq!(s.lease, std::time::Duration::from_secs(10));
+        let err = WorkerSettings::from_source(&MapSource::new([
+            ("BACKGROUND_JOB_CRON_BATCH_SIZE", "0"),
+            ("KEEL_JOB_LEASE", "10"),
+            ("KEEL_WORKER_QUEUES", "Bad Queue"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        for var in ["KEEL_JOB_LEASE", "KEEL_WORKER_QUEUES"] {
+            assert!(err.contains(var), "{err}");
+        }
+    }
+}

@@ -1,6 +1,9 @@
 //! Integration tests: the store conformance suite (every case on SQLite and Postgres), the
 //! worker runtime, scheduled tasks and incident switches.
 
+mod cron_store;
+mod incidents;
 mod store_admin;
 mod store_core;
 mod support;
+mod worker;

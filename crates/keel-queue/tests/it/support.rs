@@ -35,3 +35,46 @@ pub(crate) async fn claim_all(store: &Arc<dyn Store>, queue: &str, limit: u32) -
 pub(crate) async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(20), f).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
+
+/// Captures JSON log lines emitted on this thread while the guard lives.
+pub(crate) struct Logs {
+    buf: Arc<std::sync::Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+#[derive(Clone)]
+struct BufWriter(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for BufWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub(crate) fn capture_logs() -> Logs {
+    let buf = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let w = BufWriter(buf.clone());
+    let sub =
+        tracing_subscriber::fmt().json().with_max_level(tracing::Level::DEBUG).with_writer(move || w.clone()).finish();
+    Logs { buf, _guard: tracing::subscriber::set_default(sub) }
+}
+
+impl Logs {
+    /// Every captured event whose `event` field is `name`, as JSON.
+    pub(crate) fn events(&self, name: &str) -> Vec<serde_json::Value> {
+        let text = String::from_utf8(self.buf.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["fields"]["event"] == name)
+            .map(|v| v["fields"].clone())
+            .collect()
+    }
+
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8(self.buf.lock().unwrap().clone()).unwrap()
+    }
+}

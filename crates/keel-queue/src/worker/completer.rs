@@ -1,0 +1,139 @@
+//! Batched finishes: handlers hand their outcome to one completer task, which writes
+//! whatever has accumulated in one transaction ("natural batching": no added delay when
+//! idle, large batches under load).
+//!
+//! What a crash can re-run: a job whose handler returned but whose finish was still in this
+//! buffer (at most one flush, typically milliseconds of work) is rescued after its lease
+//! and runs again. Its first run's finish can never be accepted later: the rescue changed
+//! the fencing token.
+
+use super::metrics::bump;
+use super::shared::Shared;
+use crate::{Finish, Finished, JobId, JobState, Outcome};
+use keel_ids::mask_email;
+use serde::Serialize;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Finishes written per transaction at most.
+const MAX_BATCH: usize = 1_000;
+
+pub(crate) struct Pending {
+    pub(crate) finish: Finish,
+    pub(crate) kind: String,
+    pub(crate) attempt: u32,
+}
+
+/// What one batch of finishes did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BatchReport {
+    pub claimed: u64,
+    pub completed: u64,
+    pub retried: u64,
+    pub failed: u64,
+    pub dead_lettered: u64,
+    /// Finishes refused because the lease had moved on (the job was rescued meanwhile).
+    pub stale: u64,
+    /// Finishes that could not be written (database down past the deadline); those jobs are
+    /// rescued after their lease and run again.
+    pub lost: u64,
+    /// Ticks skipped (switch or pause) before this run, reported by it.
+    pub skipped_ticks: u64,
+}
+
+pub(crate) async fn run(
+    shared: std::sync::Arc<Shared>,
+    mut rx: mpsc::UnboundedReceiver<Pending>,
+    hard_stop: CancellationToken,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        flush(&shared, batch, &hard_stop).await;
+    }
+}
+
+/// Writes a batch, retrying while the database is unavailable (until `hard_stop`).
+pub(crate) async fn flush(shared: &Shared, batch: Vec<Pending>, hard_stop: &CancellationToken) -> BatchReport {
+    let mut report = BatchReport::default();
+    let finishes: Vec<Finish> = batch.iter().map(|p| p.finish.clone()).collect();
+    let ids: Vec<JobId> = batch.iter().map(|p| p.finish.lease.job).collect();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match shared.store.finish(finishes.clone()).await {
+            Ok(results) => {
+                for (p, r) in batch.iter().zip(results) {
+                    record(shared, p, r, &mut report);
+                }
+                shared.drop_held(ids);
+                return report;
+            }
+            Err(e) if e.is_unavailable() && !hard_stop.is_cancelled() => {
+                bump(&shared.metrics.db_errors, 1);
+                tracing::warn!(event = "finish_retry", count = batch.len(), error = %mask_email(&e.to_string()),
+                    retry_in_ms = delay.as_millis() as u64, "cannot record job outcomes yet; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = hard_stop.cancelled() => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => {
+                report.lost += batch.len() as u64;
+                tracing::error!(event = "finish_lost", count = batch.len(), error = %mask_email(&e.to_string()),
+                    "job outcomes not recorded; these jobs will be rescued after their lease and run again");
+                shared.drop_held(ids);
+                return report;
+            }
+        }
+    }
+}
+
+fn record(shared: &Shared, p: &Pending, r: Finished, report: &mut BatchReport) {
+    let m = &shared.metrics;
+    let id = p.finish.lease.job;
+    let (kind, attempt) = (p.kind.as_str(), p.attempt);
+    match (r, &p.finish.outcome) {
+        (Finished::Stale, _) => {
+            report.stale += 1;
+            bump(&m.stale_finishes, 1);
+            tracing::warn!(event = "stale_finish", job_id = %id, kind, attempt,
+                "outcome discarded: the lease was lost and the job was rescued; it runs again elsewhere");
+        }
+        (Finished::Accepted(JobState::Completed), _) => {
+            report.completed += 1;
+            bump(&m.completed, 1);
+            tracing::debug!(event = "completed", job_id = %id, kind, attempt);
+        }
+        (Finished::Accepted(JobState::Retrying), Outcome::Retry { error, at }) => {
+            report.retried += 1;
+            bump(&m.retried, 1);
+            tracing::info!(event = "retrying", job_id = %id, kind, attempt, next_run_at = %at.to_rfc3339(),
+                error = %mask_email(error));
+        }
+        (Finished::Accepted(JobState::Failed), o) => {
+            report.failed += 1;
+            bump(&m.failed, 1);
+            tracing::warn!(event = "failed", job_id = %id, kind, attempt, error = %mask_email(error_of(o)));
+        }
+        (Finished::Accepted(state), o) => {
+            report.dead_lettered += 1;
+            bump(&m.dead_lettered, 1);
+            tracing::warn!(event = "dead_lettered", job_id = %id, kind, attempt, state = %state,
+                error = %mask_email(error_of(o)));
+        }
+    }
+}
+
+fn error_of(o: &Outcome) -> &str {
+    match o {
+        Outcome::Retry { error, .. } | Outcome::Failed { error } | Outcome::DeadLetter { error } => error,
+        Outcome::Completed => "",
+    }
+}

@@ -1,0 +1,81 @@
+//! Running one claimed job: find its handler, guard size and time, catch panics, and turn
+//! the result into an [`Outcome`] (or a reason there is nothing to record).
+
+use super::handler::{JobContext, JobErrorKind};
+use super::shared::Shared;
+use crate::clock::plus;
+use crate::{Job, Outcome};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) enum Done {
+    Finish(Outcome),
+    /// The shutdown deadline passed mid-run: give the lease back.
+    Interrupted,
+    /// The lease was lost (rescued elsewhere): nothing of ours may be recorded.
+    LeaseLost,
+}
+
+pub(crate) async fn execute(shared: &Shared, job: Job, cancel: CancellationToken) -> Done {
+    let Some(reg) = shared.registry.get(&job.kind) else {
+        let known: Vec<&str> = shared.registry.kinds().collect();
+        return Done::Finish(Outcome::DeadLetter {
+            error: format!(
+                "unknown job kind {:?}: no handler is registered in this worker (it handles: {}); deploy a worker that \
+                 handles it, then run `keel-ops queue requeue-dead --kind {}`",
+                job.kind,
+                if known.is_empty() { "nothing".to_owned() } else { known.join(", ") },
+                job.kind
+            ),
+        });
+    };
+    let max = shared.settings.max_payload_bytes;
+    if job.payload.len() > max {
+        return Done::Finish(Outcome::DeadLetter {
+            error: format!(
+                "payload is {} bytes, over this worker's {max}-byte limit (KEEL_JOB_MAX_PAYLOAD_BYTES); store large data \
+                 elsewhere and pass a reference",
+                job.payload.len()
+            ),
+        });
+    }
+    let attempt = job.attempt;
+    let timeout = reg.options.timeout;
+    let policy = reg.options.retry;
+    let ctx = JobContext { job: Arc::new(job), cancel: cancel.clone() };
+    // A task of its own, so a panic is caught as a JoinError instead of taking the loop down.
+    let handle = tokio::spawn(tokio::time::timeout(timeout, (reg.handler)(ctx)));
+    let abort = handle.abort_handle();
+    let res = tokio::select! {
+        r = handle => r,
+        _ = cancel.cancelled() => {
+            abort.abort();
+            return if shared.abandon.is_cancelled() { Done::Interrupted } else { Done::LeaseLost };
+        }
+    };
+    let retry = |error: String, after: Option<std::time::Duration>| Outcome::Retry {
+        error,
+        at: plus(shared.store.now(), after.unwrap_or_else(|| policy.delay(attempt))),
+    };
+    Done::Finish(match res {
+        Ok(Ok(Ok(()))) => Outcome::Completed,
+        Ok(Ok(Err(e))) => match e.kind {
+            JobErrorKind::Retryable => retry(e.message, e.retry_after),
+            JobErrorKind::Permanent => Outcome::Failed { error: e.message },
+            JobErrorKind::Unprocessable => Outcome::DeadLetter { error: e.message },
+        },
+        Ok(Err(_elapsed)) => {
+            retry(format!("timed out after {timeout:?} (the kind's timeout); the run was stopped"), None)
+        }
+        Err(join) if join.is_panic() => {
+            let p = join.into_panic();
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-text panic".into());
+            retry(format!("handler panicked: {msg}"), None)
+        }
+        Err(_) => retry("handler task was cancelled".into(), None),
+    })
+}

@@ -1,0 +1,24 @@
+//! The worker runtime: handlers by kind, claim loops per queue, batched finishes, leases
+//! kept alive by heartbeats, rescue of crashed work, graceful shutdown.
+
+mod background;
+mod completer;
+mod execute;
+mod handler;
+mod job_loop;
+mod metrics;
+mod runtime;
+mod settings;
+pub(crate) mod shared;
+
+pub use completer::BatchReport;
+pub use handler::{JobContext, JobError, JobErrorKind, Registry};
+pub use metrics::{MetricsSnapshot, QueueMetrics};
+pub use runtime::{Tick, Worker, WorkerReport};
+pub use settings::{default_worker_id, QueueSettings, WorkerSettings};
+
+pub(crate) use job_loop::{log_skip, pause_text};
+
+pub(crate) fn bump_counter(c: &std::sync::atomic::AtomicU64) {
+    metrics::bump(c, 1);
+}

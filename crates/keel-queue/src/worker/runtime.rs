@@ -1,0 +1,256 @@
+//! [`Worker`]: runs the claim loops, heartbeats, rescue and scheduled tasks until told to
+//! stop, then drains: stop claiming, let in-flight jobs finish up to the grace period,
+//! release the leases of the rest, flush every recorded outcome.
+
+use super::completer::{self, BatchReport, Pending};
+use super::execute::{execute, Done};
+use super::job_loop::{self, claim_for, log_claimed, log_skip, pause_text};
+use super::metrics::bump;
+use super::shared::Shared;
+use super::{background, MetricsSnapshot, QueueMetrics, Registry, WorkerSettings};
+use crate::cron::{scheduler, CronTick, RetentionTask, ScheduledTask};
+use crate::{Finish, PauseReason, QueueError, Rescued, Store, SwitchBoard};
+use futures::StreamExt;
+use keel_ids::mask_email;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// What one [`Worker::tick`] did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "tick", rename_all = "snake_case")]
+pub enum Tick {
+    /// An incident switch is on; no connection was opened.
+    Switched {
+        var: String,
+    },
+    /// Paused in the database.
+    Paused {
+        by: PauseReason,
+    },
+    Empty,
+    Ran {
+        report: BatchReport,
+    },
+}
+
+/// The totals of a worker's life, returned when [`Worker::run`] ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkerReport {
+    pub metrics: MetricsSnapshot,
+    /// Jobs still running at the shutdown deadline whose leases were given back.
+    pub released_at_shutdown: u64,
+}
+
+pub struct Worker {
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    settings: WorkerSettings,
+    switches: SwitchBoard,
+    metrics: Arc<QueueMetrics>,
+    tasks: Vec<Arc<dyn ScheduledTask>>,
+    /// Skipped ticks per scheduled task, reported by that task's next run.
+    skipped: Arc<Mutex<HashMap<String, u64>>>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").field("worker_id", &self.settings.worker_id).finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    /// A worker over `store` running `registry`'s handlers, with the built-in
+    /// `job_retention` task. Switches default to all off; pass the process's with
+    /// [`Worker::with_switches`].
+    pub fn new(store: Arc<dyn Store>, registry: impl Into<Arc<Registry>>, settings: WorkerSettings) -> Self {
+        let retention: Arc<dyn ScheduledTask> =
+            Arc::new(RetentionTask::new(settings.retention, settings.run_log_retention));
+        Self {
+            store,
+            registry: registry.into(),
+            settings,
+            switches: SwitchBoard::default(),
+            metrics: Arc::new(QueueMetrics::default()),
+            tasks: vec![retention],
+            skipped: Arc::default(),
+        }
+    }
+
+    pub fn with_switches(mut self, switches: SwitchBoard) -> Self {
+        self.switches = switches;
+        self
+    }
+
+    /// Adds a scheduled task; a task with the same name as an existing one replaces it.
+    pub fn with_task(mut self, task: impl ScheduledTask) -> Self {
+        self.tasks.retain(|t| t.name() != task.name());
+        self.tasks.push(Arc::new(task));
+        self
+    }
+
+    pub fn metrics(&self) -> Arc<QueueMetrics> {
+        self.metrics.clone()
+    }
+
+    pub fn settings(&self) -> &WorkerSettings {
+        &self.settings
+    }
+
+    pub fn switches(&self) -> &SwitchBoard {
+        &self.switches
+    }
+
+    /// Fresh per-run state over the worker's configuration.
+    fn shared(&self) -> Arc<Shared> {
+        Arc::new(Shared {
+            store: self.store.clone(),
+            registry: self.registry.clone(),
+            settings: self.settings.clone(),
+            switches: self.switches.clone(),
+            metrics: self.metrics.clone(),
+            in_flight: Mutex::new(HashMap::new()),
+            abandon: CancellationToken::new(),
+            to_release: Mutex::new(Vec::new()),
+            poll: self.settings.poll_for(self.store.backend()),
+            skipped: self.skipped.clone(),
+        })
+    }
+
+    /// Runs until `cancel`, then drains (see the module docs). Errors only if nothing can
+    /// start; database outages while running are retried with backoff, never returned.
+    pub async fn run(&self, cancel: CancellationToken) -> Result<WorkerReport, QueueError> {
+        let shared = &self.shared();
+        let bg = CancellationToken::new();
+        if let Err(e) = shared.store.start_wakeups(bg.clone()).await {
+            tracing::warn!(event = "wakeups_unavailable", error = %mask_email(&e.to_string()),
+                poll_ms = shared.poll.as_millis() as u64, "no wakeup channel yet; polling until it connects");
+        }
+        tracing::info!(event = "worker_started", worker = %shared.settings.worker_id,
+            queues = ?shared.settings.queues.iter().map(|q| q.queue.as_str()).collect::<Vec<_>>(),
+            kinds = ?shared.registry.kinds().collect::<Vec<_>>());
+        let hard_stop = CancellationToken::new();
+        let (tx, rx) = mpsc::unbounded_channel::<Pending>();
+        let completer = tokio::spawn(completer::run(shared.clone(), rx, hard_stop.clone()));
+        let heartbeat = tokio::spawn(background::heartbeats(shared.clone(), bg.clone()));
+        let rescue = tokio::spawn(background::rescues(shared.clone(), bg.clone()));
+        let tracker = TaskTracker::new();
+        let loops: Vec<_> = shared
+            .settings
+            .queues
+            .iter()
+            .map(|q| {
+                tokio::spawn(job_loop::run(shared.clone(), q.clone(), tx.clone(), tracker.clone(), cancel.clone()))
+            })
+            .collect();
+        drop(tx);
+        let scheduler = tokio::spawn(scheduler::run(shared.clone(), self.tasks.clone(), cancel.clone()));
+
+        cancel.cancelled().await;
+        tracing::info!(event = "worker_stopping", in_flight = shared.held_leases().len(), "no new claims; draining");
+        for l in loops {
+            let _ = l.await;
+        }
+        tracker.close();
+        if tokio::time::timeout(shared.settings.shutdown_grace, tracker.wait()).await.is_err() {
+            tracing::warn!(
+                event = "shutdown_deadline",
+                still_running = tracker.len(),
+                "grace period over; abandoning running jobs and releasing their leases"
+            );
+            shared.abandon.cancel();
+            tracker.wait().await;
+        }
+        let leases = shared.take_releases();
+        let mut released = 0;
+        if !leases.is_empty() {
+            match shared.store.release(leases.clone()).await {
+                Ok(n) => {
+                    released = n;
+                    bump(&shared.metrics.released, n);
+                    tracing::info!(event = "leases_released", count = n, "unfinished jobs are runnable again at once");
+                }
+                Err(e) => {
+                    tracing::warn!(event = "release_failed", count = leases.len(), error = %mask_email(&e.to_string()),
+                    "could not release leases; the jobs will be rescued when their leases expire")
+                }
+            }
+        }
+        // Every sender is gone now; the completer flushes what is left and ends.
+        let mut completer = completer;
+        if tokio::time::timeout(shared.settings.shutdown_grace, &mut completer).await.is_err() {
+            hard_stop.cancel();
+            let _ = completer.await;
+        }
+        let _ = scheduler.await;
+        bg.cancel();
+        let _ = heartbeat.await;
+        let _ = rescue.await;
+        tracing::info!(event = "worker_stopped", worker = %shared.settings.worker_id);
+        Ok(WorkerReport { metrics: shared.metrics.snapshot(), released_at_shutdown: released })
+    }
+
+    /// One claim-and-run pass over `queue`, finishing synchronously: for tests, drills and
+    /// one-shot tools. No heartbeats run, so keep its jobs shorter than the lease.
+    pub async fn tick(&self, queue: &str) -> Result<Tick, QueueError> {
+        let shared = &self.shared();
+        let q = shared.settings.queues.iter().find(|q| q.queue == queue).cloned().ok_or_else(|| {
+            QueueError::invalid("queue name", format!("{queue:?} is not served by this worker (KEEL_WORKER_QUEUES)"))
+        })?;
+        if let Some(var) = shared.switches.current().task_disabled_by(&q.task) {
+            let n = shared.skip(&q.task);
+            log_skip(shared, &q.task, &format!("{var}=true"), n);
+            return Ok(Tick::Switched { var });
+        }
+        let jobs = shared.store.claim(claim_for(shared, &q)).await?;
+        if jobs.is_empty() {
+            if let Some(by) = shared.store.pause_reason(q.queue.clone(), q.task.clone()).await? {
+                let n = shared.skip(&q.task);
+                log_skip(shared, &q.task, &pause_text(&by), n);
+                return Ok(Tick::Paused { by });
+            }
+            bump(&shared.metrics.empty_runs, 1);
+            tracing::debug!(event = "empty_run", queue = %q.queue, task = %q.task);
+            return Ok(Tick::Empty);
+        }
+        let claimed = jobs.len() as u64;
+        bump(&shared.metrics.claimed, claimed);
+        let skipped = shared.take_skipped(&q.task);
+        log_claimed(&q, jobs.len(), skipped);
+        let pending: Vec<Pending> = futures::stream::iter(jobs)
+            .map(|job| async move {
+                let lease = job.lease()?;
+                let token = shared.hold(lease);
+                let (kind, attempt) = (job.kind.clone(), job.attempt);
+                match execute(shared, job, token).await {
+                    Done::Finish(outcome) => Some(Pending { finish: Finish { lease, outcome }, kind, attempt }),
+                    Done::Interrupted | Done::LeaseLost => None,
+                }
+            })
+            .buffer_unordered(q.concurrency as usize)
+            .filter_map(|p| async move { p })
+            .collect()
+            .await;
+        let mut report = completer::flush(shared, pending, &CancellationToken::new()).await;
+        report.claimed = claimed;
+        report.skipped_ticks = skipped;
+        Ok(Tick::Ran { report })
+    }
+
+    /// One rescue pass now (the running worker does this every `rescue_interval`).
+    pub async fn rescue_now(&self) -> Result<Vec<Rescued>, QueueError> {
+        background::rescue_once(&self.shared()).await
+    }
+
+    /// One tick of the scheduled task `name`, as the running worker does every second:
+    /// switches first (no connection), then a run if it is due.
+    pub async fn cron_tick(&self, name: &str) -> Result<CronTick, QueueError> {
+        let task = self.tasks.iter().find(|t| t.name() == name).cloned().ok_or_else(|| {
+            QueueError::invalid("task name", format!("{name:?} is not a scheduled task of this worker"))
+        })?;
+        scheduler::tick(&self.shared(), task.as_ref(), &CancellationToken::new()).await
+    }
+}
