@@ -1,11 +1,31 @@
-//! keel-api's configuration: the shared settings plus the server's own.
+//! keel-api's configuration: the shared settings plus the server's own, read in one pass.
 
 use keel_config::{Problems, Reader, Settings, Source};
+use keel_ratelimit::{Policies, TrustedProxies};
+use std::time::Duration;
+
+/// JSON bodies larger than this are refused with 413 before they are parsed.
+pub const DEFAULT_BODY_LIMIT: u64 = 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub settings: Settings,
     pub health: keel_health::HealthConfig,
+    pub rate_limits: Policies,
+    pub trusted_proxies: TrustedProxies,
+    pub cors: CorsOrigins,
+    /// `KEEL_SESSION_TTL`: how long a browser session lives without activity.
+    pub session_ttl: Duration,
+    /// `KEEL_BODY_LIMIT_BYTES`.
+    pub body_limit: u64,
+    /// `KEEL_SIGN_IN_TIMEOUT`: the sign-in time budget; past it the client gets 503 + Retry-After.
+    pub sign_in_timeout: Duration,
+    /// `KEEL_PASSWORD_RESET_TTL`: how long a reset link works.
+    pub reset_ttl: Duration,
+    /// `KEEL_REPORT_MAX_DAYS`: the widest date range a report accepts.
+    pub report_max_days: u32,
+    /// `KEEL_PUBLIC_URL`: the base of links in emails.
+    pub public_url: String,
 }
 
 impl Config {
@@ -14,6 +34,94 @@ impl Config {
         let mut r = Reader::new(source);
         let settings = Settings::read(&mut r);
         let health = keel_health::HealthConfig::read(&mut r);
-        r.finish().map(|()| Config { settings, health })
+        let rate_limits = Policies::read(&mut r);
+        let trusted_proxies = TrustedProxies::read(&mut r);
+        let cors = CorsOrigins::read(&mut r);
+        let session_ttl = r.duration("KEEL_SESSION_TTL", Duration::from_secs(12 * 3600));
+        let body_limit = r.int_in("KEEL_BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT, 1024, 64 * 1024 * 1024);
+        let sign_in_timeout = r.duration("KEEL_SIGN_IN_TIMEOUT", Duration::from_secs(15));
+        let reset_ttl = r.duration("KEEL_PASSWORD_RESET_TTL", Duration::from_secs(3600));
+        let report_max_days = r.int_in("KEEL_REPORT_MAX_DAYS", 366, 1, 3660) as u32;
+        let default_url = format!("http://{}", settings.bind);
+        let public_url = r.string("KEEL_PUBLIC_URL", &default_url).trim_end_matches('/').to_owned();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            r.problem("KEEL_PUBLIC_URL", "must start with http:// or https://");
+        }
+        r.finish().map(|()| Config {
+            settings,
+            health,
+            rate_limits,
+            trusted_proxies,
+            cors,
+            session_ttl,
+            body_limit,
+            sign_in_timeout,
+            reset_ttl,
+            report_max_days,
+            public_url,
+        })
+    }
+}
+
+/// `KEEL_CORS_ALLOWED_ORIGINS`: exact origins (`https://app.example.com`) and single-label
+/// wildcards (`https://*.example.com`, which matches `https://a.example.com` but not
+/// `https://example.com` or `https://a.b.example.com`).
+#[derive(Debug, Clone, Default)]
+pub struct CorsOrigins {
+    exact: Vec<String>,
+    /// (scheme://, .suffix) pairs.
+    wildcard: Vec<(String, String)>,
+}
+
+impl CorsOrigins {
+    pub fn read(r: &mut Reader<'_>) -> Self {
+        let raw = r.string("KEEL_CORS_ALLOWED_ORIGINS", "");
+        match Self::parse(&raw) {
+            Ok(o) => o,
+            Err(msg) => {
+                r.problem("KEEL_CORS_ALLOWED_ORIGINS", msg);
+                Self::default()
+            }
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut o = Self::default();
+        for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let item = item.trim_end_matches('/').to_ascii_lowercase();
+            let Some((scheme, host)) = item.split_once("://") else {
+                return Err(format!("{item:?} is not an origin like https://app.example.com"));
+            };
+            if scheme != "http" && scheme != "https" {
+                return Err(format!("{item:?} must use http or https"));
+            }
+            if host.is_empty() || host.contains('/') {
+                return Err(format!("{item:?} must be scheme://host[:port] with no path"));
+            }
+            if let Some(suffix) = host.strip_prefix("*.") {
+                if suffix.contains('*') || !suffix.contains('.') {
+                    return Err(format!("{item:?}: a wildcard must look like https://*.example.com"));
+                }
+                o.wildcard.push((format!("{scheme}://"), format!(".{suffix}")));
+            } else if host.contains('*') {
+                return Err(format!("{item:?}: '*' is only allowed as the first label, like https://*.example.com"));
+            } else {
+                o.exact.push(item);
+            }
+        }
+        Ok(o)
+    }
+
+    pub fn allows(&self, origin: &str) -> bool {
+        let origin = origin.to_ascii_lowercase();
+        if self.exact.contains(&origin) {
+            return true;
+        }
+        self.wildcard.iter().any(|(scheme, suffix)| {
+            origin
+                .strip_prefix(scheme.as_str())
+                .and_then(|h| h.strip_suffix(suffix.as_str()))
+                .is_some_and(|label| !label.is_empty() && !label.contains('.') && !label.contains(':'))
+        })
     }
 }

@@ -14,8 +14,12 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// Boxed so `Result<T, ApiError>` stays one pointer wide on the happy path.
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<ProblemDetails>);
+
+#[derive(Debug)]
+pub struct ProblemDetails {
     pub status: StatusCode,
     /// Stable slug, e.g. `invalid-input`, `not-found`, `rate-limited`.
     pub slug: &'static str,
@@ -40,7 +44,15 @@ struct Problem<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, slug, title, detail: detail.into(), errors: Vec::new(), retry_after_s: None, internal: None }
+        Self(Box::new(ProblemDetails {
+            status,
+            slug,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after_s: None,
+            internal: None,
+        }))
     }
 
     /// 400: the input could not be parsed at all.
@@ -57,6 +69,27 @@ impl ApiError {
             "Invalid input",
             format!("{field}: {message}"),
         );
+        e.errors.push(FieldError { field: field.to_owned(), message });
+        e
+    }
+
+    /// 422 naming a field given as a runtime path (`line_items[3].quantity`).
+    pub fn invalid_field(field: String, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let mut e = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-input",
+            "Invalid input",
+            format!("{field}: {message}"),
+        );
+        e.errors.push(FieldError { field, message });
+        e
+    }
+
+    /// 400 naming a field (a query parameter that does not parse at all).
+    pub fn bad_param(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let mut e = Self::bad_request(format!("{field}: {message}"));
         e.errors.push(FieldError { field: field.to_owned(), message });
         e
     }
@@ -90,6 +123,19 @@ impl ApiError {
         );
         e.internal = Some(cause.to_string());
         e
+    }
+}
+
+impl std::ops::Deref for ApiError {
+    type Target = ProblemDetails;
+    fn deref(&self) -> &ProblemDetails {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ApiError {
+    fn deref_mut(&mut self) -> &mut ProblemDetails {
+        &mut self.0
     }
 }
 
@@ -130,5 +176,18 @@ impl IntoResponse for ApiError {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         res
+    }
+}
+
+/// Tenancy errors: bad input is 422 naming the field; storage failures map as storage errors.
+pub(crate) fn from_tenancy(e: keel_tenancy::TenancyError) -> ApiError {
+    use keel_tenancy::TenancyError as T;
+    match e {
+        T::Invalid { field, message } => ApiError::invalid(field, message),
+        T::EmailTaken => ApiError::invalid("email", "is already registered"),
+        T::UnknownOrg(_) => ApiError::not_found("no such org"),
+        T::UnknownUser(_) => ApiError::not_found("no such user"),
+        T::Storage(s) => s.into(),
+        other @ T::Hash(_) => ApiError::internal(other),
     }
 }

@@ -4,19 +4,28 @@
 //! This is the only crate that knows about HTTP for the domain crates: each one stays
 //! transport-free and is wired here.
 
+mod auth;
 mod config;
 mod error;
+mod extract;
 mod middleware;
 mod routes;
 mod server;
 mod state;
+mod store;
 
-pub use config::Config;
+pub use auth::Principal;
+pub use config::{Config, CorsOrigins, DEFAULT_BODY_LIMIT};
 pub use error::{ApiError, FieldError, PROBLEM_BASE};
 pub use keel_worker::shutdown;
-pub use server::{run, serve, serve_router, DRAIN_DEADLINE};
 pub use routes::is_internal_caller;
-pub use state::AppState;
+pub use server::{run, serve, serve_router, DRAIN_DEADLINE};
+pub use state::{AppState, Limits};
+
+/// Every (method, path) the server answers, for tests and tooling.
+pub fn operations() -> Vec<(&'static str, &'static str)> {
+    routes::OPERATIONS.iter().map(|(m, p, _)| (*m, *p)).collect()
+}
 
 /// Exit status for configuration problems (every problem printed together).
 pub const EXIT_CONFIG: u8 = 2;

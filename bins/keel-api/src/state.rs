@@ -1,15 +1,34 @@
-//! The state every handler shares.
+//! The state every handler shares, built once at startup.
 
+use crate::auth::{IdentityCache, SessionSigner};
 use crate::Config;
 use keel_health::{DatabaseCheck, HealthService};
+use keel_ratelimit::{KeyedLimiter, LimitKey, Limiter, SharedLimiter};
 use keel_storage::Db;
+use keel_tenancy::Tenancy;
 use std::sync::Arc;
+
+/// The limiters of the rate-limit policies, built from their (possibly overridden) settings.
+pub struct Limits {
+    /// `admin_api`: the in-process floor for every `/api/admin/*` route.
+    pub admin_api: Arc<dyn Limiter>,
+    /// `public_ingress`: shared through the database, for unauthenticated surfaces.
+    pub public_ingress: Arc<dyn Limiter>,
+    /// `password_recovery`: keyed by normalised email address.
+    pub password_recovery: Arc<KeyedLimiter<LimitKey>>,
+    /// `telemetry_ingest`: in process, no database round trip before the write.
+    pub telemetry_ingest: Arc<dyn Limiter>,
+}
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub health: HealthService,
+    pub tenancy: Tenancy,
+    pub limits: Arc<Limits>,
+    pub(crate) session_signer: SessionSigner,
+    pub(crate) identities: IdentityCache,
 }
 
 impl AppState {
@@ -19,6 +38,24 @@ impl AppState {
             .build()
             // The registry only rejects duplicate or reserved names, which are fixed here.
             .unwrap_or_else(|e| unreachable!("health registry is static: {e}"));
-        Self { db, config: Arc::new(config), health }
+        let p = &config.rate_limits;
+        let policy = |name: &str| p.get(name).cloned().unwrap_or_else(|| unreachable!("policy {name} is built in"));
+        let limits = Limits {
+            admin_api: Arc::new(policy("admin_api").in_process_limiter()),
+            public_ingress: Arc::new(SharedLimiter::new(db.clone(), &policy("public_ingress"))),
+            password_recovery: Arc::new(policy("password_recovery").in_process_limiter()),
+            telemetry_ingest: Arc::new(policy("telemetry_ingest").in_process_limiter()),
+        };
+        let secure = config.settings.is_production();
+        let signer = SessionSigner::new(config.settings.internal_api_secret.as_ref().map(|s| s.expose()), secure);
+        Self {
+            tenancy: Tenancy::new(db.clone()),
+            db,
+            config: Arc::new(config),
+            health,
+            limits: Arc::new(limits),
+            session_signer: signer,
+            identities: IdentityCache::new(),
+        }
     }
 }

@@ -1,21 +1,91 @@
-//! The route table: every path the server answers, in one place.
+//! The route table: every path the server answers and the middleware each group carries.
+//!
+//! Layer order (outermost first): request id + access log, internal-header stripping, body
+//! limit; then per group. `/api/admin/*`: CORS, the `admin_api` rate-limit floor (keyed by the
+//! signed session cookie or a cached token identity, so no database round trip), the root
+//! session middleware, then the handlers' own authorization. `/api/auth/*`: the shared
+//! `public_ingress` limit, then the session middleware.
 
+mod auth;
 mod health;
+mod invoices;
+mod openapi;
 
 pub use health::is_internal_caller;
+pub(crate) use openapi::OPERATIONS;
 
+use crate::auth::{session_middleware, COOKIE_NAME};
 use crate::{ApiError, AppState};
-use axum::routing::get;
+use axum::extract::{ConnectInfo, DefaultBodyLimit};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
 use axum::Router;
+use keel_ratelimit::layer::{KeyFn, RateLimitLayer, RequestInfo};
+use keel_ratelimit::{ClientIpResolver, LimitKey};
+use std::net::SocketAddr;
 
 pub(crate) fn router(state: AppState) -> Router {
+    let admin = Router::new()
+        .route("/api/admin/invoices", get(invoices::list).post(invoices::create).options(preflight))
+        .route("/api/admin/invoices/bulk", post(invoices::create_bulk).options(preflight))
+        .route("/api/admin/invoices/{id}", get(invoices::get_one).options(preflight))
+        .route("/api/admin/invoices/{id}/payments", post(invoices::add_payment).options(preflight))
+        .layer(from_fn_with_state(state.clone(), session_middleware))
+        .layer(admin_floor(&state))
+        .layer(from_fn_with_state(state.clone(), crate::middleware::cors));
+    let public = Router::new()
+        .route("/api/auth/sign-in", post(auth::sign_in))
+        .route("/api/auth/sign-out", post(auth::sign_out))
+        .layer(from_fn_with_state(state.clone(), session_middleware))
+        .layer(by_client_ip(&state, state.limits.public_ingress.clone()));
     Router::new()
+        .merge(admin)
+        .merge(public)
         .route("/api/health/live", get(health::live))
         .route("/api/health", get(health::health))
+        .route("/api/openapi.json", get(openapi::document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn(crate::middleware::request_log))
+        .layer(DefaultBodyLimit::max(state.config.body_limit as usize))
+        .layer(from_fn(crate::middleware::strip_internal_headers))
+        .layer(from_fn(crate::middleware::request_log))
         .with_state(state)
+}
+
+fn peer(ext: &http::Extensions) -> Option<std::net::IpAddr> {
+    ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).or_else(|| ext.get::<SocketAddr>().map(|a| a.ip()))
+}
+
+/// The `admin_api` floor, keyed by user when the request carries a usable identity and by
+/// client network otherwise, with no database access: the cookie is verified by its HMAC and
+/// bearer tokens through the short-lived identity cache.
+fn admin_floor(state: &AppState) -> RateLimitLayer<impl keel_ratelimit::layer::KeyExtractor> {
+    let signer = state.session_signer.clone();
+    let identities = state.identities.clone();
+    RateLimitLayer::new(state.limits.admin_api.clone())
+        .client_ip(ClientIpResolver::new(state.config.trusted_proxies.clone()))
+        .peer_addr(peer)
+        .key_extractor(KeyFn::new(move |r: &RequestInfo<'_>| {
+            let from_cookie = crate::auth::cookie_value_of(r.headers, COOKIE_NAME)
+                .and_then(|v| signer.decode(v))
+                .map(|c| LimitKey::user(c.user_id));
+            let from_token =
+                || crate::auth::bearer_token(r.headers).and_then(|t| identities.get(&t)).map(LimitKey::user);
+            from_cookie.or_else(from_token).or_else(|| r.client_ip.map(LimitKey::ip))
+        }))
+}
+
+fn by_client_ip(
+    state: &AppState,
+    limiter: std::sync::Arc<dyn keel_ratelimit::Limiter>,
+) -> RateLimitLayer<keel_ratelimit::layer::ByClientIp> {
+    RateLimitLayer::new(limiter).client_ip(ClientIpResolver::new(state.config.trusted_proxies.clone())).peer_addr(peer)
+}
+
+/// OPTIONS on a CORS route: the CORS middleware answers preflights before this runs; a plain
+/// OPTIONS gets an empty 204.
+async fn preflight() -> axum::http::StatusCode {
+    axum::http::StatusCode::NO_CONTENT
 }
 
 async fn not_found() -> ApiError {

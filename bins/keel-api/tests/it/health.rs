@@ -118,12 +118,7 @@ async fn internal_bearer_is_compared_exactly() {
     assert!(!keel_api::is_internal_caller(&state, &h));
     h.insert("authorization", "Basic abc".parse().unwrap());
     assert!(!keel_api::is_internal_caller(&state, &h));
-    let r = reqwest::Client::new()
-        .get(format!("http://{addr}/api/health"))
-        .bearer_auth("wrong")
-        .send()
-        .await
-        .unwrap();
+    let r = reqwest::Client::new().get(format!("http://{addr}/api/health")).bearer_auth("wrong").send().await.unwrap();
     assert_eq!(r.status(), 200);
     token.cancel();
 }

@@ -1,8 +1,11 @@
 //! Black-box tests of keel-api: the real router on a random port, and the real binary.
 
 mod basics;
+mod fixture;
 mod health;
+mod invoices;
 mod process;
+mod tenancy;
 
 use keel_api::{AppState, Config};
 use keel_testkit::TestDb;
@@ -29,7 +32,12 @@ impl Server {
 }
 
 pub(crate) async fn start(t: TestDb) -> Server {
-    let config = Config::load(&keel_config::MapSource::default()).unwrap();
+    start_with(t, &[]).await
+}
+
+pub(crate) async fn start_with(t: TestDb, env: &[(&str, &str)]) -> Server {
+    let src = keel_config::MapSource(env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+    let config = Config::load(&src).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();

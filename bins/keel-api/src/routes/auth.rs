@@ -1,0 +1,73 @@
+//! Sign-in and sign-out. Sign-in has a time budget (`KEEL_SIGN_IN_TIMEOUT`, 15 s): past it the
+//! client gets 503 with `Retry-After` and a retryable message, never a hung request.
+
+use crate::auth::ResolvedSession;
+use crate::extract::AppJson;
+use crate::{ApiError, AppState};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use keel_ids::Email;
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignIn {
+    email: String,
+    password: String,
+}
+
+pub(crate) async fn sign_in(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<SignIn>,
+) -> Result<Response, ApiError> {
+    let email = Email::parse(&body.email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
+    let budget = state.config.sign_in_timeout;
+    let work = async {
+        let Some(user) =
+            state.tenancy.authenticate(&email, &body.password).await.map_err(crate::error::from_tenancy)?
+        else {
+            tracing::info!(email = %email, "sign-in refused");
+            return Err(ApiError::unauthorized("email or password is wrong"));
+        };
+        let first_org =
+            state.tenancy.memberships(user).await.map_err(crate::error::from_tenancy)?.first().map(|m| m.org_id);
+        let s = state
+            .tenancy
+            .create_session(user, first_org, state.config.session_ttl, chrono::Utc::now())
+            .await
+            .map_err(crate::error::from_tenancy)?;
+        Ok((user, first_org, s))
+    };
+    let (user, org, session) = match tokio::time::timeout(budget, work).await {
+        Ok(r) => r?,
+        Err(_) => {
+            tracing::warn!(budget_s = budget.as_secs(), "sign-in ran out of time");
+            return Err(ApiError::unavailable("sign-in is taking too long right now; please try again in a moment", 5));
+        }
+    };
+    let cookie = state.session_signer.set_cookie(&session.token, &user, state.config.session_ttl.as_secs() as i64);
+    let mut res =
+        Json(json!({"user_id": user, "active_org_id": org, "expires_at": session.expires_at})).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(res)
+}
+
+pub(crate) async fn sign_out(
+    State(state): State<AppState>,
+    session: Option<Extension<ResolvedSession>>,
+    _headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(Extension(s)) = session {
+        state.tenancy.end_session(&s.token).await.map_err(crate::error::from_tenancy)?;
+    }
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    if let Ok(v) = HeaderValue::from_str(&state.session_signer.clear_cookie()) {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(res)
+}

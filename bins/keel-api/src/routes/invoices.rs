@@ -1,0 +1,282 @@
+//! `/api/admin/invoices`: create (single and bulk, idempotent), list with filters, payments.
+
+use crate::auth::Principal;
+use crate::extract::{param, query_pairs, AppJson};
+use crate::store::invoices::{self as store, Created, Idempotency, InvoiceStatus, ListFilter, NewInvoice};
+use crate::{ApiError, AppState};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use keel_money::{Currency, Money};
+use keel_tenancy::Permission;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Arrays in request bodies are capped here (bulk creates, line items).
+pub(crate) const MAX_ITEMS: usize = 1000;
+pub(crate) const DEFAULT_LIMIT: i64 = 50;
+pub(crate) const MAX_LIMIT: i64 = 200;
+const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LineItemIn {
+    description: String,
+    quantity: i64,
+    /// Price of one unit in the currency's minor units (cents for USD).
+    unit_amount_minor: i64,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InvoiceIn {
+    customer_name: String,
+    currency: String,
+    #[serde(default)]
+    status: Option<InvoiceStatus>,
+    line_items: Vec<LineItemIn>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BulkIn {
+    invoices: Vec<InvoiceIn>,
+}
+
+/// Validates one invoice; `at` prefixes field paths (`invoices[3].`).
+fn validate(inv: &InvoiceIn, at: &str) -> Result<NewInvoice, ApiError> {
+    let name = inv.customer_name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::invalid_field(format!("{at}customer_name"), "must be 1 to 200 characters"));
+    }
+    let currency = Currency::from_code(&inv.currency)
+        .map_err(|e| ApiError::invalid_field(format!("{at}currency"), e.to_string()))?;
+    let status = inv.status.unwrap_or(InvoiceStatus::Draft);
+    if matches!(status, InvoiceStatus::Paid | InvoiceStatus::Void) {
+        return Err(ApiError::invalid_field(
+            format!("{at}status"),
+            "new invoices are draft or open; paid follows payments, void is an action",
+        ));
+    }
+    if inv.line_items.is_empty() || inv.line_items.len() > MAX_ITEMS {
+        return Err(ApiError::invalid_field(format!("{at}line_items"), format!("must hold 1 to {MAX_ITEMS} items")));
+    }
+    let mut total = Money::zero(currency);
+    for (i, li) in inv.line_items.iter().enumerate() {
+        let f = |name: &str| format!("{at}line_items[{i}].{name}");
+        let d = li.description.trim();
+        if d.is_empty() || d.chars().count() > 500 {
+            return Err(ApiError::invalid_field(f("description"), "must be 1 to 500 characters"));
+        }
+        if !(1..=1_000_000).contains(&li.quantity) {
+            return Err(ApiError::invalid_field(f("quantity"), "must be from 1 to 1000000"));
+        }
+        if li.unit_amount_minor < 0 {
+            return Err(ApiError::invalid_field(f("unit_amount_minor"), "must not be negative"));
+        }
+        let line = Money::from_minor(li.unit_amount_minor, currency)
+            .checked_mul(li.quantity)
+            .and_then(|m| total.checked_add(m))
+            .map_err(|e| ApiError::invalid_field(f("unit_amount_minor"), e.to_string()))?;
+        total = line;
+    }
+    let line_items = serde_json::to_value(&inv.line_items).map_err(ApiError::internal)?;
+    Ok(NewInvoice {
+        customer_name: name.to_owned(),
+        currency: currency.code(),
+        status,
+        total_minor: total.minor(),
+        line_items,
+    })
+}
+
+fn idempotency<'a>(headers: &'a HeaderMap, body: &impl Serialize) -> Result<Option<Idempotency<'a>>, ApiError> {
+    let Some(v) = headers.get(IDEMPOTENCY_HEADER) else { return Ok(None) };
+    let key = v
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 200)
+        .ok_or_else(|| ApiError::bad_param("Idempotency-Key", "must be 1 to 200 visible ASCII characters"))?;
+    let canonical = serde_json::to_vec(body).map_err(ApiError::internal)?;
+    Ok(Some(Idempotency { key, request_hash: hex::encode(Sha256::digest(&canonical)) }))
+}
+
+async fn create_common(
+    state: &AppState,
+    p: &Principal,
+    headers: &HeaderMap,
+    body: &impl Serialize,
+    items: Vec<NewInvoice>,
+    bulk: bool,
+) -> Result<Response, ApiError> {
+    p.require(Permission::InvoicesManage)?;
+    let idem = idempotency(headers, body)?;
+    let now = chrono::Utc::now();
+    if let Some(i) = &idem {
+        if let Some(found) = store::find_idempotent(&state.db, p.org_id, i.key, &i.request_hash, now).await? {
+            return Ok(replay(found));
+        }
+    }
+    let render = |inv: &[store::Invoice]| {
+        let body = if bulk {
+            serde_json::to_string(&serde_json::json!({"items": inv}))
+        } else {
+            serde_json::to_string(&inv[0])
+        };
+        (201u16, body.unwrap_or_default())
+    };
+    let created = store::create(&state.db, p.org_id, &items, idem, now, render).await?;
+    Ok(match created {
+        Created::New(inv) => {
+            let (status, body) = render(&inv);
+            json_response(status, body, false)
+        }
+        other => replay(other),
+    })
+}
+
+fn replay(c: Created) -> Response {
+    match c {
+        Created::Replay { status, body } => json_response(status, body, true),
+        Created::KeyReused => ApiError::invalid(
+            "Idempotency-Key",
+            "was already used with a different request in the last 24 hours; use a new key",
+        )
+        .into_response(),
+        Created::New(_) => ApiError::internal("replay of a new creation").into_response(),
+    }
+}
+
+fn json_response(status: u16, body: String, replayed: bool) -> Response {
+    let mut res = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
+    res.headers_mut().insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if replayed {
+        res.headers_mut().insert("idempotency-replayed", HeaderValue::from_static("true"));
+    }
+    res
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    AppJson(body): AppJson<InvoiceIn>,
+) -> Result<Response, ApiError> {
+    let item = validate(&body, "")?;
+    create_common(&state, &p, &headers, &body, vec![item], false).await
+}
+
+pub(crate) async fn create_bulk(
+    State(state): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    AppJson(body): AppJson<BulkIn>,
+) -> Result<Response, ApiError> {
+    if body.invoices.is_empty() || body.invoices.len() > MAX_ITEMS {
+        return Err(ApiError::invalid("invoices", format!("must hold 1 to {MAX_ITEMS} invoices")));
+    }
+    let items = body
+        .invoices
+        .iter()
+        .enumerate()
+        .map(|(i, inv)| validate(inv, &format!("invoices[{i}].")))
+        .collect::<Result<Vec<_>, _>>()?;
+    create_common(&state, &p, &headers, &body, items, true).await
+}
+
+fn int_param(pairs: &[(String, String)], name: &str, default: i64) -> Result<i64, ApiError> {
+    match param(pairs, name) {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(n) if n >= 0 => Ok(n),
+            Ok(_) => Err(ApiError::bad_param(name, "must not be negative")),
+            Err(_) => Err(ApiError::bad_param(name, format!("must be a whole number, got {v:?}"))),
+        },
+    }
+}
+
+/// `GET /api/admin/invoices?limit=&offset=&status=&q=`.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    p: Principal,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    p.require(Permission::InvoicesView)?;
+    let pairs = query_pairs(raw.as_deref());
+    let limit = int_param(&pairs, "limit", DEFAULT_LIMIT)?;
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_param("limit", format!("must be from 1 to {MAX_LIMIT}")));
+    }
+    let offset = int_param(&pairs, "offset", 0)?;
+    let status = match param(&pairs, "status").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(
+            InvoiceStatus::parse(s)
+                .ok_or_else(|| ApiError::invalid("status", "must be one of draft, open, paid, void"))?,
+        ),
+    };
+    let q = param(&pairs, "q").map(str::trim).filter(|s| !s.is_empty());
+    if q.is_some_and(|q| q.chars().count() > 200) {
+        return Err(ApiError::invalid("q", "must be at most 200 characters"));
+    }
+    let (items, total) = store::list(&state.db, p.org_id, &ListFilter { status, q, limit, offset }).await?;
+    Ok(Json(serde_json::json!({"items": items, "total": total, "limit": limit, "offset": offset})))
+}
+
+fn invoice_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| ApiError::bad_param("id", "must be a UUID"))
+}
+
+/// `GET /api/admin/invoices/{id}`.
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<store::Invoice>, ApiError> {
+    p.require(Permission::InvoicesView)?;
+    let id = invoice_id(&id)?;
+    store::get(&state.db, p.org_id, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("no such invoice in this org"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PaymentIn {
+    amount_minor: i64,
+    /// Must match the invoice's currency when given.
+    #[serde(default)]
+    currency: Option<String>,
+}
+
+/// `POST /api/admin/invoices/{id}/payments`.
+pub(crate) async fn add_payment(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<PaymentIn>,
+) -> Result<(StatusCode, Json<store::Payment>), ApiError> {
+    p.require(Permission::BillingManage)?;
+    let id = invoice_id(&id)?;
+    if body.amount_minor <= 0 {
+        return Err(ApiError::invalid("amount_minor", "must be greater than zero"));
+    }
+    let invoice =
+        store::get(&state.db, p.org_id, id).await?.ok_or_else(|| ApiError::not_found("no such invoice in this org"))?;
+    if let Some(c) = &body.currency {
+        if !c.eq_ignore_ascii_case(&invoice.currency) {
+            return Err(ApiError::invalid(
+                "currency",
+                format!("must match the invoice's currency {}", invoice.currency),
+            ));
+        }
+    }
+    if invoice.status == InvoiceStatus::Void {
+        return Err(ApiError::invalid("invoice", "is void and cannot take payments"));
+    }
+    let payment = store::add_payment(&state.db, p.org_id, &invoice, body.amount_minor, chrono::Utc::now()).await?;
+    Ok((StatusCode::CREATED, Json(payment)))
+}

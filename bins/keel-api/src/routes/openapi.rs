@@ -1,0 +1,128 @@
+//! `GET /api/openapi.json`: the OpenAPI 3.0 document for every route. A test checks that each
+//! operation listed here is served and that the router serves nothing unlisted.
+
+use axum::Json;
+use serde_json::{json, Value};
+
+/// (method, path, summary) of every operation the server answers.
+pub(crate) const OPERATIONS: &[(&str, &str, &str)] = &[
+    ("get", "/api/health", "Health of the service and its dependencies (200 ok, 503 degraded)"),
+    ("head", "/api/health", "Health status without a body"),
+    ("get", "/api/health/live", "Liveness: the process is up; touches no dependency"),
+    ("get", "/api/openapi.json", "This document"),
+    ("post", "/api/auth/sign-in", "Create a browser session"),
+    ("post", "/api/auth/sign-out", "End the browser session"),
+    ("get", "/api/admin/invoices", "List the active org's invoices"),
+    ("post", "/api/admin/invoices", "Create one invoice (honours Idempotency-Key)"),
+    ("post", "/api/admin/invoices/bulk", "Create up to 1,000 invoices (honours Idempotency-Key)"),
+    ("get", "/api/admin/invoices/{id}", "One invoice"),
+    ("post", "/api/admin/invoices/{id}/payments", "Record a payment against an invoice"),
+];
+
+fn problem() -> Value {
+    json!({"description": "Problem details (RFC 9457)", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
+}
+
+fn body(schema: &str) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+}
+
+fn admin_params(extra: Vec<Value>) -> Value {
+    let mut p = vec![
+        json!({"name": "X-Org-Id", "in": "header", "required": false, "schema": {"type": "string", "format": "uuid"}}),
+    ];
+    p.extend(extra);
+    Value::Array(p)
+}
+
+fn id_param() -> Value {
+    json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}})
+}
+
+fn operation(method: &str, path: &str, summary: &str) -> Value {
+    let mut op = json!({"summary": summary, "responses": {"default": problem()}});
+    let ok = |desc: &str| json!({"description": desc});
+    match (method, path) {
+        ("get", "/api/health") | ("head", "/api/health") => {
+            op["responses"]["200"] = ok("ok");
+            op["responses"]["503"] = ok("degraded");
+        }
+        ("post", "/api/auth/sign-in") => {
+            op["requestBody"] = body("SignIn");
+            op["responses"]["200"] = ok("signed in; session cookie set");
+        }
+        ("post", "/api/auth/sign-out") => op["responses"]["204"] = ok("signed out"),
+        ("get", "/api/admin/invoices") => {
+            op["parameters"] = admin_params(vec![
+                json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}}),
+                json!({"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}),
+                json!({"name": "status", "in": "query", "schema": {"type": "string", "enum": ["draft", "open", "paid", "void"]}}),
+                json!({"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200}}),
+            ]);
+            op["responses"]["200"] = ok("a page of invoices");
+        }
+        ("post", "/api/admin/invoices") => {
+            op["parameters"] = admin_params(vec![
+                json!({"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "minLength": 1, "maxLength": 200}}),
+            ]);
+            op["requestBody"] = body("InvoiceIn");
+            op["responses"]["201"] = ok("created");
+        }
+        ("post", "/api/admin/invoices/bulk") => {
+            op["parameters"] = admin_params(vec![
+                json!({"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "minLength": 1, "maxLength": 200}}),
+            ]);
+            op["requestBody"] = body("BulkIn");
+            op["responses"]["201"] = ok("created");
+        }
+        ("get", "/api/admin/invoices/{id}") => {
+            op["parameters"] = admin_params(vec![id_param()]);
+            op["responses"]["200"] = ok("the invoice");
+        }
+        ("post", "/api/admin/invoices/{id}/payments") => {
+            op["parameters"] = admin_params(vec![id_param()]);
+            op["requestBody"] = body("PaymentIn");
+            op["responses"]["201"] = ok("recorded");
+        }
+        _ => op["responses"]["200"] = ok("ok"),
+    }
+    op
+}
+
+pub(crate) fn build() -> Value {
+    let mut paths = serde_json::Map::new();
+    for (method, path, summary) in OPERATIONS {
+        let entry = paths.entry((*path).to_owned()).or_insert_with(|| json!({}));
+        entry[*method] = operation(method, path, summary);
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "Keel API", "version": env!("CARGO_PKG_VERSION")},
+        "paths": paths,
+        "components": {"schemas": {
+            "Problem": {"type": "object", "properties": {
+                "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "errors": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}},
+            "SignIn": {"type": "object", "additionalProperties": false, "required": ["email", "password"], "properties": {
+                "email": {"type": "string", "format": "email"}, "password": {"type": "string"}}},
+            "LineItem": {"type": "object", "additionalProperties": false, "required": ["description", "quantity", "unit_amount_minor"], "properties": {
+                "description": {"type": "string", "minLength": 1, "maxLength": 500},
+                "quantity": {"type": "integer", "minimum": 1, "maximum": 1000000},
+                "unit_amount_minor": {"type": "integer", "minimum": 0}}},
+            "InvoiceIn": {"type": "object", "additionalProperties": false, "required": ["customer_name", "currency", "line_items"], "properties": {
+                "customer_name": {"type": "string", "minLength": 1, "maxLength": 200},
+                "currency": {"type": "string", "minLength": 3, "maxLength": 3},
+                "status": {"type": "string", "enum": ["draft", "open"]},
+                "line_items": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/LineItem"}}}},
+            "BulkIn": {"type": "object", "additionalProperties": false, "required": ["invoices"], "properties": {
+                "invoices": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/InvoiceIn"}}}},
+            "PaymentIn": {"type": "object", "additionalProperties": false, "required": ["amount_minor"], "properties": {
+                "amount_minor": {"type": "integer", "minimum": 1}, "currency": {"type": "string"}}}
+        }}
+    })
+}
+
+pub(crate) async fn document() -> Json<Value> {
+    Json(build())
+}

@@ -1,0 +1,274 @@
+//! Invoices end to end: numbering, idempotency, validation, pagination, literal search.
+
+use crate::fixture::{invoice, world};
+use crate::start;
+use keel_testkit::{backend_tests, TestDb};
+
+backend_tests!(
+    numbers_are_sequential_per_org_and_day,
+    numbering_seeds_from_existing_numbers,
+    concurrent_creates_never_collide,
+    idempotency_key_replays_the_first_answer,
+    bad_input_is_rejected_and_writes_nothing,
+    list_pages_filters_and_searches_literally,
+    payments_mark_invoices_paid,
+    openapi_lists_every_served_route,
+);
+
+fn today() -> String {
+    chrono::Utc::now().format("%Y%m%d").to_string()
+}
+
+async fn create(c: &reqwest::Client, url: &str, tok: &str, body: serde_json::Value) -> reqwest::Response {
+    c.post(url).bearer_auth(tok).json(&body).send().await.unwrap()
+}
+
+async fn total(c: &reqwest::Client, s: &crate::Server, tok: &str) -> i64 {
+    let r = c.get(s.url("/api/admin/invoices")).bearer_auth(tok).send().await.unwrap();
+    r.json::<serde_json::Value>().await.unwrap()["total"].as_i64().unwrap()
+}
+
+async fn numbers_are_sequential_per_org_and_day(t: TestDb) {
+    let w = world(&t).await;
+    let s = start(t).await;
+    let c = reqwest::Client::new();
+    let url = s.url("/api/admin/invoices");
+    let r = create(&c, &url, &w.owner_token, invoice("Acme")).await;
+    assert_eq!(r.status(), 201);
+    let inv: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(inv["number"], format!("INV-{}-0001", today()));
+    assert_eq!(inv["total_minor"], 25100);
+    assert_eq!(inv["status"], "draft");
+    let bulk = serde_json::json!({"invoices": [invoice("B"), invoice("C"), invoice("D")]});
+    let r = create(&c, &s.url("/api/admin/invoices/bulk"), &w.owner_token, bulk).await;
+    assert_eq!(r.status(), 201);
+    let body: serde_json::Value = r.json().await.unwrap();
+    let numbers: Vec<&str> = body["items"].as_array().unwrap().iter().map(|i| i["number"].as_str().unwrap()).collect();
+    let d = today();
+    assert_eq!(numbers, [format!("INV-{d}-0002"), format!("INV-{d}-0003"), format!("INV-{d}-0004")]);
+    // Another org has its own counter.
+    let r = create(&c, &url, &w.other_token, invoice("Theirs")).await;
+    let inv: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(inv["number"], format!("INV-{d}-0001"));
+}
+
+async fn numbering_seeds_from_existing_numbers(t: TestDb) {
+    let w = world(&t).await;
+    let d = today();
+    // An invoice created before the counter existed (e.g. imported), straight into the table.
+    insert_raw(&t, w.parent, &format!("INV-{d}-0041")).await;
+    let s = start(t).await;
+    let c = reqwest::Client::new();
+    let r = create(&c, &s.url("/api/admin/invoices"), &w.owner_token, invoice("Next")).await;
+    let inv: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(inv["number"], format!("INV-{d}-0042"));
+}
+
+async fn insert_raw(t: &TestDb, org: keel_ids::OrgId, number: &str) {
+    use keel_storage::{sqlx, Db};
+    match &t.db {
+        Db::Postgres(p) => {
+            sqlx::query("INSERT INTO invoices (id, org_id, number, status, customer_name, currency, total_minor, line_items) VALUES ($1, $2, $3, 'open', 'Old', 'USD', 100, '[]')")
+                .bind(uuid::Uuid::new_v4()).bind(org.as_uuid()).bind(number).execute(p).await.unwrap();
+        }
+        Db::Sqlite(p) => {
+            sqlx::query("INSERT INTO invoices (id, org_id, number, status, customer_name, currency, total_minor, line_items) VALUES (?, ?, ?, 'open', 'Old', 'USD', 100, '[]')")
+                .bind(uuid::Uuid::new_v4().to_string()).bind(org.to_string()).bind(number).execute(p).await.unwrap();
+        }
+    }
+}
+
+async fn concurrent_creates_never_collide(t: TestDb) {
+    let w = world(&t).await;
+    let s = start(t).await;
+    let c = reqwest::Client::new();
+    let url = s.url("/api/admin/invoices");
+    let futs = (0..40).map(|i| {
+        let (c, url, tok) = (c.clone(), url.clone(), w.owner_token.clone());
+        async move { create(&c, &url, &tok, invoice(&format!("C{i}"))).await.json::<serde_json::Value>().await.unwrap() }
+    });
+    let all = futures::future::join_all(futs).await;
+    let mut numbers: Vec<String> = all.iter().map(|v| v["number"].as_str().expect("created").to_owned()).collect();
+    numbers.sort();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 40, "all numbers unique");
+    assert_eq!(numbers.last().unwrap(), &format!("INV-{}-0040", today()), "no gaps");
+}
+
+async fn idempotency_key_replays_the_first_answer(t: TestDb) {
+    let w = world(&t).await;
+    let s = start(t).await;
+    let c = reqwest::Client::new();
+    let url = s.url("/api/admin/invoices");
+    let send = |body: serde_json::Value| {
+        let (c, url, tok) = (c.clone(), url.clone(), w.owner_token.clone());
+        async move { c.post(url).bearer_auth(tok).header("idempotency-key", "order-77").json(&body).send().await.unwrap() }
+    };
+    let first = send(invoice("Acme")).await;
+    assert_eq!(first.status(), 201);
+    let first: serde_json::Value = first.json().await.unwrap();
+    let again = send(invoice("Acme")).await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotency-replayed"], "true");
+    let again: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(total(&c, &s, &w.owner_token).await, 1, "no second invoice");
+    let other = send(invoice("Different")).await;
+    assert_eq!(other.status(), 422);
+    // The same key in another org is independent.
+    let r = c
+        .post(&url)
+        .bearer_auth(&w.other_token)
+        .header("idempotency-key", "order-77")
+        .json(&invoice("X"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+}
+
+async fn bad_input_is_rejected_and_writes_nothing(t: TestDb) {
+    let w = world(&t).await;
+    let s = start(t).await;
+    let c = reqwest::Client::new();
+    let tok = &w.owner_token;
+    let url = s.url("/api/admin/invoices");
+    let problem = |r: &reqwest::Response| r.headers()["content-type"] == "application/problem+json";
+    // 1,001 invoices in one bulk request.
+    let many: Vec<_> = (0..1001).map(|i| invoice(&format!("N{i}"))).collect();
+    let r = create(&c, &s.url("/api/admin/invoices/bulk"), tok, serde_json::json!({"invoices": many})).await;
+    assert_eq!(r.status(), 422);
+    assert!(problem(&r));
+    // Oversize body.
+    let huge = serde_json::json!({"customer_name": "x".repeat(2 * 1024 * 1024), "currency": "USD", "line_items": []});
+    let r = create(&c, &url, tok, huge).await;
+    assert_eq!(r.status(), 413);
+    assert!(problem(&r));
+    // Unknown field in a closed schema, named.
+    let mut bad = invoice("A");
+    bad["discount"] = serde_json::json!(5);
+    let r = create(&c, &url, tok, bad).await;
+    assert_eq!(r.status(), 422);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("discount"), "{body}");
+    // A wrong type deep inside names the path.
+    let mut bad = invoice("A");
+    bad["line_items"][0]["quantity"] = serde_json::json!("two");
+    let r = create(&c, &url, tok, bad).await;
+    assert_eq!(r.status(), 422);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["errors"][0]["field"], "line_items[0].quantity");
+    // Not JSON at all.
+    let r =
+        c.post(&url).bearer_auth(tok).header("content-type", "application/json").body("{nope").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(problem(&r));
+    // Unknown currency, negative amount.
+    let mut bad = invoice("A");
+    bad["currency"] = serde_json::json!("XXQ");
+    assert_eq!(create(&c, &url, tok, bad).await.status(), 422);
+    let mut bad = invoice("A");
+    bad["line_items"][0]["unit_amount_minor"] = serde_json::json!(-1);
+    assert_eq!(create(&c, &url, tok, bad).await.status(), 422);
+    // Invalid UUID in a path.
+    let r = c.get(s.url("/api/admin/invoices/not-a-uuid")).bearer_auth(tok).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(problem(&r));
+    assert_eq!(total(&c, &s, tok).await, 0, "nothing was written");
+}
+
+async fn list_pages_filters_and_searches_literally(t: TestDb) {
+    let w = world(&t).await;
+    let s = start(t).await;
+    let c = reqwest::Client::new();
+    let tok = &w.owner_token;
+    let names = ["Smith & Sons", "100% Clean", "under_score", "O'Brien (West)", "back\\slash", "Comma, Inc", "Plain"];
+    for n in names {
+        assert_eq!(create(&c, &s.url("/api/admin/invoices"), tok, invoice(n)).await.status(), 201);
+    }
+    let get = |q: &str| {
+        let c = c.clone();
+        let url = format!("{}?{q}", s.url("/api/admin/invoices"));
+        let tok = tok.clone();
+        async move {
+            let r = c.get(url).bearer_auth(tok).send().await.unwrap();
+            let st = r.status().as_u16();
+            (st, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (st, page) = get("limit=3&offset=0").await;
+    assert_eq!(st, 200);
+    assert_eq!(page["items"].as_array().unwrap().len(), 3);
+    assert_eq!((page["total"].as_i64(), page["limit"].as_i64(), page["offset"].as_i64()), (Some(7), Some(3), Some(0)));
+    assert_eq!(page["items"][0]["customer_name"], "Plain", "newest first");
+    let (st, page) = get("offset=500").await;
+    assert_eq!(st, 200);
+    assert_eq!(page["items"].as_array().unwrap().len(), 0);
+    assert_eq!(page["total"], 7);
+    assert_eq!(get("offset=-1").await.0, 400);
+    assert_eq!(get("limit=abc").await.0, 400);
+    assert_eq!(get("limit=0").await.0, 400);
+    assert_eq!(get("status=bogus").await.0, 422);
+    for (term, expect) in [
+        ("%25", "100% Clean"),
+        ("_", "under_score"),
+        ("%2C", "Comma, Inc"),
+        ("(", "O'Brien (West)"),
+        ("'", "O'Brien (West)"),
+        ("%5C", "back\\slash"),
+        ("smith", "Smith & Sons"),
+    ] {
+        let (st, page) = get(&format!("q={term}")).await;
+        assert_eq!(st, 200, "{term}");
+        let hits: Vec<&str> =
+            page["items"].as_array().unwrap().iter().map(|i| i["customer_name"].as_str().unwrap()).collect();
+        assert_eq!(hits, [expect], "q={term}");
+    }
+    let (_, page) = get("status=open").await;
+    assert_eq!(page["total"], 0);
+    let (_, page) = get("status=draft").await;
+    assert_eq!(page["total"], 7);
+}
+
+async fn payments_mark_invoices_paid(t: TestDb) {
+    let w = world(&t).await;
+    let s = start(t).await;
+    let c = reqwest::Client::new();
+    let inv: serde_json::Value =
+        create(&c, &s.url("/api/admin/invoices"), &w.owner_token, invoice("Pay me")).await.json().await.unwrap();
+    let url = s.url(&format!("/api/admin/invoices/{}/payments", inv["id"].as_str().unwrap()));
+    let pay = |amount: i64, cur: &str| {
+        let (c, url, tok) = (c.clone(), url.clone(), w.owner_token.clone());
+        let body = serde_json::json!({"amount_minor": amount, "currency": cur});
+        async move { c.post(url).bearer_auth(tok).json(&body).send().await.unwrap() }
+    };
+    assert_eq!(pay(100, "EUR").await.status(), 422, "currency must match");
+    assert_eq!(pay(0, "USD").await.status(), 422);
+    let r: serde_json::Value = pay(20000, "USD").await.json().await.unwrap();
+    assert_eq!(r["invoice_status"], "draft");
+    let r: serde_json::Value = pay(5100, "USD").await.json().await.unwrap();
+    assert_eq!(r["invoice_status"], "paid");
+    // Another org cannot pay (or see) it.
+    let r =
+        c.post(&url).bearer_auth(&w.other_token).json(&serde_json::json!({"amount_minor": 1})).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+async fn openapi_lists_every_served_route(t: TestDb) {
+    let _w = world(&t).await;
+    let s = start(t).await;
+    let c = reqwest::Client::new();
+    let doc: serde_json::Value = c.get(s.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let ops = keel_api::operations();
+    let paths = doc["paths"].as_object().unwrap();
+    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(documented, ops.len());
+    for (method, path) in ops {
+        assert!(paths[path].get(method).is_some(), "{method} {path} missing from the document");
+        let concrete = path.replace("{id}", &uuid::Uuid::new_v4().to_string());
+        let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let r = c.request(m, s.url(&concrete)).send().await.unwrap();
+        let is_fallback = r.status() == 404 && r.text().await.unwrap().contains("no route matches");
+        assert!(!is_fallback, "{method} {path} is documented but not served");
+    }
+}
