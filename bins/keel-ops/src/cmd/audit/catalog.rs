@@ -244,9 +244,12 @@ async fn load_indexes(tx: &mut Tx) -> Result<Vec<Index>, OpsError> {
                 (x.indisexclusion OR EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid
                    AND c.contype IN ('p', 'u', 'x'))) AS constr,
                 (x.indisvalid AND x.indisready AND x.indislive) AS valid,
-                x.indnkeyatts::int4 AS nkey, x.indkey::int2[] AS attnums,
-                x.indclass::oid[]::int8[] AS opclasses, x.indcollation::oid[]::int8[] AS collations,
-                x.indoption::int2[] AS options,
+                x.indnkeyatts::int4 AS nkey,
+                -- the vectors are 0-based; re-collect them so they decode as ordinary arrays
+                ARRAY(SELECT v FROM unnest(x.indkey::int2[]) WITH ORDINALITY u(v, o) ORDER BY o) AS attnums,
+                ARRAY(SELECT v::int8 FROM unnest(x.indclass::oid[]) WITH ORDINALITY u(v, o) ORDER BY o) AS opclasses,
+                ARRAY(SELECT v::int8 FROM unnest(x.indcollation::oid[]) WITH ORDINALITY u(v, o) ORDER BY o) AS collations,
+                ARRAY(SELECT v FROM unnest(x.indoption::int2[]) WITH ORDINALITY u(v, o) ORDER BY o) AS options,
                 ARRAY(SELECT pg_get_indexdef(x.indexrelid, k, true) FROM generate_series(1, x.indnatts::int4) k ORDER BY k) AS defs,
                 pg_get_expr(x.indpred, x.indrelid) AS pred, pg_get_indexdef(x.indexrelid) AS def,
                 pg_relation_size(x.indexrelid) AS size, pg_size_pretty(pg_relation_size(x.indexrelid)) AS size_pretty,

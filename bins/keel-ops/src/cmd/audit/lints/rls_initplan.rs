@@ -30,6 +30,14 @@ fn clause(p: &Policy, tree: Option<&str>, which: &str, cat: &Catalog, notes: &mu
     })
 }
 
+fn example(f: &str) -> String {
+    if f == "current_setting" {
+        "current_setting('keel.org_id')::uuid → (SELECT current_setting('keel.org_id')::uuid)".to_owned()
+    } else {
+        format!("{f}() → (SELECT {f}())")
+    }
+}
+
 pub(super) fn check(cat: &Catalog, notes: &mut Vec<String>) -> Vec<Finding> {
     let mut out = Vec::new();
     for p in &cat.policies {
@@ -51,10 +59,13 @@ pub(super) fn check(cat: &Catalog, notes: &mut Vec<String>) -> Vec<Finding> {
                 ))
                 .why("outside a sub-select the function is re-evaluated for every row the query touches; wrapped as (SELECT f()) it runs once per statement as an InitPlan")
                 .fix(format!(
-                    "ALTER POLICY {} ON {} USING (…) / WITH CHECK (…) with each call written as a sub-select: {}",
+                    "ALTER POLICY {} ON {} with every call to {} wrapped in a sub-select, e.g. {}; currently{}{}",
                     quote(&p.name),
                     p.qtable,
-                    all.iter().map(|f| format!("(SELECT {f}(…))")).collect::<Vec<_>>().join(", ")
+                    names.join(", "),
+                    example(all.iter().next().map(|s| s.as_str()).unwrap_or("auth.uid")),
+                    p.using_text.as_ref().map(|t| format!(" USING {t}")).unwrap_or_default(),
+                    p.check_text.as_ref().map(|t| format!(" WITH CHECK {t}")).unwrap_or_default(),
                 ))
                 .metadata(json!({
                     "functions": all,
