@@ -1,5 +1,9 @@
 //! Black-box tests of the keel-ops binary.
 
+mod audit;
+mod backup;
+mod smoke;
+
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_keel-ops");
@@ -77,4 +81,42 @@ fn completions_are_generated() {
     let (code, out, _) = ops(&["completions", "bash"], &[]);
     assert_eq!(code, 0);
     assert!(out.contains("keel-ops"));
+}
+
+#[test]
+fn org_user_and_token_commands_create_what_they_print() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/keel.db", dir.path().display());
+    let env = [("DATABASE_URL", url.as_str())];
+    assert_eq!(ops(&["migrate"], &env).0, 0);
+    let (code, out, err) = ops(&["org", "create", "HQ", "--json"], &env);
+    assert_eq!(code, 0, "{err}");
+    let org: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    let (code, out, _) = ops(&["org", "create", "Branch", "--parent", &org_id, "--json"], &env);
+    assert_eq!(code, 0);
+    let child: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(child["parent_id"], org_id);
+    assert_eq!(ops(&["org", "create", "X", "--parent", "nope"], &env).0, 2);
+    let (code, out, err) =
+        ops(&["user", "create", "--email", "Ann@Example.com", "--org", &org_id, "--role", "owner", "--json"], &env);
+    assert_eq!(code, 0, "{err}");
+    let user: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(user["email"], "ann@example.com");
+    let (code, _, err) = ops(&["user", "create", "--email", "b@example.com", "--org", &org_id, "--role", "admin"], &env);
+    assert_eq!(code, 2);
+    assert!(err.contains("--role"), "{err}");
+    let (code, out, _) = ops(&["token", "issue", "--user", "ann@example.com", "--json"], &env);
+    assert_eq!(code, 0);
+    let tok: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(tok["token"].as_str().unwrap().starts_with("keel_"));
+    let id = tok["id"].as_str().unwrap();
+    let (code, out, _) = ops(&["token", "revoke", id, "--json"], &env);
+    assert_eq!(code, 0);
+    assert!(out.contains("\"revoked\": true"));
+    assert_eq!(ops(&["token", "revoke", &uuid_like()], &env).0, 1);
+}
+
+fn uuid_like() -> String {
+    "0190f6a4-6c2e-7d4b-9a51-3c6f0e2b9a10".to_owned()
 }
