@@ -47,6 +47,21 @@ pub enum Command {
     },
     /// Semantic checks of a running deployment: a 2xx with a failure payload is a failure.
     Smoke(crate::cmd::smoke::SmokeArgs),
+    /// Organizations: `org create NAME [--parent ORG]`.
+    Org {
+        #[command(subcommand)]
+        command: crate::cmd::tenancy::OrgCommand,
+    },
+    /// Users: `user create --email E --org ORG --role ROLE [--password-stdin]`.
+    User {
+        #[command(subcommand)]
+        command: crate::cmd::tenancy::UserCommand,
+    },
+    /// API tokens: `token issue --user E` (printed once), `token revoke ID`.
+    Token {
+        #[command(subcommand)]
+        command: crate::cmd::tenancy::TokenCommand,
+    },
     /// Print a shell completion script: `keel-ops completions bash > /etc/bash_completion.d/keel-ops`.
     Completions { shell: clap_complete::Shell },
 }

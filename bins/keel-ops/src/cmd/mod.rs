@@ -5,6 +5,7 @@ pub(crate) mod backup;
 mod config;
 mod migrate;
 pub(crate) mod smoke;
+pub(crate) mod tenancy;
 
 use crate::cli::{Cli, Command, ConfigCommand, DbCommand};
 use crate::output::OpsError;
@@ -17,6 +18,9 @@ pub(crate) async fn dispatch(cli: Cli, source: &dyn Source) -> Result<u8, OpsErr
         Command::Db { command: DbCommand::Audit(args) } => audit::run(&settings(source)?, args).await,
         Command::Backup { command } => backup::run(&settings(source)?, command).await,
         Command::Smoke(args) => smoke::run(args).await,
+        Command::Org { command } => tenancy::org(&settings(source)?, command).await,
+        Command::User { command } => tenancy::user(&settings(source)?, command).await,
+        Command::Token { command } => tenancy::token(&settings(source)?, command).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "keel-ops", &mut std::io::stdout());

@@ -1,0 +1,150 @@
+//! `keel-ops org|user|token`: creating the tenants, people and credentials of a deployment.
+//! Each command prints what it created; with `--json` an object with `id` (and `token`).
+
+use crate::exit;
+use crate::output::{print_json, OpsError};
+use clap::{Args, Subcommand};
+use keel_config::Settings;
+use keel_ids::{Email, OrgId};
+use keel_storage::{connect, ConnectMode};
+use keel_tenancy::{Role, Tenancy, TenancyError};
+use std::io::Read;
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an org, optionally under a parent (franchise tree).
+    Create {
+        name: String,
+        #[arg(long)]
+        parent: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user with a membership (role applies to the org and its descendants).
+    Create(UserCreate),
+}
+
+#[derive(Debug, Args)]
+pub struct UserCreate {
+    #[arg(long)]
+    email: String,
+    #[arg(long)]
+    org: String,
+    /// owner, manager or viewer.
+    #[arg(long)]
+    role: String,
+    /// Read the password from standard input (never from the command line, where `ps` shows it).
+    #[arg(long)]
+    password_stdin: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue an API token for a user; it is printed once and stored only as a hash.
+    Issue {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by id; it stops working at once.
+    Revoke {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn ops_err(e: TenancyError) -> OpsError {
+    match e {
+        TenancyError::Storage(s) => s.into(),
+        TenancyError::Invalid { field, message } => OpsError::usage(format!("{field}: {message}")),
+        other => OpsError::failed(other.to_string()),
+    }
+}
+
+async fn tenancy(s: &Settings) -> Result<Tenancy, OpsError> {
+    Ok(Tenancy::new(connect(&s.database, ConnectMode::Eager).await?))
+}
+
+fn org_id(raw: &str, flag: &str) -> Result<OrgId, OpsError> {
+    OrgId::parse(raw).map_err(|e| OpsError::usage(format!("{flag}: {e}")))
+}
+
+pub(crate) async fn org(s: &Settings, cmd: OrgCommand) -> Result<u8, OpsError> {
+    let OrgCommand::Create { name, parent, json } = cmd;
+    let parent = parent.as_deref().map(|p| org_id(p, "--parent")).transpose()?;
+    let org = tenancy(s).await?.create_org(&name, parent).await.map_err(ops_err)?;
+    if json {
+        print_json(&serde_json::json!({"id": org.id, "name": org.name, "parent_id": org.parent_id}));
+    } else {
+        println!("created org {} ({})", org.id, org.name);
+    }
+    Ok(exit::OK)
+}
+
+pub(crate) async fn user(s: &Settings, cmd: UserCommand) -> Result<u8, OpsError> {
+    let UserCommand::Create(a) = cmd;
+    let email = Email::parse(&a.email).map_err(|e| OpsError::usage(format!("--email: {e}")))?;
+    let org = org_id(&a.org, "--org")?;
+    let role: Role = a.role.parse().map_err(|e: String| OpsError::usage(format!("--role: {e}")))?;
+    let password = if a.password_stdin {
+        let mut buf = String::new();
+        std::io::stdin().read_to_string(&mut buf).map_err(|e| OpsError::usage(format!("--password-stdin: {e}")))?;
+        Some(buf.trim_end_matches(['\r', '\n']).to_owned())
+    } else {
+        None
+    };
+    let t = tenancy(s).await?;
+    if t.org(org).await.map_err(ops_err)?.is_none() {
+        return Err(OpsError::usage(format!("--org: no org {org}; create it with `keel-ops org create NAME`")));
+    }
+    let id = t.create_user(&email, password.as_deref()).await.map_err(ops_err)?;
+    t.add_membership(id, org, role).await.map_err(ops_err)?;
+    if a.json {
+        print_json(&serde_json::json!({"id": id, "email": email.as_str(), "org_id": org, "role": role.as_str()}));
+    } else {
+        println!("created user {id} ({}) as {role} of org {org}", email.as_str());
+    }
+    Ok(exit::OK)
+}
+
+pub(crate) async fn token(s: &Settings, cmd: TokenCommand) -> Result<u8, OpsError> {
+    let t = tenancy(s).await?;
+    match cmd {
+        TokenCommand::Issue { user, json } => {
+            let email = Email::parse(&user).map_err(|e| OpsError::usage(format!("--user: {e}")))?;
+            let u = t
+                .user_by_email(&email)
+                .await
+                .map_err(ops_err)?
+                .ok_or_else(|| OpsError::usage(format!("--user: no user {}", email.as_str())))?;
+            let tok = t.issue_token(u.id).await.map_err(ops_err)?;
+            if json {
+                print_json(&serde_json::json!({"id": tok.id, "token": tok.token, "user_id": u.id}));
+            } else {
+                println!("issued token {} for {} (shown once; store it now):", tok.id, email.as_str());
+                println!("{}", tok.token);
+            }
+        }
+        TokenCommand::Revoke { id, json } => {
+            let id = uuid::Uuid::parse_str(&id).map_err(|_| OpsError::usage("ID must be the token's UUID"))?;
+            let found = t.revoke_token(id, chrono::Utc::now()).await.map_err(ops_err)?;
+            if !found {
+                return Err(OpsError::failed(format!("no token {id}")));
+            }
+            if json {
+                print_json(&serde_json::json!({"id": id, "revoked": true}));
+            } else {
+                println!("revoked token {id}");
+            }
+        }
+    }
+    Ok(exit::OK)
+}
