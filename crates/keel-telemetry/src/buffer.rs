@@ -105,13 +105,16 @@ impl RouteRecorder {
     /// Buffers one sample without waiting. Returns false (and counts a drop) when the buffer is
     /// full or the writer has stopped.
     pub fn record(&self, sample: RouteSample) -> bool {
-        self.record_all(vec![sample])
+        self.push(1, |q| q.push(sample))
     }
 
     /// Buffers every sample or none (an ingest batch is never half-recorded). Returns false and
     /// counts them all as dropped when they do not all fit.
     pub fn record_all(&self, samples: Vec<RouteSample>) -> bool {
-        let n = samples.len();
+        self.push(samples.len(), |q| q.extend(samples))
+    }
+
+    fn push(&self, n: usize, append: impl FnOnce(&mut Vec<RouteSample>)) -> bool {
         let s = &self.0;
         let wake = {
             let mut q = s.lock();
@@ -121,7 +124,7 @@ impl RouteRecorder {
                 return false;
             }
             let before = q.samples.len();
-            q.samples.extend(samples);
+            append(&mut q.samples);
             before < s.batch_size && q.samples.len() >= s.batch_size
         };
         s.recorded.fetch_add(n as u64, Ordering::Relaxed);
@@ -195,7 +198,9 @@ impl RouteWriter {
                 () = self.shared.ready.notified() => {}
                 _ = tick.tick() => {}
             }
-            let batch = std::mem::take(&mut self.shared.lock().samples);
+            // The fresh buffer is allocated here, not by the request path growing an empty one.
+            let fresh = Vec::with_capacity(self.shared.batch_size);
+            let batch = std::mem::replace(&mut self.shared.lock().samples, fresh);
             self.write(batch).await;
         }
         let rest = {

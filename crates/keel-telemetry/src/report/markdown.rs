@@ -69,7 +69,7 @@ pub(crate) fn render(r: &TelemetryReport) -> String {
     if rt.p99_withheld > 0 {
         let _ = writeln!(
             o,
-            "{} route(s) have fewer than {} samples: their p99 is not enough samples to rank and is left out.\n",
+            "{} route(s) have fewer than {} samples: not enough samples for a meaningful p99, so they are not ranked here.\n",
             rt.p99_withheld, rt.min_p99_samples
         );
     }

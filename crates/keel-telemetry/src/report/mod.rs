@@ -135,7 +135,7 @@ pub async fn build_report(
     let server_version = db
         .server_version()
         .await
-        .map_err(|e| ReportError::Section { section: "server version", source: storage_err(e) })?;
+        .map_err(|e| ReportError::Section { section: "database connection", source: storage_err(e) })?;
     let (all, statements, connections, computed_in) = match db {
         Db::Postgres(pool) => {
             let mut conn = pool.acquire().await.map_err(pg("connection"))?;

@@ -16,7 +16,8 @@ backend_tests!(
     slos_met_give_the_stop_condition,
     breaching_routes_are_listed_and_rendered,
     sqlite_sections_say_postgres_only,
-    a_failing_section_fails_the_report
+    a_failing_section_fails_the_report,
+    an_unreachable_database_fails_the_report
 );
 
 async fn report_percentiles_match_an_independent_computation(t: TestDb) {
@@ -146,3 +147,9 @@ async fn a_failing_section_fails_the_report(t: TestDb) {
 }
 
 fn drop_ok<T>(_: T) {}
+
+async fn an_unreachable_database_fails_the_report(t: TestDb) {
+    t.db.close().await;
+    let e = build_report(&t.db, &ReportOptions::default(), now(), &mut |_| {}).await.unwrap_err();
+    assert!(matches!(e, ReportError::Section { section: "database connection", .. }), "{e}");
+}
