@@ -25,15 +25,18 @@ pub(crate) fn render(r: &TelemetryReport) -> String {
     let mut o = String::new();
     let w = &r.window;
     let _ = writeln!(o, "# Production telemetry report\n");
+    let version = match r.backend {
+        "postgres" => format!("PostgreSQL {}", r.server_version),
+        _ => r.server_version.clone(),
+    };
     let _ = writeln!(
         o,
-        "Generated {} · window: the last {} days ({} to {}) · database: {} ({})\n",
+        "Generated {} · window: the last {} days ({} to {}) · database: {}\n",
         r.generated_at.format("%Y-%m-%d %H:%M UTC"),
         w.days,
         w.from.format("%Y-%m-%d %H:%M"),
         w.to.format("%Y-%m-%d %H:%M"),
-        r.backend,
-        r.server_version
+        version
     );
 
     let _ = writeln!(o, "## Verdict\n");
@@ -153,10 +156,9 @@ pub(crate) fn render(r: &TelemetryReport) -> String {
             ] {
                 let _ = writeln!(o, "| {k} | {val} |");
             }
-            o.push('\n');
         }
         ConnectionsSection::PostgresOnly { note } => {
-            let _ = writeln!(o, "{note}\n");
+            let _ = writeln!(o, "{note}");
         }
     }
     o

@@ -188,12 +188,12 @@ pub struct LoadVerdict {
 pub(crate) fn judge_load(target: Option<&LoadTarget>, today: NaiveDate) -> LoadVerdict {
     let text = match target {
         None => format!(
-            "No business-load target: {NO_ANCHOR}. The business owner must write down N simultaneous authenticated active sessions by date D and the reason (--load-target \"N sessions by YYYY-MM-DD: reason\")."
+            "Not set: {NO_ANCHOR}. The business owner must write down N simultaneous authenticated active sessions by date D and the reason (--load-target \"N sessions by YYYY-MM-DD: reason\")."
         ),
         Some(t) if t.by < today => {
-            format!("Business-load target: {t}. Its date has passed: the business owner should restate it.")
+            format!("{t}. Its date has passed: the business owner should restate it.")
         }
-        Some(t) => format!("Business-load target: {t}."),
+        Some(t) => format!("{t}."),
     };
     LoadVerdict { target: target.cloned(), text }
 }
