@@ -223,13 +223,62 @@ async fn export_of_named_tables_and_bad_arguments() {
     assert_eq!(leftovers.len(), 1, "no partial directories: {leftovers:?}");
 }
 
-#[test]
-fn sqlite_backups_are_refused_with_the_alternative() {
+/// SQLite deployments get the same format: a tree loaded children-first, text that looks like
+/// JSON, integers beyond 2^53, a float that needs all 17 digits, and a table without a key.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_round_trip_and_refusals() {
+    let src = TestDb::sqlite().await;
+    let dst = TestDb::sqlite().await;
+    let extra = "CREATE TABLE samples (at INTEGER NOT NULL, v REAL, payload TEXT, big INTEGER, tenant TEXT REFERENCES orgs (id));";
+    let rows = r#"
+        INSERT INTO orgs (id, name, parent_id, created_at) VALUES
+            ('ffffffff-0000-0000-0000-000000000001', 'Root', NULL, 1770000000000),
+            ('11111111-0000-0000-0000-000000000002', 'Child', 'ffffffff-0000-0000-0000-000000000001', 1770000000001),
+            ('00000000-0000-0000-0000-000000000003', 'Grand''child', '11111111-0000-0000-0000-000000000002', 1770000000002);
+        INSERT INTO samples VALUES
+            (2, 0.30000000000000004, '{"a": [1, 2]}', 9007199254740993, 'ffffffff-0000-0000-0000-000000000001'),
+            (1, -1.5e-300, 'line1
+line2 é', -9223372036854775808, NULL),
+            (1, NULL, NULL, NULL, NULL);"#;
+    for db in [&src, &dst] {
+        sqlx::raw_sql(extra).execute(db.db.sqlite().unwrap()).await.unwrap();
+    }
+    sqlx::raw_sql(rows).execute(src.db.sqlite().unwrap()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/keel.db", dir.path().display());
-    let out = dir.path().join("b");
-    let (code, _, err) =
-        super::ops(&["backup", "export", "--out", out.to_str().unwrap()], &[("DATABASE_URL", url.as_str())]);
-    assert_eq!(code, 3, "{err}");
-    assert!(err.contains("needs PostgreSQL") && err.contains(".backup"), "{err}");
+    let first = dir.path().join("first");
+    let m1 = export(&src, &first);
+    assert_eq!(m1["backend"], "sqlite");
+    let d1 = digest(&m1);
+    let pos = |n: &str| d1.iter().position(|(t, _, _)| t == n).unwrap();
+    assert!(pos("main.orgs") < pos("main.samples"), "{d1:?}");
+    assert!(!d1.iter().any(|(t, _, _)| t.contains("_sqlx_migrations")));
+
+    let (code, out, err) = run(&dst, &["backup", "restore", first.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let second = dir.path().join("second");
+    assert_eq!(digest(&export(&dst, &second)), d1);
+    let (v, big, payload): (f64, i64, String) = sqlx::query_as("SELECT v, big, payload FROM samples WHERE at = 2")
+        .fetch_one(dst.db.sqlite().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(v.to_bits(), 0.30000000000000004f64.to_bits(), "floats keep every digit");
+    assert_eq!(big, 9007199254740993);
+    assert_eq!(payload, r#"{"a": [1, 2]}"#, "JSON-looking text stays text");
+
+    let (code, _, err) = run(&dst, &["backup", "restore", first.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("not empty") && err.contains("--force"), "{err}");
+    sqlx::raw_sql("DELETE FROM samples WHERE v IS NULL").execute(dst.db.sqlite().unwrap()).await.unwrap();
+    let (code, _, err) = run(&dst, &["backup", "restore", first.to_str().unwrap(), "--force"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(digest(&export(&dst, &dir.path().join("third"))), d1);
+
+    // A Postgres backup is not restored into SQLite (the row formats differ).
+    let pg_manifest =
+        std::fs::read_to_string(first.join("manifest.json")).unwrap().replace("\"sqlite\"", "\"postgres\"");
+    std::fs::write(first.join("manifest.json"), pg_manifest).unwrap();
+    let empty = TestDb::sqlite().await;
+    let (code, _, err) = run(&empty, &["backup", "restore", first.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("taken from postgres"), "{err}");
 }

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Removes the partial directory unless the export completed.
-struct Partial(Option<PathBuf>);
+pub(super) struct Partial(pub(super) Option<PathBuf>);
 
 impl Drop for Partial {
     fn drop(&mut self) {
@@ -24,12 +24,12 @@ impl Drop for Partial {
     }
 }
 
-fn io(what: &str, path: &Path, e: std::io::Error) -> OpsError {
+pub(super) fn io(what: &str, path: &Path, e: std::io::Error) -> OpsError {
     OpsError::failed(format!("{what} {}: {e}", path.display()))
 }
 
 /// Refuses to touch an existing, non-empty directory; returns the partial directory to fill.
-fn prepare(out: &Path) -> Result<PathBuf, OpsError> {
+pub(super) fn prepare(out: &Path) -> Result<PathBuf, OpsError> {
     if out.exists() {
         let empty = out.is_dir() && std::fs::read_dir(out).map_err(|e| io("cannot read", out, e))?.next().is_none();
         if !empty {
@@ -53,7 +53,7 @@ fn prepare(out: &Path) -> Result<PathBuf, OpsError> {
 }
 
 /// `--tables` entries are `table` (any schema, must be unambiguous) or `schema.table`.
-fn select(all: Vec<BizTable>, wanted: &[String]) -> Result<Vec<BizTable>, OpsError> {
+pub(super) fn select(all: Vec<BizTable>, wanted: &[String]) -> Result<Vec<BizTable>, OpsError> {
     if wanted.is_empty() {
         return Ok(all);
     }
@@ -122,38 +122,19 @@ pub(crate) async fn export(pool: &PgPool, out: &Path, wanted: &[String]) -> Resu
     let mut guard = Partial(Some(partial.clone()));
     let mut entries = Vec::new();
     for t in &chosen {
-        let file = manifest::file_name(&t.schema, &t.name);
-        let path = partial.join(&file);
-        let f = std::fs::File::create(&path).map_err(|e| io("cannot create", &path, e))?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-        let mut hash = Sha256::new();
-        let mut rows: u64 = 0;
+        let mut w = TableWriter::create(&partial, &t.schema, &t.name)?;
         let sql = format!("SELECT row_to_json(t)::text FROM {} t ORDER BY {}", t.source(), t.order_by.join(", "));
         let what = format!("exporting {}", t.full_name());
         progress.phase(&format!("exporting {}…", t.full_name()));
         let mut stream = sqlx::query_scalar::<_, String>(&sql).fetch(&mut *tx);
         while let Some(line) = stream.try_next().await.map_err(|e| db_error(&what, e))? {
-            // Raw line breaks can only be whitespace inside a `json` column's value (JSON
-            // strings escape theirs), so a space keeps every value equal and lines intact.
-            let line = if line.contains(['\n', '\r']) { line.replace(['\n', '\r'], " ") } else { line };
-            w.write_all(line.as_bytes()).and_then(|_| w.write_all(b"\n")).map_err(|e| io("cannot write", &path, e))?;
-            hash.update(line.as_bytes());
-            hash.update(b"\n");
-            rows += 1;
-            if rows % 1000 == 0 {
-                progress.set(&format!("exporting {}: {rows} of ~{} rows", t.full_name(), t.estimate.max(0)));
+            w.push(&line)?;
+            if w.rows % 1000 == 0 {
+                progress.set(&format!("exporting {}: {} of ~{} rows", t.full_name(), w.rows, t.estimate.max(0)));
             }
         }
         drop(stream);
-        let f = w.into_inner().map_err(|e| io("cannot write", &path, e.into_error()))?;
-        f.sync_all().map_err(|e| io("cannot sync", &path, e))?;
-        entries.push(TableEntry {
-            schema: t.schema.clone(),
-            table: t.name.clone(),
-            file,
-            rows,
-            sha256: format!("{:x}", hash.finalize()),
-        });
+        entries.push(w.finish()?);
     }
     tx.rollback().await.map_err(|e| db_error("ending the snapshot", e))?;
     progress.finish();
@@ -167,13 +148,74 @@ pub(crate) async fn export(pool: &PgPool, out: &Path, wanted: &[String]) -> Resu
         snapshot: "one REPEATABLE READ, READ ONLY transaction".to_owned(),
         tables: entries,
     };
+    seal(&mut guard, out, &m)?;
+    Ok(Exported { manifest: m })
+}
+
+/// One table's file: lines are written, hashed and counted as they come.
+pub(super) struct TableWriter {
+    path: PathBuf,
+    file: String,
+    schema: String,
+    table: String,
+    w: std::io::BufWriter<std::fs::File>,
+    hash: Sha256,
+    pub(super) rows: u64,
+}
+
+impl TableWriter {
+    pub(super) fn create(dir: &Path, schema: &str, table: &str) -> Result<Self, OpsError> {
+        let file = manifest::file_name(schema, table);
+        let path = dir.join(&file);
+        let f = std::fs::File::create(&path).map_err(|e| io("cannot create", &path, e))?;
+        Ok(Self {
+            path,
+            file,
+            schema: schema.to_owned(),
+            table: table.to_owned(),
+            w: std::io::BufWriter::with_capacity(1 << 20, f),
+            hash: Sha256::new(),
+            rows: 0,
+        })
+    }
+
+    pub(super) fn push(&mut self, line: &str) -> Result<(), OpsError> {
+        // Raw line breaks can only be whitespace inside a `json` column's value (JSON strings
+        // escape theirs), so a space keeps every value equal and lines intact.
+        let line = if line.contains(['\n', '\r']) { line.replace(['\n', '\r'], " ") } else { line.to_owned() };
+        self.w
+            .write_all(line.as_bytes())
+            .and_then(|_| self.w.write_all(b"\n"))
+            .map_err(|e| io("cannot write", &self.path, e))?;
+        self.hash.update(line.as_bytes());
+        self.hash.update(b"\n");
+        self.rows += 1;
+        Ok(())
+    }
+
+    pub(super) fn finish(self) -> Result<TableEntry, OpsError> {
+        let f = self.w.into_inner().map_err(|e| io("cannot write", &self.path, e.into_error()))?;
+        f.sync_all().map_err(|e| io("cannot sync", &self.path, e))?;
+        Ok(TableEntry {
+            schema: self.schema,
+            table: self.table,
+            file: self.file,
+            rows: self.rows,
+            sha256: format!("{:x}", self.hash.finalize()),
+        })
+    }
+}
+
+/// Writes the manifest last and moves the finished backup into place.
+pub(super) fn seal(guard: &mut Partial, out: &Path, m: &Manifest) -> Result<(), OpsError> {
+    let Some(partial) = guard.0.clone() else { return Err(OpsError::failed("backup already sealed")) };
     let mpath = partial.join(manifest::FILE);
-    let text = serde_json::to_string_pretty(&m).map_err(|e| OpsError::failed(format!("manifest: {e}")))?;
+    let text = serde_json::to_string_pretty(m).map_err(|e| OpsError::failed(format!("manifest: {e}")))?;
     let mut f = std::fs::File::create(&mpath).map_err(|e| io("cannot create", &mpath, e))?;
     f.write_all(text.as_bytes()).and_then(|_| f.sync_all()).map_err(|e| io("cannot write", &mpath, e))?;
     // Renaming over an empty directory is atomic on Linux; over anything else it fails, which
     // `prepare` already ruled out.
     std::fs::rename(&partial, out).map_err(|e| io("cannot move the finished backup to", out, e))?;
     guard.0 = None;
-    Ok(Exported { manifest: m })
+    Ok(())
 }

@@ -1,9 +1,10 @@
 //! `keel-ops backup export|verify|restore`: logical backups of the business tables as JSON
-//! Lines with a checksummed manifest (PostgreSQL; SQLite deployments copy the database file).
+//! Lines with a checksummed manifest, on PostgreSQL and SQLite (restore into the same backend).
 
 mod export;
 mod manifest;
 mod restore;
+mod sqlite;
 mod tables;
 pub(crate) mod term;
 mod verify;
@@ -27,12 +28,14 @@ pub enum BackupCommand {
         /// Only these tables (`name` or `schema.name`; comma-separated or repeated).
         #[arg(long, value_name = "TABLE", value_delimiter = ',', num_args = 1..)]
         tables: Vec<String>,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Recompute every file's checksum and row count; exit 1 naming any file that differs.
     Verify {
         dir: PathBuf,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -43,33 +46,22 @@ pub enum BackupCommand {
         /// Restore into a non-empty database, replacing the contents of the tables in the backup.
         #[arg(long)]
         force: bool,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
 }
 
-async fn postgres(s: &Settings, what: &str) -> Result<Db, OpsError> {
-    let db = connect(&s.database, ConnectMode::Eager).await?;
-    if let Db::Sqlite(_) = db {
-        db.close().await;
-        return Err(OpsError::unavailable(format!(
-            "backup {what} needs PostgreSQL. For SQLite, stop the processes and copy the database file, or take a live copy with `sqlite3 {} \".backup 'keel-copy.db'\"`",
-            s.database
-        )));
-    }
-    Ok(db)
-}
-
 pub(crate) async fn run(s: &Settings, command: BackupCommand) -> Result<u8, OpsError> {
     match command {
         BackupCommand::Export { out, tables, json } => {
-            let db = postgres(s, "export").await?;
+            let db = connect(&s.database, ConnectMode::Eager).await?;
             let result = match &db {
-                Db::Postgres(p) => export::export(p, &out, &tables).await,
-                Db::Sqlite(_) => Err(OpsError::unavailable("backup export needs PostgreSQL")),
+                Db::Postgres(p) => export::export(p, &out, &tables).await.map(|e| e.manifest),
+                Db::Sqlite(p) => sqlite::export(p, &out, &tables).await,
             };
             db.close().await;
-            let m = result?.manifest;
+            let m = result?;
             let total: u64 = m.tables.iter().map(|t| t.rows).sum();
             if json {
                 print_json(&json!({"dir": out.display().to_string(), "manifest": m, "rows": total}));
@@ -95,21 +87,21 @@ pub(crate) async fn run(s: &Settings, command: BackupCommand) -> Result<u8, OpsE
                     describe(&problems)
                 )));
             }
-            let db = postgres(s, "restore").await?;
+            let db = connect(&s.database, ConnectMode::Eager).await?;
             let result = match &db {
-                Db::Postgres(p) => restore::restore(p, &dir, &m, force).await,
-                Db::Sqlite(_) => Err(OpsError::unavailable("backup restore needs PostgreSQL")),
+                Db::Postgres(p) => restore::restore(p, &dir, &m, force).await.map(|r| r.tables),
+                Db::Sqlite(p) => sqlite::restore(p, &dir, &m, force).await,
             };
             db.close().await;
-            let r = result?;
-            let total: u64 = r.tables.iter().map(|(_, n)| n).sum();
+            let tables = result?;
+            let total: u64 = tables.iter().map(|(_, n)| n).sum();
             if json {
-                let list: Vec<_> = r.tables.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect();
+                let list: Vec<_> = tables.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect();
                 print_json(
                     &json!({"dir": dir.display().to_string(), "schema_version": m.schema_version, "tables": list, "rows": total}),
                 );
             } else {
-                println!("restored {total} rows into {} tables from {}", r.tables.len(), dir.display());
+                println!("restored {total} rows into {} tables from {}", tables.len(), dir.display());
             }
             Ok(exit::OK)
         }

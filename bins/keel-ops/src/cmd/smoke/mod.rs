@@ -32,6 +32,7 @@ pub struct SmokeArgs {
     /// Per-request timeout (e.g. 5s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_timeout)]
     pub timeout: Duration,
+    /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
 }
