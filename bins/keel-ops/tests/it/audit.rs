@@ -480,3 +480,17 @@ async fn keel_database_passes_its_own_audit() {
     assert_eq!(code, 0, "Keel's own tables trip the audit:\n{}", blocking.join("\n"));
     assert!(v["expired_suppressions"].as_array().unwrap().is_empty(), "a shipped suppression expired: {v:#}");
 }
+
+#[test]
+fn unreachable_database_is_one_line_and_exit_3_for_audit_and_backup() {
+    let env = [("DATABASE_URL", "postgres://u:pw-hidden@127.0.0.1:1/x")];
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b");
+    for args in [vec!["db", "audit"], vec!["backup", "export", "--out", out.to_str().unwrap()]] {
+        let (code, _, err) = super::ops(&args, &env);
+        assert_eq!(code, 3, "{args:?}: {err}");
+        assert!(err.contains("cannot reach the database") && err.lines().count() == 1, "{err}");
+        assert!(!err.contains("pw-hidden"));
+    }
+    assert!(!out.exists());
+}
