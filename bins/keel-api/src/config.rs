@@ -11,6 +11,7 @@ pub const DEFAULT_BODY_LIMIT: u64 = 1024 * 1024;
 pub struct Config {
     pub settings: Settings,
     pub health: keel_health::HealthConfig,
+    pub cache: keel_orgcache::CacheConfig,
     pub rate_limits: Policies,
     pub trusted_proxies: TrustedProxies,
     pub cors: CorsOrigins,
@@ -34,6 +35,7 @@ impl Config {
         let mut r = Reader::new(source);
         let settings = Settings::read(&mut r);
         let health = keel_health::HealthConfig::read(&mut r);
+        let cache = keel_orgcache::CacheConfig::from_reader(&mut r);
         let rate_limits = Policies::read(&mut r);
         let trusted_proxies = TrustedProxies::read(&mut r);
         let cors = CorsOrigins::read(&mut r);
@@ -50,6 +52,7 @@ impl Config {
         r.finish().map(|()| Config {
             settings,
             health,
+            cache,
             rate_limits,
             trusted_proxies,
             cors,

@@ -15,10 +15,10 @@ pub struct FieldError {
 }
 
 /// Boxed so `Result<T, ApiError>` stays one pointer wide on the happy path.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError(Box<ProblemDetails>);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ProblemDetails {
     pub status: StatusCode,
     /// Stable slug, e.g. `invalid-input`, `not-found`, `rate-limited`.
@@ -123,6 +123,12 @@ impl ApiError {
         );
         e.internal = Some(cause.to_string());
         e
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.title, self.detail)
     }
 }
 

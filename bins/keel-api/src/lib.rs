@@ -9,6 +9,7 @@ mod config;
 mod error;
 mod extract;
 mod middleware;
+pub mod reports;
 mod routes;
 mod server;
 mod state;

@@ -27,6 +27,10 @@ pub struct AppState {
     pub health: HealthService,
     pub tenancy: Tenancy,
     pub limits: Arc<Limits>,
+    pub cache: keel_orgcache::OrgCache,
+    /// Where reports read their rows; tests wrap it to fail a page mid-report.
+    pub reports: Arc<dyn crate::reports::ReportSource>,
+    pub report_page_size: usize,
     pub(crate) session_signer: SessionSigner,
     pub(crate) identities: IdentityCache,
 }
@@ -49,6 +53,9 @@ impl AppState {
         let secure = config.settings.is_production();
         let signer = SessionSigner::new(config.settings.internal_api_secret.as_ref().map(|s| s.expose()), secure);
         Self {
+            cache: keel_orgcache::OrgCache::new(&config.cache),
+            reports: Arc::new(crate::reports::DbReportSource(db.clone())),
+            report_page_size: crate::reports::REPORT_PAGE_SIZE,
             tenancy: Tenancy::new(db.clone()),
             db,
             config: Arc::new(config),

@@ -128,6 +128,7 @@ async fn create_common(
         (201u16, body.unwrap_or_default())
     };
     let created = store::create(&state.db, p.org_id, &items, idem, now, render).await?;
+    invalidate_billing(state, p.org_id).await;
     Ok(match created {
         Created::New(inv) => {
             let (status, body) = render(&inv);
@@ -278,5 +279,14 @@ pub(crate) async fn add_payment(
         return Err(ApiError::invalid("invoice", "is void and cannot take payments"));
     }
     let payment = store::add_payment(&state.db, p.org_id, &invoice, body.amount_minor, chrono::Utc::now()).await?;
+    invalidate_billing(&state, p.org_id).await;
     Ok((StatusCode::CREATED, Json(payment)))
+}
+
+/// After a billing write, cached dashboards of that org (every month) are dropped, so a total
+/// never lags a write the same user just made; other instances hear it over the cache bus.
+async fn invalidate_billing(state: &AppState, org: keel_ids::OrgId) {
+    if let Ok(tag) = keel_orgcache::Tag::new(crate::reports::DASHBOARD_TAG) {
+        state.cache.invalidate_tag(org, &tag).await;
+    }
 }

@@ -30,6 +30,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/admin/invoices/bulk", post(invoices::create_bulk).options(preflight))
         .route("/api/admin/invoices/{id}", get(invoices::get_one).options(preflight))
         .route("/api/admin/invoices/{id}/payments", post(invoices::add_payment).options(preflight))
+        .route("/api/admin/reports/revenue", get(crate::reports::revenue).options(preflight))
+        .route("/api/admin/dashboard", get(crate::reports::dashboard).options(preflight))
         .layer(from_fn_with_state(state.clone(), session_middleware))
         .layer(admin_floor(&state))
         .layer(from_fn_with_state(state.clone(), crate::middleware::cors));

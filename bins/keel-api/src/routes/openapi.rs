@@ -17,6 +17,8 @@ pub(crate) const OPERATIONS: &[(&str, &str, &str)] = &[
     ("post", "/api/admin/invoices/bulk", "Create up to 1,000 invoices (honours Idempotency-Key)"),
     ("get", "/api/admin/invoices/{id}", "One invoice"),
     ("post", "/api/admin/invoices/{id}/payments", "Record a payment against an invoice"),
+    ("get", "/api/admin/reports/revenue", "Exact revenue totals per currency, by month or status (JSON or CSV)"),
+    ("get", "/api/admin/dashboard", "Exact KPIs for a month, cached five minutes; forecast labelled separately"),
 ];
 
 fn problem() -> Value {
@@ -83,6 +85,21 @@ fn operation(method: &str, path: &str, summary: &str) -> Value {
             op["parameters"] = admin_params(vec![id_param()]);
             op["requestBody"] = body("PaymentIn");
             op["responses"]["201"] = ok("recorded");
+        }
+        ("get", "/api/admin/reports/revenue") => {
+            op["parameters"] = admin_params(vec![
+                json!({"name": "from", "in": "query", "required": true, "schema": {"type": "string", "format": "date"}}),
+                json!({"name": "to", "in": "query", "required": true, "schema": {"type": "string", "format": "date"}}),
+                json!({"name": "group_by", "in": "query", "schema": {"type": "string", "enum": ["month", "status"]}}),
+                json!({"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]}}),
+            ]);
+            op["responses"]["200"] = ok("exact totals");
+        }
+        ("get", "/api/admin/dashboard") => {
+            op["parameters"] = admin_params(vec![
+                json!({"name": "month", "in": "query", "required": true, "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}}),
+            ]);
+            op["responses"]["200"] = ok("KPIs");
         }
         _ => op["responses"]["200"] = ok("ok"),
     }

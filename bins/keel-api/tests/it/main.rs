@@ -5,6 +5,7 @@ mod fixture;
 mod health;
 mod invoices;
 mod process;
+mod reports;
 mod tenancy;
 
 use keel_api::{AppState, Config};
@@ -36,12 +37,18 @@ pub(crate) async fn start(t: TestDb) -> Server {
 }
 
 pub(crate) async fn start_with(t: TestDb, env: &[(&str, &str)]) -> Server {
+    start_state(t, env, |_| {}).await
+}
+
+/// Starts the server with a state adjusted by `tweak` (e.g. a smaller report page size).
+pub(crate) async fn start_state(t: TestDb, env: &[(&str, &str)], tweak: impl FnOnce(&mut AppState)) -> Server {
     let src = keel_config::MapSource(env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
     let config = Config::load(&src).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    let state = AppState::new(t.db.clone(), config);
+    let mut state = AppState::new(t.db.clone(), config);
+    tweak(&mut state);
     tokio::spawn(keel_api::serve(listener, state, shutdown.clone()));
     Server { addr, shutdown, _db: t }
 }

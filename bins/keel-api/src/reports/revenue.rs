@@ -1,0 +1,137 @@
+//! `GET /api/admin/reports/revenue?from=&to=&group_by=month|status[&format=csv]`: exact totals
+//! per currency (never mixed) and exact counts, from invoices and payments.
+
+use super::range::{day, span};
+use super::source::{Grouping, Kind, ReportSourceError};
+use crate::auth::Principal;
+use crate::extract::{param, query_pairs};
+use crate::{ApiError, AppState};
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use keel_money::{ExactTotals, GroupedTotals, PagedError};
+use keel_tenancy::Permission;
+use serde_json::{json, Value};
+
+pub(crate) async fn revenue(
+    State(state): State<AppState>,
+    p: Principal,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    p.require(Permission::ReportsView)?;
+    let q = query_pairs(raw.as_deref());
+    let from = day("from", param(&q, "from"))?;
+    let to = day("to", param(&q, "to"))?;
+    let grouping = match param(&q, "group_by").unwrap_or("month") {
+        "month" => Grouping::Month,
+        "status" => Grouping::Status,
+        other => return Err(ApiError::invalid("group_by", format!("must be month or status, got {other:?}"))),
+    };
+    let csv = match param(&q, "format").unwrap_or("json") {
+        "json" => false,
+        "csv" => true,
+        other => return Err(ApiError::invalid("format", format!("must be json or csv, got {other:?}"))),
+    };
+    let (start, end) = span(from, to, state.config.report_max_days)?;
+    let invoices = totals(&state, Kind::Invoices, p.org_id, start, end, grouping).await?;
+    let payments = totals(&state, Kind::Payments, p.org_id, start, end, grouping).await?;
+    if csv {
+        // Computed in full before the first byte: a failure can never leave a partial CSV.
+        let mut out = String::from("section,group,currency,count,total_minor,total\n");
+        for (section, t) in [("invoices", &invoices), ("payments", &payments)] {
+            for (g, totals) in &t.groups {
+                csv_rows(&mut out, section, g, totals);
+            }
+            csv_rows(&mut out, section, "ALL", &t.overall);
+        }
+        let mut res = out.into_response();
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+        return Ok(res);
+    }
+    Ok(Json(json!({
+        "from": from.to_string(),
+        "to": to.to_string(),
+        "group_by": if grouping == Grouping::Month { "month" } else { "status" },
+        "invoices": grouped_json(&invoices),
+        "payments": grouped_json(&payments),
+    }))
+    .into_response())
+}
+
+pub(crate) async fn totals(
+    state: &AppState,
+    kind: Kind,
+    org: keel_ids::OrgId,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    grouping: Grouping,
+) -> Result<GroupedTotals<String>, ApiError> {
+    let size = state.report_page_size;
+    let source = state.reports.clone();
+    keel_money::sum_pages_by(|cursor| {
+        let source = source.clone();
+        async move { source.page(kind, org, start, end, grouping, cursor, size).await }
+    })
+    .await
+    .map_err(report_failed)
+}
+
+/// Any page failing fails the report with a 5xx problem: never a partial or zero total.
+fn report_failed(e: PagedError<ReportSourceError>) -> ApiError {
+    let unavailable = matches!(&e, PagedError::Page { source: ReportSourceError::Db(d), .. }
+        if matches!(d, keel_storage::sqlx::Error::Io(_) | keel_storage::sqlx::Error::PoolTimedOut | keel_storage::sqlx::Error::PoolClosed));
+    let mut a = if unavailable {
+        ApiError::unavailable("the report's data source is unavailable; no partial totals are returned", 5)
+    } else {
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "report-failed",
+            "Report failed",
+            "the report could not read all of its data, so no totals are returned (a partial total would look complete)",
+        )
+    };
+    a.internal = Some(e.to_string());
+    a
+}
+
+pub(crate) fn exact_json(t: &ExactTotals) -> Value {
+    json!({"count": t.rows, "totals": t.per_currency})
+}
+
+fn grouped_json(g: &GroupedTotals<String>) -> Value {
+    let groups: Vec<Value> = g
+        .groups
+        .iter()
+        .map(|(k, t)| {
+            let mut v = exact_json(t);
+            v["key"] = json!(k);
+            v
+        })
+        .collect();
+    json!({"groups": groups, "overall": exact_json(&g.overall)})
+}
+
+fn csv_rows(out: &mut String, section: &str, group: &str, t: &ExactTotals) {
+    for c in &t.per_currency {
+        out.push_str(&format!(
+            "{section},{},{},{},{},{}\n",
+            csv_field(group),
+            c.total.currency().code(),
+            c.count,
+            c.total.minor(),
+            c.total.plain()
+        ));
+    }
+}
+
+/// Quotes a field when it holds a separator, quote or newline, and defuses spreadsheet
+/// formulas (a leading `=`, `+`, `-` or `@`).
+fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}

@@ -1,0 +1,131 @@
+//! Where report rows come from: a keyset-paged source per table, behind a trait so a test can
+//! wrap the real one to fail a page mid-report.
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use keel_ids::OrgId;
+use keel_money::{Currency, Money, Page};
+use keel_storage::{sqlx, Db};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Invoices,
+    Payments,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// `YYYY-MM` of the row's time (UTC).
+    Month,
+    /// The invoice status (payments have none: they group as `payment`).
+    Status,
+}
+
+/// The keyset position: (time in unix ms, id). Rows come in that order.
+pub type Cursor = (i64, String);
+/// One report row: its group key and amount.
+pub type Row = (String, Money);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportSourceError {
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error("row {id} has an unusable amount: {cause}")]
+    BadRow { id: String, cause: String },
+}
+
+pub trait ReportSource: Send + Sync + 'static {
+    #[allow(clippy::too_many_arguments)]
+    fn page<'a>(
+        &'a self,
+        kind: Kind,
+        org: OrgId,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        grouping: Grouping,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Page<Cursor, Row>, ReportSourceError>>;
+}
+
+pub struct DbReportSource(pub Db);
+
+type Raw = (String, String, i64, i64, String);
+
+fn to_page(rows: Vec<Raw>, limit: usize) -> Result<Page<Cursor, Row>, ReportSourceError> {
+    let page = Page::keyset_probed(rows, limit, |r: &Raw| (r.3, r.4.clone()));
+    page.try_map(|(group, currency, amount, _, id)| {
+        let c = Currency::from_code(&currency)
+            .map_err(|e| ReportSourceError::BadRow { id: id.clone(), cause: e.to_string() })?;
+        Ok((group, Money::from_minor(amount, c)))
+    })
+}
+
+impl ReportSource for DbReportSource {
+    fn page<'a>(
+        &'a self,
+        kind: Kind,
+        org: OrgId,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        grouping: Grouping,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Page<Cursor, Row>, ReportSourceError>> {
+        Box::pin(async move {
+            let (table, time, amount) = match kind {
+                Kind::Invoices => ("invoices", "created_at", "total_minor"),
+                Kind::Payments => ("payments", "paid_at", "amount_minor"),
+            };
+            let (c_ms, c_id) = cursor.unwrap_or((i64::MIN, String::new()));
+            let probe = (limit + 1) as i64;
+            let rows: Vec<Raw> = match &self.0 {
+                Db::Postgres(p) => {
+                    let group = match (grouping, kind) {
+                        (Grouping::Month, _) => format!("to_char({time} AT TIME ZONE 'UTC', 'YYYY-MM')"),
+                        (Grouping::Status, Kind::Invoices) => "status".to_owned(),
+                        (Grouping::Status, Kind::Payments) => "'payment'".to_owned(),
+                    };
+                    // Milliseconds are the cursor's unit; the id breaks ties within one.
+                    let ms = format!("(floor(extract(epoch FROM {time}) * 1000))::bigint");
+                    let q = format!(
+                        "SELECT {group}, currency, {amount}, {ms}, id::text FROM {table}
+                         WHERE org_id = $1 AND {time} >= $2 AND {time} < $3 AND ({ms}, id::text) > ($4, $5)
+                         ORDER BY {ms}, id::text LIMIT $6"
+                    );
+                    sqlx::query_as(&q)
+                        .bind(org.as_uuid())
+                        .bind(from)
+                        .bind(until)
+                        .bind(c_ms)
+                        .bind(&c_id)
+                        .bind(probe)
+                        .fetch_all(p)
+                        .await?
+                }
+                Db::Sqlite(p) => {
+                    let group = match (grouping, kind) {
+                        (Grouping::Month, _) => format!("strftime('%Y-%m', {time} / 1000, 'unixepoch')"),
+                        (Grouping::Status, Kind::Invoices) => "status".to_owned(),
+                        (Grouping::Status, Kind::Payments) => "'payment'".to_owned(),
+                    };
+                    let q = format!(
+                        "SELECT {group}, currency, {amount}, {time}, id FROM {table}
+                         WHERE org_id = ?1 AND {time} >= ?2 AND {time} < ?3 AND ({time}, id) > (?4, ?5)
+                         ORDER BY {time}, id LIMIT ?6"
+                    );
+                    sqlx::query_as(&q)
+                        .bind(org.to_string())
+                        .bind(from.timestamp_millis())
+                        .bind(until.timestamp_millis())
+                        .bind(c_ms)
+                        .bind(&c_id)
+                        .bind(probe)
+                        .fetch_all(p)
+                        .await?
+                }
+            };
+            to_page(rows, limit)
+        })
+    }
+}
