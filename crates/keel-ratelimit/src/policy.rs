@@ -1,7 +1,9 @@
 //! Every rate-limit policy Keel applies, defined in one place, each overridable from the env.
 
-use crate::{KeyedLimiter, LimitKey, Quota, DEFAULT_MAX_KEYS};
+use crate::{KeyedLimiter, LimitKey, Limiter, Quota, SharedLimiter, DEFAULT_MAX_KEYS};
 use keel_config::{Problems, Reader, Source};
+use keel_storage::Db;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where a policy's counters live.
@@ -56,6 +58,14 @@ impl Policy {
     /// An in-process limiter for this policy on the real clock.
     pub fn in_process_limiter(&self) -> KeyedLimiter<LimitKey> {
         KeyedLimiter::new(self.name, self.quota).max_keys(self.max_keys)
+    }
+
+    /// The limiter this policy declares: in process, or shared through `db`.
+    pub fn limiter(&self, db: &Db) -> Arc<dyn Limiter> {
+        match self.backend {
+            Backend::InProcess => Arc::new(self.in_process_limiter()),
+            Backend::Shared => Arc::new(SharedLimiter::new(db.clone(), self)),
+        }
     }
 }
 

@@ -155,3 +155,25 @@ fn real_clock_limiter_decides() {
     assert!(d.retry_after() <= Duration::from_secs(1_200));
     assert!(d.retry_after() > Duration::ZERO);
 }
+
+#[test]
+fn counts_stay_exact_across_many_short_lived_threads() {
+    // More threads over time than there are stripes: slots are recycled as threads exit, and
+    // concurrent ones beyond the stripes share the atomic overflow stripe.
+    let l = Arc::new(KeyedLimiter::with_clock("t", q("1/1h,burst=1"), FakeClock::new()));
+    for _round in 0..5 {
+        std::thread::scope(|s| {
+            for t in 0..80u64 {
+                let l = Arc::clone(&l);
+                s.spawn(move || {
+                    for i in 0..100u64 {
+                        l.check(&(t * 1_000 + i % 50));
+                    }
+                });
+            }
+        });
+    }
+    let m = l.metrics();
+    assert_eq!(m.allowed, 80 * 50, "each key admitted once in all");
+    assert_eq!(m.allowed + m.rejected, 5 * 80 * 100);
+}

@@ -6,6 +6,7 @@ mod gcra;
 mod keyed;
 mod policy;
 mod quota;
+mod throttle;
 
 use crate::{FakeClock, KeyedLimiter, Quota};
 use std::time::Duration;

@@ -67,3 +67,16 @@ fn lookup_closure() {
     let e = Policies::from_lookup(|_| Some("bad".into())).unwrap_err();
     assert_eq!(e.0.len(), 4);
 }
+
+#[tokio::test]
+async fn each_policy_builds_the_limiter_it_declares() {
+    let t = keel_testkit::TestDb::sqlite().await;
+    let p = Policies::defaults();
+    for policy in p.iter() {
+        let l = policy.limiter(&t.db);
+        assert_eq!(l.policy(), policy.name);
+        assert_eq!(*l.quota(), policy.quota);
+        let in_process = l.metrics().max_keys.is_some();
+        assert_eq!(in_process, policy.backend == Backend::InProcess, "{}", policy.name);
+    }
+}
