@@ -18,7 +18,7 @@ fn main() -> std::process::ExitCode {
         Some("test") => ci::test(),
         Some("bench") => bench::bench(args.get(1).map(String::as_str)),
         _ => {
-            eprintln!("usage: cargo xtask ci | test | bench <ratelimit|orgcache|queue|money|health|all>");
+            eprintln!("usage: cargo xtask ci | test | bench <ratelimit|orgcache|queue|money|all>");
             return std::process::ExitCode::from(2);
         }
     };

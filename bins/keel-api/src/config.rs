@@ -12,6 +12,7 @@ pub struct Config {
     pub settings: Settings,
     pub health: keel_health::HealthConfig,
     pub cache: keel_orgcache::CacheConfig,
+    pub telemetry: keel_telemetry::TelemetrySettings,
     pub rate_limits: Policies,
     pub trusted_proxies: TrustedProxies,
     pub cors: CorsOrigins,
@@ -36,6 +37,7 @@ impl Config {
         let settings = Settings::read(&mut r);
         let health = keel_health::HealthConfig::read(&mut r);
         let cache = keel_orgcache::CacheConfig::from_reader(&mut r);
+        let telemetry = keel_telemetry::TelemetrySettings::read(&mut r);
         let rate_limits = Policies::read(&mut r);
         let trusted_proxies = TrustedProxies::read(&mut r);
         let cors = CorsOrigins::read(&mut r);
@@ -53,6 +55,7 @@ impl Config {
             settings,
             health,
             cache,
+            telemetry,
             rate_limits,
             trusted_proxies,
             cors,

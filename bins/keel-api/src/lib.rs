@@ -9,6 +9,7 @@ mod config;
 mod error;
 mod extract;
 mod middleware;
+mod observe;
 pub mod reports;
 mod routes;
 mod server;

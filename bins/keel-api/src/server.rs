@@ -54,7 +54,19 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 /// Serves the router on `listener` until `shutdown` is cancelled, then stops accepting and
 /// lets in-flight requests finish for at most [`DRAIN_DEADLINE`].
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
-    serve_router(listener, crate::router(state), shutdown, DRAIN_DEADLINE).await
+    // The route-timing writer runs beside the server and is flushed after the last request.
+    let writer = state.writer.lock().ok().and_then(|mut w| w.take());
+    let writer_stop = CancellationToken::new();
+    let writer_task = writer.map(|w| tokio::spawn(w.run(writer_stop.clone())));
+    let res = serve_router(listener, crate::router(state), shutdown, DRAIN_DEADLINE).await;
+    writer_stop.cancel();
+    if let Some(t) = writer_task {
+        match t.await {
+            Ok(stats) => tracing::info!(?stats, "route telemetry flushed"),
+            Err(e) => tracing::warn!(error = %e, "route telemetry writer failed"),
+        }
+    }
+    res
 }
 
 /// [`serve`] for any router and deadline; tests use it to prove the drain.

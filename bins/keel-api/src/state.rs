@@ -31,6 +31,10 @@ pub struct AppState {
     /// Where reports read their rows; tests wrap it to fail a page mid-report.
     pub reports: Arc<dyn crate::reports::ReportSource>,
     pub report_page_size: usize,
+    pub metrics: Arc<keel_telemetry::MetricsRegistry>,
+    pub recorder: keel_telemetry::RouteRecorder,
+    /// The batch writer behind `recorder`, started by `serve` (which also flushes it at the end).
+    pub(crate) writer: Arc<std::sync::Mutex<Option<keel_telemetry::RouteWriter>>>,
     pub(crate) session_signer: SessionSigner,
     pub(crate) identities: IdentityCache,
 }
@@ -50,17 +54,25 @@ impl AppState {
             password_recovery: Arc::new(policy("password_recovery").in_process_limiter()),
             telemetry_ingest: Arc::new(policy("telemetry_ingest").in_process_limiter()),
         };
+        let (recorder, writer) = keel_telemetry::route_pipeline(db.clone(), keel_telemetry::WriterConfig::default());
         let secure = config.settings.is_production();
         let signer = SessionSigner::new(config.settings.internal_api_secret.as_ref().map(|s| s.expose()), secure);
+        let cache = keel_orgcache::OrgCache::new(&config.cache);
+        let limits = Arc::new(limits);
+        let metrics = Arc::new(keel_telemetry::MetricsRegistry::new());
+        crate::observe::register(&metrics, &limits, &cache, &recorder);
         Self {
-            cache: keel_orgcache::OrgCache::new(&config.cache),
+            cache,
+            metrics,
+            recorder,
+            writer: Arc::new(std::sync::Mutex::new(Some(writer))),
             reports: Arc::new(crate::reports::DbReportSource(db.clone())),
             report_page_size: crate::reports::REPORT_PAGE_SIZE,
             tenancy: Tenancy::new(db.clone()),
             db,
             config: Arc::new(config),
             health,
-            limits: Arc::new(limits),
+            limits,
             session_signer: signer,
             identities: IdentityCache::new(),
         }

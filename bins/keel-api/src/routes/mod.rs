@@ -10,6 +10,7 @@ mod auth;
 mod health;
 mod invoices;
 mod openapi;
+mod telemetry;
 
 pub use health::is_internal_caller;
 pub(crate) use openapi::OPERATIONS;
@@ -40,14 +41,30 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/auth/sign-out", post(auth::sign_out))
         .layer(from_fn_with_state(state.clone(), session_middleware))
         .layer(by_client_ip(&state, state.limits.public_ingress.clone()));
+    let ingest = Router::new()
+        .route("/api/telemetry/route-timing", post(telemetry::ingest).options(preflight))
+        .layer(DefaultBodyLimit::max(keel_telemetry::MAX_BODY_BYTES))
+        .layer(by_client_ip(&state, state.limits.telemetry_ingest.clone()))
+        .layer(from_fn_with_state(state.clone(), crate::middleware::cors));
+    let timing = keel_telemetry::RouteTimingLayer::new(
+        state.metrics.http(),
+        Some(state.recorder.clone()),
+        |req: &axum::extract::Request| {
+            req.extensions().get::<axum::extract::MatchedPath>().map(|m| m.as_str().to_owned())
+        },
+    );
     Router::new()
         .merge(admin)
         .merge(public)
+        .merge(ingest)
+        .route("/api/telemetry/config", get(telemetry::config))
+        .route("/metrics", get(telemetry::metrics))
         .route("/api/health/live", get(health::live))
         .route("/api/health", get(health::health))
         .route("/api/openapi.json", get(openapi::document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(timing)
         .layer(DefaultBodyLimit::max(state.config.body_limit as usize))
         .layer(from_fn(crate::middleware::strip_internal_headers))
         .layer(from_fn(crate::middleware::request_log))

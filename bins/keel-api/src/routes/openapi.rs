@@ -10,6 +10,13 @@ pub(crate) const OPERATIONS: &[(&str, &str, &str)] = &[
     ("head", "/api/health", "Health status without a body"),
     ("get", "/api/health/live", "Liveness: the process is up; touches no dependency"),
     ("get", "/api/openapi.json", "This document"),
+    (
+        "post",
+        "/api/telemetry/route-timing",
+        "Ingest browser and API-client route timings (202; 204 when ingest is off)",
+    ),
+    ("get", "/api/telemetry/config", "Route telemetry sampling configuration"),
+    ("get", "/metrics", "Prometheus metrics"),
     ("post", "/api/auth/sign-in", "Create a browser session"),
     ("post", "/api/auth/sign-out", "End the browser session"),
     ("get", "/api/admin/invoices", "List the active org's invoices"),
@@ -54,6 +61,11 @@ fn operation(method: &str, path: &str, summary: &str) -> Value {
             op["responses"]["200"] = ok("signed in; session cookie set");
         }
         ("post", "/api/auth/sign-out") => op["responses"]["204"] = ok("signed out"),
+        ("post", "/api/telemetry/route-timing") => {
+            op["requestBody"] = body("RouteTimingBatch");
+            op["responses"]["202"] = ok("accepted");
+            op["responses"]["204"] = ok("ingest is switched off");
+        }
         ("get", "/api/admin/invoices") => {
             op["parameters"] = admin_params(vec![
                 json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}}),
@@ -134,6 +146,12 @@ pub(crate) fn build() -> Value {
                 "line_items": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/LineItem"}}}},
             "BulkIn": {"type": "object", "additionalProperties": false, "required": ["invoices"], "properties": {
                 "invoices": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/InvoiceIn"}}}},
+            "RouteTimingBatch": {"type": "object", "additionalProperties": false, "required": ["events"], "properties": {
+                "events": {"type": "array", "maxItems": 100, "items": {"type": "object", "additionalProperties": false,
+                    "required": ["route", "kind", "duration_ms", "occurred_at", "sample_rate"], "properties": {
+                        "route": {"type": "string", "maxLength": 200}, "kind": {"type": "string", "enum": ["navigation", "api"]},
+                        "duration_ms": {"type": "number", "minimum": 0, "maximum": 600000}, "status": {"type": "integer", "minimum": 100, "maximum": 599},
+                        "occurred_at": {"type": "string", "format": "date-time"}, "sample_rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}}}}}},
             "PaymentIn": {"type": "object", "additionalProperties": false, "required": ["amount_minor"], "properties": {
                 "amount_minor": {"type": "integer", "minimum": 1}, "currency": {"type": "string"}}}
         }}

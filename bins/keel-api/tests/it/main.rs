@@ -6,6 +6,7 @@ mod health;
 mod invoices;
 mod process;
 mod reports;
+mod telemetry;
 mod tenancy;
 
 use keel_api::{AppState, Config};

@@ -10,8 +10,6 @@ mod orgcache;
 mod queue;
 #[cfg(feature = "ratelimit")]
 mod ratelimit;
-#[cfg(feature = "health")]
-mod health;
 
 type Family = (&'static str, fn() -> Result<Vec<Row>, String>);
 
@@ -27,8 +25,6 @@ fn families() -> Vec<Family> {
     v.push(("orgcache", orgcache::run));
     #[cfg(feature = "queue")]
     v.push(("queue", queue::run));
-    #[cfg(feature = "health")]
-    v.push(("health", health::run));
     v
 }
 

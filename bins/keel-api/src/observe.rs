@@ -1,0 +1,75 @@
+//! The metrics families keel-api exports at `/metrics`, each read from its owner's counters at
+//! scrape time (rate limiters, org cache, route telemetry buffer).
+
+use crate::state::Limits;
+use keel_orgcache::OrgCache;
+use keel_telemetry::metrics::{FamilyDesc, Sample};
+use keel_telemetry::{MetricsRegistry, RouteRecorder};
+use std::sync::Arc;
+
+/// Registration only fails on a bad metric name, which is fixed in this file: a test renders
+/// and parses every family, so a failure here is a programming error caught before release.
+fn reg(
+    m: &MetricsRegistry,
+    desc: Result<FamilyDesc, keel_telemetry::metrics::MetricsError>,
+    f: impl Fn() -> Vec<Sample> + Send + Sync + 'static,
+) {
+    match desc.and_then(|d| m.register(d, f)) {
+        Ok(()) => {}
+        Err(e) => tracing::error!(error = %e, "metric family not registered"),
+    }
+}
+
+pub(crate) fn register(m: &MetricsRegistry, limits: &Arc<Limits>, cache: &OrgCache, recorder: &RouteRecorder) {
+    let all = {
+        let l = limits.clone();
+        move || {
+            [&l.admin_api, &l.public_ingress, &l.telemetry_ingest]
+                .map(|x| x.metrics())
+                .into_iter()
+                .chain(std::iter::once(l.password_recovery.metrics()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let a = all.clone();
+    reg(
+        m,
+        FamilyDesc::counter("keel_ratelimit_allowed_total", "Requests a rate-limit policy admitted", &["policy"]),
+        move || a().into_iter().map(|x| Sample::new([x.policy], x.allowed as f64)).collect(),
+    );
+    let a = all.clone();
+    reg(
+        m,
+        FamilyDesc::counter("keel_ratelimit_rejected_total", "Requests a rate-limit policy refused (429)", &["policy"]),
+        move || a().into_iter().map(|x| Sample::new([x.policy], x.rejected as f64)).collect(),
+    );
+    let a = all.clone();
+    reg(
+        m,
+        FamilyDesc::counter("keel_ratelimit_unavailable_total", "Checks with no decision in time (503)", &["policy"]),
+        move || a().into_iter().map(|x| Sample::new([x.policy], x.unavailable as f64)).collect(),
+    );
+    let a = all;
+    reg(m, FamilyDesc::gauge("keel_ratelimit_keys", "Keys tracked by an in-process limiter", &["policy"]), move || {
+        a().into_iter().filter_map(|x| x.keys.map(|k| Sample::new([x.policy], k as f64))).collect()
+    });
+    let c = cache.clone();
+    reg(m, FamilyDesc::counter("keel_cache_hits_total", "Org cache hits", &["bucket"]), move || {
+        c.stats().buckets.iter().map(|b| Sample::new([b.bucket.as_str()], b.hits as f64)).collect()
+    });
+    let c = cache.clone();
+    reg(m, FamilyDesc::counter("keel_cache_misses_total", "Org cache misses", &["bucket"]), move || {
+        c.stats().buckets.iter().map(|b| Sample::new([b.bucket.as_str()], b.misses as f64)).collect()
+    });
+    let c = cache.clone();
+    reg(m, FamilyDesc::counter("keel_cache_loads_total", "Org cache loader runs", &["bucket"]), move || {
+        c.stats().buckets.iter().map(|b| Sample::new([b.bucket.as_str()], b.loads as f64)).collect()
+    });
+    let c = cache.clone();
+    reg(m, FamilyDesc::gauge("keel_cache_entries", "Org cache entries", &["bucket"]), move || {
+        c.stats().buckets.iter().map(|b| Sample::new([b.bucket.as_str()], b.entries as f64)).collect()
+    });
+    if let Err(e) = recorder.register_metrics(m) {
+        tracing::error!(error = %e, "route telemetry metrics not registered");
+    }
+}
