@@ -47,6 +47,18 @@ pub enum Command {
     },
     /// Semantic checks of a running deployment: a 2xx with a failure payload is a failure.
     Smoke(crate::cmd::smoke::SmokeArgs),
+    /// Production telemetry: `telemetry export --days 7 --out reports/production-telemetry.md`.
+    Telemetry {
+        #[command(subcommand)]
+        command: crate::cmd::telemetry::TelemetryCommand,
+    },
+    /// Scale decisions: `scale gate` prints the Phase 0 decision, load target and cost gate.
+    Scale {
+        #[command(subcommand)]
+        command: crate::cmd::telemetry::ScaleCommand,
+    },
+    /// Health: `health [--url URL]` asks a running keel-api; `--deep` inspects the database.
+    Health(crate::cmd::health::HealthArgs),
     /// Organizations: `org create NAME [--parent ORG]`.
     Org {
         #[command(subcommand)]

@@ -5,6 +5,8 @@ pub(crate) mod backup;
 mod config;
 mod migrate;
 pub(crate) mod smoke;
+pub(crate) mod health;
+pub(crate) mod telemetry;
 pub(crate) mod tenancy;
 
 use crate::cli::{Cli, Command, ConfigCommand, DbCommand};
@@ -18,6 +20,9 @@ pub(crate) async fn dispatch(cli: Cli, source: &dyn Source) -> Result<u8, OpsErr
         Command::Db { command: DbCommand::Audit(args) } => audit::run(&settings(source)?, args).await,
         Command::Backup { command } => backup::run(&settings(source)?, command).await,
         Command::Smoke(args) => smoke::run(args).await,
+        Command::Telemetry { command } => telemetry::export(&settings(source)?, command).await,
+        Command::Scale { command } => telemetry::gate(&settings(source)?, command).await,
+        Command::Health(args) => health::run(source, args).await,
         Command::Org { command } => tenancy::org(&settings(source)?, command).await,
         Command::User { command } => tenancy::user(&settings(source)?, command).await,
         Command::Token { command } => tenancy::token(&settings(source)?, command).await,

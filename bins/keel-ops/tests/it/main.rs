@@ -120,3 +120,52 @@ fn org_user_and_token_commands_create_what_they_print() {
 fn uuid_like() -> String {
     "0190f6a4-6c2e-7d4b-9a51-3c6f0e2b9a10".to_owned()
 }
+
+#[test]
+fn telemetry_export_and_scale_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/keel.db", dir.path().display());
+    let env = [("DATABASE_URL", url.as_str())];
+    assert_eq!(ops(&["migrate"], &env).0, 0);
+    let out = dir.path().join("reports/production-telemetry.md");
+    let out_s = out.to_str().unwrap();
+    let (code, stdout, err) = ops(&["telemetry", "export", "--days", "7", "--out", out_s, "--slo-p95-ms", "800"], &env);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.is_empty(), "nothing but the report, and it went to the file");
+    let md = std::fs::read_to_string(&out).unwrap();
+    for section in ["## Verdict", "slow routes by p95", "slow routes by p99"] {
+        assert!(md.contains(section), "{section} missing:\n{md}");
+    }
+    let (code, stdout, _) = ops(&["telemetry", "export", "--out", "-", "--format", "json"], &env);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(v["verdict"].is_object());
+    let (code, stdout, err) = ops(&["scale", "gate", "--monthly-spend", "300", "--mrr", "5000"], &env);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("Phase 0 decision:") && stdout.contains("Cost gate:") && stdout.contains("Load target:"), "{stdout}");
+    assert!(stdout.to_lowercase().contains("approval"), "spend over the $250 ceiling needs owner approval: {stdout}");
+    let (code, _, err) = ops(&["scale", "gate", "--load-target", "lots soon"], &env);
+    assert_eq!(code, 2);
+    assert!(err.contains("--load-target"), "{err}");
+    let (code, _, err) = ops(&["telemetry", "export", "--days", "0", "--out", "-"], &env);
+    assert_ne!(code, 0);
+    assert!(err.contains("--days"), "{err}");
+}
+
+#[test]
+fn health_deep_reports_inside_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/keel.db", dir.path().display());
+    let env = [("DATABASE_URL", url.as_str())];
+    assert_eq!(ops(&["migrate"], &env).0, 0);
+    // Nothing listens on port 1: the HTTP part reports the error, the deep part still runs.
+    let (code, out, err) = ops(&["health", "--url", "http://127.0.0.1:1", "--deep", "--json"], &env);
+    assert_eq!(code, 1, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["http"]["error"].as_str().unwrap().contains("cannot reach"));
+    assert_eq!(v["database"]["backend"], "sqlite");
+    assert_eq!(v["database"]["rows.invoices"], 0);
+    assert!(v["database"]["migration_version"].as_i64().unwrap() >= 6);
+    // Without --deep an unreachable server is exit 3.
+    assert_eq!(ops(&["health", "--url", "http://127.0.0.1:1"], &env).0, 3);
+}
