@@ -199,3 +199,50 @@ async fn concurrent_invalidations_and_loads_produce_zero_stale_reads() {
     assert!(reads.load(SeqCst) > 5000);
     assert_eq!(stale.load(SeqCst), 0, "a read returned data older than a completed invalidation");
 }
+
+/// Why tag invalidation goes through a reverse index rather than moka's predicates: besides
+/// scanning the whole cache, moka 0.12.16's scan peeks one entry past each 384-entry batch and
+/// never examines it, so once the predicate is retired those entries are readable again.
+#[tokio::test]
+async fn raw_moka_predicate_invalidation_leaves_entries_behind() {
+    let removed = Arc::new(AtomicU64::new(0));
+    let counter = removed.clone();
+    let m: moka::future::Cache<u32, u32> = moka::future::Cache::builder()
+        .support_invalidation_closures()
+        .eviction_listener(move |_, _, _| {
+            counter.fetch_add(1, SeqCst);
+        })
+        .build();
+    for i in 0..1000 {
+        m.insert(i, i).await;
+    }
+    m.run_pending_tasks().await;
+    assert_eq!(m.entry_count(), 1000);
+    m.invalidate_entries_if(|_, _| true).unwrap();
+    // Drive the scan to its end: a pass that removes nothing means it is done.
+    loop {
+        let before = removed.load(SeqCst);
+        m.run_pending_tasks().await;
+        if removed.load(SeqCst) == before {
+            break;
+        }
+    }
+    let mut visible = 0;
+    for i in 0..1000 {
+        visible += usize::from(m.get(&i).await.is_some());
+    }
+    assert!(visible > 0, "moka removed every entry; the batch-boundary skip may be fixed upstream");
+    assert_eq!(visible as u64, 1000 - removed.load(SeqCst));
+
+    // The same job through the reverse index removes exactly the tagged entries.
+    let c = cache();
+    let o = org();
+    let t = tag("all");
+    for i in 0..1000 {
+        c.insert(o, Bucket::Reference, &format!("k{i}"), std::slice::from_ref(&t), i as u64).await.unwrap();
+    }
+    assert_eq!(c.invalidate_tag(o, &t).await, 1000);
+    for i in 0..1000 {
+        assert!(c.get::<u64>(o, Bucket::Reference, &format!("k{i}")).await.is_none());
+    }
+}
