@@ -12,10 +12,25 @@ use serde::de::DeserializeOwned;
 /// (`line_items[3].quantity`) when it is JSON of the wrong shape or with unknown fields.
 pub(crate) struct AppJson<T>(pub(crate) T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too-large",
+        "Request body too large",
+        "the body is larger than the server accepts (KEEL_BODY_LIMIT_BYTES)",
+    )
+}
+
+impl<T: DeserializeOwned> FromRequest<crate::AppState> for AppJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &crate::AppState) -> Result<Self, ApiError> {
+        // A body announced as too large is refused before a byte of it is read.
+        let announced =
+            req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        if announced.is_some_and(|n| n > state.config.body_limit) {
+            return Err(too_large());
+        }
         let is_json =
             req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
                 ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
@@ -25,12 +40,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too-large",
-                    "Request body too large",
-                    "the body is larger than the server accepts (KEEL_BODY_LIMIT_BYTES)",
-                )
+                too_large()
             } else {
                 ApiError::bad_request("the request body could not be read")
             }

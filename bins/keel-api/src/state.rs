@@ -3,7 +3,7 @@
 use crate::auth::{IdentityCache, SessionSigner};
 use crate::Config;
 use keel_health::{DatabaseCheck, HealthService};
-use keel_ratelimit::{KeyedLimiter, LimitKey, Limiter, SharedLimiter};
+use keel_ratelimit::Limiter;
 use keel_storage::Db;
 use keel_tenancy::Tenancy;
 use std::sync::Arc;
@@ -14,8 +14,9 @@ pub struct Limits {
     pub admin_api: Arc<dyn Limiter>,
     /// `public_ingress`: shared through the database, for unauthenticated surfaces.
     pub public_ingress: Arc<dyn Limiter>,
-    /// `password_recovery`: keyed by normalised email address.
-    pub password_recovery: Arc<KeyedLimiter<LimitKey>>,
+    /// `password_recovery`: keyed by normalised email address, shared through the database
+    /// so several instances do not multiply the allowance.
+    pub password_recovery: Arc<dyn Limiter>,
     /// `telemetry_ingest`: in process, no database round trip before the write.
     pub telemetry_ingest: Arc<dyn Limiter>,
 }
@@ -49,10 +50,11 @@ impl AppState {
         let p = &config.rate_limits;
         let policy = |name: &str| p.get(name).cloned().unwrap_or_else(|| unreachable!("policy {name} is built in"));
         let limits = Limits {
-            admin_api: Arc::new(policy("admin_api").in_process_limiter()),
-            public_ingress: Arc::new(SharedLimiter::new(db.clone(), &policy("public_ingress"))),
-            password_recovery: Arc::new(policy("password_recovery").in_process_limiter()),
-            telemetry_ingest: Arc::new(policy("telemetry_ingest").in_process_limiter()),
+            // Each policy builds the backend it declares (in process or shared).
+            admin_api: policy("admin_api").limiter(&db),
+            public_ingress: policy("public_ingress").limiter(&db),
+            password_recovery: policy("password_recovery").limiter(&db),
+            telemetry_ingest: policy("telemetry_ingest").limiter(&db),
         };
         let (recorder, writer) = keel_telemetry::route_pipeline(db.clone(), keel_telemetry::WriterConfig::default());
         let secure = config.settings.is_production();

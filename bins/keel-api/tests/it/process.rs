@@ -88,3 +88,43 @@ mod reqwest {
         })
     }
 }
+
+/// Two real keel-api processes sharing one Postgres admit at most the `public_ingress` limit
+/// for one client in total: the shared limiter counts in the database, not per process.
+#[test]
+fn two_processes_share_the_public_ingress_limit() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let Some(t) = rt.block_on(keel_testkit::TestDb::postgres("process::two_processes_share_the_public_ingress_limit"))
+    else {
+        return;
+    };
+    let env = [
+        ("KEEL_BIND", "127.0.0.1:0"),
+        ("DATABASE_URL", t.url.as_str()),
+        ("KEEL_AUTO_MIGRATE", "false"),
+        ("KEEL_RATE_LIMIT_PUBLIC_INGRESS", "10/1h,burst=10"),
+    ];
+    let mut a = Proc::start(BIN, &[], &env);
+    let mut b = Proc::start(BIN, &[], &env);
+    let (addr_a, addr_b) = (a.wait_listening(), b.wait_listening());
+    let statuses: Vec<u16> = rt.block_on(async {
+        let c = ::reqwest::Client::new();
+        let mut out = Vec::new();
+        for i in 0..30 {
+            let addr = if i % 2 == 0 { addr_a } else { addr_b };
+            let r = c
+                .post(format!("http://{addr}/api/auth/sign-in"))
+                .json(&serde_json::json!({"email": "nobody@example.com", "password": "wrong password"}))
+                .send()
+                .await
+                .unwrap();
+            out.push(r.status().as_u16());
+        }
+        out
+    });
+    let admitted = statuses.iter().filter(|s| **s != 429).count();
+    assert_eq!(admitted, 10, "exactly the limit across both processes: {statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+    drop((a, b));
+    drop(t);
+}
