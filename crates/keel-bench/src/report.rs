@@ -89,7 +89,13 @@ pub(crate) fn write(bench: &str, rows: &[Row]) -> std::io::Result<()> {
     std::fs::write(dir.join(format!("{bench}.json")), json + "\n")?;
     update_docs(&root.join("docs/benchmarks.md"), bench, rows)?;
     for r in rows {
-        eprintln!("{:<48} {:>14.3} {:<12} ratio {}", r.case, r.value, r.metric, r.ratio.map(|x| x.to_string()).unwrap_or("-".into()));
+        eprintln!(
+            "{:<48} {:>14.3} {:<12} ratio {}",
+            r.case,
+            r.value,
+            r.metric,
+            r.ratio.map(|x| x.to_string()).unwrap_or("-".into())
+        );
     }
     Ok(())
 }
@@ -107,7 +113,9 @@ fn fmt_num(v: f64) -> String {
 /// Replaces the table between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`, appending the
 /// section if it is not there yet; prose around it is left alone.
 fn update_docs(path: &Path, bench: &str, rows: &[Row]) -> std::io::Result<()> {
-    let mut table = String::from("| case | metric | keel | peer | peer value | ratio | better | target |\n|---|---|---|---|---|---|---|---|\n");
+    let mut table = String::from(
+        "| case | metric | keel | peer | peer value | ratio | better | target |\n|---|---|---|---|---|---|---|---|\n",
+    );
     for r in rows {
         table.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} |\n",

@@ -22,7 +22,8 @@ pub struct HealthArgs {
 }
 
 /// The main tables whose row counts `--deep` reports (missing ones are reported as such).
-const TABLES: &[&str] = &["orgs", "users", "memberships", "invoices", "payments", "keel_jobs", "route_performance_events"];
+const TABLES: &[&str] =
+    &["orgs", "users", "memberships", "invoices", "payments", "keel_jobs", "route_performance_events"];
 
 pub(crate) async fn run(source: &dyn Source, a: HealthArgs) -> Result<u8, OpsError> {
     let mut out = serde_json::Map::new();
@@ -52,7 +53,11 @@ pub(crate) async fn run(source: &dyn Source, a: HealthArgs) -> Result<u8, OpsErr
         print_json(&v);
     } else {
         if let Some(h) = v.get("http") {
-            println!("http      {} {}", h["status"], h["body"]["status"].as_str().unwrap_or_else(|| h["error"].as_str().unwrap_or("")));
+            println!(
+                "http      {} {}",
+                h["status"],
+                h["body"]["status"].as_str().unwrap_or_else(|| h["error"].as_str().unwrap_or(""))
+            );
         }
         if let Some(d) = v.get("database") {
             for (k, val) in d.as_object().into_iter().flatten() {
@@ -65,10 +70,8 @@ pub(crate) async fn run(source: &dyn Source, a: HealthArgs) -> Result<u8, OpsErr
 
 async fn http(base: &str) -> Result<(u16, Value), String> {
     let url = format!("{}/api/health", base.trim_end_matches('/'));
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client =
+        reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().map_err(|e| e.to_string())?;
     let r = client.get(&url).send().await.map_err(|e| format!("cannot reach {url}: {e}"))?;
     let status = r.status().as_u16();
     let body = r.json::<Value>().await.unwrap_or(Value::Null);
@@ -89,20 +92,29 @@ async fn deep(db: &Db) -> Result<Value, keel_storage::StorageError> {
     m.insert("migration_version".into(), json!(db.schema_version().await?));
     for t in TABLES {
         let exists = match db {
-            Db::Postgres(p) => sqlx::query_scalar::<_, bool>("SELECT to_regclass($1) IS NOT NULL").bind(*t).fetch_one(p).await?,
-            Db::Sqlite(p) => sqlx::query_scalar::<_, bool>("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?")
+            Db::Postgres(p) => {
+                sqlx::query_scalar::<_, bool>("SELECT to_regclass($1) IS NOT NULL").bind(*t).fetch_one(p).await?
+            }
+            Db::Sqlite(p) => {
+                sqlx::query_scalar::<_, bool>(
+                    "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                )
                 .bind(*t)
                 .fetch_one(p)
-                .await?,
+                .await?
+            }
         };
-        let v = if exists { json!(scalar_i64(db, &format!("SELECT count(*) FROM {t}")).await?) } else { json!("missing") };
+        let v =
+            if exists { json!(scalar_i64(db, &format!("SELECT count(*) FROM {t}")).await?) } else { json!("missing") };
         m.insert(format!("rows.{t}"), v);
     }
     let latest = |col: &str, table: &str| match db {
         Db::Postgres(_) => format!("SELECT (floor(extract(epoch FROM max({col})) * 1000))::bigint FROM {table}"),
         Db::Sqlite(_) => format!("SELECT max({col}) FROM {table}"),
     };
-    for (name, col, table) in [("latest_invoice_at", "created_at", "invoices"), ("latest_payment_at", "paid_at", "payments")] {
+    for (name, col, table) in
+        [("latest_invoice_at", "created_at", "invoices"), ("latest_payment_at", "paid_at", "payments")]
+    {
         let ms = scalar_i64(db, &latest(col, table)).await.ok().flatten();
         let when = ms.and_then(chrono::DateTime::from_timestamp_millis).map(|t| t.to_rfc3339());
         m.insert(name.into(), json!(when));

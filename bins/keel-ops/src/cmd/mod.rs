@@ -3,9 +3,9 @@
 pub(crate) mod audit;
 pub(crate) mod backup;
 mod config;
+pub(crate) mod health;
 mod migrate;
 pub(crate) mod smoke;
-pub(crate) mod health;
 pub(crate) mod telemetry;
 pub(crate) mod tenancy;
 

@@ -83,8 +83,9 @@ fn options(a: &ReportArgs) -> Result<ReportOptions, OpsError> {
         .map(|s| s.parse::<LoadTarget>())
         .transpose()
         .map_err(|e| OpsError::usage(format!("--load-target: {e}")))?;
-    let cost = CostInputs::new(usd("--monthly-spend", &a.monthly_spend)?, usd("--mrr", &a.mrr)?, a.launch_risk_exception)
-        .map_err(OpsError::usage)?;
+    let cost =
+        CostInputs::new(usd("--monthly-spend", &a.monthly_spend)?, usd("--mrr", &a.mrr)?, a.launch_risk_exception)
+            .map_err(OpsError::usage)?;
     Ok(ReportOptions {
         days: a.days,
         slo: Slo { p95_ms: a.slo_p95_ms, p99_ms: a.slo_p99_ms },
@@ -124,7 +125,8 @@ pub(crate) async fn export(s: &Settings, cmd: TelemetryCommand) -> Result<u8, Op
         return Ok(exit::OK);
     }
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| OpsError::usage(format!("--out: cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| OpsError::usage(format!("--out: cannot create {}: {e}", dir.display())))?;
     }
     // Written whole through a temporary file, so a failure never leaves half a report.
     let tmp = out.with_extension("partial");

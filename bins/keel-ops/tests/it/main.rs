@@ -103,7 +103,8 @@ fn org_user_and_token_commands_create_what_they_print() {
     assert_eq!(code, 0, "{err}");
     let user: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(user["email"], "ann@example.com");
-    let (code, _, err) = ops(&["user", "create", "--email", "b@example.com", "--org", &org_id, "--role", "admin"], &env);
+    let (code, _, err) =
+        ops(&["user", "create", "--email", "b@example.com", "--org", &org_id, "--role", "admin"], &env);
     assert_eq!(code, 2);
     assert!(err.contains("--role"), "{err}");
     let (code, out, _) = ops(&["token", "issue", "--user", "ann@example.com", "--json"], &env);
@@ -142,7 +143,10 @@ fn telemetry_export_and_scale_gate() {
     assert!(v["verdict"].is_object());
     let (code, stdout, err) = ops(&["scale", "gate", "--monthly-spend", "300", "--mrr", "5000"], &env);
     assert_eq!(code, 0, "{err}");
-    assert!(stdout.contains("Phase 0 decision:") && stdout.contains("Cost gate:") && stdout.contains("Load target:"), "{stdout}");
+    assert!(
+        stdout.contains("Phase 0 decision:") && stdout.contains("Cost gate:") && stdout.contains("Load target:"),
+        "{stdout}"
+    );
     assert!(stdout.to_lowercase().contains("approval"), "spend over the $250 ceiling needs owner approval: {stdout}");
     let (code, _, err) = ops(&["scale", "gate", "--load-target", "lots soon"], &env);
     assert_eq!(code, 2);

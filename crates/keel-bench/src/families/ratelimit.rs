@@ -154,16 +154,28 @@ fn in_process_rows(rows: &mut Vec<Row>) -> Result<(), String> {
     for (name, streams) in scenarios() {
         for clock in ["fake_clock", "monotonic_clock"] {
             let (k, g) = if clock == "fake_clock" {
-                let keel = KeyedLimiter::with_clock_and_hasher("bench", keel_quota()?, FakeClock::new(), RandomState::new());
-                let gov = RateLimiter::dashmap_with_clock_and_hasher(gov_quota()?, FakeRelativeClock::default(), RandomState::new());
+                let keel =
+                    KeyedLimiter::with_clock_and_hasher("bench", keel_quota()?, FakeClock::new(), RandomState::new());
+                let gov = RateLimiter::dashmap_with_clock_and_hasher(
+                    gov_quota()?,
+                    FakeRelativeClock::default(),
+                    RandomState::new(),
+                );
                 paired(&keel, &gov, &streams)?
             } else {
-                let keel = KeyedLimiter::with_clock_and_hasher("bench", keel_quota()?, MonotonicClock::new(), RandomState::new());
+                let keel = KeyedLimiter::with_clock_and_hasher(
+                    "bench",
+                    keel_quota()?,
+                    MonotonicClock::new(),
+                    RandomState::new(),
+                );
                 let gov = RateLimiter::dashmap_with_clock_and_hasher(gov_quota()?, GovMonotonic, RandomState::new());
                 paired(&keel, &gov, &streams)?
             };
             rows.push(
-                Row::new(format!("in_process/{name}/{clock}"), "ns_per_op", k, "lower").vs(PEER, g).target("ratio <= 1.0"),
+                Row::new(format!("in_process/{name}/{clock}"), "ns_per_op", k, "lower")
+                    .vs(PEER, g)
+                    .target("ratio <= 1.0"),
             );
         }
     }
