@@ -10,6 +10,9 @@ pub const DEFAULT_BODY_LIMIT: u64 = 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub settings: Settings,
+    /// The embedded worker's settings (queue sizing, mail, webhooks), read with everything else.
+    pub worker: keel_worker::WorkerConfig,
+    pub switches: keel_queue::SwitchBoard,
     pub health: keel_health::HealthConfig,
     pub cache: keel_orgcache::CacheConfig,
     pub telemetry: keel_telemetry::TelemetrySettings,
@@ -35,6 +38,14 @@ impl Config {
     pub fn load(source: &dyn Source) -> Result<Config, Problems> {
         let mut r = Reader::new(source);
         let settings = Settings::read(&mut r);
+        let (worker, mut extra) = keel_worker::WorkerConfig::read(&mut r, settings.clone());
+        let switches = match keel_queue::SwitchBoard::from_source(source) {
+            Ok(s) => s,
+            Err(p) => {
+                extra.extend(p.0);
+                keel_queue::SwitchBoard::default()
+            }
+        };
         let health = keel_health::HealthConfig::read(&mut r);
         let cache = keel_orgcache::CacheConfig::from_reader(&mut r);
         let telemetry = keel_telemetry::TelemetrySettings::read(&mut r);
@@ -51,8 +62,15 @@ impl Config {
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             r.problem("KEEL_PUBLIC_URL", "must start with http:// or https://");
         }
-        r.finish().map(|()| Config {
+        let mut problems = r.into_problems();
+        problems.extend(extra);
+        if !problems.is_empty() {
+            return Err(Problems(problems));
+        }
+        Ok(Config {
             settings,
+            worker,
+            switches,
             health,
             cache,
             telemetry,

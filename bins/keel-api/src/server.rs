@@ -21,7 +21,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .await
         .with_context(|| format!("cannot bind KEEL_BIND={}: is another process using the port?", s.bind))?;
     let worker = if s.embedded_worker {
-        let ctx = keel_worker::WorkerContext { db: db.clone(), settings: s.clone() };
+        let ctx = keel_worker::WorkerContext {
+            db: db.clone(),
+            config: config.worker.clone(),
+            switches: config.switches.clone(),
+        };
+        keel_worker::shutdown::reload_on_hup(config.switches.clone());
         let token = shutdown.child_token();
         Some(tokio::spawn(async move { keel_worker::run(ctx, token).await }))
     } else {

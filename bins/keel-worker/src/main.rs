@@ -1,30 +1,65 @@
-//! keel-worker: load config, set up logging, connect, run the worker until SIGTERM or Ctrl-C.
+//! keel-worker: load config, set up logging, connect, run jobs and scheduled work until SIGTERM
+//! or Ctrl-C; SIGHUP re-reads the incident switches.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let settings = match keel_config::Settings::load(&keel_config::EnvSource) {
-        Ok(s) => s,
-        Err(problems) => {
-            eprintln!("keel-worker: {problems}");
-            return ExitCode::from(2);
-        }
-    };
-    if let Err(e) = keel_telemetry::init_logging(settings.log_format, &settings.log_filter) {
+    let source = keel_config::EnvSource;
+    let (config, switches) =
+        match (keel_worker::WorkerConfig::load(&source), keel_queue::SwitchBoard::from_source(&source)) {
+            (Ok(c), Ok(s)) => (c, s),
+            (a, b) => {
+                let mut problems = Vec::new();
+                if let Err(p) = a {
+                    problems.extend(p.0);
+                }
+                if let Err(p) = b {
+                    problems.extend(p.0);
+                }
+                eprintln!("keel-worker: {}", keel_config::Problems(problems));
+                return ExitCode::from(2);
+            }
+        };
+    if let Err(e) = keel_telemetry::init_logging(config.settings.log_format, &config.settings.log_filter) {
         eprintln!("keel-worker: {e}");
         return ExitCode::from(2);
     }
     let shutdown = keel_worker::shutdown::on_signal();
-    let db = match keel_storage::open(&settings.database, settings.auto_migrate).await {
+    keel_worker::shutdown::reload_on_hup(switches.clone());
+    let db = match keel_storage::open(&config.settings.database, config.settings.auto_migrate).await {
         Ok(db) => db,
         Err(e) => {
             eprintln!("keel-worker: {e}");
             return ExitCode::from(1);
         }
     };
-    let ctx = keel_worker::WorkerContext { db: db.clone(), settings };
-    let res = keel_worker::run(ctx, shutdown).await;
+    let metrics_bind = config.metrics_bind;
+    let listener = match tokio::net::TcpListener::bind(metrics_bind).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("keel-worker: cannot bind KEEL_WORKER_METRICS_BIND={metrics_bind}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let ctx = keel_worker::WorkerContext { db: db.clone(), config, switches };
+    let worker = match keel_worker::build(&ctx) {
+        Ok(w) => Arc::new(w),
+        Err(e) => {
+            eprintln!("keel-worker: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics listening");
+    let metrics = tokio::spawn(keel_worker::serve_metrics(
+        listener,
+        worker.clone(),
+        keel_queue::open(db.clone()),
+        shutdown.clone(),
+    ));
+    let res = keel_worker::run_worker(&ctx, worker, shutdown).await;
+    let _ = metrics.await;
     db.close().await;
     match res {
         Ok(()) => ExitCode::SUCCESS,

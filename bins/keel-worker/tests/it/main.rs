@@ -9,7 +9,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_keel-worker");
 fn starts_idles_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/keel.db", dir.path().display());
-    let mut p = Proc::start(BIN, &[], &[("DATABASE_URL", &db)]);
+    let mut p = Proc::start(BIN, &[], &[("DATABASE_URL", &db), ("KEEL_WORKER_METRICS_BIND", "127.0.0.1:0")]);
     p.wait_for(Duration::from_secs(30), |v| v["message"] == "worker started");
     p.signal("TERM");
     let status = p.wait_exit(Duration::from_secs(20));
