@@ -48,8 +48,7 @@ pub fn builtin_registry(cfg: &WorkerConfig) -> anyhow::Result<Registry> {
         },
     )
     .map_err(|e| anyhow::anyhow!(e))?;
-    r.register_json("demo.sleep", KindOptions::default(), demo::sleep)
-        .map_err(|e| anyhow::anyhow!(e))?;
+    r.register_json("demo.sleep", KindOptions::default(), demo::sleep).map_err(|e| anyhow::anyhow!(e))?;
     r.register_json("demo.fail", KindOptions::default().max_attempts(3), |payload, _ctx| demo::fail(payload))
         .map_err(|e| anyhow::anyhow!(e))?;
     Ok(r)

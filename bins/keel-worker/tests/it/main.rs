@@ -1,5 +1,7 @@
 //! Black-box tests of the keel-worker binary.
 
+mod crash;
+
 use keel_testkit::Proc;
 use std::time::Duration;
 
