@@ -47,6 +47,16 @@ pub enum Command {
     },
     /// Semantic checks of a running deployment: a 2xx with a failure payload is a failure.
     Smoke(crate::cmd::smoke::SmokeArgs),
+    /// The job queue: stats, list, show, enqueue, retry, cancel, requeue-dead, pause, resume, prune.
+    Queue {
+        #[command(subcommand)]
+        command: crate::cmd::queue::QueueCommand,
+    },
+    /// Scheduled work: `cron runs`, `cron pause TASK|all`, `cron resume TASK|all`.
+    Cron {
+        #[command(subcommand)]
+        command: crate::cmd::queue::CronCommand,
+    },
     /// Production telemetry: `telemetry export --days 7 --out reports/production-telemetry.md`.
     Telemetry {
         #[command(subcommand)]

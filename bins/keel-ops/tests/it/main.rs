@@ -173,3 +173,69 @@ fn health_deep_reports_inside_the_database() {
     // Without --deep an unreachable server is exit 3.
     assert_eq!(ops(&["health", "--url", "http://127.0.0.1:1"], &env).0, 3);
 }
+
+#[test]
+fn queue_and_cron_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/keel.db", dir.path().display());
+    let env = [("DATABASE_URL", url.as_str())];
+    assert_eq!(ops(&["migrate"], &env).0, 0);
+    let (code, out, err) =
+        ops(&["queue", "enqueue", "--kind", "demo.sleep", "--payload", r#"{"ms":1}"#, "--count", "3", "--json"], &env);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<String> =
+        v["enqueued"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 3);
+    let dk = [
+        "queue",
+        "enqueue",
+        "--kind",
+        "email.send",
+        "--payload",
+        r#"{"to":"a@example.com","subject":"s","text":"t"}"#,
+        "--dedupe-key",
+        "k1",
+        "--json",
+    ];
+    let first: serde_json::Value = serde_json::from_str(&ops(&dk, &env).1).unwrap();
+    let second: serde_json::Value = serde_json::from_str(&ops(&dk, &env).1).unwrap();
+    assert_eq!(second["enqueued"][0]["duplicate"], true);
+    assert_eq!(first["enqueued"][0]["id"], second["enqueued"][0]["id"]);
+    let (code, out, _) = ops(&["queue", "stats", "--json"], &env);
+    assert_eq!(code, 0);
+    let stats: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for k in
+        ["pending", "processing", "retrying", "completed", "failed", "dead_letter", "cancelled", "oldest_pending_age_s"]
+    {
+        assert!(stats.get(k).is_some(), "{k} missing from {stats}");
+    }
+    assert_eq!(stats["pending"], 4);
+    let (code, out, _) = ops(&["queue", "list", "--state", "pending", "--kind", "demo.sleep", "--json"], &env);
+    assert_eq!(code, 0);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap().as_array().unwrap().len(), 3);
+    let (code, out, _) = ops(&["queue", "show", &ids[0]], &env);
+    assert_eq!(code, 0);
+    assert!(out.contains("demo.sleep"));
+    let (code, out, _) = ops(&["queue", "cancel", &ids[0]], &env);
+    assert_eq!(code, 0);
+    assert!(out.contains("cancelled"), "{out}");
+    let (code, out, _) = ops(&["queue", "retry", &ids[0]], &env);
+    assert_eq!(code, 0);
+    assert!(out.contains("pending"), "{out}");
+    assert_eq!(ops(&["queue", "list", "--state", "bogus"], &env).0, 2);
+    assert_eq!(ops(&["queue", "show", "not-a-uuid"], &env).0, 2);
+    assert_eq!(ops(&["queue", "enqueue", "--kind", "x", "--payload", "{nope"], &env).0, 2);
+    assert_eq!(ops(&["queue", "pause", "default"], &env).0, 0);
+    let stats: serde_json::Value = serde_json::from_str(&ops(&["queue", "stats", "--json"], &env).1).unwrap();
+    assert_eq!(stats["paused_queues"], serde_json::json!(["default"]));
+    assert!(ops(&["queue", "resume", "default"], &env).1.contains("resumed"));
+    assert_eq!(ops(&["queue", "prune", "--older-than", "7d"], &env).0, 0);
+    assert_eq!(ops(&["queue", "prune", "--older-than", "soon"], &env).0, 2);
+    assert_eq!(ops(&["queue", "requeue-dead"], &env).0, 0);
+    let (code, out, _) = ops(&["cron", "runs", "--json"], &env);
+    assert_eq!(code, 0);
+    assert!(serde_json::from_str::<serde_json::Value>(&out).unwrap().is_array());
+    assert_eq!(ops(&["cron", "pause", "all"], &env).0, 0);
+    assert!(ops(&["cron", "resume", "all"], &env).1.contains("resumed"));
+}
