@@ -49,7 +49,10 @@ impl Dispatcher {
         self.dispatch(NewJob::args(args)?).await
     }
 
+    /// Enqueues `job` with its registered kind's defaults ([`Registry::prepare`]), or runs
+    /// it inline when its kind's queue is switched off.
     pub async fn dispatch(&self, job: NewJob) -> Result<Dispatched, DispatchError> {
+        let job = self.registry.prepare(job);
         if !self.switches.current().kind_runs_inline(&job.kind) {
             return Ok(Dispatched::Queued(self.store.enqueue(job).await?));
         }

@@ -44,6 +44,8 @@ pub use store::{
     RequeueReport, Rescued, SqliteStore, Store, StoreOptions,
 };
 pub use switches::{kind_switch, task_switch, SwitchBoard, Switches, GLOBAL_SWITCHES};
+/// The token [`Worker::run`] takes, re-exported so callers need not name tokio-util's version.
+pub use tokio_util::sync::CancellationToken;
 pub use wake::Wakeup;
 pub use worker::{JobContext, JobError, JobErrorKind, QueueSettings, Registry, Worker, WorkerSettings};
 

@@ -17,8 +17,9 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 pub const DEFAULT_QUEUE: &str = "default";
 
 /// How jobs of one kind are queued and run. `queue`, `priority` and `max_attempts` are applied
-/// at enqueue by [`NewJob::args`] (typed jobs); `retry` and `timeout` by the worker. Untyped
-/// jobs ([`NewJob::new`]) set their own queue, priority and attempts.
+/// at enqueue, by [`NewJob::args`] for typed jobs and by [`crate::Registry::prepare`] (which
+/// the [`crate::Dispatcher`] calls) for registered kinds; a bare [`NewJob::new`] knows no kind
+/// options. `retry` and `timeout` are applied by the worker.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KindOptions {
     pub queue: String,
@@ -92,6 +93,16 @@ pub struct NewJob {
     pub(crate) run_at: Option<DateTime<Utc>>,
     pub(crate) max_attempts: u32,
     pub(crate) dedupe_key: Option<String>,
+    /// Which of queue, priority and max_attempts the caller set, so kind defaults fill only
+    /// the rest.
+    explicit: Explicit,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Explicit {
+    queue: bool,
+    priority: bool,
+    max_attempts: bool,
 }
 
 impl NewJob {
@@ -112,8 +123,22 @@ impl NewJob {
 
     /// A typed job with its kind's options (queue, priority, attempts) applied.
     pub fn args<A: JobArgs>(args: &A) -> Result<Self, QueueError> {
-        let o = A::options();
-        Ok(Self::new(A::KIND, args)?.queue(&o.queue).priority(o.priority).max_attempts(o.max_attempts))
+        Ok(Self::new(A::KIND, args)?.with_defaults(&A::options()))
+    }
+
+    /// Fills queue, priority and max_attempts from a kind's options wherever the caller has
+    /// not set them ([`crate::Registry::prepare`] does this for registered kinds).
+    pub fn with_defaults(mut self, o: &KindOptions) -> Self {
+        if !self.explicit.queue {
+            o.queue.clone_into(&mut self.queue);
+        }
+        if !self.explicit.priority {
+            self.priority = o.priority;
+        }
+        if !self.explicit.max_attempts {
+            self.max_attempts = o.max_attempts;
+        }
+        self
     }
 
     fn raw(kind: &str, payload: String) -> Self {
@@ -127,16 +152,19 @@ impl NewJob {
             run_at: None,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             dedupe_key: None,
+            explicit: Explicit::default(),
         }
     }
 
     pub fn queue(mut self, q: &str) -> Self {
         q.clone_into(&mut self.queue);
+        self.explicit.queue = true;
         self
     }
     /// Lower runs first; default 0.
     pub fn priority(mut self, p: i16) -> Self {
         self.priority = p;
+        self.explicit.priority = true;
         self
     }
     /// Not before this time (default: now).
@@ -146,6 +174,7 @@ impl NewJob {
     }
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n;
+        self.explicit.max_attempts = true;
         self
     }
     /// While a job of this kind (and tenant) holding `key` is pending, processing or retrying,

@@ -122,3 +122,28 @@ mod switches {
         }
     }
 }
+
+mod schedules {
+    use crate::cron::Schedule;
+    use chrono::{TimeZone, Utc};
+    use std::time::Duration;
+
+    #[test]
+    fn interval_and_cron_slots() {
+        let t = Utc.with_ymd_and_hms(2030, 1, 1, 10, 7, 30).single().unwrap();
+        let every = Schedule::every(Duration::from_secs(300));
+        assert_eq!(every.first_due(t), t, "interval tasks run when first seen");
+        assert_eq!(every.next_after(t), t + chrono::Duration::seconds(300));
+        let cron = Schedule::cron("*/15 * * * *").unwrap();
+        assert_eq!(cron.first_due(t), Utc.with_ymd_and_hms(2030, 1, 1, 10, 15, 0).single().unwrap());
+        assert_eq!(
+            cron.next_after(Utc.with_ymd_and_hms(2030, 1, 1, 10, 15, 0).single().unwrap()),
+            Utc.with_ymd_and_hms(2030, 1, 1, 10, 30, 0).single().unwrap(),
+            "strictly after"
+        );
+        let daily = Schedule::cron("0 3 * * *").unwrap();
+        assert_eq!(daily.next_after(t), Utc.with_ymd_and_hms(2030, 1, 2, 3, 0, 0).single().unwrap());
+        let err = Schedule::cron("every monday").unwrap_err().to_string();
+        assert!(err.contains("cron expression") && err.contains("every monday"), "{err}");
+    }
+}

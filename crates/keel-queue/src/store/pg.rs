@@ -17,6 +17,9 @@ use uuid::Uuid;
 /// The NOTIFY channel; the payload is the queue name.
 pub(crate) const CHANNEL: &str = "keel_jobs";
 
+// Every `UPDATE … FROM UNNEST($1 …)` below also says `j.id = ANY($1)`: that gives the planner
+// an index condition on the primary key; without it, it may hash-join against a full scan.
+
 /// Rows per bulk INSERT statement (each column is one array parameter, so the only limit is
 /// statement size; 5,000 keeps a statement well under a few MB).
 const BULK_CHUNK: usize = 5_000;
@@ -306,7 +309,7 @@ impl PgStore {
         let kept: Vec<Uuid> = sqlx::query_scalar(
             "UPDATE keel_jobs j SET lease_expires_at = $3, updated_at = $4 \
              FROM UNNEST($1::uuid[], $2::int8[]) AS t(id, seq) \
-             WHERE j.id = t.id AND j.lease_seq = t.seq AND j.state = 'processing' \
+             WHERE j.id = ANY($1::uuid[]) AND j.id = t.id AND j.lease_seq = t.seq AND j.state = 'processing' \
              RETURNING j.id",
         )
         .bind(&ids)
@@ -332,7 +335,7 @@ impl PgStore {
             let rows: Vec<Uuid> = sqlx::query_scalar(
                 "UPDATE keel_jobs j SET state = 'completed', finished_at = $3, updated_at = $3, lease_expires_at = NULL \
                  FROM UNNEST($1::uuid[], $2::int8[]) AS t(id, seq) \
-                 WHERE j.id = t.id AND j.lease_seq = t.seq AND j.state = 'processing' \
+                 WHERE j.id = ANY($1::uuid[]) AND j.id = t.id AND j.lease_seq = t.seq AND j.state = 'processing' \
                  RETURNING j.id",
             )
             .bind(&ids)
@@ -366,7 +369,7 @@ impl PgStore {
                    last_error = t.error, lease_expires_at = NULL, updated_at = $6 \
                  FROM UNNEST($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::timestamptz[]) \
                       AS t(id, seq, mode, error, retry_at) \
-                 WHERE j.id = t.id AND j.lease_seq = t.seq AND j.state = 'processing' \
+                 WHERE j.id = ANY($1::uuid[]) AND j.id = t.id AND j.lease_seq = t.seq AND j.state = 'processing' \
                  RETURNING j.id, j.state",
             )
             .bind(&ids)
@@ -399,7 +402,7 @@ impl PgStore {
             "UPDATE keel_jobs j SET state = CASE WHEN j.attempt <= 1 THEN 'pending' ELSE 'retrying' END, \
                  attempt = GREATEST(j.attempt - 1, 0), lease_expires_at = NULL, updated_at = $3 \
              FROM UNNEST($1::uuid[], $2::int8[]) AS t(id, seq) \
-             WHERE j.id = t.id AND j.lease_seq = t.seq AND j.state = 'processing' \
+             WHERE j.id = ANY($1::uuid[]) AND j.id = t.id AND j.lease_seq = t.seq AND j.state = 'processing' \
              RETURNING j.queue",
         )
         .bind(&ids)
@@ -436,7 +439,7 @@ impl PgStore {
                run_at = CASE WHEN j.attempt >= j.max_attempts THEN j.run_at ELSE $3 END, \
                finished_at = CASE WHEN j.attempt >= j.max_attempts THEN $3 END, \
                last_error = t.msg, lease_expires_at = NULL, updated_at = $3 \
-             FROM UNNEST($1::uuid[], $2::text[]) AS t(id, msg) WHERE j.id = t.id \
+             FROM UNNEST($1::uuid[], $2::text[]) AS t(id, msg) WHERE j.id = ANY($1::uuid[]) AND j.id = t.id \
              RETURNING j.id, j.state",
         )
         .bind(&ids)

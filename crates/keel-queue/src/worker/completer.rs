@@ -8,7 +8,7 @@
 //! the fencing token.
 
 use super::metrics::bump;
-use super::shared::Shared;
+use super::shared::{HandSlot, Shared};
 use crate::{Finish, Finished, JobId, JobState, Outcome};
 use keel_ids::mask_email;
 use serde::Serialize;
@@ -23,6 +23,8 @@ pub(crate) struct Pending {
     pub(crate) finish: Finish,
     pub(crate) kind: String,
     pub(crate) attempt: u32,
+    /// Returned to the claim loop once this finish is written.
+    pub(crate) _slot: Option<HandSlot>,
 }
 
 /// What one batch of finishes did.

@@ -1,7 +1,7 @@
 //! Handlers: what runs a job of each kind, registered by kind with a typed payload.
 
 use crate::names::check_name;
-use crate::{Job, JobArgs, KindOptions, QueueError};
+use crate::{Job, JobArgs, KindOptions, NewJob, QueueError};
 use futures::future::BoxFuture;
 use keel_ids::OrgId;
 use std::collections::BTreeMap;
@@ -171,5 +171,16 @@ impl Registry {
 
     pub fn options(&self, kind: &str) -> Option<&KindOptions> {
         self.kinds.get(kind).map(|r| &r.options)
+    }
+
+    /// Applies the registered kind's queue, priority and attempts to whatever `job` has not
+    /// set itself. Use it wherever jobs of registered kinds are enqueued by name (an ops CLI,
+    /// an API handler), so `webhook.deliver` lands on the queue its handler was registered
+    /// for. Unregistered kinds pass through unchanged.
+    pub fn prepare(&self, job: NewJob) -> NewJob {
+        match self.options(job.kind()) {
+            Some(o) => job.with_defaults(o),
+            None => job,
+        }
     }
 }

@@ -4,7 +4,7 @@
 use super::completer::Pending;
 use super::execute::{execute, Done};
 use super::metrics::bump;
-use super::shared::Shared;
+use super::shared::{HandSlot, Shared};
 use super::QueueSettings;
 use crate::{Claim, Finish, Job, PauseReason};
 use keel_ids::mask_email;
@@ -65,6 +65,11 @@ pub(crate) async fn run(
     cancel: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(q.concurrency as usize));
+    // Jobs in hand (claimed, not yet durably finished): running ones, one claimed batch
+    // waiting for run slots, and finishes waiting for the completer. Bounding it keeps a
+    // fast loop from claiming more than the database absorbs, so leases never expire in a
+    // backlog of unwritten finishes.
+    let hand = Arc::new(Semaphore::new((q.concurrency + 2 * q.batch_size) as usize));
     let notify = shared.store.wakeup().notify();
     let mut backoff = Duration::from_millis(100);
     while !cancel.is_cancelled() {
@@ -81,6 +86,10 @@ pub(crate) async fn run(
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             _ = cancel.cancelled() => break,
         };
+        tokio::select! {
+            p = hand.acquire_many(q.batch_size) => match p { Ok(p) => p.forget(), Err(_) => break },
+            _ = cancel.cancelled() => break,
+        }
         // Armed before claiming, so a wakeup that lands while we claim is not lost.
         let woken = notify.notified();
         tokio::pin!(woken);
@@ -92,6 +101,7 @@ pub(crate) async fn run(
             }
             Err(e) => {
                 drop(first);
+                hand.add_permits(q.batch_size as usize);
                 bump(&shared.metrics.db_errors, 1);
                 tracing::warn!(event = "queue_unavailable", queue = %q.queue, error = %mask_email(&e.to_string()),
                     retry_in_ms = backoff.as_millis() as u64, "cannot claim jobs; backing off");
@@ -102,6 +112,7 @@ pub(crate) async fn run(
                 continue;
             }
         };
+        hand.add_permits(q.batch_size as usize - jobs.len().min(q.batch_size as usize));
         if jobs.is_empty() {
             drop(first);
             match shared.store.pause_reason(q.queue.clone(), q.task.clone()).await {
@@ -124,23 +135,31 @@ pub(crate) async fn run(
         bump(&shared.metrics.claimed, jobs.len() as u64);
         let skipped = shared.take_skipped(&q.task);
         log_claimed(&q, jobs.len(), skipped);
+        // Held (and so heartbeated) from the moment of the claim, not from their start.
+        let held: Vec<(Job, CancellationToken, HandSlot)> = jobs
+            .into_iter()
+            .filter_map(|j| {
+                let lease = j.lease()?;
+                Some((j, shared.hold(lease), HandSlot(hand.clone())))
+            })
+            .collect();
         let mut permit = Some(first);
-        let mut jobs = jobs.into_iter();
-        while let Some(job) = jobs.next() {
+        let mut held = held.into_iter();
+        while let Some((job, token, slot)) = held.next() {
             let p = match permit.take() {
                 Some(p) => p,
                 None => tokio::select! {
                     p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
                     _ = cancel.cancelled() => {
                         // Claimed but never started: give them back for another worker now.
-                        for j in std::iter::once(job).chain(jobs.by_ref()) {
+                        for (j, _, _) in std::iter::once((job, token, slot)).chain(held.by_ref()) {
                             if let Some(l) = j.lease() { shared.give_back(l); }
                         }
                         break;
                     }
                 },
             };
-            start(&shared, job, p, &done_tx, &tracker);
+            start(&shared, job, token, slot, p, &done_tx, &tracker);
         }
     }
 }
@@ -148,12 +167,13 @@ pub(crate) async fn run(
 fn start(
     shared: &Arc<Shared>,
     job: Job,
+    token: CancellationToken,
+    slot: HandSlot,
     permit: tokio::sync::OwnedSemaphorePermit,
     done_tx: &mpsc::UnboundedSender<Pending>,
     tracker: &TaskTracker,
 ) {
     let Some(lease) = job.lease() else { return };
-    let token = shared.hold(lease);
     let shared = shared.clone();
     let tx = done_tx.clone();
     tracker.spawn(async move {
@@ -163,7 +183,7 @@ fn start(
         match done {
             Done::Finish(outcome) => {
                 shared.mark_finishing(lease.job);
-                let pending = Pending { finish: Finish { lease, outcome }, kind, attempt };
+                let pending = Pending { finish: Finish { lease, outcome }, kind, attempt, _slot: Some(slot) };
                 if tx.send(pending).is_err() {
                     // Completer gone (cannot happen before shutdown ends); the lease expires.
                     shared.drop_held([lease.job]);

@@ -226,7 +226,9 @@ impl Worker {
                 let token = shared.hold(lease);
                 let (kind, attempt) = (job.kind.clone(), job.attempt);
                 match execute(shared, job, token).await {
-                    Done::Finish(outcome) => Some(Pending { finish: Finish { lease, outcome }, kind, attempt }),
+                    Done::Finish(outcome) => {
+                        Some(Pending { finish: Finish { lease, outcome }, kind, attempt, _slot: None })
+                    }
                     Done::Interrupted | Done::LeaseLost => None,
                 }
             })

@@ -5,6 +5,7 @@ use crate::{JobId, Lease, Store, SwitchBoard};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 /// A job this worker holds a lease on, from claim until its finish is durable.
@@ -83,5 +84,16 @@ impl Shared {
 
     pub(crate) fn take_releases(&self) -> Vec<Lease> {
         std::mem::take(&mut *self.to_release.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// One unit of a claim loop's in-hand budget: a job claimed and not yet durably finished.
+/// Dropping it (after the finish is flushed, or when the job is given up) returns the unit,
+/// so a loop can never claim faster than its finishes are written.
+pub(crate) struct HandSlot(pub(crate) Arc<Semaphore>);
+
+impl Drop for HandSlot {
+    fn drop(&mut self) {
+        self.0.add_permits(1);
     }
 }

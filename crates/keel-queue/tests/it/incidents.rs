@@ -284,3 +284,26 @@ async fn kind_queue_disabled_runs_the_job_inline() {
     ));
     assert_eq!(store.snapshot().await.unwrap().counts.pending, 2);
 }
+
+#[tokio::test]
+async fn registered_kind_options_apply_to_jobs_enqueued_by_name() {
+    let t = TestDb::sqlite().await;
+    let store = keel_queue::open(t.db.clone());
+    let mut reg = Registry::new();
+    reg.register_json(
+        "webhook.deliver",
+        KindOptions::default().queue("webhooks").max_attempts(10).priority(2),
+        |_, _| async { Ok(()) },
+    )
+    .unwrap();
+    let prepared = reg.prepare(NewJob::new("webhook.deliver", &json!({})).unwrap().priority(-1));
+    let d = keel_queue::Dispatcher::new(store.clone(), reg, SwitchBoard::default());
+    let keel_queue::Dispatched::Queued(e) = d.dispatch(prepared).await.unwrap() else { panic!() };
+    let job = store.get(e.id()).await.unwrap().unwrap();
+    assert_eq!((job.queue.as_str(), job.max_attempts, job.priority), ("webhooks", 10, -1), "explicit priority kept");
+    let keel_queue::Dispatched::Queued(e) = d.dispatch(NewJob::new("other.kind", &json!({})).unwrap()).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(store.get(e.id()).await.unwrap().unwrap().queue, "default", "unknown kinds keep the defaults");
+}
