@@ -33,6 +33,9 @@ pub struct AppState {
     pub reports: Arc<dyn crate::reports::ReportSource>,
     pub report_page_size: usize,
     pub metrics: Arc<keel_telemetry::MetricsRegistry>,
+    /// The job queue, and the dispatcher that honours `<KIND>_QUEUE_DISABLED` (run inline).
+    pub queue: Arc<dyn keel_queue::Store>,
+    pub dispatcher: keel_queue::Dispatcher,
     pub recorder: keel_telemetry::RouteRecorder,
     /// The batch writer behind `recorder`, started by `serve` (which also flushes it at the end).
     pub(crate) writer: Arc<std::sync::Mutex<Option<keel_telemetry::RouteWriter>>>,
@@ -42,11 +45,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: Db, config: Config) -> Self {
-        let health = HealthService::builder(config.health)
-            .check(DatabaseCheck::new(db.clone()))
-            .build()
-            // The registry only rejects duplicate or reserved names, which are fixed here.
-            .unwrap_or_else(|e| unreachable!("health registry is static: {e}"));
+        let health = HealthService::builder(config.health).check(DatabaseCheck::new(db.clone()));
         let p = &config.rate_limits;
         let policy = |name: &str| p.get(name).cloned().unwrap_or_else(|| unreachable!("policy {name} is built in"));
         let limits = Limits {
@@ -60,11 +59,19 @@ impl AppState {
         let secure = config.settings.is_production();
         let signer = SessionSigner::new(config.settings.internal_api_secret.as_ref().map(|s| s.expose()), secure);
         let cache = keel_orgcache::OrgCache::new(&config.cache);
+        let queue = keel_queue::open(db.clone());
+        // The built-in registry only fails on a bad KEEL_SMTP_URL, which configuration loading
+        // already rejected; an empty registry then still queues (the worker reports the error).
+        let registry = keel_worker::builtin_registry(&config.worker).unwrap_or_default();
+        let dispatcher = keel_queue::Dispatcher::new(queue.clone(), registry, config.switches.clone());
         let limits = Arc::new(limits);
         let metrics = Arc::new(keel_telemetry::MetricsRegistry::new());
         crate::observe::register(&metrics, &limits, &cache, &recorder);
+        let health = crate::routes::with_queue_section(health, queue.clone());
         Self {
             cache,
+            queue,
+            dispatcher,
             metrics,
             recorder,
             writer: Arc::new(std::sync::Mutex::new(Some(writer))),

@@ -91,3 +91,24 @@ impl Tenancy {
         }
     }
 }
+
+impl Tenancy {
+    /// Withdraws an unused reset token (its email was collapsed onto an earlier one).
+    pub async fn cancel_reset(&self, token: &str) -> Result<(), TenancyError> {
+        match self.db() {
+            Db::Postgres(p) => {
+                sqlx::query("DELETE FROM password_resets WHERE token_hash = $1 AND used_at IS NULL")
+                    .bind(hash_secret(token))
+                    .execute(p)
+                    .await?;
+            }
+            Db::Sqlite(p) => {
+                sqlx::query("DELETE FROM password_resets WHERE token_hash = ? AND used_at IS NULL")
+                    .bind(hash_secret(token))
+                    .execute(p)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}

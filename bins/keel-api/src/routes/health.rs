@@ -38,3 +38,32 @@ pub fn is_internal_caller(state: &AppState, headers: &HeaderMap) -> bool {
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|token| secret.matches(token.trim().as_bytes()))
 }
+
+/// How long the internal queue snapshot may take before the endpoint answers without it.
+const QUEUE_SNAPSHOT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// Adds the internal `queue` section (shown only to the internal bearer) and builds the service.
+pub(crate) fn with_queue_section(
+    builder: keel_health::HealthServiceBuilder,
+    queue: std::sync::Arc<dyn keel_queue::Store>,
+) -> keel_health::HealthService {
+    let section = keel_health::section_fn("queue", move |_budget| {
+        let queue = queue.clone();
+        async move {
+            let s = queue.snapshot().await.map_err(|e| keel_health::CheckError::error(e.to_string()))?;
+            Ok(json!({
+                "pending": s.counts.get(keel_queue::JobState::Pending),
+                "processing": s.counts.get(keel_queue::JobState::Processing),
+                "retrying": s.counts.get(keel_queue::JobState::Retrying),
+                "dead_letter": s.counts.get(keel_queue::JobState::DeadLetter),
+                "oldest_pending_age_s": s.oldest_pending_age_s,
+            }))
+        }
+    })
+    .timeout(QUEUE_SNAPSHOT_TIMEOUT);
+    builder
+        .section(section)
+        .build()
+        // The registry only rejects duplicate or reserved names, which are fixed here.
+        .unwrap_or_else(|e| unreachable!("health registry is static: {e}"))
+}

@@ -10,9 +10,11 @@ mod auth;
 mod health;
 mod invoices;
 mod openapi;
+mod recovery;
 mod telemetry;
 
 pub use health::is_internal_caller;
+pub(crate) use health::with_queue_section;
 pub(crate) use openapi::OPERATIONS;
 
 use crate::auth::{session_middleware, COOKIE_NAME};
@@ -39,6 +41,8 @@ pub(crate) fn router(state: AppState) -> Router {
     let public = Router::new()
         .route("/api/auth/sign-in", post(auth::sign_in))
         .route("/api/auth/sign-out", post(auth::sign_out))
+        .route("/api/auth/forgot-password", post(recovery::forgot_password))
+        .route("/api/auth/reset-password", post(recovery::reset_password))
         .layer(from_fn_with_state(state.clone(), session_middleware))
         .layer(by_client_ip(&state, state.limits.public_ingress.clone()));
     let ingest = Router::new()

@@ -19,6 +19,8 @@ pub(crate) const OPERATIONS: &[(&str, &str, &str)] = &[
     ("get", "/metrics", "Prometheus metrics"),
     ("post", "/api/auth/sign-in", "Create a browser session"),
     ("post", "/api/auth/sign-out", "End the browser session"),
+    ("post", "/api/auth/forgot-password", "Email a password reset link (always 202)"),
+    ("post", "/api/auth/reset-password", "Set a new password with a reset token; ends other sessions"),
     ("get", "/api/admin/invoices", "List the active org's invoices"),
     ("post", "/api/admin/invoices", "Create one invoice (honours Idempotency-Key)"),
     ("post", "/api/admin/invoices/bulk", "Create up to 1,000 invoices (honours Idempotency-Key)"),
@@ -61,6 +63,14 @@ fn operation(method: &str, path: &str, summary: &str) -> Value {
             op["responses"]["200"] = ok("signed in; session cookie set");
         }
         ("post", "/api/auth/sign-out") => op["responses"]["204"] = ok("signed out"),
+        ("post", "/api/auth/forgot-password") => {
+            op["requestBody"] = body("ForgotPassword");
+            op["responses"]["202"] = ok("accepted (whether or not the account exists)");
+        }
+        ("post", "/api/auth/reset-password") => {
+            op["requestBody"] = body("ResetPassword");
+            op["responses"]["204"] = ok("password changed");
+        }
         ("post", "/api/telemetry/route-timing") => {
             op["requestBody"] = body("RouteTimingBatch");
             op["responses"]["202"] = ok("accepted");
@@ -152,6 +162,9 @@ pub(crate) fn build() -> Value {
                         "route": {"type": "string", "maxLength": 200}, "kind": {"type": "string", "enum": ["navigation", "api"]},
                         "duration_ms": {"type": "number", "minimum": 0, "maximum": 600000}, "status": {"type": "integer", "minimum": 100, "maximum": 599},
                         "occurred_at": {"type": "string", "format": "date-time"}, "sample_rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}}}}}},
+            "ForgotPassword": {"type": "object", "additionalProperties": false, "required": ["email"], "properties": {"email": {"type": "string", "format": "email"}}},
+            "ResetPassword": {"type": "object", "additionalProperties": false, "required": ["token", "password"], "properties": {
+                "token": {"type": "string"}, "password": {"type": "string", "minLength": 10, "maxLength": 256}}},
             "PaymentIn": {"type": "object", "additionalProperties": false, "required": ["amount_minor"], "properties": {
                 "amount_minor": {"type": "integer", "minimum": 1}, "currency": {"type": "string"}}}
         }}

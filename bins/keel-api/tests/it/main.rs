@@ -5,6 +5,7 @@ mod fixture;
 mod health;
 mod invoices;
 mod process;
+mod recovery;
 mod reports;
 mod telemetry;
 mod tenancy;
