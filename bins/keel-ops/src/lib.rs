@@ -22,11 +22,16 @@ pub mod exit {
 }
 
 pub async fn run(cli: Cli, source: &dyn Source) -> ExitCode {
+    ExitCode::from(run_code(cli, source).await)
+}
+
+/// [`run`] with the numeric exit status, for callers that start commands in-process.
+pub async fn run_code(cli: Cli, source: &dyn Source) -> u8 {
     match cmd::dispatch(cli, source).await {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code,
         Err(e) => {
             eprintln!("keel-ops: {e:#}");
-            ExitCode::from(e.exit_code())
+            e.exit_code()
         }
     }
 }

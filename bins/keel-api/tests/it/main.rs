@@ -7,6 +7,7 @@ mod invoices;
 mod process;
 mod recovery;
 mod reports;
+mod smoke;
 mod telemetry;
 mod tenancy;
 
