@@ -33,7 +33,8 @@ pub enum QueueError {
     )]
     DedupeConflict { kind: String, key: String, existing: JobId },
 
-    /// The database cannot be reached right now; retrying later can succeed.
+    /// The database cannot be reached right now, or the statement lost a deadlock or
+    /// serialization race; retrying later can succeed.
     #[error("the queue database is unavailable: {0}")]
     Unavailable(String),
 
@@ -71,8 +72,13 @@ impl From<sqlx::Error> for QueueError {
                     code.parse::<i32>().is_ok_and(|c| c & 0xff == 5 || c & 0xff == 6)
                 } else {
                     // Postgres: class 08 connection exceptions, 57P0x shutdown or crash,
-                    // 53300 too many connections.
-                    code.starts_with("08") || code.starts_with("57P") || code == "53300"
+                    // 53300 too many connections; 40P01 deadlock and 40001 serialization
+                    // failure, which succeed when simply retried.
+                    code.starts_with("08")
+                        || code.starts_with("57P")
+                        || code == "53300"
+                        || code == "40P01"
+                        || code == "40001"
                 };
                 if transient {
                     Self::Unavailable(e.to_string())

@@ -306,6 +306,8 @@ impl PgStore {
         }
         let now = self.clock.now();
         let (ids, seqs) = split_leases(&leases);
+        let mut tx = self.pool.begin().await?;
+        lock_in_order(&mut tx, &ids).await?;
         let kept: Vec<Uuid> = sqlx::query_scalar(
             "UPDATE keel_jobs j SET lease_expires_at = $3, updated_at = $4 \
              FROM UNNEST($1::uuid[], $2::int8[]) AS t(id, seq) \
@@ -316,8 +318,9 @@ impl PgStore {
         .bind(&seqs)
         .bind(crate::clock::plus(now, lease))
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(lost(&leases, &kept))
     }
 
@@ -327,6 +330,8 @@ impl PgStore {
         }
         let now = self.clock.now();
         let mut tx = self.pool.begin().await?;
+        let all: Vec<Uuid> = batch.iter().map(|f| f.lease.job.as_uuid()).collect();
+        lock_in_order(&mut tx, &all).await?;
         let mut states: HashMap<Uuid, JobState> = HashMap::new();
         let done: Vec<&Finish> = batch.iter().filter(|f| f.outcome == Outcome::Completed).collect();
         if !done.is_empty() {
@@ -398,6 +403,7 @@ impl PgStore {
         let now = self.clock.now();
         let (ids, seqs) = split_leases(&leases);
         let mut tx = self.pool.begin().await?;
+        lock_in_order(&mut tx, &ids).await?;
         let queues: Vec<String> = sqlx::query_scalar(
             "UPDATE keel_jobs j SET state = CASE WHEN j.attempt <= 1 THEN 'pending' ELSE 'retrying' END, \
                  attempt = GREATEST(j.attempt - 1, 0), lease_expires_at = NULL, updated_at = $3 \
@@ -466,6 +472,18 @@ impl PgStore {
         tx.commit().await?;
         Ok(out)
     }
+}
+
+/// Locks the rows of `ids` in id order. Heartbeats, finishes and releases all touch sets of
+/// rows that can overlap (a heartbeat covers every job a worker holds while the completer
+/// finishes some of them); taking the row locks in one global order first means they queue
+/// behind each other instead of deadlocking.
+async fn lock_in_order(conn: &mut PgConnection, ids: &[Uuid]) -> Result<(), QueueError> {
+    sqlx::query("SELECT id FROM keel_jobs WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE")
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// NOTIFY once per distinct queue, delivered when the transaction commits.
