@@ -18,6 +18,7 @@ pub(crate) fn ci() -> anyhow::Result<()> {
     clippy.args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]);
     step("clippy", clippy)?;
     test()?;
+    crate::schemathesis::schemathesis()?;
     deny()?;
     eprintln!("\nxtask ci: all green");
     Ok(())

@@ -3,11 +3,13 @@
 //! - `ci`: everything CI runs — fmt check, clippy `-D warnings`, tests on SQLite and
 //!   PostgreSQL, cargo-deny.
 //! - `test`: the test suite on both backends only.
+//! - `schemathesis`: the real keel-api fuzzed from its OpenAPI document; any 5xx fails (part of `ci`).
 //! - `bench <name>|all`: a benchmark family in release mode against its peers.
 
 mod bench;
 mod ci;
 mod run;
+mod schemathesis;
 #[cfg(test)]
 mod tidy;
 
@@ -16,9 +18,10 @@ fn main() -> std::process::ExitCode {
     let res = match args.first().map(String::as_str) {
         Some("ci") => ci::ci(),
         Some("test") => ci::test(),
+        Some("schemathesis") => schemathesis::schemathesis(),
         Some("bench") => bench::bench(args.get(1).map(String::as_str)),
         _ => {
-            eprintln!("usage: cargo xtask ci | test | bench <ratelimit|orgcache|queue|money|all>");
+            eprintln!("usage: cargo xtask ci | test | schemathesis | bench <ratelimit|orgcache|queue|money|all>");
             return std::process::ExitCode::from(2);
         }
     };

@@ -1,0 +1,369 @@
+//! `cargo xtask schemathesis`: the real keel-api on SQLite, fuzzed from its own
+//! `/api/openapi.json` by schemathesis with every rate limit raised: with an owner's bearer
+//! token, again with the seeded org/invoice/currency pinned, and anonymously. Any 5xx, and any
+//! operation schemathesis cannot test (a schema error), fails.
+
+use crate::run::cargo;
+use anyhow::{bail, Context};
+use std::collections::VecDeque;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// The schemathesis release CI installs (`.ci/run`); its CLI flags are the ones used below.
+const PINNED: &str = "4.32.5";
+/// Test cases per operation and phase: enough to reach the error paths, bounded so the three
+/// runs take about a minute and a half on a 2-core machine.
+const MAX_EXAMPLES: &str = "200";
+/// Every rate-limit policy raised by its override, so the fuzzer meets handlers, not 429s.
+const LIMIT_OVERRIDES: &[&str] = &[
+    "KEEL_RATE_LIMIT_ADMIN_API",
+    "KEEL_RATE_LIMIT_PUBLIC_INGRESS",
+    "KEEL_RATE_LIMIT_TELEMETRY_INGEST",
+    "KEEL_RATE_LIMIT_PASSWORD_RECOVERY",
+];
+const RAISED_LIMIT: &str = "100000/1m,burst=100000";
+const LOG_TAIL_LINES: usize = 80;
+
+pub(crate) fn schemathesis() -> anyhow::Result<()> {
+    eprintln!("\n== schemathesis against keel-api (no 5xx allowed)");
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    check_installed(&python)?;
+    let (api, ops) = build_binaries()?;
+    let dir = std::env::temp_dir().join(format!("keel-schemathesis-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let db = format!("sqlite://{}", dir.join("keel.db").display());
+
+    let (org, token) = seed(&ops, &db)?;
+    let mut server = Server::start(&api, &db, &dir)?;
+    let invoice = seed_invoice(&server.addr, &token)?;
+    // Random ids and currency codes stop nearly every admin request at 403/404/422 before the
+    // handler's real work; pinning the seeded org and invoice and a currency the money crate
+    // knows takes the fuzzer into creates, lookups and payments. Run 1 keeps the random values.
+    let pinned = dir.join("pinned.toml");
+    let config = format!(
+        "[parameters]\n\"path.id\" = \"{invoice}\"\n\"header.X-Org-Id\" = \"{org}\"\n\"body.currency\" = \"USD\"\n\"body.invoices[*].currency\" = \"USD\"\n"
+    );
+    fs::write(&pinned, config).context("cannot write pinned.toml")?;
+    let auth = format!("Authorization: Bearer {token}");
+    let runs = [
+        Run { name: "authenticated (owner token)", header: Some(&auth), config: None, only_admin: false },
+        Run {
+            name: "authenticated, seeded org, invoice and currency",
+            header: Some(&auth),
+            config: Some(&pinned),
+            only_admin: true,
+        },
+        Run { name: "anonymous", header: None, config: None, only_admin: false },
+    ];
+    let schema = format!("http://{}/api/openapi.json", server.addr);
+    let mut failed = Vec::new();
+    for run in &runs {
+        let ok = run.execute(&python, &schema, &dir)?;
+        if !server.alive() {
+            server.print_tail();
+            bail!("keel-api exited during the {} run (log tail above; files kept in {})", run.name, dir.display());
+        }
+        if !ok {
+            failed.push(run.name);
+        }
+    }
+    let errors = server.error_lines();
+    server.stop();
+    if !failed.is_empty() {
+        server.print_tail();
+        bail!(
+            "schemathesis reported failures or errors in: {} (its report is above, keel-api's log tail after it; files kept in {})",
+            failed.join("; "),
+            dir.display()
+        );
+    }
+    if errors > 0 {
+        eprintln!(
+            "schemathesis: keel-api logged {errors} ERROR line(s) without answering 5xx (log kept in {})",
+            dir.display()
+        );
+    } else {
+        let _ = fs::remove_dir_all(&dir);
+    }
+    eprintln!("schemathesis: no 5xx in any run");
+    Ok(())
+}
+
+/// Never passes by skipping: a missing schemathesis is an error naming the install command.
+fn check_installed(python: &str) -> anyhow::Result<()> {
+    let install = format!("{python} -m pip install 'schemathesis=={PINNED}'");
+    let out = Command::new(python).args(["-m", "schemathesis.cli", "--version"]).output();
+    let out = match out {
+        Ok(o) if o.status.success() => o,
+        _ => bail!("schemathesis is not installed for {python}; install it with `{install}`"),
+    };
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    eprintln!("{version}");
+    if !version.ends_with(PINNED) {
+        eprintln!("schemathesis: warning: CI pins {PINNED}; this machine has `{version}` (`{install}`)");
+    }
+    Ok(())
+}
+
+/// Builds keel-api and keel-ops (debug; a no-op after `cargo test`) and returns their paths as
+/// cargo reports them, so `CARGO_TARGET_DIR` and `build.target-dir` are honoured.
+fn build_binaries() -> anyhow::Result<(PathBuf, PathBuf)> {
+    let mut c = cargo();
+    c.args(["build", "--locked", "-p", "keel-api", "-p", "keel-ops", "--message-format=json-render-diagnostics"]);
+    c.stderr(Stdio::inherit());
+    eprintln!("{c:?}");
+    let out = c.output().context("cannot run cargo build")?;
+    if !out.status.success() {
+        bail!("cargo build -p keel-api -p keel-ops failed ({})", out.status);
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let find = |name: &str| {
+        stdout
+            .lines()
+            .filter(|l| l.contains(r#""reason":"compiler-artifact""#))
+            .filter_map(|l| json_str(l, "executable"))
+            .map(PathBuf::from)
+            .find(|p| p.file_stem().is_some_and(|s| s == name))
+            .with_context(|| format!("cargo build did not report the {name} executable"))
+    };
+    Ok((find("keel-api")?, find("keel-ops")?))
+}
+
+/// A migrated SQLite database with one org and one owner; returns the org id and the owner's
+/// API token.
+fn seed(ops: &Path, db: &str) -> anyhow::Result<(String, String)> {
+    ops_json(ops, db, &["migrate"])?;
+    let org = ops_json(ops, db, &["org", "create", "Schemathesis Org", "--json"])?;
+    let org = json_str(&org, "id").context("keel-ops org create --json printed no id")?;
+    let email = "schemathesis@example.com";
+    ops_json(ops, db, &["user", "create", "--email", email, "--org", &org, "--role", "owner", "--json"])?;
+    let tok = ops_json(ops, db, &["token", "issue", "--user", email, "--json"])?;
+    let token = json_str(&tok, "token").context("keel-ops token issue --json printed no token")?;
+    Ok((org, token))
+}
+
+/// One open invoice, created through the API the way a client would; returns its id.
+fn seed_invoice(addr: &str, token: &str) -> anyhow::Result<String> {
+    let body = r#"{"customer_name":"Seed Customer","currency":"USD","status":"open","line_items":[{"description":"Seed","quantity":2,"unit_amount_minor":1250}]}"#;
+    let mut s = TcpStream::connect(addr).with_context(|| format!("cannot connect to keel-api at {addr}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        s,
+        "POST /api/admin/invoices HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).context("cannot read keel-api's answer to the seed invoice")?;
+    let status = resp.split_whitespace().nth(1).unwrap_or("?");
+    let payload = resp.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    if status != "201" {
+        bail!("creating the seed invoice answered {status}: {payload}");
+    }
+    json_str(payload, "id").with_context(|| format!("the seed invoice answer has no id: {payload}"))
+}
+
+fn ops_json(ops: &Path, db: &str, args: &[&str]) -> anyhow::Result<String> {
+    let mut c = Command::new(ops);
+    clean_env(&mut c).env("DATABASE_URL", db).args(args);
+    let out = c.output().with_context(|| format!("cannot run {}", ops.display()))?;
+    if !out.status.success() {
+        bail!("keel-ops {} failed ({}): {}", args.join(" "), out.status, String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The caller's own Keel settings (a production `KEEL_ENV`, a Postgres URL) must not leak in.
+fn clean_env(c: &mut Command) -> &mut Command {
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("KEEL_") || k == "DATABASE_URL" || k == "INTERNAL_API_SECRET" || k == "RUST_LOG" {
+            c.env_remove(k.as_ref());
+        }
+    }
+    c
+}
+
+/// One schemathesis invocation against the running server.
+struct Run<'a> {
+    name: &'static str,
+    header: Option<&'a str>,
+    config: Option<&'a Path>,
+    only_admin: bool,
+}
+
+impl Run<'_> {
+    /// Whether schemathesis passed; an error only when it could not be started.
+    fn execute(&self, python: &str, schema: &str, dir: &Path) -> anyhow::Result<bool> {
+        let mut c = Command::new(python);
+        c.current_dir(dir).args(["-m", "schemathesis.cli"]);
+        if let Some(cfg) = self.config {
+            c.arg("--config-file").arg(cfg);
+        }
+        c.args(["run", schema, "--checks", "not_a_server_error", "--max-examples", MAX_EXAMPLES]);
+        // One worker: CPython before 3.11.8 can fail `ast.parse` in concurrent threads
+        // (gh-106905, "AST constructor recursion depth mismatch"), which hypothesis calls.
+        c.args(["--workers", "1", "--request-timeout", "30", "--generation-database", "none", "--no-color"]);
+        if self.only_admin {
+            c.args(["--include-path-regex", "^/api/admin/"]);
+        }
+        if let Some(h) = self.header {
+            c.args(["-H", h]);
+        }
+        let shown: Vec<String> = c
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .map(|a| if a.starts_with("Authorization:") { "Authorization: Bearer <token>".into() } else { a })
+            .collect();
+        eprintln!("\n== schemathesis, {}: {python} {}", self.name, shown.join(" "));
+        let status = c.status().context("cannot start schemathesis")?;
+        Ok(status.success())
+    }
+}
+
+/// keel-api on a random port; killed on drop so an early error never leaves it running.
+struct Server {
+    child: Child,
+    addr: String,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    errors: Arc<Mutex<usize>>,
+}
+
+impl Server {
+    fn start(api: &Path, db: &str, dir: &Path) -> anyhow::Result<Server> {
+        let mut c = Command::new(api);
+        clean_env(&mut c)
+            .env("DATABASE_URL", db)
+            .env("KEEL_BIND", "127.0.0.1:0")
+            .env("KEEL_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info");
+        for var in LIMIT_OVERRIDES {
+            c.env(var, RAISED_LIMIT);
+        }
+        c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = c.spawn().with_context(|| format!("cannot start {}", api.display()))?;
+        let stderr = child.stderr.take().context("keel-api stderr was not piped")?;
+        let mut log = fs::File::create(dir.join("keel-api.log")).context("cannot create keel-api.log")?;
+        let tail = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_TAIL_LINES)));
+        let errors = Arc::new(Mutex::new(0usize));
+        let (tx, rx) = mpsc::channel();
+        let (t, e) = (tail.clone(), errors.clone());
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = writeln!(log, "{line}");
+                if line.contains(r#""message":"listening""#) {
+                    let _ = tx.send(json_str(&line, "addr"));
+                }
+                if line.contains(r#""level":"ERROR""#) {
+                    *e.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+                }
+                let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
+                if t.len() == LOG_TAIL_LINES {
+                    t.pop_front();
+                }
+                t.push_back(line);
+            }
+        });
+        let mut server = Server { child, addr: String::new(), tail, errors };
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Some(addr)) => server.addr = addr,
+            Ok(None) => {
+                server.print_tail();
+                bail!("keel-api logged \"listening\" without an addr field");
+            }
+            Err(_) => {
+                server.stop();
+                server.print_tail();
+                bail!("keel-api did not log \"listening\" within 60 s (log tail above)");
+            }
+        }
+        eprintln!("keel-api listening on {}", server.addr);
+        Ok(server)
+    }
+
+    fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn error_lines(&self) -> usize {
+        *self.errors.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn print_tail(&self) {
+        eprintln!("\n== keel-api log tail");
+        for line in self.tail.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            eprintln!("{line}");
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The string value of `"key": "…"` in a JSON text; enough for keel-ops's and cargo's output
+/// without a JSON dependency in xtask.
+fn json_str(text: &str, key: &str) -> Option<String> {
+    let needle = format!("\"{key}\"");
+    let mut rest = text;
+    while let Some(i) = rest.find(&needle) {
+        rest = &rest[i + needle.len()..];
+        let Some(after) = rest.trim_start().strip_prefix(':') else { continue };
+        let Some(value) = after.trim_start().strip_prefix('"') else { continue };
+        let mut out = String::new();
+        let mut chars = value.chars();
+        while let Some(ch) = chars.next() {
+            match ch {
+                '"' => return Some(out),
+                '\\' => match chars.next()? {
+                    'n' => out.push('\n'),
+                    't' => out.push('\t'),
+                    other => out.push(other),
+                },
+                other => out.push(other),
+            }
+        }
+        return None;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_str;
+
+    #[test]
+    fn json_str_reads_compact_and_pretty_fields() {
+        assert_eq!(json_str(r#"{"id":"a-1","token":"kt_x"}"#, "token").as_deref(), Some("kt_x"));
+        assert_eq!(json_str("{\n  \"id\": \"a-1\",\n  \"token\": \"kt_y\"\n}", "token").as_deref(), Some("kt_y"));
+        assert_eq!(
+            json_str(r#"{"executable":"C:\\t\\keel-api.exe"}"#, "executable").as_deref(),
+            Some(r"C:\t\keel-api.exe")
+        );
+        assert_eq!(
+            json_str(r#"{"fields":{"message":"listening","addr":"127.0.0.1:4100"}}"#, "addr").as_deref(),
+            Some("127.0.0.1:4100")
+        );
+    }
+
+    #[test]
+    fn json_str_skips_non_string_values_and_missing_keys() {
+        assert_eq!(json_str(r#"{"id":null,"x":{"id":"b"}}"#, "id").as_deref(), Some("b"));
+        assert_eq!(json_str(r#"{"id":"unterminated"#, "id"), None);
+        assert_eq!(json_str(r#"{"other":"v"}"#, "id"), None);
+    }
+}
