@@ -62,7 +62,7 @@ impl AppState {
         let queue = keel_queue::open(db.clone());
         // The built-in registry only fails on a bad KEEL_SMTP_URL, which configuration loading
         // already rejected; an empty registry then still queues (the worker reports the error).
-        let registry = keel_worker::builtin_registry(&config.worker).unwrap_or_default();
+        let registry = keel_worker::builtin_registry(&config.worker, Some(db.clone())).unwrap_or_default();
         let dispatcher = keel_queue::Dispatcher::new(queue.clone(), registry, config.switches.clone());
         let limits = Arc::new(limits);
         let metrics = Arc::new(keel_telemetry::MetricsRegistry::new());

@@ -31,7 +31,7 @@ pub struct WorkerContext {
 /// Builds the queue worker (built-in job kinds, scheduled tasks) for `ctx`.
 pub fn build(ctx: &WorkerContext) -> anyhow::Result<Worker> {
     let store = keel_queue::open(ctx.db.clone());
-    let registry = builtin_registry(&ctx.config)?;
+    let registry = builtin_registry(&ctx.config, Some(ctx.db.clone()))?;
     let retention_days = ctx.config.telemetry_retention_days;
     let db = ctx.db.clone();
     let telemetry_prune = keel_queue::cron::FnTask::new(

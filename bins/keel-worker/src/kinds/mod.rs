@@ -1,5 +1,6 @@
 //! The built-in job kinds: `email.send`, `webhook.deliver`, `demo.sleep` and `demo.fail`.
 
+mod campaign;
 mod demo;
 mod mail;
 pub(crate) mod smtp;
@@ -14,8 +15,9 @@ use keel_queue::{KindOptions, Registry};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The registry every Keel worker runs (and keel-api uses for inline dispatch).
-pub fn builtin_registry(cfg: &WorkerConfig) -> anyhow::Result<Registry> {
+/// The registry every Keel worker runs (and keel-api uses for inline dispatch). `campaign.batch`
+/// needs the database for its totals and is registered only when one is given.
+pub fn builtin_registry(cfg: &WorkerConfig, db: Option<keel_storage::Db>) -> anyhow::Result<Registry> {
     let mailer: Arc<dyn Mailer> = match &cfg.smtp_url {
         Some(url) => {
             Arc::new(SmtpMailer::new(url.expose(), &cfg.mail_from).map_err(|e| anyhow::anyhow!("KEEL_SMTP_URL: {e}"))?)
@@ -48,6 +50,18 @@ pub fn builtin_registry(cfg: &WorkerConfig) -> anyhow::Result<Registry> {
         },
     )
     .map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(db) = db {
+        let m = mailer.clone();
+        r.register_json(
+            "campaign.batch",
+            KindOptions::default().timeout(Duration::from_secs(1800)),
+            move |payload, ctx| {
+                let (db, m) = (db.clone(), m.clone());
+                async move { campaign::run(&db, m.as_ref(), payload, ctx).await }
+            },
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+    }
     r.register_json("demo.sleep", KindOptions::default(), demo::sleep).map_err(|e| anyhow::anyhow!(e))?;
     r.register_json("demo.fail", KindOptions::default().max_attempts(3), |payload, _ctx| demo::fail(payload))
         .map_err(|e| anyhow::anyhow!(e))?;

@@ -1,6 +1,7 @@
 //! Black-box tests of the keel-worker binary.
 
 mod crash;
+mod kinds;
 
 use keel_testkit::Proc;
 use std::time::Duration;
