@@ -326,10 +326,10 @@ async fn multiple_permissive_policies_per_role_and_action() {
 async fn rls_disabled_tenant_table_off_is_error_unforced_is_warn() {
     let Some(db) = fixture(
         "audit::rls_disabled_tenant_table",
-        "CREATE TABLE invoices (id int PRIMARY KEY, org_id uuid NOT NULL);
-         CREATE TABLE payments (id int PRIMARY KEY, org_id uuid NOT NULL);
-         ALTER TABLE payments ENABLE ROW LEVEL SECURITY;
-         CREATE POLICY payments_org ON payments USING (org_id = (SELECT current_setting('keel.org_id')::uuid));
+        "CREATE TABLE bills (id int PRIMARY KEY, org_id uuid NOT NULL);
+         CREATE TABLE charges (id int PRIMARY KEY, org_id uuid NOT NULL);
+         ALTER TABLE charges ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY charges_org ON charges USING (org_id = (SELECT current_setting('keel.org_id')::uuid));
          CREATE TABLE customers (id int PRIMARY KEY, tenant uuid);  -- tenant column under another name
          CREATE TABLE settings (id int PRIMARY KEY);",
     )
@@ -338,17 +338,17 @@ async fn rls_disabled_tenant_table_off_is_error_unforced_is_warn() {
         return;
     };
     let (_, v) = audit(&db, &[]);
-    assert_eq!(objects(&v, "rls_disabled_tenant_table"), set(&["public.invoices", "public.payments"]), "{v:#}");
-    assert_eq!(finding(&v, "rls_disabled_tenant_table", "public.invoices")["level"], "error");
-    assert_eq!(finding(&v, "rls_disabled_tenant_table", "public.payments")["level"], "warn");
+    assert_eq!(objects(&v, "rls_disabled_tenant_table"), set(&["public.bills", "public.charges"]), "{v:#}");
+    assert_eq!(finding(&v, "rls_disabled_tenant_table", "public.bills")["level"], "error");
+    assert_eq!(finding(&v, "rls_disabled_tenant_table", "public.charges")["level"], "warn");
     let (_, v) = audit(&db, &["--tenant-column", "tenant"]);
     assert_eq!(objects(&v, "rls_disabled_tenant_table"), set(&["public.customers"]), "{v:#}");
 
     // The fix the finding proposes, verbatim.
     let fix =
-        finding(&audit(&db, &[]).1, "rls_disabled_tenant_table", "public.invoices")["fix"].as_str().unwrap().to_owned();
+        finding(&audit(&db, &[]).1, "rls_disabled_tenant_table", "public.bills")["fix"].as_str().unwrap().to_owned();
     exec(&db, &fix).await;
-    exec(&db, "ALTER TABLE payments FORCE ROW LEVEL SECURITY").await;
+    exec(&db, "ALTER TABLE charges FORCE ROW LEVEL SECURITY").await;
     let (_, v) = audit(&db, &[]);
     assert!(objects(&v, "rls_disabled_tenant_table").is_empty(), "{v:#}");
     assert!(objects(&v, "rls_initplan").is_empty(), "the proposed policy passes rls_initplan too: {v:#}");
