@@ -35,6 +35,8 @@ pub struct AppState {
     pub metrics: Arc<keel_telemetry::MetricsRegistry>,
     /// The job queue, and the dispatcher that honours `<KIND>_QUEUE_DISABLED` (run inline).
     pub queue: Arc<dyn keel_queue::Store>,
+    /// `keel_queue_jobs{state}`, refreshed from one snapshot query at each scrape.
+    pub(crate) queue_gauges: Option<keel_telemetry::metrics::PushedFamily>,
     pub dispatcher: keel_queue::Dispatcher,
     pub recorder: keel_telemetry::RouteRecorder,
     /// The batch writer behind `recorder`, started by `serve` (which also flushes it at the end).
@@ -68,9 +70,14 @@ impl AppState {
         let metrics = Arc::new(keel_telemetry::MetricsRegistry::new());
         crate::observe::register(&metrics, &limits, &cache, &recorder);
         let health = crate::routes::with_queue_section(health, queue.clone());
+        let queue_gauges =
+            keel_telemetry::metrics::FamilyDesc::gauge("keel_queue_jobs", "Jobs per state at this scrape", &["state"])
+                .and_then(|d| metrics.pushed(d))
+                .ok();
         Self {
             cache,
             queue,
+            queue_gauges,
             dispatcher,
             metrics,
             recorder,

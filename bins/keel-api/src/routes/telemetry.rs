@@ -54,6 +54,17 @@ pub(crate) async fn config(State(state): State<AppState>) -> impl IntoResponse {
 
 /// `GET /metrics`: Prometheus text format.
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    // Queue gauges come from one bounded snapshot query; if it is slow the other families
+    // still answer, with the previous gauge values.
+    if let Some(g) = &state.queue_gauges {
+        if let Ok(Ok(s)) = tokio::time::timeout(std::time::Duration::from_secs(1), state.queue.snapshot()).await {
+            let samples = keel_queue::JobState::ALL
+                .iter()
+                .map(|st| keel_telemetry::metrics::Sample::new([st.as_str()], s.counts.get(*st) as f64))
+                .collect();
+            let _ = g.replace(samples);
+        }
+    }
     let mut res = state.metrics.render().into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(keel_telemetry::METRICS_CONTENT_TYPE));
     res

@@ -91,6 +91,7 @@ async fn metrics_expose_http_histogram_and_limiters(t: TestDb) {
     assert!(!text.contains("route=\"/api/admin/invoices/"), "no raw paths");
     assert!(text.contains("keel_ratelimit_allowed_total{policy=\"admin_api\"} 1"), "{text}");
     assert!(text.contains("keel_cache_hits_total{bucket=\"dashboard\"}"), "{text}");
+    assert!(text.contains("keel_queue_jobs{state=\"pending\"} 0"), "{text}");
     for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
         let value = line.rsplit(' ').next().unwrap();
         assert!(value.parse::<f64>().is_ok(), "unparseable sample line: {line}");
