@@ -1,0 +1,534 @@
+//! Bench family `queue`: keel-queue on PostgreSQL and SQLite.
+//!
+//! - Enqueue rate: one job per transaction (sequential, so bounded by commit fsyncs), and bulk
+//!   (`enqueue_many`, 1,000 jobs per call as the peers were measured).
+//! - Burn-down: 100,000 pre-inserted no-op jobs drained by one worker at concurrency 1, 8 and
+//!   32 (claim batch 128). Time runs from starting the worker until it has stopped with every
+//!   finish flushed, and the database count of completed jobs is checked afterwards.
+//!   Finishes are batched (one transaction per flush): a crash can re-run the jobs whose
+//!   handler returned but whose finish was not yet flushed (at most one flush, a few ms of
+//!   work); their stale finishes are rejected by the fencing token, never applied twice.
+//! - Idle latency: an idle worker (concurrency 1, the default batch of 5) woken by NOTIFY
+//!   (Postgres) or in-process (SQLite); time from just before `enqueue` to the handler's
+//!   first instruction, 200 samples 5 ms apart.
+//!
+//! Postgres: a fresh database from `TEST_DATABASE_URL`, dropped afterwards, pool of 10.
+//! SQLite: a temporary file (WAL, synchronous=NORMAL), pool of 4. Medians of 3 iterations
+//! for rates; percentiles over all samples for latency.
+
+use crate::report::{median, percentile_ms, Row};
+use keel_config::{DatabaseTarget, Secret};
+use keel_queue::{JobFilter, KindOptions, NewJob, QueueSettings, Registry, Store, Worker, WorkerSettings};
+use keel_storage::sqlx::{self, Connection};
+use keel_storage::{connect, ConnectMode, Db, Migrations};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Notify};
+// keel-bench has no tokio-util of its own; keel-queue re-exports the token its worker takes.
+use keel_queue::CancellationToken;
+
+const ITERATIONS: usize = 3;
+const SINGLE_JOBS: usize = 1_000;
+const BULK_JOBS: usize = 100_000;
+const BULK_PER_CALL: usize = 1_000;
+const BURN_JOBS: u64 = 100_000;
+const BURN_BATCH: u32 = 128;
+const CONCURRENCY: [u32; 3] = [1, 8, 32];
+const LATENCY_SAMPLES: usize = 200;
+/// The peer drains fewer jobs: at its few hundred jobs/s, 100,000 would take minutes per
+/// run. The rates are per second either way; the case name says which size each side ran.
+const APALIS_BURN_JOBS: u64 = 20_000;
+
+struct Bench {
+    name: &'static str,
+    db: Db,
+    store: Arc<dyn Store>,
+}
+
+pub(crate) fn run() -> Result<Vec<Row>, String> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let mut rows = Vec::new();
+        let pg = PgBench::create().await?;
+        let lite = sqlite_bench().await?;
+        let peer = apalis_peer::Peer::connect(&pg).await?;
+        let result = async {
+            rows.extend(measure(&pg.bench, Some((&pg, &peer))).await?);
+            rows.extend(measure(&lite.0, None).await?);
+            Ok::<_, String>(())
+        }
+        .await;
+        pg.drop_db().await;
+        result.map(|_| rows)
+    })
+}
+
+/// Adds the peer's figure to a row when there is a peer.
+fn versus(row: Row, peer: Option<f64>, label: &str) -> Row {
+    match peer {
+        Some(v) => row.vs(label, v),
+        None => row,
+    }
+}
+
+async fn measure(b: &Bench, peer: Option<(&PgBench, &apalis_peer::Peer)>) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    let n = b.name;
+    let name = apalis_peer::NAME;
+    eprintln!("queue/{n}: enqueue");
+    let single = median(collect(ITERATIONS, || enqueue_single(b)).await?);
+    let p = match peer {
+        Some((pg, a)) => Some(median(collect(ITERATIONS, || a.enqueue_single(pg)).await?)),
+        None => None,
+    };
+    rows.push(
+        versus(Row::new(format!("{n}/enqueue_one_per_txn"), "jobs_per_s", single, "higher"), p, name)
+            .target(if n == "postgres" { "peers 530–1,050 (fsync-bound)" } else { "-" }),
+    );
+    let bulk = median(collect(ITERATIONS, || enqueue_bulk(b)).await?);
+    let p = match peer {
+        Some((pg, a)) => Some(median(collect(ITERATIONS, || a.enqueue_bulk(pg)).await?)),
+        None => None,
+    };
+    rows.push(
+        versus(Row::new(format!("{n}/enqueue_bulk_1000_per_call"), "jobs_per_s", bulk, "higher"), p, name)
+            .target(if n == "postgres" { "≥ 50,000" } else { "-" }),
+    );
+    for c in CONCURRENCY {
+        eprintln!("queue/{n}: burn-down at concurrency {c}");
+        let rate = median(collect(ITERATIONS, || burn_down(b, c)).await?);
+        let p = match peer {
+            Some((pg, a)) => Some(median(collect(ITERATIONS, || a.burn_down(pg, c, APALIS_BURN_JOBS)).await?)),
+            None => None,
+        };
+        let target = match (n, c) {
+            ("postgres", _) => "≥ 5,000",
+            ("sqlite", _) => "≥ 2,000",
+            _ => "-",
+        };
+        let label = format!("{name} ({}k jobs)", APALIS_BURN_JOBS / 1000);
+        rows.push(
+            versus(Row::new(format!("{n}/burn_down_100k_c{c}"), "jobs_per_s", rate, "higher"), p, &label)
+                .target(target),
+        );
+    }
+    eprintln!("queue/{n}: idle latency");
+    let mut lat = idle_latency(b).await?;
+    let mut peer_lat = match peer {
+        Some((pg, a)) => Some(a.idle_latency(pg).await?),
+        None => None,
+    };
+    for (pct, metric, target) in [(50.0, "ms_p50", "≤ 2"), (99.0, "ms_p99", "≤ 10")] {
+        let p = peer_lat.as_mut().map(|v| percentile_ms(v, pct));
+        rows.push(
+            versus(
+                Row::new(format!("{n}/idle_enqueue_to_start"), metric, percentile_ms(&mut lat, pct), "lower"),
+                p,
+                name,
+            )
+            .target(if n == "postgres" { target } else { "-" }),
+        );
+    }
+    Ok(rows)
+}
+
+async fn collect<F, Fut>(n: usize, mut f: F) -> Result<Vec<f64>, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<f64, String>>,
+{
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        v.push(f().await?);
+    }
+    Ok(v)
+}
+
+fn job(i: u64) -> Result<NewJob, String> {
+    NewJob::new("bench.noop", &serde_json::json!({ "i": i })).map_err(|e| e.to_string())
+}
+
+/// Empties the jobs table so every iteration starts from the same state.
+async fn reset(b: &Bench) -> Result<(), String> {
+    match &b.db {
+        Db::Postgres(p) => {
+            sqlx::query("TRUNCATE keel_jobs").execute(p).await.map_err(|e| e.to_string())?;
+        }
+        Db::Sqlite(p) => {
+            sqlx::query("DELETE FROM keel_jobs").execute(p).await.map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// Fresh planner statistics after a bulk load, as autovacuum would provide in production.
+async fn analyze(b: &Bench) -> Result<(), String> {
+    match &b.db {
+        Db::Postgres(p) => sqlx::query("VACUUM ANALYZE keel_jobs").execute(p).await.map(drop),
+        Db::Sqlite(p) => sqlx::query("ANALYZE keel_jobs").execute(p).await.map(drop),
+    }
+    .map_err(|e| e.to_string())
+}
+
+async fn enqueue_single(b: &Bench) -> Result<f64, String> {
+    reset(b).await?;
+    let jobs: Vec<NewJob> = (0..SINGLE_JOBS as u64).map(job).collect::<Result<_, _>>()?;
+    let t = Instant::now();
+    for j in jobs {
+        b.store.enqueue(j).await.map_err(|e| e.to_string())?;
+    }
+    Ok(SINGLE_JOBS as f64 / t.elapsed().as_secs_f64())
+}
+
+async fn enqueue_bulk(b: &Bench) -> Result<f64, String> {
+    reset(b).await?;
+    let mut chunks = Vec::new();
+    for c in 0..BULK_JOBS / BULK_PER_CALL {
+        let base = (c * BULK_PER_CALL) as u64;
+        chunks.push((base..base + BULK_PER_CALL as u64).map(job).collect::<Result<Vec<_>, _>>()?);
+    }
+    let t = Instant::now();
+    for chunk in chunks {
+        b.store.enqueue_many(chunk).await.map_err(|e| e.to_string())?;
+    }
+    Ok(BULK_JOBS as f64 / t.elapsed().as_secs_f64())
+}
+
+async fn load(b: &Bench, n: u64) -> Result<(), String> {
+    reset(b).await?;
+    let mut i = 0;
+    while i < n {
+        let end = (i + 5_000).min(n);
+        b.store.enqueue_many((i..end).map(job).collect::<Result<_, _>>()?).await.map_err(|e| e.to_string())?;
+        i = end;
+    }
+    analyze(b).await
+}
+
+fn settings(concurrency: u32, batch: u32) -> WorkerSettings {
+    WorkerSettings {
+        worker_id: "bench".into(),
+        queues: vec![QueueSettings::new("default", "background_job", concurrency, batch)],
+        shutdown_grace: Duration::from_secs(60),
+        ..WorkerSettings::default()
+    }
+}
+
+async fn burn_down(b: &Bench, concurrency: u32) -> Result<f64, String> {
+    load(b, BURN_JOBS).await?;
+    let count = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(Notify::new());
+    let mut reg = Registry::new();
+    let (c, d) = (count.clone(), done.clone());
+    reg.register_json("bench.noop", KindOptions::default(), move |_, _| {
+        let (c, d) = (c.clone(), d.clone());
+        async move {
+            if c.fetch_add(1, Ordering::Relaxed) + 1 == BURN_JOBS {
+                d.notify_one();
+            }
+            Ok(())
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    let worker = Arc::new(Worker::new(b.store.clone(), reg, settings(concurrency, BURN_BATCH)));
+    let cancel = CancellationToken::new();
+    let all_ran = done.notified();
+    tokio::pin!(all_ran);
+    all_ran.as_mut().enable();
+    let t = Instant::now();
+    let run = tokio::spawn({
+        let (w, c) = (worker.clone(), cancel.clone());
+        async move { w.run(c).await }
+    });
+    all_ran.await;
+    cancel.cancel();
+    run.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    let elapsed = t.elapsed();
+    let snap = b.store.snapshot().await.map_err(|e| e.to_string())?;
+    if snap.counts.completed != BURN_JOBS {
+        return Err(format!("{}: burn-down left {:?}", b.name, snap.counts));
+    }
+    Ok(BURN_JOBS as f64 / elapsed.as_secs_f64())
+}
+
+async fn idle_latency(b: &Bench) -> Result<Vec<Duration>, String> {
+    reset(b).await?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Instant>();
+    let mut reg = Registry::new();
+    reg.register_json("bench.noop", KindOptions::default(), move |_, _| {
+        let _ = tx.send(Instant::now());
+        async { Ok(()) }
+    })
+    .map_err(|e| e.to_string())?;
+    let worker = Arc::new(Worker::new(b.store.clone(), reg, settings(1, 5)));
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn({
+        let (w, c) = (worker.clone(), cancel.clone());
+        async move { w.run(c).await }
+    });
+    let mut samples = Vec::with_capacity(LATENCY_SAMPLES);
+    // Warm-up: the first job also waits for the worker to start listening.
+    b.store.enqueue(job(0)?).await.map_err(|e| e.to_string())?;
+    rx.recv().await.ok_or("worker stopped")?;
+    for i in 1..=LATENCY_SAMPLES as u64 {
+        // Let the worker finish the previous job and go idle again.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let t0 = Instant::now();
+        b.store.enqueue(job(i)?).await.map_err(|e| e.to_string())?;
+        let started = rx.recv().await.ok_or("worker stopped")?;
+        samples.push(started.saturating_duration_since(t0));
+    }
+    cancel.cancel();
+    run.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    let left = b.store.list(JobFilter { state: Some(keel_queue::JobState::Pending), ..Default::default() });
+    if !left.await.map_err(|e| e.to_string())?.is_empty() {
+        return Err("latency run left jobs pending".into());
+    }
+    Ok(samples)
+}
+
+struct PgBench {
+    admin: String,
+    name: String,
+    bench: Bench,
+}
+
+fn with_database(admin: &str, name: &str) -> String {
+    let scheme_end = admin.find("://").map(|i| i + 3).unwrap_or(0);
+    let (base, query) = admin.split_once('?').map(|(b, q)| (b, Some(q))).unwrap_or((admin, None));
+    let base = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+impl PgBench {
+    async fn create() -> Result<PgBench, String> {
+        let admin = std::env::var("TEST_DATABASE_URL")
+            .map_err(|_| "TEST_DATABASE_URL is unset (cargo xtask bench sets it to the local server)".to_string())?;
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let name = format!("keel_bench_queue_{}_{stamp}", std::process::id());
+        let mut conn = sqlx::PgConnection::connect(&admin).await.map_err(|e| format!("connect: {e}"))?;
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.map_err(|e| e.to_string())?;
+        let _ = conn.close().await;
+        let target = DatabaseTarget::Postgres { url: Secret::new(with_database(&admin, &name)) };
+        let db = connect(&target, ConnectMode::Eager).await.map_err(|e| e.to_string())?;
+        db.migrate(Migrations::Embedded).await.map_err(|e| e.to_string())?;
+        let store = keel_queue::open(db.clone());
+        Ok(PgBench { admin, name, bench: Bench { name: "postgres", db, store } })
+    }
+
+    async fn drop_db(self) {
+        self.bench.db.close().await;
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin).await {
+            let _ =
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn).await;
+            let _ = conn.close().await;
+        }
+    }
+}
+
+/// The SQLite bench and the directory that holds its file (removed on drop).
+struct SqliteBench(Bench, #[allow(dead_code)] TempDir);
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn sqlite_bench() -> Result<SqliteBench, String> {
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let dir = std::env::temp_dir().join(format!("keel-bench-queue-{}-{stamp}", std::process::id()));
+    let target = DatabaseTarget::Sqlite { path: dir.join("keel.db") };
+    let db = connect(&target, ConnectMode::Eager).await.map_err(|e| e.to_string())?;
+    db.migrate(Migrations::Embedded).await.map_err(|e| e.to_string())?;
+    let store = keel_queue::open(db.clone());
+    Ok(SqliteBench(Bench { name: "sqlite", db, store }, TempDir(dir)))
+}
+
+/// The peer: apalis-postgres 1.0 (with apalis-core 1.0's worker) in the same database, same
+/// machine, same run. Concurrency `c` is one apalis worker with `parallelize(tokio::spawn)`
+/// fetching batches of `c` (apalis has no other concurrency bound), woken by its
+/// LISTEN/NOTIFY pubsub. Its own sqlx 0.9 pool (10 connections, like keel's). Separate
+/// workers per unit of concurrency (32 on one 10-connection pool) were tried first: that run
+/// did not record all 20,000 jobs done within 120 s.
+mod apalis_peer {
+    use super::{PgBench, BULK_JOBS, BULK_PER_CALL, BURN_BATCH, LATENCY_SAMPLES, SINGLE_JOBS};
+    use apalis_core::backend::TaskSink;
+    use apalis_core::error::BoxDynError;
+    use apalis_core::worker::builder::WorkerBuilder;
+    use apalis_core::worker::ext::parallelize::ParallelizeExt;
+    use apalis_postgres::{Config, PgPool, PostgresStorage};
+    use keel_queue::CancellationToken;
+    use keel_storage::sqlx;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+    use tokio::sync::{mpsc, Notify};
+
+    pub(super) const NAME: &str = "apalis-postgres 1.0";
+
+    static RAN: AtomicU64 = AtomicU64::new(0);
+    static TARGET: AtomicU64 = AtomicU64::new(u64::MAX);
+    static ALL_RAN: Notify = Notify::const_new();
+    static STARTS: Mutex<Option<mpsc::UnboundedSender<Instant>>> = Mutex::new(None);
+
+    async fn noop(_: u64) -> Result<(), BoxDynError> {
+        if let Some(tx) = STARTS.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            let _ = tx.send(Instant::now());
+        }
+        if RAN.fetch_add(1, Ordering::Relaxed) + 1 == TARGET.load(Ordering::Relaxed) {
+            ALL_RAN.notify_one();
+        }
+        Ok(())
+    }
+
+    pub(super) struct Peer {
+        pool: PgPool,
+    }
+
+    fn config(batch: usize) -> Config {
+        Config::default().queue("bench").batch_size(batch)
+    }
+
+    impl Peer {
+        pub(super) async fn connect(pg: &PgBench) -> Result<Peer, String> {
+            let url = super::with_database(&pg.admin, &pg.name);
+            let pool = PgPool::connect(&url).await.map_err(|e| format!("apalis connect: {e}"))?;
+            PostgresStorage::<()>::setup(&pool).await.map_err(|e| format!("apalis setup: {e}"))?;
+            Ok(Peer { pool })
+        }
+
+        fn storage(&self) -> PostgresStorage<u64> {
+            PostgresStorage::new(&self.pool).with_config(config(BURN_BATCH as usize))
+        }
+
+        async fn reset(&self, pg: &PgBench) -> Result<(), String> {
+            let p = pg.bench.db.pg().ok_or("postgres")?;
+            sqlx::query("TRUNCATE apalis.jobs CASCADE").execute(p).await.map_err(|e| e.to_string())?;
+            Ok(())
+        }
+
+        async fn done(&self, pg: &PgBench) -> Result<i64, String> {
+            let p = pg.bench.db.pg().ok_or("postgres")?;
+            sqlx::query_scalar("SELECT count(*) FROM apalis.jobs WHERE status = 'Done'")
+                .fetch_one(p)
+                .await
+                .map_err(|e| e.to_string())
+        }
+
+        pub(super) async fn enqueue_single(&self, pg: &PgBench) -> Result<f64, String> {
+            self.reset(pg).await?;
+            let mut s = self.storage();
+            let t = Instant::now();
+            for i in 0..SINGLE_JOBS as u64 {
+                s.push(i).await.map_err(|e| e.to_string())?;
+            }
+            Ok(SINGLE_JOBS as f64 / t.elapsed().as_secs_f64())
+        }
+
+        pub(super) async fn enqueue_bulk(&self, pg: &PgBench) -> Result<f64, String> {
+            self.reset(pg).await?;
+            let mut s = self.storage();
+            let chunks: Vec<Vec<u64>> = (0..(BULK_JOBS / BULK_PER_CALL) as u64)
+                .map(|c| (c * BULK_PER_CALL as u64..(c + 1) * BULK_PER_CALL as u64).collect())
+                .collect();
+            let t = Instant::now();
+            for chunk in chunks {
+                s.push_bulk(chunk).await.map_err(|e| e.to_string())?;
+            }
+            Ok(BULK_JOBS as f64 / t.elapsed().as_secs_f64())
+        }
+
+        /// `n` pre-inserted jobs drained at concurrency `c`; the clock stops when the database
+        /// shows all `n` done.
+        pub(super) async fn burn_down(&self, pg: &PgBench, c: u32, n: u64) -> Result<f64, String> {
+            self.reset(pg).await?;
+            let mut s = self.storage();
+            let mut i = 0;
+            while i < n {
+                let end = (i + 1_000).min(n);
+                s.push_bulk((i..end).collect()).await.map_err(|e| e.to_string())?;
+                i = end;
+            }
+            let p = pg.bench.db.pg().ok_or("postgres")?;
+            sqlx::query("VACUUM ANALYZE apalis.jobs").execute(p).await.map_err(|e| e.to_string())?;
+            RAN.store(0, Ordering::SeqCst);
+            TARGET.store(n, Ordering::SeqCst);
+            let all_ran = ALL_RAN.notified();
+            tokio::pin!(all_ran);
+            all_ran.as_mut().enable();
+            let cancel = CancellationToken::new();
+            let t = Instant::now();
+            let stop = cancel.clone();
+            let worker = WorkerBuilder::new("bench")
+                .backend(PostgresStorage::new(&self.pool).with_config(config(c as usize)).with_pubsub())
+                .parallelize(tokio::spawn)
+                .build(noop);
+            let handle = tokio::spawn(worker.run_until(async move {
+                stop.cancelled().await;
+                Ok::<(), std::io::Error>(())
+            }));
+            all_ran.await;
+            // Handlers ran; now wait for the acknowledgements to land.
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while self.done(pg).await? < n as i64 {
+                if Instant::now() > deadline {
+                    let p = pg.bench.db.pg().ok_or("postgres")?;
+                    let by: Vec<(String, i64)> =
+                        sqlx::query_as("SELECT status, count(*) FROM apalis.jobs GROUP BY status ORDER BY 1")
+                            .fetch_all(p)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    cancel.cancel();
+                    return Err(format!("apalis did not record every job as done within 120 s: {by:?}"));
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let elapsed = t.elapsed();
+            cancel.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(30), handle).await;
+            TARGET.store(u64::MAX, Ordering::SeqCst);
+            Ok(n as f64 / elapsed.as_secs_f64())
+        }
+
+        pub(super) async fn idle_latency(&self, pg: &PgBench) -> Result<Vec<Duration>, String> {
+            self.reset(pg).await?;
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            *STARTS.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+            let cancel = CancellationToken::new();
+            let stop = cancel.clone();
+            let worker = WorkerBuilder::new("bench-latency").backend(self.storage().with_pubsub()).build(noop);
+            let handle = tokio::spawn(worker.run_until(async move {
+                stop.cancelled().await;
+                Ok::<(), std::io::Error>(())
+            }));
+            let mut s = self.storage();
+            s.push(0).await.map_err(|e| e.to_string())?;
+            rx.recv().await.ok_or("apalis worker stopped")?;
+            let mut samples = Vec::with_capacity(LATENCY_SAMPLES);
+            for i in 1..=LATENCY_SAMPLES as u64 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                let t0 = Instant::now();
+                s.push(i).await.map_err(|e| e.to_string())?;
+                // A missed wakeup shows up as a long sample, bounded so the run ends.
+                match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
+                    Ok(Some(started)) => samples.push(started.saturating_duration_since(t0)),
+                    _ => return Err("apalis did not start a job within 30 s".into()),
+                }
+            }
+            *STARTS.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            cancel.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(30), handle).await;
+            Ok(samples)
+        }
+    }
+}
