@@ -128,3 +128,65 @@ fn two_processes_share_the_public_ingress_limit() {
     drop((a, b));
     drop(t);
 }
+
+/// Two real keel-api processes on one Postgres: a write in one invalidates the other's cached
+/// dashboard through LISTEN/NOTIFY, so the other stops serving the stale total within a bound.
+#[test]
+fn dashboard_cache_is_coherent_across_two_processes() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let Some(t) =
+        rt.block_on(keel_testkit::TestDb::postgres("process::dashboard_cache_is_coherent_across_two_processes"))
+    else {
+        return;
+    };
+    let w = rt.block_on(crate::fixture::world(&t));
+    let env = [
+        ("KEEL_BIND", "127.0.0.1:0"),
+        ("DATABASE_URL", t.url.as_str()),
+        ("KEEL_AUTO_MIGRATE", "false"),
+        ("KEEL_EMBEDDED_WORKER", "false"),
+    ];
+    let mut a = Proc::start(BIN, &[], &env);
+    let mut b = Proc::start(BIN, &[], &env);
+    let (addr_a, addr_b) = (a.wait_listening(), b.wait_listening());
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    rt.block_on(async {
+        let c = ::reqwest::Client::new();
+        let dash = |addr: std::net::SocketAddr| {
+            let (c, tok, m) = (c.clone(), w.owner_token.clone(), month.clone());
+            async move {
+                c.get(format!("http://{addr}/api/admin/dashboard?month={m}"))
+                    .bearer_auth(tok)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(dash(addr_b).await["invoices"]["count"], 0);
+        let cached = dash(addr_b).await;
+        assert_eq!(cached["cached"], true, "B serves its cached dashboard");
+        let r = c
+            .post(format!("http://{addr_a}/api/admin/invoices"))
+            .bearer_auth(&w.owner_token)
+            .json(&crate::fixture::invoice("Cross-process"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        // The notification travels A → Postgres → B; B must drop its copy within the bound.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let v = dash(addr_b).await;
+            if v["invoices"]["count"] == 1 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "B still serves the stale dashboard after 5 s: {v}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    drop((a, b));
+    drop(t);
+}
