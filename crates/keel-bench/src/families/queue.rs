@@ -12,6 +12,9 @@
 //!   (Postgres) or in-process (SQLite); time from just before `enqueue` to the handler's
 //!   first instruction, 200 samples 5 ms apart.
 //!
+//! `KEEL_BENCH_QUEUE_CASES=enqueue,burn,latency` runs a subset (all by default); the table
+//! then holds only those rows.
+//!
 //! Postgres: a fresh database from `TEST_DATABASE_URL`, dropped afterwards, pool of 10.
 //! SQLite: a temporary file (WAL, synchronous=NORMAL), pool of 4. Medians of 3 iterations
 //! for rates; percentiles over all samples for latency.
@@ -38,7 +41,7 @@ const CONCURRENCY: [u32; 3] = [1, 8, 32];
 const LATENCY_SAMPLES: usize = 200;
 /// The peer drains fewer jobs: at its few hundred jobs/s, 100,000 would take minutes per
 /// run. The rates are per second either way; the case name says which size each side ran.
-const APALIS_BURN_JOBS: u64 = 20_000;
+const APALIS_BURN_JOBS: u64 = 5_000;
 
 struct Bench {
     name: &'static str,
@@ -72,7 +75,28 @@ fn versus(row: Row, peer: Option<f64>, label: &str) -> Row {
     }
 }
 
+fn wanted(case: &str) -> bool {
+    match std::env::var("KEEL_BENCH_QUEUE_CASES") {
+        Ok(v) if !v.trim().is_empty() => v.split(',').any(|c| c.trim() == case),
+        _ => true,
+    }
+}
+
 async fn measure(b: &Bench, peer: Option<(&PgBench, &apalis_peer::Peer)>) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    if wanted("enqueue") {
+        rows.extend(measure_enqueue(b, peer).await?);
+    }
+    if wanted("burn") {
+        rows.extend(measure_burn(b, peer).await?);
+    }
+    if wanted("latency") {
+        rows.extend(measure_latency(b, peer).await?);
+    }
+    Ok(rows)
+}
+
+async fn measure_enqueue(b: &Bench, peer: Option<(&PgBench, &apalis_peer::Peer)>) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
     let n = b.name;
     let name = apalis_peer::NAME;
@@ -95,6 +119,13 @@ async fn measure(b: &Bench, peer: Option<(&PgBench, &apalis_peer::Peer)>) -> Res
         versus(Row::new(format!("{n}/enqueue_bulk_1000_per_call"), "jobs_per_s", bulk, "higher"), p, name)
             .target(if n == "postgres" { "≥ 50,000" } else { "-" }),
     );
+    Ok(rows)
+}
+
+async fn measure_burn(b: &Bench, peer: Option<(&PgBench, &apalis_peer::Peer)>) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    let n = b.name;
+    let name = apalis_peer::NAME;
     for c in CONCURRENCY {
         eprintln!("queue/{n}: burn-down at concurrency {c}");
         let rate = median(collect(ITERATIONS, || burn_down(b, c)).await?);
@@ -113,8 +144,15 @@ async fn measure(b: &Bench, peer: Option<(&PgBench, &apalis_peer::Peer)>) -> Res
                 .target(target),
         );
     }
+    Ok(rows)
+}
+
+async fn measure_latency(b: &Bench, peer: Option<(&PgBench, &apalis_peer::Peer)>) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    let n = b.name;
+    let name = apalis_peer::NAME;
     eprintln!("queue/{n}: idle latency");
-    let mut lat = idle_latency(b).await?;
+    let (mut lat, mut calls) = idle_latency(b).await?;
     let mut peer_lat = match peer {
         Some((pg, a)) => Some(a.idle_latency(pg).await?),
         None => None,
@@ -130,6 +168,10 @@ async fn measure(b: &Bench, peer: Option<(&PgBench, &apalis_peer::Peer)>) -> Res
             .target(if n == "postgres" { target } else { "-" }),
         );
     }
+    rows.push(
+        Row::new(format!("{n}/idle_enqueue_call_alone"), "ms_p50", percentile_ms(&mut calls, 50.0), "lower")
+            .target("part of the row above: the enqueue's round trip and commit"),
+    );
     Ok(rows)
 }
 
@@ -142,6 +184,7 @@ where
     for _ in 0..n {
         v.push(f().await?);
     }
+    eprintln!("  {v:.0?}");
     Ok(v)
 }
 
@@ -241,10 +284,13 @@ async fn burn_down(b: &Bench, concurrency: u32) -> Result<f64, String> {
         let (w, c) = (worker.clone(), cancel.clone());
         async move { w.run(c).await }
     });
-    all_ran.await;
+    let ran = tokio::time::timeout(Duration::from_secs(600), all_ran).await;
     cancel.cancel();
     run.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
     let elapsed = t.elapsed();
+    if ran.is_err() {
+        return Err(format!("{}: only {} of {BURN_JOBS} jobs ran in 600 s", b.name, count.load(Ordering::SeqCst)));
+    }
     let snap = b.store.snapshot().await.map_err(|e| e.to_string())?;
     if snap.counts.completed != BURN_JOBS {
         return Err(format!("{}: burn-down left {:?}", b.name, snap.counts));
@@ -252,7 +298,9 @@ async fn burn_down(b: &Bench, concurrency: u32) -> Result<f64, String> {
     Ok(BURN_JOBS as f64 / elapsed.as_secs_f64())
 }
 
-async fn idle_latency(b: &Bench) -> Result<Vec<Duration>, String> {
+/// Enqueue-to-start samples, and the enqueue calls' own durations (round trip and commit),
+/// which are part of the first.
+async fn idle_latency(b: &Bench) -> Result<(Vec<Duration>, Vec<Duration>), String> {
     reset(b).await?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Instant>();
     let mut reg = Registry::new();
@@ -268,6 +316,7 @@ async fn idle_latency(b: &Bench) -> Result<Vec<Duration>, String> {
         async move { w.run(c).await }
     });
     let mut samples = Vec::with_capacity(LATENCY_SAMPLES);
+    let mut calls = Vec::with_capacity(LATENCY_SAMPLES);
     // Warm-up: the first job also waits for the worker to start listening.
     b.store.enqueue(job(0)?).await.map_err(|e| e.to_string())?;
     rx.recv().await.ok_or("worker stopped")?;
@@ -276,6 +325,7 @@ async fn idle_latency(b: &Bench) -> Result<Vec<Duration>, String> {
         tokio::time::sleep(Duration::from_millis(5)).await;
         let t0 = Instant::now();
         b.store.enqueue(job(i)?).await.map_err(|e| e.to_string())?;
+        calls.push(t0.elapsed());
         let started = rx.recv().await.ok_or("worker stopped")?;
         samples.push(started.saturating_duration_since(t0));
     }
@@ -285,7 +335,7 @@ async fn idle_latency(b: &Bench) -> Result<Vec<Duration>, String> {
     if !left.await.map_err(|e| e.to_string())?.is_empty() {
         return Err("latency run left jobs pending".into());
     }
-    Ok(samples)
+    Ok((samples, calls))
 }
 
 struct PgBench {
@@ -380,6 +430,12 @@ mod apalis_peer {
     static TARGET: AtomicU64 = AtomicU64::new(u64::MAX);
     static ALL_RAN: Notify = Notify::const_new();
     static STARTS: Mutex<Option<mpsc::UnboundedSender<Instant>>> = Mutex::new(None);
+    /// apalis registers workers by name and will not run two of one name; each run gets its own.
+    static RUN: AtomicU64 = AtomicU64::new(0);
+
+    fn worker_name() -> String {
+        format!("bench-{}-{}", std::process::id(), RUN.fetch_add(1, Ordering::Relaxed))
+    }
 
     async fn noop(_: u64) -> Result<(), BoxDynError> {
         if let Some(tx) = STARTS.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
@@ -469,7 +525,7 @@ mod apalis_peer {
             let cancel = CancellationToken::new();
             let t = Instant::now();
             let stop = cancel.clone();
-            let worker = WorkerBuilder::new("bench")
+            let worker = WorkerBuilder::new(worker_name())
                 .backend(PostgresStorage::new(&self.pool).with_config(config(c as usize)).with_pubsub())
                 .parallelize(tokio::spawn)
                 .build(noop);
@@ -477,9 +533,12 @@ mod apalis_peer {
                 stop.cancelled().await;
                 Ok::<(), std::io::Error>(())
             }));
-            all_ran.await;
+            let deadline = Instant::now() + Duration::from_secs(600);
+            if tokio::time::timeout_at(deadline.into(), all_ran).await.is_err() {
+                cancel.cancel();
+                return Err(format!("apalis ran {} of {n} jobs in 600 s", RAN.load(Ordering::SeqCst)));
+            }
             // Handlers ran; now wait for the acknowledgements to land.
-            let deadline = Instant::now() + Duration::from_secs(120);
             while self.done(pg).await? < n as i64 {
                 if Instant::now() > deadline {
                     let p = pg.bench.db.pg().ok_or("postgres")?;
@@ -489,7 +548,7 @@ mod apalis_peer {
                             .await
                             .map_err(|e| e.to_string())?;
                     cancel.cancel();
-                    return Err(format!("apalis did not record every job as done within 120 s: {by:?}"));
+                    return Err(format!("apalis did not record every job as done within 600 s: {by:?}"));
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
@@ -506,7 +565,7 @@ mod apalis_peer {
             *STARTS.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
             let cancel = CancellationToken::new();
             let stop = cancel.clone();
-            let worker = WorkerBuilder::new("bench-latency").backend(self.storage().with_pubsub()).build(noop);
+            let worker = WorkerBuilder::new(worker_name()).backend(self.storage().with_pubsub()).build(noop);
             let handle = tokio::spawn(worker.run_until(async move {
                 stop.cancelled().await;
                 Ok::<(), std::io::Error>(())
