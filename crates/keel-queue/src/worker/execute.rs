@@ -5,6 +5,8 @@ use super::handler::{JobContext, JobErrorKind};
 use super::shared::Shared;
 use crate::clock::plus;
 use crate::{Job, Outcome};
+use futures::FutureExt;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -43,13 +45,12 @@ pub(crate) async fn execute(shared: &Shared, job: Job, cancel: CancellationToken
     let timeout = reg.options.timeout;
     let policy = reg.options.retry;
     let ctx = JobContext { job: Arc::new(job), cancel: cancel.clone() };
-    // A task of its own, so a panic is caught as a JoinError instead of taking the loop down.
-    let handle = tokio::spawn(tokio::time::timeout(timeout, (reg.handler)(ctx)));
-    let abort = handle.abort_handle();
+    // A panic is caught and becomes a retryable failure instead of taking the worker down.
+    // Dropping the future (timeout, cancel) stops the handler at its next await.
+    let run = AssertUnwindSafe(tokio::time::timeout(timeout, (reg.handler)(ctx))).catch_unwind();
     let res = tokio::select! {
-        r = handle => r,
+        r = run => r,
         _ = cancel.cancelled() => {
-            abort.abort();
             return if shared.abandon.is_cancelled() { Done::Interrupted } else { Done::LeaseLost };
         }
     };
@@ -67,8 +68,7 @@ pub(crate) async fn execute(shared: &Shared, job: Job, cancel: CancellationToken
         Ok(Err(_elapsed)) => {
             retry(format!("timed out after {timeout:?} (the kind's timeout); the run was stopped"), None)
         }
-        Err(join) if join.is_panic() => {
-            let p = join.into_panic();
+        Err(p) => {
             let msg = p
                 .downcast_ref::<&str>()
                 .map(|s| (*s).to_owned())
@@ -76,6 +76,5 @@ pub(crate) async fn execute(shared: &Shared, job: Job, cancel: CancellationToken
                 .unwrap_or_else(|| "non-text panic".into());
             retry(format!("handler panicked: {msg}"), None)
         }
-        Err(_) => retry("handler task was cancelled".into(), None),
     })
 }

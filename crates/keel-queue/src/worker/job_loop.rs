@@ -28,9 +28,27 @@ pub(crate) fn claim_for(shared: &Shared, q: &QueueSettings) -> Claim {
 }
 
 /// Logs and counts a skipped tick; `skipped` is the count since the task's last run.
+/// Every skip is counted; a claim loop ticks every poll interval, so while it stays paused
+/// only its first skip and every 60th after reach the info level (the rest are debug).
 pub(crate) fn log_skip(shared: &Shared, task: &str, reason: &str, skipped: u64) {
     shared.metrics.skipped_tick(task);
-    tracing::info!(event = "tick_skipped", task, reason, skipped_ticks = skipped, "paused: no work claimed this tick");
+    if skipped == 1 || skipped % 60 == 0 {
+        tracing::info!(
+            event = "tick_skipped",
+            task,
+            reason,
+            skipped_ticks = skipped,
+            "paused: no work claimed this tick"
+        );
+    } else {
+        tracing::debug!(
+            event = "tick_skipped",
+            task,
+            reason,
+            skipped_ticks = skipped,
+            "paused: no work claimed this tick"
+        );
+    }
 }
 
 pub(crate) fn pause_text(p: &PauseReason) -> String {
