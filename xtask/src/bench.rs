@@ -3,7 +3,7 @@
 use crate::run::{cargo, step};
 use anyhow::bail;
 
-const FAMILIES: &[&str] = &["ratelimit", "orgcache", "queue", "money"];
+const FAMILIES: &[&str] = &["ratelimit", "orgcache", "queue", "money", "telemetry", "api"];
 
 pub(crate) fn bench(name: Option<&str>) -> anyhow::Result<()> {
     let Some(name) = name else { bail!("name a benchmark: {} or all", FAMILIES.join(", ")) };

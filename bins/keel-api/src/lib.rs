@@ -5,6 +5,8 @@
 //! transport-free and is wired here.
 
 mod auth;
+#[doc(hidden)]
+pub mod bench;
 mod config;
 mod error;
 mod extract;

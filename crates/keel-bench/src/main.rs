@@ -5,6 +5,10 @@
 
 mod families;
 mod report;
+#[cfg(any(feature = "queue", feature = "server"))]
+mod scratch;
+#[cfg(feature = "server")]
+mod server;
 
 fn main() {
     let name = std::env::args().nth(1).unwrap_or_default();

@@ -21,7 +21,8 @@ pub enum Grouping {
     Status,
 }
 
-/// The keyset position: (time in unix ms, id). Rows come in that order.
+/// The keyset position: (time, id), the time in unix microseconds on Postgres and unix
+/// milliseconds on SQLite (each backend's own precision). Rows come in that order.
 pub type Cursor = (i64, String);
 /// One report row: its group key and amount.
 pub type Row = (String, Money);
@@ -77,7 +78,6 @@ impl ReportSource for DbReportSource {
                 Kind::Invoices => ("invoices", "created_at", "total_minor"),
                 Kind::Payments => ("payments", "paid_at", "amount_minor"),
             };
-            let (c_ms, c_id) = cursor.unwrap_or((i64::MIN, String::new()));
             let probe = (limit + 1) as i64;
             let rows: Vec<Raw> = match &self.0 {
                 Db::Postgres(p) => {
@@ -86,24 +86,40 @@ impl ReportSource for DbReportSource {
                         (Grouping::Status, Kind::Invoices) => "status".to_owned(),
                         (Grouping::Status, Kind::Payments) => "'payment'".to_owned(),
                     };
-                    // Milliseconds are the cursor's unit; the id breaks ties within one.
-                    let ms = format!("(floor(extract(epoch FROM {time}) * 1000))::bigint");
+                    // The keyset is the column pair itself, (time, id), so the
+                    // (org_id, time, id) index starts each page where the last one ended.
+                    // The cursor carries the time in microseconds, PostgreSQL's precision.
+                    let after = match cursor {
+                        None => None,
+                        Some((us, id)) => Some((
+                            DateTime::<Utc>::from_timestamp_micros(us).ok_or_else(|| ReportSourceError::BadRow {
+                                id: id.clone(),
+                                cause: format!("cursor time {us} is out of range"),
+                            })?,
+                            id,
+                        )),
+                    };
+                    let keyset = if after.is_some() { "AND ({time}, id) > ($4, $5::uuid)" } else { "" };
+                    let keyset = keyset.replace("{time}", time);
                     let q = format!(
-                        "SELECT {group}, currency, {amount}, {ms}, id::text FROM {table}
-                         WHERE org_id = $1 AND {time} >= $2 AND {time} < $3 AND ({ms}, id::text) > ($4, $5)
-                         ORDER BY {ms}, id::text LIMIT $6"
+                        "SELECT {group}, currency, {amount}, (extract(epoch FROM {time}) * 1000000)::bigint, \
+                         id::text AS key_id FROM {table}
+                         WHERE org_id = $1 AND {time} >= $2 AND {time} < $3 {keyset}
+                         ORDER BY {time}, id LIMIT $6"
                     );
+                    let (after_time, after_id) = after.unwrap_or((from, String::new()));
                     sqlx::query_as(&q)
                         .bind(org.as_uuid())
                         .bind(from)
                         .bind(until)
-                        .bind(c_ms)
-                        .bind(&c_id)
+                        .bind(after_time)
+                        .bind(after_id)
                         .bind(probe)
                         .fetch_all(p)
                         .await?
                 }
                 Db::Sqlite(p) => {
+                    let (c_ms, c_id) = cursor.unwrap_or((i64::MIN, String::new()));
                     let group = match (grouping, kind) {
                         (Grouping::Month, _) => format!("strftime('%Y-%m', {time} / 1000, 'unixepoch')"),
                         (Grouping::Status, Kind::Invoices) => "status".to_owned(),

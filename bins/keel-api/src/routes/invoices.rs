@@ -204,8 +204,17 @@ pub(crate) async fn list(
     p: Principal,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    list_for(&state, &p, raw.as_deref()).await
+}
+
+/// The list handler's work once the caller is known (also mounted bare by `keel_api::bench`).
+pub(crate) async fn list_for(
+    state: &AppState,
+    p: &Principal,
+    raw: Option<&str>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     p.require(Permission::InvoicesView)?;
-    let pairs = query_pairs(raw.as_deref());
+    let pairs = query_pairs(raw);
     let limit = int_param(&pairs, "limit", DEFAULT_LIMIT)?;
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::bad_param("limit", format!("must be from 1 to {MAX_LIMIT}")));

@@ -15,6 +15,7 @@ mod telemetry;
 
 pub use health::is_internal_caller;
 pub(crate) use health::with_queue_section;
+pub(crate) use invoices::list_for as invoice_list_for;
 pub(crate) use openapi::OPERATIONS;
 
 use crate::auth::{session_middleware, COOKIE_NAME};

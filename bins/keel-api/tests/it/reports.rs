@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 backend_tests!(
     totals_over_many_pages_equal_an_independent_sql_sum,
+    rows_sharing_one_instant_are_counted_once_across_pages,
     a_failing_page_fails_the_whole_report,
     bad_report_parameters_are_named,
     dashboard_is_cached_and_follows_writes,
@@ -92,6 +93,46 @@ async fn totals_over_many_pages_equal_an_independent_sql_sum(t: TestDb) {
     for (cur, minor, count) in &expected {
         assert!(text.contains(&format!("invoices,ALL,{cur},{count},{minor},")), "{text}");
     }
+}
+
+/// A bulk create stamps every invoice with one instant, so only the id orders them: pages that
+/// split such a run must neither skip nor repeat a row.
+async fn rows_sharing_one_instant_are_counted_once_across_pages(t: TestDb) {
+    let w = world(&t).await;
+    let db = t.db.clone();
+    let s = start_state(t, &[], |st| st.report_page_size = PAGE).await;
+    let c = reqwest::Client::new();
+    let invoices: Vec<_> = (0..40)
+        .map(|i| {
+            let mut inv = invoice(&format!("Bulk {i}"));
+            inv["line_items"][0]["unit_amount_minor"] = serde_json::json!(100 + i * 13);
+            inv
+        })
+        .collect();
+    let r = c
+        .post(s.url("/api/admin/invoices/bulk"))
+        .bearer_auth(&w.owner_token)
+        .json(&serde_json::json!({ "invoices": invoices }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let d = today();
+    let body: serde_json::Value = c
+        .get(s.url(&format!("/api/admin/reports/revenue?from={d}&to={d}&group_by=month")))
+        .bearer_auth(&w.owner_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let overall = &body["invoices"]["overall"];
+    assert_eq!(overall["count"], 40, "{body}");
+    let expected = sql_totals(&db, w.parent).await;
+    assert_eq!(expected.len(), 1);
+    assert_eq!(overall["totals"][0]["minor"].as_i64(), Some(expected[0].1), "{body}");
+    assert_eq!(overall["totals"][0]["count"].as_i64(), Some(40));
 }
 
 /// The real source, failing on one page: the report must fail as a whole.

@@ -2,14 +2,20 @@
 
 use crate::report::{self, Row};
 
+#[cfg(feature = "api")]
+mod api;
 #[cfg(feature = "money")]
 mod money;
+#[cfg(feature = "money")]
+mod money_report;
 #[cfg(feature = "orgcache")]
 mod orgcache;
 #[cfg(feature = "queue")]
 mod queue;
 #[cfg(feature = "ratelimit")]
 mod ratelimit;
+#[cfg(feature = "telemetry")]
+mod telemetry;
 
 type Family = (&'static str, fn() -> Result<Vec<Row>, String>);
 
@@ -25,6 +31,10 @@ fn families() -> Vec<Family> {
     v.push(("orgcache", orgcache::run));
     #[cfg(feature = "queue")]
     v.push(("queue", queue::run));
+    #[cfg(feature = "telemetry")]
+    v.push(("telemetry", telemetry::run));
+    #[cfg(feature = "api")]
+    v.push(("api", api::run));
     v
 }
 

@@ -20,10 +20,10 @@
 //! for rates; percentiles over all samples for latency.
 
 use crate::report::{median, percentile_ms, Row};
-use keel_config::{DatabaseTarget, Secret};
+use crate::scratch::{ScratchPg, ScratchSqlite};
 use keel_queue::{JobFilter, KindOptions, NewJob, QueueSettings, Registry, Store, Worker, WorkerSettings};
-use keel_storage::sqlx::{self, Connection};
-use keel_storage::{connect, ConnectMode, Db, Migrations};
+use keel_storage::sqlx;
+use keel_storage::Db;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -339,69 +339,31 @@ async fn idle_latency(b: &Bench) -> Result<(Vec<Duration>, Vec<Duration>), Strin
 }
 
 struct PgBench {
-    admin: String,
-    name: String,
+    scratch: ScratchPg,
     bench: Bench,
-}
-
-fn with_database(admin: &str, name: &str) -> String {
-    let scheme_end = admin.find("://").map(|i| i + 3).unwrap_or(0);
-    let (base, query) = admin.split_once('?').map(|(b, q)| (b, Some(q))).unwrap_or((admin, None));
-    let base = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
 }
 
 impl PgBench {
     async fn create() -> Result<PgBench, String> {
-        let admin = std::env::var("TEST_DATABASE_URL")
-            .map_err(|_| "TEST_DATABASE_URL is unset (cargo xtask bench sets it to the local server)".to_string())?;
-        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-        let name = format!("keel_bench_queue_{}_{stamp}", std::process::id());
-        let mut conn = sqlx::PgConnection::connect(&admin).await.map_err(|e| format!("connect: {e}"))?;
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.map_err(|e| e.to_string())?;
-        let _ = conn.close().await;
-        let target = DatabaseTarget::Postgres { url: Secret::new(with_database(&admin, &name)) };
-        let db = connect(&target, ConnectMode::Eager).await.map_err(|e| e.to_string())?;
-        db.migrate(Migrations::Embedded).await.map_err(|e| e.to_string())?;
+        let scratch = ScratchPg::create("queue").await?;
+        let db = scratch.db.clone();
         let store = keel_queue::open(db.clone());
-        Ok(PgBench { admin, name, bench: Bench { name: "postgres", db, store } })
+        Ok(PgBench { scratch, bench: Bench { name: "postgres", db, store } })
     }
 
     async fn drop_db(self) {
-        self.bench.db.close().await;
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin).await {
-            let _ =
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn).await;
-            let _ = conn.close().await;
-        }
+        self.scratch.drop_db().await;
     }
 }
 
-/// The SQLite bench and the directory that holds its file (removed on drop).
-struct SqliteBench(Bench, #[allow(dead_code)] TempDir);
-
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+/// The SQLite bench and the scratch file behind it (removed on drop).
+struct SqliteBench(Bench, #[allow(dead_code)] ScratchSqlite);
 
 async fn sqlite_bench() -> Result<SqliteBench, String> {
-    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-    let dir = std::env::temp_dir().join(format!("keel-bench-queue-{}-{stamp}", std::process::id()));
-    let target = DatabaseTarget::Sqlite { path: dir.join("keel.db") };
-    let db = connect(&target, ConnectMode::Eager).await.map_err(|e| e.to_string())?;
-    db.migrate(Migrations::Embedded).await.map_err(|e| e.to_string())?;
+    let scratch = ScratchSqlite::create("queue").await?;
+    let db = scratch.db.clone();
     let store = keel_queue::open(db.clone());
-    Ok(SqliteBench(Bench { name: "sqlite", db, store }, TempDir(dir)))
+    Ok(SqliteBench(Bench { name: "sqlite", db, store }, scratch))
 }
 
 /// The peer: apalis-postgres 1.0 (with apalis-core 1.0's worker) in the same database, same
@@ -457,7 +419,7 @@ mod apalis_peer {
 
     impl Peer {
         pub(super) async fn connect(pg: &PgBench) -> Result<Peer, String> {
-            let url = super::with_database(&pg.admin, &pg.name);
+            let url = pg.scratch.url();
             let pool = PgPool::connect(&url).await.map_err(|e| format!("apalis connect: {e}"))?;
             PostgresStorage::<()>::setup(&pool).await.map_err(|e| format!("apalis setup: {e}"))?;
             Ok(Peer { pool })

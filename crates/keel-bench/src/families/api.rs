@@ -1,0 +1,7 @@
+//! Bench family `api` (being written).
+
+use crate::report::Row;
+
+pub(crate) fn run() -> Result<Vec<Row>, String> {
+    Err("not written yet".into())
+}
