@@ -9,7 +9,7 @@ pub mod shutdown;
 
 pub use config::WorkerConfig;
 pub use kinds::{
-    builtin_registry, webhook_signature, FileOutbox, MailError, MailFuture, Mailer, Message, SmtpMailer,
+    builtin_options, builtin_registry, webhook_signature, FileOutbox, MailError, MailFuture, Mailer, Message, SmtpMailer,
     SIGNATURE_HEADER,
 };
 pub use metrics::serve_metrics;

@@ -185,6 +185,9 @@ pub(crate) async fn queue(s: &Settings, cmd: QueueCommand) -> Result<u8, OpsErro
             let mut jobs = Vec::with_capacity(count as usize);
             for _ in 0..count {
                 let mut j = NewJob::new(&kind, &value).map_err(qerr)?;
+                if let Some(o) = keel_worker::builtin_options(&kind) {
+                    j = j.with_defaults(&o);
+                }
                 if let Some(k) = &dedupe_key {
                     j = j.dedupe_key(k);
                 }

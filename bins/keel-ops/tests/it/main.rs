@@ -198,6 +198,25 @@ fn queue_and_cron_commands() {
         "k1",
         "--json",
     ];
+    // A built-in kind enqueued by hand gets the options its handler is registered with.
+    let hook = [
+        "queue",
+        "enqueue",
+        "--kind",
+        "webhook.deliver",
+        "--payload",
+        r#"{"url":"http://127.0.0.1:1/hook","body":{}}"#,
+        "--json",
+    ];
+    let (code, out, err) = ops(&hook, &env);
+    assert_eq!(code, 0, "{err}");
+    let hook_id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["enqueued"][0]["id"].clone();
+    let (code, out, err) = ops(&["queue", "show", hook_id.as_str().unwrap()], &env);
+    assert_eq!(code, 0, "{err}");
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["queue"], "webhooks", "{shown}");
+    assert_eq!(shown["max_attempts"], 10, "{shown}");
+    assert_eq!(ops(&["queue", "cancel", hook_id.as_str().unwrap()], &env).0, 0);
     let first: serde_json::Value = serde_json::from_str(&ops(&dk, &env).1).unwrap();
     let second: serde_json::Value = serde_json::from_str(&ops(&dk, &env).1).unwrap();
     assert_eq!(second["enqueued"][0]["duplicate"], true);

@@ -15,6 +15,28 @@ use keel_queue::{KindOptions, Registry};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Each built-in kind's queue, attempts and timeout. One table, read by [`builtin_registry`]
+/// and by anything that enqueues these kinds by name without running a worker (`keel-ops
+/// queue enqueue`), so a hand-made `webhook.deliver` lands on `webhooks` with 10 attempts like
+/// one from the API. `None` for kinds Keel does not define.
+pub fn builtin_options(kind: &str) -> Option<KindOptions> {
+    Some(match kind {
+        "email.send" => KindOptions::default().max_attempts(8),
+        "webhook.deliver" => KindOptions::default()
+            .queue("webhooks")
+            .max_attempts(10)
+            .timeout(webhook::DELIVERY_TIMEOUT + Duration::from_secs(5)),
+        "campaign.batch" => KindOptions::default().timeout(Duration::from_secs(1800)),
+        "demo.sleep" => KindOptions::default(),
+        "demo.fail" => KindOptions::default().max_attempts(3),
+        _ => return None,
+    })
+}
+
+fn options(kind: &str) -> KindOptions {
+    builtin_options(kind).unwrap_or_default()
+}
+
 /// The registry every Keel worker runs (and keel-api uses for inline dispatch). `campaign.batch`
 /// needs the database for its totals and is registered only when one is given.
 pub fn builtin_registry(cfg: &WorkerConfig, db: Option<keel_storage::Db>) -> anyhow::Result<Registry> {
@@ -26,7 +48,7 @@ pub fn builtin_registry(cfg: &WorkerConfig, db: Option<keel_storage::Db>) -> any
     };
     let mut r = Registry::new();
     let m = mailer.clone();
-    r.register_json("email.send", KindOptions::default().max_attempts(8), move |payload, _ctx| {
+    r.register_json("email.send", options("email.send"), move |payload, _ctx| {
         let m = m.clone();
         async move { mail::send_job(m.as_ref(), payload).await }
     })
@@ -38,32 +60,21 @@ pub fn builtin_registry(cfg: &WorkerConfig, db: Option<keel_storage::Db>) -> any
         .timeout(webhook::DELIVERY_TIMEOUT)
         .build()
         .map_err(|e| anyhow::anyhow!("http client: {e}"))?;
-    r.register_json(
-        "webhook.deliver",
-        KindOptions::default()
-            .queue("webhooks")
-            .max_attempts(10)
-            .timeout(webhook::DELIVERY_TIMEOUT + Duration::from_secs(5)),
-        move |payload, _ctx| {
-            let (client, secret) = (client.clone(), secret.clone());
-            async move { webhook::deliver(&client, secret.as_ref(), payload).await }
-        },
-    )
+    r.register_json("webhook.deliver", options("webhook.deliver"), move |payload, _ctx| {
+        let (client, secret) = (client.clone(), secret.clone());
+        async move { webhook::deliver(&client, secret.as_ref(), payload).await }
+    })
     .map_err(|e| anyhow::anyhow!(e))?;
     if let Some(db) = db {
         let m = mailer.clone();
-        r.register_json(
-            "campaign.batch",
-            KindOptions::default().timeout(Duration::from_secs(1800)),
-            move |payload, ctx| {
-                let (db, m) = (db.clone(), m.clone());
-                async move { campaign::run(&db, m.as_ref(), payload, ctx).await }
-            },
-        )
+        r.register_json("campaign.batch", options("campaign.batch"), move |payload, ctx| {
+            let (db, m) = (db.clone(), m.clone());
+            async move { campaign::run(&db, m.as_ref(), payload, ctx).await }
+        })
         .map_err(|e| anyhow::anyhow!(e))?;
     }
-    r.register_json("demo.sleep", KindOptions::default(), demo::sleep).map_err(|e| anyhow::anyhow!(e))?;
-    r.register_json("demo.fail", KindOptions::default().max_attempts(3), |payload, _ctx| demo::fail(payload))
+    r.register_json("demo.sleep", options("demo.sleep"), demo::sleep).map_err(|e| anyhow::anyhow!(e))?;
+    r.register_json("demo.fail", options("demo.fail"), |payload, _ctx| demo::fail(payload))
         .map_err(|e| anyhow::anyhow!(e))?;
     Ok(r)
 }
