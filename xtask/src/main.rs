@@ -21,7 +21,7 @@ fn main() -> std::process::ExitCode {
         Some("schemathesis") => schemathesis::schemathesis(),
         Some("bench") => bench::bench(args.get(1).map(String::as_str)),
         _ => {
-            eprintln!("usage: cargo xtask ci | test | schemathesis | bench <ratelimit|orgcache|queue|money|all>");
+            eprintln!("usage: cargo xtask ci | test | schemathesis | bench <ratelimit|orgcache|queue|money|telemetry|api|all>");
             return std::process::ExitCode::from(2);
         }
     };

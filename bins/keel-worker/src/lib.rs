@@ -9,8 +9,8 @@ pub mod shutdown;
 
 pub use config::WorkerConfig;
 pub use kinds::{
-    builtin_options, builtin_registry, webhook_signature, FileOutbox, MailError, MailFuture, Mailer, Message, SmtpMailer,
-    SIGNATURE_HEADER,
+    builtin_options, builtin_registry, webhook_signature, FileOutbox, MailError, MailFuture, Mailer, Message,
+    SmtpMailer, SIGNATURE_HEADER,
 };
 pub use metrics::serve_metrics;
 

@@ -30,6 +30,11 @@ fn chrono_dur(d: Duration) -> chrono::Duration {
 }
 
 type Row = (String, Option<String>, i64);
+type PgRow = (uuid::Uuid, Option<uuid::Uuid>, DateTime<Utc>);
+
+fn pg_row(r: PgRow) -> Row {
+    (r.0.to_string(), r.1.map(|o| o.to_string()), ms(r.2))
+}
 
 fn to_info(r: Row, refreshed: bool) -> Result<SessionInfo, TenancyError> {
     Ok(SessionInfo {
@@ -88,56 +93,58 @@ impl Tenancy {
         let h = hash_secret(token);
         let new_exp = now + chrono_dur(ttl);
         let threshold = new_exp - chrono_dur(slide_every);
-        match self.db() {
+        // Read first: almost every request finds the expiry recent enough and writes nothing
+        // (on SQLite a write per request would serialise every authenticated request).
+        let Some(found) = self.read_session(&h, now).await? else { return Ok(None) };
+        if found.2 >= ms(threshold) {
+            return to_info(found, false).map(Some);
+        }
+        // The guarded update slides it once even when several requests race here; a loser
+        // reads again so a session ended meanwhile is not answered as live.
+        match self.slide_session(&h, new_exp, now, threshold).await? {
+            Some(slid) => to_info(slid, true).map(Some),
+            None => self.read_session(&h, now).await?.map(|r| to_info(r, false)).transpose(),
+        }
+    }
+
+    async fn read_session(&self, h: &str, now: DateTime<Utc>) -> Result<Option<Row>, TenancyError> {
+        const Q: &str =
+            "SELECT user_id, active_org_id, expires_at FROM sessions WHERE id_hash = $1 AND expires_at > $2";
+        Ok(match self.db() {
             Db::Postgres(p) => {
-                type PgRow = (uuid::Uuid, Option<uuid::Uuid>, DateTime<Utc>);
-                let conv = |r: PgRow| (r.0.to_string(), r.1.map(|o| o.to_string()), ms(r.2));
-                let slid: Option<PgRow> = sqlx::query_as(
-                    "UPDATE sessions SET expires_at = $2 WHERE id_hash = $1 AND expires_at > $3 AND expires_at < $4
-                     RETURNING user_id, active_org_id, expires_at",
-                )
-                .bind(&h)
-                .bind(new_exp)
-                .bind(now)
-                .bind(threshold)
-                .fetch_optional(p)
-                .await?;
-                if let Some(r) = slid {
-                    return to_info(conv(r), true).map(Some);
-                }
-                let r: Option<PgRow> = sqlx::query_as(
-                    "SELECT user_id, active_org_id, expires_at FROM sessions WHERE id_hash = $1 AND expires_at > $2",
-                )
-                .bind(&h)
-                .bind(now)
-                .fetch_optional(p)
-                .await?;
-                r.map(|r| to_info(conv(r), false)).transpose()
+                let r: Option<PgRow> = sqlx::query_as(Q).bind(h).bind(now).fetch_optional(p).await?;
+                r.map(pg_row)
+            }
+            // SQLite numbers `$N` parameters by first appearance; `?N` is positional.
+            Db::Sqlite(p) => sqlx::query_as(&Q.replace('$', "?")).bind(h).bind(ms(now)).fetch_optional(p).await?,
+        })
+    }
+
+    async fn slide_session(
+        &self,
+        h: &str,
+        new_exp: DateTime<Utc>,
+        now: DateTime<Utc>,
+        threshold: DateTime<Utc>,
+    ) -> Result<Option<Row>, TenancyError> {
+        const Q: &str = "UPDATE sessions SET expires_at = $2 WHERE id_hash = $1 AND expires_at > $3 AND expires_at < $4
+                         RETURNING user_id, active_org_id, expires_at";
+        Ok(match self.db() {
+            Db::Postgres(p) => {
+                let r: Option<PgRow> =
+                    sqlx::query_as(Q).bind(h).bind(new_exp).bind(now).bind(threshold).fetch_optional(p).await?;
+                r.map(pg_row)
             }
             Db::Sqlite(p) => {
-                let slid: Option<Row> = sqlx::query_as(
-                    "UPDATE sessions SET expires_at = ?2 WHERE id_hash = ?1 AND expires_at > ?3 AND expires_at < ?4
-                     RETURNING user_id, active_org_id, expires_at",
-                )
-                .bind(&h)
-                .bind(ms(new_exp))
-                .bind(ms(now))
-                .bind(ms(threshold))
-                .fetch_optional(p)
-                .await?;
-                if let Some(r) = slid {
-                    return to_info(r, true).map(Some);
-                }
-                let r: Option<Row> = sqlx::query_as(
-                    "SELECT user_id, active_org_id, expires_at FROM sessions WHERE id_hash = ? AND expires_at > ?",
-                )
-                .bind(&h)
-                .bind(ms(now))
-                .fetch_optional(p)
-                .await?;
-                r.map(|r| to_info(r, false)).transpose()
+                sqlx::query_as(&Q.replace('$', "?"))
+                    .bind(h)
+                    .bind(ms(new_exp))
+                    .bind(ms(now))
+                    .bind(ms(threshold))
+                    .fetch_optional(p)
+                    .await?
             }
-        }
+        })
     }
 
     pub async fn set_active_org(&self, token: &str, org: OrgId) -> Result<(), TenancyError> {

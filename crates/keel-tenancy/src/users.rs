@@ -163,6 +163,12 @@ impl Tenancy {
     /// role held in any ancestor. `None` means the org is out of the user's reach.
     pub async fn role_in(&self, user: UserId, org: OrgId) -> Result<Option<Role>, TenancyError> {
         let memberships = self.memberships(user).await?;
+        self.role_among(&memberships, org).await
+    }
+
+    /// [`Tenancy::role_in`] for a caller that already holds the user's memberships (as read by
+    /// [`Tenancy::memberships`]), so choosing a default org and checking it is one read.
+    pub async fn role_among(&self, memberships: &[Membership], org: OrgId) -> Result<Option<Role>, TenancyError> {
         if let Some(m) = memberships.iter().find(|m| m.org_id == org) {
             // A direct membership still inherits a stronger role from above.
             if m.role == Role::Owner {

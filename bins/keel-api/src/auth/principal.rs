@@ -61,19 +61,19 @@ impl FromRequestParts<AppState> for Principal {
             }
             None => None,
         };
-        let org_id = match requested.or(session_org) {
-            Some(o) => o,
+        let (org_id, role) = match requested.or(session_org) {
+            Some(o) => (o, state.tenancy.role_in(user_id, o).await.map_err(crate::error::from_tenancy)?),
             None => {
+                // No org asked for: the first membership, checked against the same list.
                 let ms = state.tenancy.memberships(user_id).await.map_err(crate::error::from_tenancy)?;
-                ms.first().map(|m| m.org_id).ok_or_else(|| ApiError::forbidden("you are not a member of any org"))?
+                let o = ms
+                    .first()
+                    .map(|m| m.org_id)
+                    .ok_or_else(|| ApiError::forbidden("you are not a member of any org"))?;
+                (o, state.tenancy.role_among(&ms, o).await.map_err(crate::error::from_tenancy)?)
             }
         };
-        let role = state
-            .tenancy
-            .role_in(user_id, org_id)
-            .await
-            .map_err(crate::error::from_tenancy)?
-            .ok_or_else(|| ApiError::forbidden("that org is not reachable from your memberships"))?;
+        let role = role.ok_or_else(|| ApiError::forbidden("that org is not reachable from your memberships"))?;
         if let Ok(v) = HeaderValue::from_str(&org_id.to_string()) {
             parts.headers.insert(ORG_HINT_HEADER, v);
         }

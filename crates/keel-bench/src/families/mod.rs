@@ -21,21 +21,21 @@ type Family = (&'static str, fn() -> Result<Vec<Row>, String>);
 
 /// Every family compiled into this build, in the order `all` runs them.
 fn families() -> Vec<Family> {
-    #[allow(unused_mut, clippy::vec_init_then_push)] // pushes are cfg-gated per family
-    let mut v: Vec<Family> = Vec::new();
-    #[cfg(feature = "money")]
-    v.push(("money", money::run));
-    #[cfg(feature = "ratelimit")]
-    v.push(("ratelimit", ratelimit::run));
-    #[cfg(feature = "orgcache")]
-    v.push(("orgcache", orgcache::run));
-    #[cfg(feature = "queue")]
-    v.push(("queue", queue::run));
-    #[cfg(feature = "telemetry")]
-    v.push(("telemetry", telemetry::run));
-    #[cfg(feature = "api")]
-    v.push(("api", api::run));
-    v
+    let compiled: &[Family] = &[
+        #[cfg(feature = "money")]
+        ("money", money::run),
+        #[cfg(feature = "ratelimit")]
+        ("ratelimit", ratelimit::run),
+        #[cfg(feature = "orgcache")]
+        ("orgcache", orgcache::run),
+        #[cfg(feature = "queue")]
+        ("queue", queue::run),
+        #[cfg(feature = "telemetry")]
+        ("telemetry", telemetry::run),
+        #[cfg(feature = "api")]
+        ("api", api::run),
+    ];
+    compiled.to_vec()
 }
 
 pub(crate) fn run(name: &str) -> i32 {

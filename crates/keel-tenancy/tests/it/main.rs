@@ -62,6 +62,9 @@ async fn sessions_slide_and_expire(t: TestDb) {
     let info = tn.resolve_session(&s.token, t1, ttl, slide).await.unwrap().unwrap();
     assert!(info.refreshed);
     assert!(info.expires_at > s.expires_at, "expiry slid forward");
+    let again = tn.resolve_session(&s.token, t1, ttl, slide).await.unwrap().unwrap();
+    assert!(!again.refreshed, "slid once, then only read until the next slide is due");
+    assert_eq!(again.expires_at, info.expires_at);
     let late = info.expires_at + chrono::Duration::seconds(1);
     assert!(tn.resolve_session(&s.token, late, ttl, slide).await.unwrap().is_none(), "expired");
     assert!(tn.resolve_session("not-a-token", t0, ttl, slide).await.unwrap().is_none());
