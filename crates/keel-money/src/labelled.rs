@@ -4,6 +4,40 @@
 //! `Forecast::new(actual)` (the sum is then a forecast) or `forecast.into_unlabelled()` (the label
 //! is dropped on purpose). Both render with their label: `$1,234.50 (forecast)`.
 //!
+//! The explicit conversions compile:
+//!
+//! ```
+//! use keel_money::{Currency, Estimated, Forecast, Money};
+//! let actual = Money::from_minor(10_000, Currency::USD);
+//! let forecast = Forecast::new(Money::from_minor(2_500, Currency::USD));
+//! let estimate = Estimated::new(Money::from_minor(700, Currency::USD));
+//! assert_eq!(actual.checked_add(forecast.into_unlabelled()).unwrap().minor(), 12_500);
+//! assert_eq!(Forecast::new(actual).checked_add(forecast).unwrap().to_string(), "$125.00 (forecast)");
+//! assert_eq!(estimate.to_string(), "$7.00 (estimated)");
+//! ```
+//!
+//! Mixing without them does not (these doctests fail the build if it ever does):
+//!
+//! ```compile_fail
+//! use keel_money::{Currency, Forecast, Money};
+//! let actual = Money::from_minor(10_000, Currency::USD);
+//! let forecast = Forecast::new(Money::from_minor(2_500, Currency::USD));
+//! let _ = actual.checked_add(forecast);
+//! ```
+//!
+//! ```compile_fail
+//! use keel_money::{Currency, Estimated, Forecast, Money};
+//! let forecast = Forecast::new(Money::from_minor(2_500, Currency::USD));
+//! let estimate = Estimated::new(Money::from_minor(700, Currency::USD));
+//! let _ = forecast.checked_add(estimate);
+//! ```
+//!
+//! ```compile_fail
+//! use keel_money::{Currency, Forecast, Money};
+//! let forecast = Forecast::new(Money::from_minor(2_500, Currency::USD));
+//! let _: Money = forecast;
+//! ```
+//!
 //! Serde form: the money fields plus a `basis` tag, `{"basis":"forecast","minor":123450,"currency":"USD"}`;
 //! deserializing checks the tag, so an estimate cannot be read back as a forecast.
 

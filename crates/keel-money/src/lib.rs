@@ -34,16 +34,33 @@
 //! - `Rounding`: snake_case, e.g. `"half_even"`, `"half_away_from_zero"`.
 //!
 //! # Plugging SQL into the paged sum (the report endpoints)
-//! ```ignore
-//! let report = keel_money::sum_pages_by(|after: Option<Uuid>| async move {
-//!     // SELECT id, status, amount_minor, currency FROM invoices
-//!     //  WHERE org_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3
-//!     let rows = fetch_rows(pool, org, after, PAGE).await?;        // Err(sqlx::Error) ends the scan
-//!     Page::keyset(rows, PAGE, |r| r.id).try_map(|r| {              // cursor from the raw rows
-//!         let currency = Currency::from_code(&r.currency)?;         // a bad row fails the report too
-//!         Ok((r.status, Money::from_minor(r.amount_minor, currency)))
-//!     })
-//! }).await?;                                                        // PagedError<ReportError>: 5xx
+//! ```
+//! use keel_money::{sum_pages_by, Currency, Money, MoneyError, Page};
+//! # #[derive(Clone)]
+//! # struct Row { id: u32, status: &'static str, amount_minor: i64, currency: &'static str }
+//! # let table: Vec<Row> = (1..=2_500)
+//! #     .map(|id| Row { id, status: if id % 4 == 0 { "paid" } else { "open" }, amount_minor: 1_999, currency: "USD" })
+//! #     .collect();
+//! const PAGE: usize = 1_000;
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let report = sum_pages_by(|after: Option<u32>| {
+//!     // In a report this is `SELECT id, status, amount_minor, currency FROM invoices
+//!     //   WHERE org_id = $1 AND ($2::int IS NULL OR id > $2) ORDER BY id LIMIT $3`;
+//!     // an Err (a failed query) ends the scan and no total is returned.
+//!     let rows: Vec<Row> = table.iter().filter(|r| after.map_or(true, |a| r.id > a)).take(PAGE).cloned().collect();
+//!     async move {
+//!         Page::keyset(rows, PAGE, |r: &Row| r.id).try_map(|r| {
+//!             let currency = Currency::from_code(r.currency)?; // a bad row fails the report too
+//!             Ok::<_, MoneyError>((r.status, Money::from_minor(r.amount_minor, currency)))
+//!         })
+//!     }
+//! })
+//! .await
+//! .unwrap();
+//! assert_eq!(report.overall.rows, 2_500);
+//! assert_eq!(report.overall.total_in(Currency::USD).minor(), 2_500 * 1_999);
+//! assert_eq!(report.groups["paid"].rows, 625);
+//! # });
 //! ```
 //! The closure's error type is the caller's; any `Err` ends the scan and no total is returned.
 //!
