@@ -80,3 +80,25 @@ impl WorkerConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keel_config::MapSource;
+
+    fn load(vars: &[(&str, &str)]) -> Result<WorkerConfig, Problems> {
+        WorkerConfig::load(&MapSource(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()))
+    }
+
+    #[test]
+    fn metrics_listener_defaults_to_loopback_9091() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.metrics_bind, "127.0.0.1:9091".parse::<SocketAddr>().unwrap());
+        assert_eq!(c.telemetry_retention_days, 30);
+        // Port 0 is accepted: the kernel picks one, and the worker logs the bound address.
+        assert_eq!(load(&[("KEEL_WORKER_METRICS_BIND", "127.0.0.1:0")]).unwrap().metrics_bind.port(), 0);
+        assert_eq!(load(&[("ROUTE_TELEMETRY_RETENTION_DAYS", "7")]).unwrap().telemetry_retention_days, 7);
+        let p = load(&[("KEEL_WORKER_METRICS_BIND", "localhost")]).unwrap_err();
+        assert!(p.to_string().contains("KEEL_WORKER_METRICS_BIND"), "{p}");
+    }
+}

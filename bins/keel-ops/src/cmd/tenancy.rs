@@ -105,7 +105,14 @@ pub(crate) async fn user(s: &Settings, cmd: UserCommand) -> Result<u8, OpsError>
     if t.org(org).await.map_err(ops_err)?.is_none() {
         return Err(OpsError::usage(format!("--org: no org {org}; create it with `keel-ops org create NAME`")));
     }
-    let id = t.create_user(&email, password.as_deref()).await.map_err(ops_err)?;
+    // The policy is checked before anything is written, so a refused password creates nothing;
+    // the message names the flag the password came through rather than the library's field.
+    let id = t.create_user(&email, password.as_deref()).await.map_err(|e| match e {
+        TenancyError::Invalid { field: "password", message } => {
+            OpsError::usage(format!("--password-stdin: the password {message}; no user was created"))
+        }
+        other => ops_err(other),
+    })?;
     t.add_membership(id, org, role).await.map_err(ops_err)?;
     if a.json {
         print_json(&serde_json::json!({"id": id, "email": email.as_str(), "org_id": org, "role": role.as_str()}));

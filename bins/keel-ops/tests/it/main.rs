@@ -2,7 +2,9 @@
 
 mod audit;
 mod backup;
+mod slo;
 mod smoke;
+mod users;
 
 use std::process::Command;
 
@@ -20,6 +22,33 @@ fn ops(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// [`ops`] with `stdin` written to the command's standard input, for async tests (a real pipe,
+/// closed after writing, as `printf … | keel-ops …` gives).
+async fn ops_stdin(args: &[&str], env: &[(&str, &str)], stdin: &str) -> (i32, String, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut c = tokio::process::Command::new(BIN);
+    c.args(args).env_remove("DATABASE_URL").env_remove("KEEL_ENV").env_remove("INTERNAL_API_SECRET");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    pipe.write_all(stdin.as_bytes()).await.unwrap();
+    drop(pipe);
+    let out = child.wait_with_output().await.unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// [`ops`] for async tests (`backend_tests!` bodies), with nothing on standard input.
+async fn ops_async(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    ops_stdin(args, env, "").await
 }
 
 #[test]

@@ -2,6 +2,8 @@
 
 mod crash;
 mod kinds;
+mod metrics;
+mod retention;
 
 use keel_testkit::Proc;
 use std::time::Duration;

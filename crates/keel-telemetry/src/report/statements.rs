@@ -111,20 +111,33 @@ pub(crate) async fn statements_section(conn: &mut PgConnection) -> Result<Statem
             .fetch_one(&mut *conn)
             .await
             .map_err(err)?;
+    match availability(packaged, preload.as_deref(), ext) {
+        Ok((version, schema)) => read_statements(conn, &schema, version).await,
+        Err(reason) => Ok(unavailable(reason)),
+    }
+}
+
+/// Decides from the catalog alone whether the statistics can be read: `Ok((extension version,
+/// quoted schema))` to read them, or why not (the section's reason). `preload` is
+/// `shared_preload_libraries` (`None` when the role may not see it: then the view itself is
+/// read and a "not loaded" error there is explained instead, see [`read_statements`]); `ext`
+/// is the extension created in this database, if any.
+pub(crate) fn availability(
+    packaged: bool,
+    preload: Option<&str>,
+    ext: Option<(String, String)>,
+) -> Result<(String, String), String> {
     if !packaged {
-        return Ok(unavailable(
+        return Err(
             "pg_stat_statements is not installed on this server (Debian/Ubuntu: it ships with postgresql-<version>; elsewhere install postgresql-contrib).".into(),
-        ));
+        );
     }
-    if let Some(p) = preload.as_deref().filter(|p| !preloaded(p)) {
-        return Ok(unavailable(not_loaded(Some(p))));
+    if let Some(p) = preload.filter(|p| !preloaded(p)) {
+        return Err(not_loaded(Some(p)));
     }
-    let Some((version, schema)) = ext else {
-        return Ok(unavailable(
-            "pg_stat_statements is not created in this database (CREATE EXTENSION IF NOT EXISTS pg_stat_statements;), so its statistics cannot be read here.".into(),
-        ));
-    };
-    read_statements(conn, &schema, version).await
+    ext.ok_or_else(|| {
+        "pg_stat_statements is not created in this database (CREATE EXTENSION IF NOT EXISTS pg_stat_statements;), so its statistics cannot be read here.".into()
+    })
 }
 
 fn unavailable(reason: String) -> StatementsSection {
@@ -318,6 +331,64 @@ mod tests {
             .find(|s| s.query.starts_with("SELECT count(*) FROM generate_series"))
             .unwrap_or_else(|| panic!("probe missing: {statements:#?}"));
         assert_eq!(s.calls, 3);
+    }
+
+    /// What a server without the library in shared_preload_libraries reports (CI preloads it,
+    /// so the real server never takes this branch): the section explains and says how to enable.
+    #[test]
+    fn a_server_without_the_preload_is_explained() {
+        let ext = || Some(("1.10".to_owned(), "public".to_owned()));
+        // The stock setting is empty; other libraries may be listed without this one.
+        for setting in ["", "auto_explain", "auto_explain, pg_stat_statements_extra"] {
+            for created in [ext(), None] {
+                let reason = availability(true, Some(setting), created).unwrap_err();
+                assert_eq!(
+                    reason,
+                    format!("pg_stat_statements is not loaded: shared_preload_libraries is {setting:?}, so no statement statistics are collected.")
+                );
+                let StatementsSection::Unavailable { how_to_enable, .. } = unavailable(reason) else { unreachable!() };
+                assert!(how_to_enable.contains("shared_preload_libraries") && how_to_enable.contains("restart"));
+            }
+        }
+        // Loaded but not created in this database; not packaged at all; and ready to read.
+        assert!(availability(true, Some("pg_stat_statements"), None).unwrap_err().contains("CREATE EXTENSION"));
+        assert!(availability(false, Some(""), None).unwrap_err().contains("not installed"));
+        assert_eq!(
+            availability(true, Some("auto_explain,pg_stat_statements"), ext()),
+            Ok(("1.10".into(), "public".into()))
+        );
+        // A role that cannot see the setting reads the view; its "not loaded" error is explained there.
+        assert_eq!(availability(true, None, ext()), Ok(("1.10".into(), "public".into())));
+    }
+
+    /// The view raises SQLSTATE 55000 when the library is not preloaded, which a role without
+    /// pg_read_all_settings cannot check beforehand. A view raising exactly that (the server
+    /// here does preload the library) gets the explanation, and the report's transaction stays
+    /// usable for the sections after it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_view_refusing_to_read_is_explained() {
+        let Some(t) = keel_testkit::TestDb::postgres("keel_telemetry::statements::not_loaded").await else { return };
+        let p = t.db.pg().unwrap();
+        sqlx::raw_sql(
+            r#"CREATE SCHEMA unloaded;
+            CREATE FUNCTION unloaded.pgss() RETURNS TABLE (userid oid, dbid oid, queryid int8, query text,
+                calls int8, total_exec_time float8, mean_exec_time float8, rows int8)
+            LANGUAGE plpgsql AS $$ BEGIN
+                RAISE EXCEPTION 'pg_stat_statements must be loaded via "shared_preload_libraries"' USING ERRCODE = '55000';
+            END $$;
+            CREATE VIEW unloaded.pg_stat_statements AS SELECT * FROM unloaded.pgss();"#,
+        )
+        .execute(p)
+        .await
+        .unwrap();
+        let mut tx = p.begin().await.unwrap();
+        let section = read_statements(&mut tx, "unloaded", "1.10".into()).await.unwrap();
+        assert_eq!(section, unavailable(not_loaded(None)));
+        let StatementsSection::Unavailable { reason, .. } = &section else { unreachable!() };
+        assert!(reason.contains("not loaded") && reason.contains("shared_preload_libraries"), "{reason}");
+        let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&mut *tx).await.unwrap();
+        assert_eq!(one, 1, "the transaction survived the failed read");
+        tx.rollback().await.unwrap();
     }
 
     #[test]

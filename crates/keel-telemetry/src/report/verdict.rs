@@ -68,7 +68,8 @@ pub(crate) fn judge_slo(slo: Slo, routes: &[RoutePercentiles], days: u32) -> Slo
             SloOutcome::NotConfigured,
             vec![],
             vec![],
-            "No SLOs configured (--slo-p95-ms / --slo-p99-ms): the stop condition cannot be evaluated.".into(),
+            "No SLOs configured (--slo-p95-ms / --slo-p99-ms, or --slo-file): the stop condition cannot be evaluated."
+                .into(),
         );
     }
     if routes.is_empty() {

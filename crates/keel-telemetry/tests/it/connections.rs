@@ -64,6 +64,9 @@ async fn snapshot_matches_a_direct_count_in_the_same_transaction() {
     assert_eq!(snap.state_hidden, count(&|r| r.0.is_none()));
     let max: String = sqlx::query_scalar("SHOW max_connections").fetch_one(&mut *tx).await.unwrap();
     let su: String = sqlx::query_scalar("SHOW superuser_reserved_connections").fetch_one(&mut *tx).await.unwrap();
+    // NULL before PostgreSQL 16, which has no reserved_connections.
+    let reserved_setting: Option<String> =
+        sqlx::query_scalar("SELECT current_setting('reserved_connections', true)").fetch_one(&mut *tx).await.unwrap();
     tx.rollback().await.unwrap();
 
     assert!(snap.waiting_on_locks >= 1 && snap.idle_in_transaction >= 1 && snap.active >= 1, "{snap:?}");
@@ -72,6 +75,15 @@ async fn snapshot_matches_a_direct_count_in_the_same_transaction() {
     let reserved = snap.reserved_connections.unwrap_or(0);
     assert_eq!(snap.usable, snap.max_connections - snap.superuser_reserved_connections - reserved);
     assert_eq!(snap.headroom, snap.usable - snap.total);
+    // Headroom in percent to one decimal, from the server's settings and the direct count, in
+    // integer tenths rounded half away from zero.
+    let usable = max.parse::<i64>().unwrap()
+        - su.parse::<i64>().unwrap()
+        - reserved_setting.map(|r| r.parse::<i64>().unwrap()).unwrap_or(0);
+    let headroom = usable - rows.len() as i64;
+    assert!(usable > 0, "{snap:?}");
+    let tenths = (2 * headroom.abs() * 1000 + usable) / (2 * usable) * headroom.signum();
+    assert_eq!(snap.headroom_pct, tenths as f64 / 10.0, "{headroom} of {usable} usable: {snap:?}");
     assert_eq!(snap.warning, None);
 
     sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
