@@ -7,6 +7,9 @@ use std::time::Duration;
 /// JSON bodies larger than this are refused with 413 before they are parsed.
 pub const DEFAULT_BODY_LIMIT: u64 = 1024 * 1024;
 
+/// `KEEL_REQUEST_TIMEOUT`'s default.
+pub(crate) const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub settings: Settings,
@@ -25,6 +28,9 @@ pub struct Config {
     pub body_limit: u64,
     /// `KEEL_SIGN_IN_TIMEOUT`: the sign-in time budget; past it the client gets 503 + Retry-After.
     pub sign_in_timeout: Duration,
+    /// `KEEL_REQUEST_TIMEOUT`: the time budget of every `/api/admin/*` and `/api/auth/*`
+    /// request; past it the client gets 503 + Retry-After.
+    pub request_timeout: Duration,
     /// `KEEL_PASSWORD_RESET_TTL`: how long a reset link works.
     pub reset_ttl: Duration,
     /// `KEEL_REPORT_MAX_DAYS`: the widest date range a report accepts.
@@ -55,6 +61,15 @@ impl Config {
         let session_ttl = r.duration("KEEL_SESSION_TTL", Duration::from_secs(12 * 3600));
         let body_limit = r.int_in("KEEL_BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT, 1024, 64 * 1024 * 1024);
         let sign_in_timeout = r.duration("KEEL_SIGN_IN_TIMEOUT", Duration::from_secs(15));
+        // 30 s: the exact revenue report over a large org drains every page in one request
+        // (about 4 s at a million invoices), and a budget below that would fail it every time.
+        let request_timeout = r.duration("KEEL_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT);
+        for (var, d) in [("KEEL_SIGN_IN_TIMEOUT", sign_in_timeout), ("KEEL_REQUEST_TIMEOUT", request_timeout)] {
+            // A zero budget would refuse every request; it is never what an operator meant.
+            if d.is_zero() {
+                r.problem(var, "must be longer than zero, like 500ms or 30s");
+            }
+        }
         let reset_ttl = r.duration("KEEL_PASSWORD_RESET_TTL", Duration::from_secs(3600));
         let report_max_days = r.int_in("KEEL_REPORT_MAX_DAYS", 366, 1, 3660) as u32;
         let default_url = format!("http://{}", settings.bind);
@@ -80,6 +95,7 @@ impl Config {
             session_ttl,
             body_limit,
             sign_in_timeout,
+            request_timeout,
             reset_ttl,
             report_max_days,
             public_url,
@@ -147,5 +163,26 @@ impl CorsOrigins {
                 .and_then(|h| h.strip_suffix(suffix.as_str()))
                 .is_some_and(|label| !label.is_empty() && !label.contains('.') && !label.contains(':'))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keel_config::MapSource;
+
+    #[test]
+    fn request_timeout_defaults_to_30s_and_refuses_zero() {
+        let c = Config::load(&MapSource::new([])).unwrap();
+        assert_eq!(c.request_timeout, DEFAULT_REQUEST_TIMEOUT);
+        assert_eq!(c.sign_in_timeout, Duration::from_secs(15));
+        let c = Config::load(&MapSource::new([("KEEL_REQUEST_TIMEOUT", "300ms")])).unwrap();
+        assert_eq!(c.request_timeout, Duration::from_millis(300));
+        let p = Config::load(&MapSource::new([("KEEL_REQUEST_TIMEOUT", "0s"), ("KEEL_SIGN_IN_TIMEOUT", "0ms")]))
+            .unwrap_err();
+        let text = p.to_string();
+        assert!(text.contains("KEEL_REQUEST_TIMEOUT") && text.contains("KEEL_SIGN_IN_TIMEOUT"), "{text}");
+        let p = Config::load(&MapSource::new([("KEEL_REQUEST_TIMEOUT", "30")])).unwrap_err();
+        assert!(p.to_string().contains("KEEL_REQUEST_TIMEOUT"), "a bare number has no unit: {p}");
     }
 }

@@ -1,5 +1,6 @@
 //! Sign-in and sign-out. Sign-in has a time budget (`KEEL_SIGN_IN_TIMEOUT`, 15 s): past it the
-//! client gets 503 with `Retry-After` and a retryable message, never a hung request.
+//! client gets 503 with `Retry-After` and a retryable message, never a hung request. Both also
+//! run under the request budget of every `/api/auth/*` call (`KEEL_REQUEST_TIMEOUT`).
 
 use crate::auth::ResolvedSession;
 use crate::extract::AppJson;
@@ -44,7 +45,8 @@ pub(crate) async fn sign_in(
     let (user, org, session) = match tokio::time::timeout(budget, work).await {
         Ok(r) => r?,
         Err(_) => {
-            tracing::warn!(budget_s = budget.as_secs(), "sign-in ran out of time");
+            // Milliseconds: a sub-second budget would log as 0 in seconds.
+            tracing::warn!(budget_ms = budget.as_millis() as u64, "sign-in ran out of time");
             return Err(ApiError::unavailable("sign-in is taking too long right now; please try again in a moment", 5));
         }
     };

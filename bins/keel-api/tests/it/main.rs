@@ -1,6 +1,7 @@
 //! Black-box tests of keel-api: the real router on a random port, and the real binary.
 
 mod basics;
+mod budget;
 mod fixture;
 mod health;
 mod invoices;
