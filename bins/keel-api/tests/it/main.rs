@@ -5,6 +5,7 @@ mod budget;
 mod fixture;
 mod health;
 mod invoices;
+mod openapi_sync;
 mod process;
 mod recovery;
 mod reports;
