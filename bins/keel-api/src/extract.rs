@@ -8,8 +8,9 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
-/// A JSON body: 413 past the body limit, 400 when it is not JSON, 422 naming the exact path
-/// (`line_items[3].quantity`) when it is JSON of the wrong shape or with unknown fields.
+/// A JSON body: 413 past the body limit, 400 when it is not JSON or an amount is malformed,
+/// 422 naming the exact path (`line_items[3].quantity`) when it is JSON of the wrong shape or
+/// with unknown fields.
 pub(crate) struct AppJson<T>(pub(crate) T);
 
 fn too_large() -> ApiError {
@@ -49,6 +50,9 @@ impl<T: DeserializeOwned> FromRequest<crate::AppState> for AppJson<T> {
     }
 }
 
+/// Fields holding money end in this: integer minor units (`unit_amount_minor`, `amount_minor`).
+const AMOUNT_SUFFIX: &str = "amount_minor";
+
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize(de) {
@@ -62,12 +66,40 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
                     // serde's message without its "at line 1 column 12" suffix.
                     let msg = inner.to_string();
                     let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
+                    if is_amount(&field) && is_bad_value(&msg) {
+                        return Err(malformed_amount(&field, &msg));
+                    }
                     Err(ApiError::invalid_field(field, msg))
                 }
                 _ => Err(ApiError::bad_request(format!("the body is not valid JSON: {inner}"))),
             }
         }
     }
+}
+
+/// The last segment of a path such as `invoices[2].line_items[0].unit_amount_minor`.
+fn is_amount(field: &str) -> bool {
+    field.rsplit('.').next().is_some_and(|last| last.ends_with(AMOUNT_SUFFIX))
+}
+
+/// serde's wording for a value of the wrong type or out of range, as opposed to a missing or
+/// unknown field (an unknown `foo_amount_minor` is a shape error, still 422).
+fn is_bad_value(msg: &str) -> bool {
+    msg.starts_with("invalid type: ") || msg.starts_with("invalid value: ")
+}
+
+/// 400, not 422: `"12.50"` or `1.5` where minor units are expected is not a value we could
+/// judge but a client that has not understood the format (money is never a float here), and
+/// guessing (rounding 12.5 cents, reading "12.50" as dollars) would silently bill a wrong sum.
+fn malformed_amount(field: &str, serde_msg: &str) -> ApiError {
+    // `invalid type: string "12.50", expected i64` → `string "12.50"`: the Rust type is noise.
+    let got = serde_msg.split_once(": ").map_or(serde_msg, |(_, rest)| rest);
+    let got = got.rsplit_once(", expected").map_or(got, |(g, _)| g);
+    let range = if serde_msg.starts_with("invalid value: ") { " that fit in 64 bits" } else { "" };
+    ApiError::bad_param(
+        field,
+        format!("amounts are integers in minor units (e.g. cents: 1250 for 12.50){range}; got {got}"),
+    )
 }
 
 /// A query string parsed into name → value, so each handler parses its own fields with
@@ -116,6 +148,46 @@ pub(crate) fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Line {
+        unit_amount_minor: i64,
+        quantity: i64,
+    }
+
+    fn problem(json: &str) -> ApiError {
+        parse_json::<Vec<Line>>(json.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn malformed_amounts_are_400_naming_the_field() {
+        for (json, got) in [
+            (r#"[{"unit_amount_minor": "12.50", "quantity": 1}]"#, r#"string "12.50""#),
+            (r#"[{"unit_amount_minor": 1.5, "quantity": 1}]"#, "floating point `1.5`"),
+            (r#"[{"unit_amount_minor": null, "quantity": 1}]"#, "null"),
+            (r#"[{"unit_amount_minor": 9223372036854775808, "quantity": 1}]"#, "integer `9223372036854775808`"),
+        ] {
+            let e = problem(json);
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{json}");
+            assert_eq!(e.errors[0].field, "[0].unit_amount_minor");
+            assert!(e.errors[0].message.contains("minor units"), "{}", e.errors[0].message);
+            assert!(e.errors[0].message.ends_with(got), "{}", e.errors[0].message);
+        }
+    }
+
+    #[test]
+    fn other_shape_errors_stay_422() {
+        // A wrong type elsewhere, a missing amount, and an unknown field that merely looks like one.
+        for json in [
+            r#"[{"unit_amount_minor": 1, "quantity": "2"}]"#,
+            r#"[{"quantity": 2}]"#,
+            r#"[{"unit_amount_minor": 1, "quantity": 2, "discount_amount_minor": 5}]"#,
+        ] {
+            assert_eq!(problem(json).status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+        }
+    }
 
     #[test]
     fn query_decoding() {

@@ -4,7 +4,7 @@
 
 use crate::{ApiError, AppState, FieldError};
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -12,23 +12,27 @@ use axum::Json;
 /// `POST /api/telemetry/route-timing` with `{"events": [...]}`: 202 when accepted, 204 when
 /// ingest is switched off (`ROUTE_TELEMETRY_INGEST_DISABLED=true`), 400/413 naming the field
 /// otherwise. A batch is stored whole or not at all.
-pub(crate) async fn ingest(
-    State(state): State<AppState>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<StatusCode, ApiError> {
+pub(crate) async fn ingest(State(state): State<AppState>, req: Request) -> Result<StatusCode, ApiError> {
     if state.config.telemetry.ingest_disabled {
         return Ok(StatusCode::NO_CONTENT);
     }
-    let body = body.map_err(|e| {
+    // A body announced as too large is refused before a byte of it is buffered (so the body is
+    // read here, not by an extractor that would wait for all of it); one that only turns out too
+    // large while streaming fails the read below at the route's `DefaultBodyLimit`. Both name
+    // `body`, like every other 400/413 of this route.
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > keel_telemetry::MAX_BODY_BYTES as u64) {
+        return Err(body_too_large());
+    }
+    let body = Bytes::from_request(req, &state).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-large",
-                "Request body too large",
-                format!("telemetry batches are at most {} bytes", keel_telemetry::MAX_BODY_BYTES),
-            )
+            body_too_large()
         } else {
-            ApiError::bad_request("the request body could not be read")
+            ApiError::bad_param("body", "could not be read (the upload failed or was cut short)")
         }
     })?;
     let samples = keel_telemetry::parse_ingest(&body, chrono::Utc::now()).map_err(|e| {
@@ -45,6 +49,16 @@ pub(crate) async fn ingest(
     // telemetry must never make a page slower or fail.
     let _ = state.recorder.record_all(samples);
     Ok(StatusCode::ACCEPTED)
+}
+
+/// 413 naming `body`, worded like `keel_telemetry::IngestError::BodyTooLarge`.
+fn body_too_large() -> ApiError {
+    let message =
+        format!("at most {} bytes are accepted; send fewer events per request", keel_telemetry::MAX_BODY_BYTES);
+    let mut e =
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Request body too large", format!("body: {message}"));
+    e.errors.push(FieldError { field: "body".to_owned(), message });
+    e
 }
 
 /// `GET /api/telemetry/config`: what browsers should sample.

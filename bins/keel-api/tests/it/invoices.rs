@@ -9,7 +9,10 @@ backend_tests!(
     numbering_seeds_from_existing_numbers,
     concurrent_creates_never_collide,
     idempotency_key_replays_the_first_answer,
+    bulk_idempotency_key_replays_the_first_answer,
+    idempotency_keys_expire_after_24_hours,
     bad_input_is_rejected_and_writes_nothing,
+    malformed_amounts_are_400_naming_the_field_and_write_nothing,
     list_pages_filters_and_searches_literally,
     payments_mark_invoices_paid,
     openapi_lists_every_served_route,
@@ -127,6 +130,95 @@ async fn idempotency_key_replays_the_first_answer(t: TestDb) {
     assert_eq!(r.status(), 201);
 }
 
+async fn bulk_idempotency_key_replays_the_first_answer(t: TestDb) {
+    let w = world(&t).await;
+    let s = start(t).await;
+    let c = reqwest::Client::new();
+    let url = s.url("/api/admin/invoices/bulk");
+    let body = serde_json::json!({"invoices": [invoice("A"), invoice("B"), invoice("C")]});
+    let send = || {
+        let (c, url, tok, body) = (c.clone(), url.clone(), w.owner_token.clone(), body.clone());
+        let r = c.post(url).bearer_auth(tok).header("idempotency-key", "import-9").json(&body);
+        async move { r.send().await.unwrap() }
+    };
+    let first = send().await;
+    assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotency-replayed").is_none());
+    let first: serde_json::Value = first.json().await.unwrap();
+    assert_eq!(first["items"].as_array().unwrap().len(), 3);
+    let again = send().await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotency-replayed"], "true");
+    let again: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(again, first, "the retry answers exactly the first result");
+    assert_eq!(total(&c, &s, &w.owner_token).await, 3, "the retry created nothing");
+    // The same key with another batch is refused, and creates nothing either.
+    let r = c
+        .post(&url)
+        .bearer_auth(&w.owner_token)
+        .header("idempotency-key", "import-9")
+        .json(&serde_json::json!({"invoices": [invoice("D")]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(total(&c, &s, &w.owner_token).await, 3);
+}
+
+/// Moves every stored Idempotency-Key of `org` back by `hours`, as if it had been used then.
+async fn age_idempotency_keys(db: &keel_storage::Db, org: keel_ids::OrgId, hours: i64) {
+    use keel_storage::{sqlx, Db};
+    match db {
+        Db::Postgres(p) => {
+            sqlx::query(
+                "UPDATE idempotency_keys SET created_at = created_at - make_interval(hours => $2) WHERE org_id = $1",
+            )
+            .bind(org.as_uuid())
+            .bind(hours as i32)
+            .execute(p)
+            .await
+            .unwrap();
+        }
+        Db::Sqlite(p) => {
+            sqlx::query("UPDATE idempotency_keys SET created_at = created_at - ? * 3600000 WHERE org_id = ?")
+                .bind(hours)
+                .bind(org.to_string())
+                .execute(p)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn idempotency_keys_expire_after_24_hours(t: TestDb) {
+    let w = world(&t).await;
+    let db = t.db.clone();
+    let s = start(t).await;
+    let c = reqwest::Client::new();
+    let send = || {
+        let (c, url, tok) = (c.clone(), s.url("/api/admin/invoices"), w.owner_token.clone());
+        async move {
+            let r = c.post(url).bearer_auth(tok).header("idempotency-key", "daily-1").json(&invoice("Acme")).send();
+            let r = r.await.unwrap();
+            assert_eq!(r.status(), 201);
+            let replayed = r.headers().contains_key("idempotency-replayed");
+            (replayed, r.json::<serde_json::Value>().await.unwrap()["id"].clone())
+        }
+    };
+    let (_, first) = send().await;
+    // 23 hours on, the key still replays.
+    age_idempotency_keys(&db, w.parent, 23).await;
+    assert_eq!(send().await, (true, first.clone()));
+    // 25 hours on, it is forgotten: the same request creates a second invoice.
+    age_idempotency_keys(&db, w.parent, 2).await;
+    let (replayed, second) = send().await;
+    assert!(!replayed);
+    assert_ne!(second, first);
+    assert_eq!(total(&c, &s, &w.owner_token).await, 2);
+    // ...and the key now remembers the new answer.
+    assert_eq!(send().await, (true, second));
+}
+
 async fn bad_input_is_rejected_and_writes_nothing(t: TestDb) {
     let w = world(&t).await;
     let s = start(t).await;
@@ -176,6 +268,69 @@ async fn bad_input_is_rejected_and_writes_nothing(t: TestDb) {
     assert_eq!(r.status(), 400);
     assert!(problem(&r));
     assert_eq!(total(&c, &s, tok).await, 0, "nothing was written");
+}
+
+async fn payments_stored(db: &keel_storage::Db) -> i64 {
+    use keel_storage::{sqlx, Db};
+    let q = "SELECT count(*) FROM payments";
+    match db {
+        Db::Postgres(p) => sqlx::query_scalar(q).fetch_one(p).await.unwrap(),
+        Db::Sqlite(p) => sqlx::query_scalar(q).fetch_one(p).await.unwrap(),
+    }
+}
+
+/// An amount that is not an integer in minor units is malformed input (400), not a value to
+/// judge (422): the problem names the field and says what an amount is; nothing is written.
+async fn malformed_amounts_are_400_naming_the_field_and_write_nothing(t: TestDb) {
+    let w = world(&t).await;
+    let db = t.db.clone();
+    let s = start(t).await;
+    let c = reqwest::Client::new();
+    let tok = &w.owner_token;
+    let expect_400 = |r: reqwest::Response, field: &'static str| async move {
+        assert_eq!(r.status(), 400, "{field}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["status"], 400, "{body}");
+        assert_eq!(body["errors"][0]["field"], field, "{body}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("integers in minor units (e.g. cents"), "{body}");
+    };
+    for bad in [serde_json::json!("12.50"), serde_json::json!(12.5), serde_json::json!(1250.0), serde_json::json!(null)]
+    {
+        let mut inv = invoice("Malformed");
+        inv["line_items"][0]["unit_amount_minor"] = bad.clone();
+        let r = create(&c, &s.url("/api/admin/invoices"), tok, inv.clone()).await;
+        expect_400(r, "line_items[0].unit_amount_minor").await;
+        let bulk = serde_json::json!({"invoices": [invoice("Fine"), inv]});
+        let r = create(&c, &s.url("/api/admin/invoices/bulk"), tok, bulk).await;
+        expect_400(r, "invoices[1].line_items[0].unit_amount_minor").await;
+    }
+    // Out of the 64-bit range is malformed too (it cannot be an amount at all).
+    let mut inv = invoice("Huge");
+    inv["line_items"][0]["unit_amount_minor"] = serde_json::json!(u64::MAX);
+    expect_400(create(&c, &s.url("/api/admin/invoices"), tok, inv).await, "line_items[0].unit_amount_minor").await;
+    // Other validation keeps its 422: a negative amount, a quantity of the wrong type.
+    let mut inv = invoice("Negative");
+    inv["line_items"][0]["unit_amount_minor"] = serde_json::json!(-5);
+    assert_eq!(create(&c, &s.url("/api/admin/invoices"), tok, inv).await.status(), 422);
+    let mut inv = invoice("Quantity");
+    inv["line_items"][0]["quantity"] = serde_json::json!(1.5);
+    assert_eq!(create(&c, &s.url("/api/admin/invoices"), tok, inv).await.status(), 422);
+    assert_eq!(total(&c, &s, tok).await, 0, "no invoice from a malformed request");
+    // Payments: the same rule for `amount_minor`.
+    let r = create(&c, &s.url("/api/admin/invoices"), tok, invoice("Payable")).await;
+    let inv: serde_json::Value = r.json().await.unwrap();
+    let url = s.url(&format!("/api/admin/invoices/{}/payments", inv["id"].as_str().unwrap()));
+    for bad in [serde_json::json!("12.50"), serde_json::json!(1.5), serde_json::json!(true)] {
+        let body = serde_json::json!({"amount_minor": bad, "currency": "USD"});
+        expect_400(c.post(&url).bearer_auth(tok).json(&body).send().await.unwrap(), "amount_minor").await;
+    }
+    assert_eq!(payments_stored(&db).await, 0, "no payment from a malformed request");
+    let r = c.get(s.url(&format!("/api/admin/invoices/{}", inv["id"].as_str().unwrap()))).bearer_auth(tok).send();
+    let after: serde_json::Value = r.await.unwrap().json().await.unwrap();
+    assert_eq!(after["status"], "draft", "the invoice is untouched");
+    assert_eq!(total(&c, &s, tok).await, 1);
 }
 
 async fn list_pages_filters_and_searches_literally(t: TestDb) {
@@ -272,6 +427,57 @@ async fn openapi_lists_every_served_route(t: TestDb) {
         let is_fallback = r.status() == 404 && r.text().await.unwrap().contains("no route matches");
         assert!(!is_fallback, "{method} {path} is documented but not served");
     }
+}
+
+/// The primary list path (one org, newest first, first page) is served by the
+/// `(org_id, created_at, id)` index of migration 0008, scanned backwards: no sort, no scan of
+/// other orgs' rows. Postgres only: SQLite's planner is not what production runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_list_query_uses_the_org_created_id_index() {
+    use keel_storage::{sqlx, Db};
+    let Some(t) = TestDb::postgres("invoices::postgres_list_query_uses_the_org_created_id_index").await else {
+        return;
+    };
+    let w = world(&t).await;
+    let Db::Postgres(p) = &t.db else { unreachable!("a Postgres TestDb") };
+    // 20,000 invoices over three orgs, so the planner has a real choice, then fresh statistics.
+    for (org, n) in [(w.parent, 8000), (w.child, 6000), (w.other, 6000)] {
+        sqlx::query(
+            "INSERT INTO invoices (id, org_id, number, status, customer_name, currency, total_minor, line_items, created_at)
+             SELECT gen_random_uuid(), $1, 'INV-20260101-' || g, 'open', 'Customer ' || g, 'USD', g, '[]',
+                    now() - g * interval '1 minute'
+               FROM generate_series(1, $2) g",
+        )
+        .bind(org.as_uuid())
+        .bind(n)
+        .execute(p)
+        .await
+        .unwrap();
+    }
+    sqlx::query("ANALYZE invoices").execute(p).await.unwrap();
+    // The handler's own query text (store::list with no status and no search), first page.
+    let plan: serde_json::Value = sqlx::query_scalar(
+        "EXPLAIN (FORMAT JSON) SELECT id, org_id, number, status, customer_name, currency, total_minor, line_items, created_at
+           FROM invoices
+          WHERE org_id = $1 AND ($2::text IS NULL OR status = $2)
+            AND ($3::text IS NULL OR customer_name ILIKE $3 ESCAPE '\\' OR number ILIKE $3 ESCAPE '\\')
+          ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5",
+    )
+    .bind(w.parent.as_uuid())
+    .bind(None::<String>)
+    .bind(None::<String>)
+    .bind(50_i64)
+    .bind(0_i64)
+    .fetch_one(p)
+    .await
+    .unwrap();
+    let text = plan.to_string();
+    let limit = &plan[0]["Plan"];
+    assert_eq!(limit["Node Type"], "Limit", "{text}");
+    let scan = &limit["Plans"][0];
+    assert_eq!(scan["Node Type"], "Index Scan", "the index itself gives the order, no sort: {text}");
+    assert_eq!(scan["Index Name"], "invoices_org_created_id_idx", "{text}");
+    assert_eq!(scan["Scan Direction"], "Backward", "{text}");
 }
 
 /// Sends only the head of a POST announcing `len` body bytes and returns the status and raw answer.

@@ -190,3 +190,73 @@ fn dashboard_cache_is_coherent_across_two_processes() {
     drop((a, b));
     drop(t);
 }
+
+/// Password recovery never logs the whole address: the real binary's JSON logs, across the
+/// queued, unknown-address and over-the-limit paths and the worker's send, carry only the
+/// masked form (`o***@example.com`).
+#[test]
+fn forgot_password_logs_only_masked_addresses() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let t = rt.block_on(keel_testkit::TestDb::sqlite());
+    rt.block_on(crate::fixture::world(&t));
+    let outbox = t.dir().unwrap().join("outbox");
+    let outbox = outbox.to_str().unwrap();
+    let env = [
+        ("KEEL_BIND", "127.0.0.1:0"),
+        ("DATABASE_URL", t.url.as_str()),
+        ("KEEL_EMBEDDED_WORKER", "true"),
+        ("KEEL_MAIL_OUTBOX_DIR", outbox),
+        ("KEEL_RATE_LIMIT_PASSWORD_RECOVERY", "1/1h,burst=1"),
+    ];
+    let mut p = Proc::start(BIN, &[], &env);
+    let addr = p.wait_listening();
+    let statuses: Vec<u16> = rt.block_on(async {
+        let c = ::reqwest::Client::new();
+        let mut out = Vec::new();
+        // Queued (the address as typed, in mixed case), over the limit, unknown.
+        for email in ["Owner@Example.com", "owner@example.com", "nobody@example.com"] {
+            let r = c
+                .post(format!("http://{addr}/api/auth/forgot-password"))
+                .json(&serde_json::json!({"email": email}))
+                .send()
+                .await
+                .unwrap();
+            out.push(r.status().as_u16());
+        }
+        out
+    });
+    assert_eq!(statuses, [202, 202, 202]);
+    // The worker's send races the later requests, so each line is looked for among those
+    // already read before waiting for more.
+    for (key, value) in [
+        ("message", "password recovery email queued"),
+        ("message", "password recovery over its limit; nothing queued"),
+        ("message", "password recovery for an unknown address; nothing queued"),
+        ("event", "email_sent"),
+    ] {
+        let matches = |v: &serde_json::Value| v[key] == value;
+        let seen = p.seen.iter().any(|l| serde_json::from_str(l).is_ok_and(|v| matches(&v)));
+        if !seen {
+            p.wait_for(Duration::from_secs(30), matches);
+        }
+    }
+    p.signal("TERM");
+    let status = p.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "exit {status:?}; logs:\n{}", p.seen.join("\n"));
+    let logs = p.seen.join("\n");
+    for whole in ["owner@example.com", "nobody@example.com"] {
+        assert!(!logs.to_ascii_lowercase().contains(whole), "{whole} logged in full:\n{logs}");
+    }
+    let recovery: Vec<&String> = p.seen.iter().filter(|l| l.contains("password recovery")).collect();
+    assert_eq!(recovery.len(), 3, "{logs}");
+    for line in &recovery[..2] {
+        assert!(line.contains("o***@example.com"), "the masked address is logged: {line}");
+    }
+    assert!(recovery[2].contains("n***@example.com"), "{}", recovery[2]);
+    assert!(logs.contains("o***@example.com") && logs.contains("\"email_sent\""), "{logs}");
+    let sent = std::fs::read_dir(outbox)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "eml"));
+    assert_eq!(sent.count(), 1, "the one queued email was sent");
+    drop(t);
+}

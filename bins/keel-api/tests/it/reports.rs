@@ -9,12 +9,15 @@ use keel_money::Page;
 use keel_storage::{sqlx, Db};
 use keel_testkit::{backend_tests, TestDb};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 backend_tests!(
     totals_over_many_pages_equal_an_independent_sql_sum,
     rows_sharing_one_instant_are_counted_once_across_pages,
+    payment_totals_over_many_pages_equal_an_independent_sql_sum,
     a_failing_page_fails_the_whole_report,
+    a_failing_invoices_page_fails_the_dashboard,
+    a_failing_payments_page_fails_the_dashboard,
     bad_report_parameters_are_named,
     dashboard_is_cached_and_follows_writes,
 );
@@ -95,6 +98,130 @@ async fn totals_over_many_pages_equal_an_independent_sql_sum(t: TestDb) {
     }
 }
 
+async fn sql_payment_totals(db: &Db, org: keel_ids::OrgId) -> Vec<(String, i64, i64)> {
+    let q = "SELECT currency, CAST(sum(amount_minor) AS BIGINT), count(*) FROM payments WHERE org_id = ";
+    match db {
+        Db::Postgres(p) => sqlx::query_as(&format!("{q}$1 GROUP BY currency ORDER BY currency"))
+            .bind(org.as_uuid())
+            .fetch_all(p)
+            .await
+            .unwrap(),
+        Db::Sqlite(p) => sqlx::query_as(&format!("{q}? GROUP BY currency ORDER BY currency"))
+            .bind(org.to_string())
+            .fetch_all(p)
+            .await
+            .unwrap(),
+    }
+}
+
+fn per_currency(totals: &serde_json::Value) -> Vec<(String, i64, i64)> {
+    totals
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (t["currency"].as_str().unwrap().to_owned(), t["minor"].as_i64().unwrap(), t["count"].as_i64().unwrap())
+        })
+        .collect()
+}
+
+/// Records payments through the API: one to three partial payments on each of the org's
+/// invoices (in their own currencies), `count` in all. Returns how many were recorded.
+async fn seed_payments(c: &reqwest::Client, s: &crate::Server, tok: &str, count: usize) -> usize {
+    let list: serde_json::Value =
+        c.get(s.url("/api/admin/invoices?limit=200")).bearer_auth(tok).send().await.unwrap().json().await.unwrap();
+    let invoices = list["items"].as_array().unwrap();
+    let mut made = 0;
+    for (i, inv) in invoices.iter().cycle().enumerate().take(count) {
+        let body = serde_json::json!({"amount_minor": 1 + (i as i64 * 53) % 997, "currency": inv["currency"]});
+        let url = s.url(&format!("/api/admin/invoices/{}/payments", inv["id"].as_str().unwrap()));
+        let r = c.post(url).bearer_auth(tok).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        made += 1;
+    }
+    made
+}
+
+/// The payments half of the revenue report: more payments than pages hold, in two currencies,
+/// several per invoice; totals and counts equal an independent SQL sum over `payments`.
+async fn payment_totals_over_many_pages_equal_an_independent_sql_sum(t: TestDb) {
+    let w = world(&t).await;
+    let db = t.db.clone();
+    // Some 70 admin requests in a moment: above the default admin_api burst of 60.
+    let s =
+        start_state(t, &[("KEEL_RATE_LIMIT_ADMIN_API", "1000/1m,burst=1000")], |st| st.report_page_size = PAGE).await;
+    let c = reqwest::Client::new();
+    seed(&c, &s.url("/api/admin/invoices"), &w.owner_token, 12).await;
+    let paid = seed_payments(&c, &s, &w.owner_token, 45).await;
+    // Another org's payment must not leak into this org's report.
+    let theirs: serde_json::Value = c
+        .post(s.url("/api/admin/invoices"))
+        .bearer_auth(&w.other_token)
+        .json(&invoice("Theirs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = c
+        .post(s.url(&format!("/api/admin/invoices/{}/payments", theirs["id"].as_str().unwrap())))
+        .bearer_auth(&w.other_token)
+        .json(&serde_json::json!({"amount_minor": 777}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let expected = sql_payment_totals(&db, w.parent).await;
+    assert_eq!(expected.len(), 2, "USD and EUR payments: {expected:?}");
+    assert_eq!(expected.iter().map(|e| e.2).sum::<i64>(), paid as i64);
+    let d = today();
+    for group_by in ["status", "month"] {
+        let r = c
+            .get(s.url(&format!("/api/admin/reports/revenue?from={d}&to={d}&group_by={group_by}")))
+            .bearer_auth(&w.owner_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let body: serde_json::Value = r.json().await.unwrap();
+        let overall = &body["payments"]["overall"];
+        assert_eq!(overall["count"], paid, "{body}");
+        assert_eq!(per_currency(&overall["totals"]), expected, "exact payment totals over {} pages", paid / PAGE + 1);
+        // One group (all payments group as `payment`, or all fall in this month) equal to the whole.
+        let groups = body["payments"]["groups"].as_array().unwrap();
+        assert_eq!(groups.len(), 1, "{body}");
+        assert_eq!(per_currency(&groups[0]["totals"]), expected);
+        // The invoices half is unaffected by payments.
+        assert_eq!(per_currency(&body["invoices"]["overall"]["totals"]), sql_totals(&db, w.parent).await);
+    }
+    let csv = c
+        .get(s.url(&format!("/api/admin/reports/revenue?from={d}&to={d}&format=csv")))
+        .bearer_auth(&w.owner_token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (cur, minor, count) in &expected {
+        assert!(csv.contains(&format!("payments,ALL,{cur},{count},{minor},")), "{csv}");
+    }
+    // The dashboard's payments KPI is the same exact figure.
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let dash: serde_json::Value = c
+        .get(s.url(&format!("/api/admin/dashboard?month={month}")))
+        .bearer_auth(&w.owner_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dash["payments"]["count"], paid, "{dash}");
+    assert_eq!(per_currency(&dash["payments"]["totals"]), expected);
+}
+
 /// A bulk create stamps every invoice with one instant, so only the id orders them: pages that
 /// split such a run must neither skip nor repeat a row.
 async fn rows_sharing_one_instant_are_counted_once_across_pages(t: TestDb) {
@@ -140,6 +267,14 @@ struct FailOnPage {
     inner: DbReportSource,
     calls: AtomicUsize,
     fail_at: usize,
+    /// Which source the injected failure hit, so a test knows which half it failed.
+    failed: Mutex<Option<Kind>>,
+}
+
+impl FailOnPage {
+    fn new(db: Db, fail_at: usize) -> Self {
+        Self { inner: DbReportSource(db), calls: AtomicUsize::new(0), fail_at, failed: Mutex::new(None) }
+    }
 }
 
 impl ReportSource for FailOnPage {
@@ -155,6 +290,7 @@ impl ReportSource for FailOnPage {
     ) -> BoxFuture<'a, Result<Page<Cursor, Row>, ReportSourceError>> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         if n == self.fail_at {
+            *self.failed.lock().unwrap() = Some(kind);
             return Box::pin(async {
                 Err(ReportSourceError::Db(sqlx::Error::Protocol("injected page failure".into())))
             });
@@ -168,7 +304,7 @@ async fn a_failing_page_fails_the_whole_report(t: TestDb) {
     let db = t.db.clone();
     let s = start_state(t, &[], |st| {
         st.report_page_size = PAGE;
-        st.reports = Arc::new(FailOnPage { inner: DbReportSource(db), calls: AtomicUsize::new(0), fail_at: 3 });
+        st.reports = Arc::new(FailOnPage::new(db, 3));
     })
     .await;
     let c = reqwest::Client::new();
@@ -187,6 +323,53 @@ async fn a_failing_page_fails_the_whole_report(t: TestDb) {
         !body.contains("\"totals\"") && !body.contains("\"overall\"") && !body.contains("injected"),
         "no partial totals, no internals: {body}"
     );
+}
+
+async fn a_failing_invoices_page_fails_the_dashboard(t: TestDb) {
+    // The first page read is the invoices'.
+    dashboard_fails_on_page(t, 1, Kind::Invoices).await;
+}
+
+async fn a_failing_payments_page_fails_the_dashboard(t: TestDb) {
+    // 10 invoices at 7 a page take two pages; the third read is the payments' first.
+    dashboard_fails_on_page(t, 3, Kind::Payments).await;
+}
+
+/// A source failure on the dashboard answers 5xx problem+json with no totals at all (not the
+/// other half's, not zeros), and the failure is not cached: the next request computes afresh.
+async fn dashboard_fails_on_page(t: TestDb, fail_at: usize, half: Kind) {
+    let w = world(&t).await;
+    let source = Arc::new(FailOnPage::new(t.db.clone(), fail_at));
+    let s = start_state(t, &[], |st| {
+        st.report_page_size = PAGE;
+        st.reports = source.clone();
+    })
+    .await;
+    let c = reqwest::Client::new();
+    seed(&c, &s.url("/api/admin/invoices"), &w.owner_token, 10).await;
+    let paid = seed_payments(&c, &s, &w.owner_token, 9).await;
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let get = || {
+        let (c, url, tok) = (c.clone(), s.url(&format!("/api/admin/dashboard?month={month}")), w.owner_token.clone());
+        async move { c.get(url).bearer_auth(tok).send().await.unwrap() }
+    };
+    let r = get().await;
+    assert!(r.status().is_server_error(), "{}", r.status());
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let text = r.text().await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(body["status"].as_u64().is_some_and(|s| s >= 500), "{body}");
+    for leak in ["\"totals\"", "\"invoices\"", "\"payments\"", "\"forecast\"", "\"minor\"", "injected"] {
+        assert!(!text.contains(leak), "no partial figures, no internals ({leak}): {text}");
+    }
+    assert_eq!(*source.failed.lock().unwrap(), Some(half), "the injected failure hit the {half:?} half");
+    // The failure was not cached as a result: the next request reads every page and is exact.
+    let r = get().await;
+    assert_eq!(r.status(), 200);
+    let dash: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(dash["cached"], false, "{dash}");
+    assert_eq!(dash["invoices"]["count"], 10);
+    assert_eq!(dash["payments"]["count"], paid);
 }
 
 async fn bad_report_parameters_are_named(t: TestDb) {
