@@ -5,7 +5,7 @@
 
 mod families;
 mod report;
-#[cfg(any(feature = "queue", feature = "server"))]
+#[cfg(any(feature = "queue", feature = "ratelimit", feature = "server"))]
 mod scratch;
 #[cfg(feature = "server")]
 mod server;

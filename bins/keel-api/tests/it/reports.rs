@@ -39,8 +39,17 @@ async fn seed(c: &reqwest::Client, url: &str, tok: &str, n: usize) {
     }
 }
 
+/// Independent per-currency (total, count) of one org's invoices, straight from SQL.
 async fn sql_totals(db: &Db, org: keel_ids::OrgId) -> Vec<(String, i64, i64)> {
-    let q = "SELECT currency, CAST(sum(total_minor) AS BIGINT), count(*) FROM invoices WHERE org_id = ";
+    sql_sums(db, "invoices", "total_minor", org).await
+}
+
+async fn sql_payment_totals(db: &Db, org: keel_ids::OrgId) -> Vec<(String, i64, i64)> {
+    sql_sums(db, "payments", "amount_minor", org).await
+}
+
+async fn sql_sums(db: &Db, table: &str, amount: &str, org: keel_ids::OrgId) -> Vec<(String, i64, i64)> {
+    let q = format!("SELECT currency, CAST(sum({amount}) AS BIGINT), count(*) FROM {table} WHERE org_id = ");
     match db {
         Db::Postgres(p) => sqlx::query_as(&format!("{q}$1 GROUP BY currency ORDER BY currency"))
             .bind(org.as_uuid())
@@ -95,22 +104,6 @@ async fn totals_over_many_pages_equal_an_independent_sql_sum(t: TestDb) {
     let text = csv.text().await.unwrap();
     for (cur, minor, count) in &expected {
         assert!(text.contains(&format!("invoices,ALL,{cur},{count},{minor},")), "{text}");
-    }
-}
-
-async fn sql_payment_totals(db: &Db, org: keel_ids::OrgId) -> Vec<(String, i64, i64)> {
-    let q = "SELECT currency, CAST(sum(amount_minor) AS BIGINT), count(*) FROM payments WHERE org_id = ";
-    match db {
-        Db::Postgres(p) => sqlx::query_as(&format!("{q}$1 GROUP BY currency ORDER BY currency"))
-            .bind(org.as_uuid())
-            .fetch_all(p)
-            .await
-            .unwrap(),
-        Db::Sqlite(p) => sqlx::query_as(&format!("{q}? GROUP BY currency ORDER BY currency"))
-            .bind(org.to_string())
-            .fetch_all(p)
-            .await
-            .unwrap(),
     }
 }
 

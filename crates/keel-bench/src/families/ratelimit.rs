@@ -193,57 +193,14 @@ mod shared {
     //! The shared limiter on PostgreSQL.
 
     use crate::report::{median, percentile_ms, Row};
-    use keel_config::{DatabaseTarget, Secret};
+    use crate::scratch::ScratchPg;
     use keel_ratelimit::{LimitKey, Outcome, Quota, SharedLimiter};
-    use keel_storage::sqlx::{self, Connection};
-    use keel_storage::{connect, ConnectMode, Db, Migrations};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     const CALLERS: usize = 16;
     const RUN_FOR: Duration = Duration::from_secs(3);
     const ROUNDS: usize = 3;
-
-    struct BenchDb {
-        admin: String,
-        name: String,
-        db: Db,
-    }
-
-    fn with_database(admin: &str, name: &str) -> String {
-        let scheme_end = admin.find("://").map(|i| i + 3).unwrap_or(0);
-        let (base, query) = admin.split_once('?').map(|(b, q)| (b, Some(q))).unwrap_or((admin, None));
-        let base = match base[scheme_end..].find('/') {
-            Some(i) => &base[..scheme_end + i],
-            None => base,
-        };
-        match query {
-            Some(q) => format!("{base}/{name}?{q}"),
-            None => format!("{base}/{name}"),
-        }
-    }
-
-    async fn create() -> Result<BenchDb, String> {
-        let admin = std::env::var("TEST_DATABASE_URL")
-            .map_err(|_| "TEST_DATABASE_URL is unset (cargo xtask bench sets it to the local server)".to_string())?;
-        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-        let name = format!("keel_bench_ratelimit_{}_{stamp}", std::process::id());
-        let mut conn = sqlx::PgConnection::connect(&admin).await.map_err(|e| format!("connect: {e}"))?;
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.map_err(|e| e.to_string())?;
-        let _ = conn.close().await;
-        let target = DatabaseTarget::Postgres { url: Secret::new(with_database(&admin, &name)) };
-        let db = connect(&target, ConnectMode::Eager).await.map_err(|e| e.to_string())?;
-        db.migrate(Migrations::Embedded).await.map_err(|e| e.to_string())?;
-        Ok(BenchDb { admin, name, db })
-    }
-
-    async fn drop_db(b: BenchDb) {
-        b.db.close().await;
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&b.admin).await {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", b.name)).execute(&mut conn).await;
-            let _ = conn.close().await;
-        }
-    }
 
     #[derive(Default)]
     struct Tally {
@@ -295,7 +252,7 @@ mod shared {
     }
 
     async fn measure(rows: &mut Vec<Row>) -> Result<(), String> {
-        let b = create().await?;
+        let b = ScratchPg::create("ratelimit").await?;
         // Never denies within a run: every decision takes the write path.
         let quota = Quota::new(1_000, Duration::from_millis(1), u32::MAX / 2).map_err(|e| e.to_string())?;
         let l = Arc::new(SharedLimiter::with_quota(b.db.clone(), "bench", quota));
@@ -315,7 +272,7 @@ mod shared {
             hot_unavailable += t.unavailable;
             hot_total += t.decided + t.unavailable;
         }
-        drop_db(b).await;
+        b.drop_db().await;
         if unavailable > 0 {
             eprintln!("note: {unavailable} distinct-key checks got no decision");
         }
