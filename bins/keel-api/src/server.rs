@@ -11,12 +11,19 @@ use tokio_util::sync::CancellationToken;
 /// SIGKILL after 30 s by default; 10 s leaves room for the worker's own drain.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
+/// How much longer than the request budget a statement may run on Postgres: the budget
+/// answers first (a clear 503), then the server cancels whatever is still running.
+pub(crate) const STATEMENT_MARGIN: Duration = Duration::from_secs(1);
+
 /// The whole process: open the database (migrating if configured), start the embedded worker
 /// if configured, bind and serve until `shutdown`.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let s = &config.settings;
     tracing::info!(database = %s.database, auto_migrate = s.auto_migrate, "opening database");
-    let db = keel_storage::open(&s.database, s.auto_migrate).await.map_err(|e| anyhow::anyhow!(e))?;
+    // A statement outliving its request's budget is stopped by the server too, instead of
+    // waiting on a lock with a pooled connection after the client already got its 503.
+    let limits = keel_storage::SessionLimits { statement_timeout: Some(config.request_timeout + STATEMENT_MARGIN) };
+    let db = keel_storage::open_limited(&s.database, s.auto_migrate, limits).await.map_err(|e| anyhow::anyhow!(e))?;
     let listener = TcpListener::bind(s.bind)
         .await
         .with_context(|| format!("cannot bind KEEL_BIND={}: is another process using the port?", s.bind))?;

@@ -31,12 +31,36 @@ pub enum ConnectMode {
     Lazy,
 }
 
+/// Limits the database server enforces on every connection of a pool. PostgreSQL only: an
+/// embedded SQLite has no server that could keep working after the caller gave up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// `statement_timeout` for every statement on the pool's connections. A caller with its
+    /// own time budget (keel-api's per-request budget) sets it a little above that budget, so
+    /// a statement whose request was already answered 503 does not go on waiting on a lock
+    /// and holding a pooled connection. Migrations never run under it (see [`open_limited`]).
+    pub statement_timeout: Option<Duration>,
+}
+
 pub async fn connect(target: &DatabaseTarget, mode: ConnectMode) -> Result<Db, StorageError> {
+    connect_limited(target, mode, SessionLimits::default()).await
+}
+
+/// [`connect`] with [`SessionLimits`] on every connection.
+pub async fn connect_limited(
+    target: &DatabaseTarget,
+    mode: ConnectMode,
+    limits: SessionLimits,
+) -> Result<Db, StorageError> {
     match target {
         DatabaseTarget::Postgres { url } => {
-            let opts = PgConnectOptions::from_str(url.expose())
+            let mut opts = PgConnectOptions::from_str(url.expose())
                 .map_err(|e| StorageError::InvalidUrl(redact_sqlx(&e.to_string(), url.expose())))?
                 .application_name("keel");
+            if let Some(t) = limits.statement_timeout {
+                // Sent in the startup packet, so it holds from the connection's first statement.
+                opts = opts.options([("statement_timeout", format!("{}ms", t.as_millis().max(1)))]);
+            }
             let pool = PgPoolOptions::new()
                 .max_connections(PG_MAX_CONNECTIONS)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -98,13 +122,28 @@ fn password_of(url: &str) -> Option<&str> {
 /// migrations (any failure is fatal and named); without it, return a lazy pool so the process
 /// boots even while the database is down and reports itself degraded until it answers.
 pub async fn open(target: &DatabaseTarget, auto_migrate: bool) -> Result<Db, StorageError> {
+    open_limited(target, auto_migrate, SessionLimits::default()).await
+}
+
+/// [`open`], serving with [`SessionLimits`]. Migrations run first on a pool without them (an
+/// index build on a large table may rightly take minutes), which is closed before the limited
+/// pool is returned.
+pub async fn open_limited(
+    target: &DatabaseTarget,
+    auto_migrate: bool,
+    limits: SessionLimits,
+) -> Result<Db, StorageError> {
     if !auto_migrate {
-        return connect(target, ConnectMode::Lazy).await;
+        return connect_limited(target, ConnectMode::Lazy, limits).await;
     }
     let db = connect(target, ConnectMode::Eager).await?;
     let report = db.migrate(crate::Migrations::Embedded).await?;
     for m in &report.applied {
         tracing::info!(version = m.version, description = %m.description, "migration applied");
     }
-    Ok(db)
+    if limits == SessionLimits::default() || !matches!(target, DatabaseTarget::Postgres { .. }) {
+        return Ok(db);
+    }
+    db.close().await;
+    connect_limited(target, ConnectMode::Eager, limits).await
 }

@@ -11,7 +11,8 @@ mod error;
 mod migrate;
 
 pub use connect::{
-    connect, open, ConnectMode, ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS, SQLITE_BUSY_TIMEOUT, SQLITE_MAX_CONNECTIONS,
+    connect, connect_limited, open, open_limited, ConnectMode, SessionLimits, ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS,
+    SQLITE_BUSY_TIMEOUT, SQLITE_MAX_CONNECTIONS,
 };
 pub use db::{Backend, Capabilities, Db};
 pub use error::StorageError;

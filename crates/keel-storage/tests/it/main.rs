@@ -1,10 +1,15 @@
 //! Conformance suite for the storage layer, run against SQLite and PostgreSQL.
 
-use keel_storage::{Backend, Db, Migrations, StorageError};
+use keel_storage::{Backend, Db, Migrations, SessionLimits, StorageError};
 use keel_testkit::{backend_tests, TestDb};
 use sqlx::migrate::Migrator;
 
-backend_tests!(migrations_are_current_and_idempotent, ping_and_version, failed_migration_keeps_last_good_version);
+backend_tests!(
+    migrations_are_current_and_idempotent,
+    ping_and_version,
+    failed_migration_keeps_last_good_version,
+    session_limits_stop_long_statements_on_the_server
+);
 
 async fn migrations_are_current_and_idempotent(t: TestDb) {
     let v = t.db.schema_version().await.unwrap();
@@ -88,4 +93,29 @@ async fn unreachable_postgres_is_a_clear_error_without_password() {
     // Lazy mode returns a pool at once; the first query then fails and says so.
     let lazy = keel_storage::connect(&target, keel_storage::ConnectMode::Lazy).await.unwrap();
     assert!(lazy.ping().await.is_err());
+}
+
+/// A pool opened with a statement timeout has the server cancel a statement that outlives it
+/// (on Postgres); migrations are not subject to it, and SQLite ignores the limit.
+async fn session_limits_stop_long_statements_on_the_server(t: TestDb) {
+    let target = match t.db.backend() {
+        Backend::Postgres => keel_config::DatabaseTarget::Postgres { url: keel_config::Secret::new(t.url.clone()) },
+        Backend::Sqlite => keel_config::DatabaseTarget::Sqlite { path: t.url.trim_start_matches("sqlite://").into() },
+    };
+    let limits = SessionLimits { statement_timeout: Some(std::time::Duration::from_millis(300)) };
+    let db = keel_storage::open_limited(&target, true, limits).await.unwrap();
+    db.ping().await.unwrap();
+    match &db {
+        Db::Postgres(p) => {
+            let shown: String = sqlx::query_scalar("SHOW statement_timeout").fetch_one(p).await.unwrap();
+            assert_eq!(shown, "300ms");
+            let err = sqlx::query("SELECT pg_sleep(30)").execute(p).await.unwrap_err();
+            let code = err.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned());
+            assert_eq!(code.as_deref(), Some("57014"), "query_canceled by statement_timeout: {err}");
+            // The pool is still usable afterwards.
+            db.ping().await.unwrap();
+        }
+        Db::Sqlite(_) => assert!(db.pending_migrations(Migrations::Embedded).await.unwrap().is_empty()),
+    }
+    db.close().await;
 }
