@@ -8,8 +8,8 @@
 //! its work: a `Transaction` dropped before commit is rolled back (sqlx queues the ROLLBACK), so
 //! every write is all or nothing. A write whose COMMIT was already sent may still land; clients
 //! retry writes with the same `Idempotency-Key`. On PostgreSQL the abandoned statement itself
-//! runs on in the server until its lock is granted or it finishes, and sqlx keeps that
-//! connection out of the pool until then.
+//! would run on in the server, holding its pooled connection, so `run` opens keel-api's pool
+//! with `statement_timeout` = this budget + `STATEMENT_MARGIN` and the server cancels it.
 
 use crate::{ApiError, AppState};
 use axum::extract::{Request, State};
