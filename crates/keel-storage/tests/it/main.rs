@@ -119,3 +119,25 @@ async fn session_limits_stop_long_statements_on_the_server(t: TestDb) {
     }
     db.close().await;
 }
+
+/// `sslmode=require` opens an encrypted session (managed PostgreSQL services insist on it). The
+/// local server has `ssl = on`, as Debian's PostgreSQL does out of the box.
+#[tokio::test]
+async fn postgres_connects_over_tls_when_the_url_requires_it() {
+    let Some(t) = TestDb::postgres("postgres_connects_over_tls_when_the_url_requires_it").await else { return };
+    let Db::Postgres(plain) = &t.db else { unreachable!("a Postgres TestDb") };
+    let ssl_on: String = sqlx::query_scalar("SHOW ssl").fetch_one(plain).await.unwrap();
+    assert_eq!(
+        ssl_on, "on",
+        "this test needs a server with ssl = on (Debian's default, with its snakeoil certificate)"
+    );
+    let sep = if t.url.contains('?') { '&' } else { '?' };
+    let url = format!("{}{sep}sslmode=require", t.url);
+    let target = keel_config::DatabaseTarget::Postgres { url: keel_config::Secret::new(url) };
+    let db = keel_storage::connect(&target, keel_storage::ConnectMode::Eager).await.unwrap();
+    let Db::Postgres(p) = &db else { unreachable!() };
+    let encrypted: bool =
+        sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetch_one(p).await.unwrap();
+    assert!(encrypted, "the session is encrypted");
+    db.close().await;
+}
