@@ -10,7 +10,8 @@ use std::path::PathBuf;
 pub struct WorkerConfig {
     pub settings: Settings,
     pub worker: WorkerSettings,
-    /// `KEEL_SMTP_URL` (`smtp://user:pass@host:587`); unset means the file outbox.
+    /// `KEEL_SMTP_URL` (`smtps://user:pass@host:465`, or `smtp://…:587` upgraded by STARTTLS);
+    /// unset means the file outbox.
     pub smtp_url: Option<keel_config::Secret>,
     /// `KEEL_MAIL_OUTBOX_DIR`, default `./data/outbox`.
     pub outbox_dir: PathBuf,

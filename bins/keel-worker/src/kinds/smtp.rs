@@ -20,7 +20,7 @@ use tokio_rustls::TlsConnector;
 /// Bounds every step of a conversation, so a stuck server cannot hold a worker slot.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct SmtpTarget {
     host: String,
     port: u16,
@@ -28,6 +28,19 @@ pub(crate) struct SmtpTarget {
     pass: Option<String>,
     /// `smtps://`: TLS from the first byte, no STARTTLS.
     implicit_tls: bool,
+}
+
+/// Never prints the password (secrets stay out of logs and panics alike).
+impl std::fmt::Debug for SmtpTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpTarget")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("pass", &self.pass.as_ref().map(|_| "<redacted>"))
+            .field("implicit_tls", &self.implicit_tls)
+            .finish()
+    }
 }
 
 impl SmtpTarget {
@@ -575,5 +588,13 @@ mod tests {
             };
             assert_eq!(seen, expected, "nothing but the upgrade before TLS, nothing after");
         }
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_password() {
+        let t = SmtpTarget::parse("smtps://mailer:hunter2-secret@smtp.example.com").unwrap();
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+        assert!(shown.contains("<redacted>") && shown.contains("smtp.example.com"), "{shown}");
     }
 }
