@@ -44,12 +44,27 @@ pub(crate) struct BulkIn {
     invoices: Vec<InvoiceIn>,
 }
 
+/// Free text that databases store as given: no control characters. PostgreSQL refuses NUL in
+/// `text` outright and SQLite's `length()` stops at it, so a NUL reached the database as an
+/// error (a 500) instead of a 422; other controls have no place in names either. Descriptions
+/// may span lines.
+fn plain_text(field: &str, s: &str, multiline: bool) -> Result<(), ApiError> {
+    match s.chars().find(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t'))) {
+        Some(c) => Err(ApiError::invalid_field(
+            field.to_owned(),
+            format!("must not contain control characters (found U+{:04X}); send printable text", u32::from(c)),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Validates one invoice; `at` prefixes field paths (`invoices[3].`).
 fn validate(inv: &InvoiceIn, at: &str) -> Result<NewInvoice, ApiError> {
     let name = inv.customer_name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::invalid_field(format!("{at}customer_name"), "must be 1 to 200 characters"));
     }
+    plain_text(&format!("{at}customer_name"), name, false)?;
     let currency = Currency::from_code(&inv.currency)
         .map_err(|e| ApiError::invalid_field(format!("{at}currency"), e.to_string()))?;
     let status = inv.status.unwrap_or(InvoiceStatus::Draft);
@@ -69,6 +84,7 @@ fn validate(inv: &InvoiceIn, at: &str) -> Result<NewInvoice, ApiError> {
         if d.is_empty() || d.chars().count() > 500 {
             return Err(ApiError::invalid_field(f("description"), "must be 1 to 500 characters"));
         }
+        plain_text(&f("description"), d, true)?;
         if !(1..=1_000_000).contains(&li.quantity) {
             return Err(ApiError::invalid_field(f("quantity"), "must be from 1 to 1000000"));
         }
@@ -230,6 +246,9 @@ pub(crate) async fn list_for(
     let q = param(&pairs, "q").map(str::trim).filter(|s| !s.is_empty());
     if q.is_some_and(|q| q.chars().count() > 200) {
         return Err(ApiError::invalid("q", "must be at most 200 characters"));
+    }
+    if let Some(q) = q {
+        plain_text("q", q, false)?;
     }
     let (items, total) = store::list(&state.db, p.org_id, &ListFilter { status, q, limit, offset }).await?;
     Ok(Json(serde_json::json!({"items": items, "total": total, "limit": limit, "offset": offset})))
