@@ -3,7 +3,7 @@
 //! temporary directory (removed on drop).
 #![allow(dead_code)] // each family uses a different subset
 
-use keel_config::{DatabaseTarget, Secret};
+use keel_config::{with_database, DatabaseTarget, Secret};
 use keel_storage::sqlx::{self, Connection};
 use keel_storage::{connect, ConnectMode, Db, Migrations};
 use std::path::PathBuf;
@@ -13,20 +13,6 @@ pub(crate) struct ScratchPg {
     pub admin: String,
     pub name: String,
     pub db: Db,
-}
-
-/// `admin` (any URL on the server) pointed at database `name`, keeping its query string.
-pub(crate) fn with_database(admin: &str, name: &str) -> String {
-    let scheme_end = admin.find("://").map(|i| i + 3).unwrap_or(0);
-    let (base, query) = admin.split_once('?').map(|(b, q)| (b, Some(q))).unwrap_or((admin, None));
-    let base = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
 }
 
 fn stamp() -> u128 {

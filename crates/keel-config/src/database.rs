@@ -85,6 +85,24 @@ impl fmt::Debug for DatabaseTarget {
     }
 }
 
+/// `url` (any PostgreSQL URL on a server) pointed at database `name`, keeping its query string
+/// (`sslmode=` and the like). Test kits and benchmarks use it to reach a database they created.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let base = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
 /// `postgres://user:pw@host/db?password=x` → `postgres://user:***@host/db?password=***`.
 pub fn redact_url(url: &str) -> String {
     let mut out = url.to_owned();

@@ -9,7 +9,7 @@ mod reader;
 mod secret;
 mod settings;
 
-pub use database::{redact_url, DatabaseTarget, DEFAULT_SQLITE_PATH};
+pub use database::{redact_url, with_database, DatabaseTarget, DEFAULT_SQLITE_PATH};
 pub use reader::{parse_duration, EnvSource, MapSource, Problem, Problems, Reader, Source};
 pub use secret::Secret;
 pub use settings::{Environment, LogFormat, Settings, MIN_INTERNAL_SECRET_LEN};

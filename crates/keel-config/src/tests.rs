@@ -80,3 +80,11 @@ fn secret_compare_is_exact() {
     assert!(!s.matches(b"abd"));
     assert!(!s.matches(b"ab"));
 }
+
+#[test]
+fn with_database_swaps_the_database_and_keeps_the_query() {
+    use crate::with_database;
+    assert_eq!(with_database("postgres://u@h:5432/postgres", "t1"), "postgres://u@h:5432/t1");
+    assert_eq!(with_database("postgres://u@h/postgres?sslmode=require", "t1"), "postgres://u@h/t1?sslmode=require");
+    assert_eq!(with_database("postgres://u@h:5432", "t1"), "postgres://u@h:5432/t1");
+}

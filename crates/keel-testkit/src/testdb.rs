@@ -1,6 +1,6 @@
 //! [`TestDb`]: a migrated, throwaway database on SQLite or PostgreSQL.
 
-use keel_config::{DatabaseTarget, Secret};
+use keel_config::{with_database, DatabaseTarget, Secret};
 use keel_storage::{connect, ConnectMode, Db, Migrations};
 use sqlx::Connection;
 use std::io::Write;
@@ -30,22 +30,6 @@ pub fn postgres_admin_url(test_name: &str) -> Option<String> {
             );
             None
         }
-    }
-}
-
-fn with_database(admin_url: &str, name: &str) -> String {
-    let (base, query) = match admin_url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (admin_url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let base = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
     }
 }
 
