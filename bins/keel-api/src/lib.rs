@@ -16,7 +16,6 @@ pub mod reports;
 mod routes;
 mod server;
 mod state;
-mod store;
 
 pub use auth::Principal;
 pub use config::{Config, CorsOrigins, DEFAULT_BODY_LIMIT};
@@ -25,6 +24,17 @@ pub use keel_worker::shutdown;
 pub use routes::is_internal_caller;
 pub use server::{run, serve, serve_router, DRAIN_DEADLINE};
 pub use state::{AppState, Limits};
+
+/// Every component keel-api reads or writes, in installation order (tenancy first: billing's
+/// tables reference its orgs). `keel-ops migrate` installs the same list.
+pub static SCHEMAS: &[&keel_storage::Schema] = &[
+    &keel_tenancy::SCHEMA,
+    &keel_billing::SCHEMA,
+    &keel_queue::SCHEMA,
+    &keel_ratelimit::SCHEMA,
+    &keel_telemetry::SCHEMA,
+    &keel_worker::CAMPAIGNS_SCHEMA,
+];
 
 /// Every (method, path) the server answers, for tests and tooling.
 pub fn operations() -> Vec<(&'static str, &'static str)> {

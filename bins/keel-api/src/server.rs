@@ -23,7 +23,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     // A statement outliving its request's budget is stopped by the server too, instead of
     // waiting on a lock with a pooled connection after the client already got its 503.
     let limits = keel_storage::SessionLimits { statement_timeout: Some(config.request_timeout + STATEMENT_MARGIN) };
-    let db = keel_storage::open_limited(&s.database, s.auto_migrate, limits).await.map_err(|e| anyhow::anyhow!(e))?;
+    let db = keel_storage::open_limited(&s.database, s.auto_migrate, crate::SCHEMAS, limits)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
     let listener = TcpListener::bind(s.bind)
         .await
         .with_context(|| format!("cannot bind KEEL_BIND={}: is another process using the port?", s.bind))?;

@@ -6,6 +6,7 @@ mod cmd;
 mod output;
 
 pub use cli::Cli;
+pub use cmd::migrate::SCHEMAS;
 
 use keel_config::Source;
 use std::process::ExitCode;

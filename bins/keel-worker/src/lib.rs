@@ -5,6 +5,7 @@
 mod config;
 mod kinds;
 mod metrics;
+mod schema;
 pub mod shutdown;
 
 pub use config::WorkerConfig;
@@ -13,6 +14,7 @@ pub use kinds::{
     SmtpMailer, SIGNATURE_HEADER,
 };
 pub use metrics::serve_metrics;
+pub use schema::{migrate, CAMPAIGNS_SCHEMA, SCHEMAS};
 
 use keel_queue::{SwitchBoard, Worker};
 use keel_storage::Db;

@@ -28,13 +28,14 @@ async fn main() -> ExitCode {
     }
     let shutdown = keel_worker::shutdown::on_signal();
     keel_worker::shutdown::reload_on_hup(switches.clone());
-    let db = match keel_storage::open(&config.settings.database, config.settings.auto_migrate).await {
-        Ok(db) => db,
-        Err(e) => {
-            eprintln!("keel-worker: {e}");
-            return ExitCode::from(1);
-        }
-    };
+    let db =
+        match keel_storage::open(&config.settings.database, config.settings.auto_migrate, keel_worker::SCHEMAS).await {
+            Ok(db) => db,
+            Err(e) => {
+                eprintln!("keel-worker: {e}");
+                return ExitCode::from(1);
+            }
+        };
     let metrics_bind = config.metrics_bind;
     let listener = match tokio::net::TcpListener::bind(metrics_bind).await {
         Ok(l) => l,

@@ -44,7 +44,7 @@
 //! const PAGE: usize = 1_000;
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let report = sum_pages_by(|after: Option<u32>| {
-//!     // In a report this is `SELECT id, status, amount_minor, currency FROM invoices
+//!     // In a report this is `SELECT id, status, amount_minor, currency FROM keel_invoices
 //!     //   WHERE org_id = $1 AND ($2::int IS NULL OR id > $2) ORDER BY id LIMIT $3`;
 //!     // an Err (a failed query) ends the scan and no total is returned.
 //!     let rows: Vec<Row> = table.iter().filter(|r| after.map_or(true, |a| r.id > a)).take(PAGE).cloned().collect();

@@ -29,6 +29,7 @@ mod switches;
 mod wake;
 pub mod worker;
 
+mod schema;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatch::{DispatchError, Dispatched, Dispatcher};
 pub use error::QueueError;
@@ -38,6 +39,7 @@ pub use new_job::{
     Enqueued, JobArgs, KindOptions, NewJob, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_QUEUE,
 };
 pub use retry::RetryPolicy;
+pub use schema::{migrate, SCHEMA};
 pub use snapshot::{QueueSnapshot, StateCounts};
 pub use store::{
     open, open_with, Claim, CronStore, Finish, Finished, JobFilter, JobStore, Outcome, PauseReason, PgStore,

@@ -55,6 +55,7 @@ mod throttle;
 #[cfg(feature = "tower")]
 pub mod layer;
 
+mod schema;
 pub use cidr::{Cidr, CidrError, TrustedProxies, TRUSTED_PROXIES_VAR};
 pub use client_ip::{ClientIpResolver, ForwardedHeader};
 pub use clock::{Clock, FakeClock, MonotonicClock, FAKE_UNIX_ORIGIN};
@@ -65,6 +66,7 @@ pub use limiter::{CheckFuture, Limiter, Outcome};
 pub use metrics::LimiterMetrics;
 pub use policy::{Backend, FailureMode, KeyKind, Policies, Policy, ENV_PREFIX};
 pub use quota::{Quota, QuotaError, MAX_PERIOD};
+pub use schema::{migrate, SCHEMA};
 pub use shared::{SharedError, SharedLimiter, DEFAULT_DEADLINE, DEFAULT_LOCK_BUDGET, DEFAULT_PRUNE_EVERY};
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Opening a pool from a [`DatabaseTarget`], with the settings each backend needs.
 
-use crate::{Db, StorageError};
+use crate::{Db, Schema, StorageError};
 use keel_config::DatabaseTarget;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -22,6 +22,7 @@ pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// a hung request.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// When a pool opens its first connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectMode {
     /// Open a connection now and fail if the database cannot be reached.
@@ -42,6 +43,7 @@ pub struct SessionLimits {
     pub statement_timeout: Option<Duration>,
 }
 
+/// Opens a pool for `target` with no session limits.
 pub async fn connect(target: &DatabaseTarget, mode: ConnectMode) -> Result<Db, StorageError> {
     connect_limited(target, mode, SessionLimits::default()).await
 }
@@ -118,11 +120,11 @@ fn password_of(url: &str) -> Option<&str> {
     Some(creds.split_once(':')?.1)
 }
 
-/// Startup as the binaries do it: with `auto_migrate`, connect now and apply pending
-/// migrations (any failure is fatal and named); without it, return a lazy pool so the process
+/// Startup as the binaries do it: with `auto_migrate`, connect now and install or upgrade each
+/// of `schemas` in order (any failure is fatal and named); without it, return a lazy pool so the process
 /// boots even while the database is down and reports itself degraded until it answers.
-pub async fn open(target: &DatabaseTarget, auto_migrate: bool) -> Result<Db, StorageError> {
-    open_limited(target, auto_migrate, SessionLimits::default()).await
+pub async fn open(target: &DatabaseTarget, auto_migrate: bool, schemas: &[&Schema]) -> Result<Db, StorageError> {
+    open_limited(target, auto_migrate, schemas, SessionLimits::default()).await
 }
 
 /// [`open`], serving with [`SessionLimits`]. Migrations run first on a pool without them (an
@@ -131,16 +133,14 @@ pub async fn open(target: &DatabaseTarget, auto_migrate: bool) -> Result<Db, Sto
 pub async fn open_limited(
     target: &DatabaseTarget,
     auto_migrate: bool,
+    schemas: &[&Schema],
     limits: SessionLimits,
 ) -> Result<Db, StorageError> {
     if !auto_migrate {
         return connect_limited(target, ConnectMode::Lazy, limits).await;
     }
     let db = connect(target, ConnectMode::Eager).await?;
-    let report = db.migrate(crate::Migrations::Embedded).await?;
-    for m in &report.applied {
-        tracing::info!(version = m.version, description = %m.description, "migration applied");
-    }
+    crate::migrate_all(&db, schemas).await?;
     if limits == SessionLimits::default() || !matches!(target, DatabaseTarget::Postgres { .. }) {
         return Ok(db);
     }

@@ -1,4 +1,4 @@
-//! Database pools, the choice of backend, and migrations: the only crate that runs `sqlx::migrate!`.
+//! Database pools, the choice of backend, and the per-component migration runner.
 //!
 //! `DATABASE_URL` unset means embedded SQLite at `./data/keel.db`; `postgres://…` means
 //! PostgreSQL. Domain crates receive a [`Db`] and keep their own SQL for each backend, each
@@ -8,7 +8,7 @@
 mod connect;
 mod db;
 mod error;
-mod migrate;
+mod schema;
 
 pub use connect::{
     connect, connect_limited, open, open_limited, ConnectMode, SessionLimits, ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS,
@@ -16,7 +16,8 @@ pub use connect::{
 };
 pub use db::{Backend, Capabilities, Db};
 pub use error::StorageError;
-pub use migrate::{MigrationInfo, MigrationReport, Migrations};
+pub use schema::{migrate_all, Legacy, Migration, MigrationInfo, MigrationReport, Schema};
 
 /// sqlx is re-exported so every crate uses the one version the storage layer was built with.
+#[doc(hidden)]
 pub use sqlx;

@@ -29,6 +29,7 @@ mod sample;
 mod settings;
 mod store;
 
+mod schema;
 pub use buffer::{route_pipeline, RecorderStats, RouteRecorder, RouteWriter, WriterConfig};
 pub use error::TelemetryError;
 pub use ingest::{
@@ -43,5 +44,6 @@ pub use redact::redact;
 pub use report::{build_report, ReportError, ReportOptions, ReportStep, TelemetryReport};
 pub use route::{RouteTemplate, MAX_ROUTE_LEN};
 pub use sample::{normalize_method, RouteSample, SampleKind, SampleRate, MAX_DURATION};
+pub use schema::{migrate, SCHEMA};
 pub use settings::{is_admin_route, ClientConfig, TelemetrySettings, DEFAULT_RETENTION_DAYS};
 pub use store::{insert_samples, prune_events};

@@ -16,10 +16,12 @@ mod sessions;
 mod tokens;
 mod users;
 
+mod schema;
 pub use error::TenancyError;
 pub use orgs::Org;
 pub use password::{hash_password, verify_password, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
 pub use role::{Permission, Role};
+pub use schema::{migrate, SCHEMA};
 pub use secret::{hash_secret, new_secret};
 pub use sessions::{NewSession, SessionInfo};
 pub use tokens::IssuedToken;

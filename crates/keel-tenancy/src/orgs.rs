@@ -32,7 +32,7 @@ impl Tenancy {
         let id = OrgId::generate();
         match self.db() {
             Db::Postgres(p) => {
-                sqlx::query("INSERT INTO orgs (id, name, parent_id) VALUES ($1, $2, $3)")
+                sqlx::query("INSERT INTO keel_orgs (id, name, parent_id) VALUES ($1, $2, $3)")
                     .bind(id.as_uuid())
                     .bind(name)
                     .bind(parent.map(|p| p.as_uuid()))
@@ -40,7 +40,7 @@ impl Tenancy {
                     .await?;
             }
             Db::Sqlite(p) => {
-                sqlx::query("INSERT INTO orgs (id, name, parent_id) VALUES (?, ?, ?)")
+                sqlx::query("INSERT INTO keel_orgs (id, name, parent_id) VALUES (?, ?, ?)")
                     .bind(id.to_string())
                     .bind(name)
                     .bind(parent.map(|p| p.to_string()))
@@ -55,7 +55,7 @@ impl Tenancy {
         Ok(match self.db() {
             Db::Postgres(p) => {
                 let row: Option<(uuid::Uuid, String, Option<uuid::Uuid>)> =
-                    sqlx::query_as("SELECT id, name, parent_id FROM orgs WHERE id = $1")
+                    sqlx::query_as("SELECT id, name, parent_id FROM keel_orgs WHERE id = $1")
                         .bind(id.as_uuid())
                         .fetch_optional(p)
                         .await?;
@@ -63,7 +63,7 @@ impl Tenancy {
             }
             Db::Sqlite(p) => {
                 let row: Option<(String, String, Option<String>)> =
-                    sqlx::query_as("SELECT id, name, parent_id FROM orgs WHERE id = ?")
+                    sqlx::query_as("SELECT id, name, parent_id FROM keel_orgs WHERE id = ?")
                         .bind(id.to_string())
                         .fetch_optional(p)
                         .await?;
@@ -82,9 +82,9 @@ impl Tenancy {
     /// The org itself, then its parent, up to the root (one recursive query).
     pub async fn ancestors(&self, id: OrgId) -> Result<Vec<OrgId>, TenancyError> {
         const Q: &str = "WITH RECURSIVE up(id, parent_id, depth) AS (
-                SELECT id, parent_id, 0 FROM orgs WHERE id = $1
+                SELECT id, parent_id, 0 FROM keel_orgs WHERE id = $1
                 UNION ALL
-                SELECT o.id, o.parent_id, up.depth + 1 FROM orgs o JOIN up ON o.id = up.parent_id WHERE up.depth < $2
+                SELECT o.id, o.parent_id, up.depth + 1 FROM keel_orgs o JOIN up ON o.id = up.parent_id WHERE up.depth < $2
             ) SELECT id FROM up ORDER BY depth";
         Ok(match self.db() {
             Db::Postgres(p) => sqlx::query_scalar::<_, uuid::Uuid>(Q)

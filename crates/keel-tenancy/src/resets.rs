@@ -17,7 +17,7 @@ impl Tenancy {
         let exp = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(1));
         match self.db() {
             Db::Postgres(p) => {
-                sqlx::query("INSERT INTO password_resets (token_hash, user_id, expires_at) VALUES ($1, $2, $3)")
+                sqlx::query("INSERT INTO keel_password_resets (token_hash, user_id, expires_at) VALUES ($1, $2, $3)")
                     .bind(hash_secret(&token))
                     .bind(user.as_uuid())
                     .bind(exp)
@@ -25,7 +25,7 @@ impl Tenancy {
                     .await?;
             }
             Db::Sqlite(p) => {
-                sqlx::query("INSERT INTO password_resets (token_hash, user_id, expires_at) VALUES (?, ?, ?)")
+                sqlx::query("INSERT INTO keel_password_resets (token_hash, user_id, expires_at) VALUES (?, ?, ?)")
                     .bind(hash_secret(&token))
                     .bind(user.to_string())
                     .bind(ms(exp))
@@ -51,7 +51,7 @@ impl Tenancy {
             Db::Postgres(p) => {
                 let mut tx = p.begin().await?;
                 let user: Option<uuid::Uuid> = sqlx::query_scalar(
-                    "UPDATE password_resets SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+                    "UPDATE keel_password_resets SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
                      RETURNING user_id",
                 )
                 .bind(&h)
@@ -59,19 +59,19 @@ impl Tenancy {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(user) = user else { return Ok(None) };
-                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                sqlx::query("UPDATE keel_users SET password_hash = $1 WHERE id = $2")
                     .bind(&hash)
                     .bind(user)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM keel_sessions WHERE user_id = $1").bind(user).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(Some(UserId::from_uuid(user)))
             }
             Db::Sqlite(p) => {
                 let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
                 let user: Option<String> = sqlx::query_scalar(
-                    "UPDATE password_resets SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2
+                    "UPDATE keel_password_resets SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2
                      RETURNING user_id",
                 )
                 .bind(&h)
@@ -79,12 +79,12 @@ impl Tenancy {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(user) = user else { return Ok(None) };
-                sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+                sqlx::query("UPDATE keel_users SET password_hash = ? WHERE id = ?")
                     .bind(&hash)
                     .bind(&user)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query("DELETE FROM sessions WHERE user_id = ?").bind(&user).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM keel_sessions WHERE user_id = ?").bind(&user).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(Some(UserId::from_uuid(uuid(&user)?)))
             }
@@ -97,13 +97,13 @@ impl Tenancy {
     pub async fn cancel_reset(&self, token: &str) -> Result<(), TenancyError> {
         match self.db() {
             Db::Postgres(p) => {
-                sqlx::query("DELETE FROM password_resets WHERE token_hash = $1 AND used_at IS NULL")
+                sqlx::query("DELETE FROM keel_password_resets WHERE token_hash = $1 AND used_at IS NULL")
                     .bind(hash_secret(token))
                     .execute(p)
                     .await?;
             }
             Db::Sqlite(p) => {
-                sqlx::query("DELETE FROM password_resets WHERE token_hash = ? AND used_at IS NULL")
+                sqlx::query("DELETE FROM keel_password_resets WHERE token_hash = ? AND used_at IS NULL")
                     .bind(hash_secret(token))
                     .execute(p)
                     .await?;

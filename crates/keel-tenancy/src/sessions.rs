@@ -58,7 +58,7 @@ impl Tenancy {
         match self.db() {
             Db::Postgres(p) => {
                 sqlx::query(
-                    "INSERT INTO sessions (id_hash, user_id, active_org_id, expires_at) VALUES ($1, $2, $3, $4)",
+                    "INSERT INTO keel_sessions (id_hash, user_id, active_org_id, expires_at) VALUES ($1, $2, $3, $4)",
                 )
                 .bind(hash_secret(&token))
                 .bind(user.as_uuid())
@@ -68,13 +68,15 @@ impl Tenancy {
                 .await?;
             }
             Db::Sqlite(p) => {
-                sqlx::query("INSERT INTO sessions (id_hash, user_id, active_org_id, expires_at) VALUES (?, ?, ?, ?)")
-                    .bind(hash_secret(&token))
-                    .bind(user.to_string())
-                    .bind(active_org.map(|o| o.to_string()))
-                    .bind(ms(expires_at))
-                    .execute(p)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO keel_sessions (id_hash, user_id, active_org_id, expires_at) VALUES (?, ?, ?, ?)",
+                )
+                .bind(hash_secret(&token))
+                .bind(user.to_string())
+                .bind(active_org.map(|o| o.to_string()))
+                .bind(ms(expires_at))
+                .execute(p)
+                .await?;
             }
         }
         Ok(NewSession { token, expires_at })
@@ -109,7 +111,7 @@ impl Tenancy {
 
     async fn read_session(&self, h: &str, now: DateTime<Utc>) -> Result<Option<Row>, TenancyError> {
         const Q: &str =
-            "SELECT user_id, active_org_id, expires_at FROM sessions WHERE id_hash = $1 AND expires_at > $2";
+            "SELECT user_id, active_org_id, expires_at FROM keel_sessions WHERE id_hash = $1 AND expires_at > $2";
         Ok(match self.db() {
             Db::Postgres(p) => {
                 let r: Option<PgRow> = sqlx::query_as(Q).bind(h).bind(now).fetch_optional(p).await?;
@@ -127,7 +129,8 @@ impl Tenancy {
         now: DateTime<Utc>,
         threshold: DateTime<Utc>,
     ) -> Result<Option<Row>, TenancyError> {
-        const Q: &str = "UPDATE sessions SET expires_at = $2 WHERE id_hash = $1 AND expires_at > $3 AND expires_at < $4
+        const Q: &str =
+            "UPDATE keel_sessions SET expires_at = $2 WHERE id_hash = $1 AND expires_at > $3 AND expires_at < $4
                          RETURNING user_id, active_org_id, expires_at";
         Ok(match self.db() {
             Db::Postgres(p) => {
@@ -150,14 +153,14 @@ impl Tenancy {
     pub async fn set_active_org(&self, token: &str, org: OrgId) -> Result<(), TenancyError> {
         match self.db() {
             Db::Postgres(p) => {
-                sqlx::query("UPDATE sessions SET active_org_id = $1 WHERE id_hash = $2")
+                sqlx::query("UPDATE keel_sessions SET active_org_id = $1 WHERE id_hash = $2")
                     .bind(org.as_uuid())
                     .bind(hash_secret(token))
                     .execute(p)
                     .await?;
             }
             Db::Sqlite(p) => {
-                sqlx::query("UPDATE sessions SET active_org_id = ? WHERE id_hash = ?")
+                sqlx::query("UPDATE keel_sessions SET active_org_id = ? WHERE id_hash = ?")
                     .bind(org.to_string())
                     .bind(hash_secret(token))
                     .execute(p)
@@ -170,10 +173,10 @@ impl Tenancy {
     pub async fn end_session(&self, token: &str) -> Result<(), TenancyError> {
         match self.db() {
             Db::Postgres(p) => {
-                sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(hash_secret(token)).execute(p).await?;
+                sqlx::query("DELETE FROM keel_sessions WHERE id_hash = $1").bind(hash_secret(token)).execute(p).await?;
             }
             Db::Sqlite(p) => {
-                sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(hash_secret(token)).execute(p).await?;
+                sqlx::query("DELETE FROM keel_sessions WHERE id_hash = ?").bind(hash_secret(token)).execute(p).await?;
             }
         }
         Ok(())

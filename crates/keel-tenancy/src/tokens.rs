@@ -30,14 +30,16 @@ impl Tenancy {
         let id = uuid::Uuid::now_v7();
         let secret = new_secret();
         let res = match self.db() {
-            Db::Postgres(p) => sqlx::query("INSERT INTO api_tokens (id, user_id, secret_hash) VALUES ($1, $2, $3)")
-                .bind(id)
-                .bind(user.as_uuid())
-                .bind(hash_secret(&secret))
-                .execute(p)
-                .await
-                .map(drop),
-            Db::Sqlite(p) => sqlx::query("INSERT INTO api_tokens (id, user_id, secret_hash) VALUES (?, ?, ?)")
+            Db::Postgres(p) => {
+                sqlx::query("INSERT INTO keel_api_tokens (id, user_id, secret_hash) VALUES ($1, $2, $3)")
+                    .bind(id)
+                    .bind(user.as_uuid())
+                    .bind(hash_secret(&secret))
+                    .execute(p)
+                    .await
+                    .map(drop)
+            }
+            Db::Sqlite(p) => sqlx::query("INSERT INTO keel_api_tokens (id, user_id, secret_hash) VALUES (?, ?, ?)")
                 .bind(id.to_string())
                 .bind(user.to_string())
                 .bind(hash_secret(&secret))
@@ -59,14 +61,14 @@ impl Tenancy {
         let Some((id, secret)) = parse_token(token) else { return Ok(None) };
         let row: Option<(String, String, bool)> = match self.db() {
             Db::Postgres(p) => sqlx::query_as::<_, (uuid::Uuid, String, bool)>(
-                "SELECT user_id, secret_hash, revoked_at IS NOT NULL FROM api_tokens WHERE id = $1",
+                "SELECT user_id, secret_hash, revoked_at IS NOT NULL FROM keel_api_tokens WHERE id = $1",
             )
             .bind(id)
             .fetch_optional(p)
             .await?
             .map(|(u, h, r)| (u.to_string(), h, r)),
             Db::Sqlite(p) => {
-                sqlx::query_as("SELECT user_id, secret_hash, revoked_at IS NOT NULL FROM api_tokens WHERE id = ?")
+                sqlx::query_as("SELECT user_id, secret_hash, revoked_at IS NOT NULL FROM keel_api_tokens WHERE id = ?")
                     .bind(id.to_string())
                     .fetch_optional(p)
                     .await?
@@ -83,18 +85,22 @@ impl Tenancy {
     /// Revokes a token; `false` when no such token exists. Revoking twice is harmless.
     pub async fn revoke_token(&self, id: uuid::Uuid, now: DateTime<Utc>) -> Result<bool, TenancyError> {
         let n = match self.db() {
-            Db::Postgres(p) => sqlx::query("UPDATE api_tokens SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1")
-                .bind(id)
-                .bind(now)
-                .execute(p)
-                .await?
-                .rows_affected(),
-            Db::Sqlite(p) => sqlx::query("UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1")
-                .bind(id.to_string())
-                .bind(ms(now))
-                .execute(p)
-                .await?
-                .rows_affected(),
+            Db::Postgres(p) => {
+                sqlx::query("UPDATE keel_api_tokens SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1")
+                    .bind(id)
+                    .bind(now)
+                    .execute(p)
+                    .await?
+                    .rows_affected()
+            }
+            Db::Sqlite(p) => {
+                sqlx::query("UPDATE keel_api_tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1")
+                    .bind(id.to_string())
+                    .bind(ms(now))
+                    .execute(p)
+                    .await?
+                    .rows_affected()
+            }
         };
         Ok(n > 0)
     }

@@ -33,14 +33,14 @@ impl Tenancy {
         };
         let id = UserId::generate();
         let res = match self.db() {
-            Db::Postgres(p) => sqlx::query("INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3)")
+            Db::Postgres(p) => sqlx::query("INSERT INTO keel_users (id, email, password_hash) VALUES ($1, $2, $3)")
                 .bind(id.as_uuid())
                 .bind(email.as_str())
                 .bind(&hash)
                 .execute(p)
                 .await
                 .map(drop),
-            Db::Sqlite(p) => sqlx::query("INSERT INTO users (id, email, password_hash) VALUES (?, ?, ?)")
+            Db::Sqlite(p) => sqlx::query("INSERT INTO keel_users (id, email, password_hash) VALUES (?, ?, ?)")
                 .bind(id.to_string())
                 .bind(email.as_str())
                 .bind(&hash)
@@ -57,7 +57,7 @@ impl Tenancy {
     pub async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, TenancyError> {
         let row = match self.db() {
             Db::Postgres(p) => sqlx::query_as::<_, (uuid::Uuid, String, Option<String>)>(
-                "SELECT id, email, password_hash FROM users WHERE email = $1",
+                "SELECT id, email, password_hash FROM keel_users WHERE email = $1",
             )
             .bind(email.as_str())
             .fetch_optional(p)
@@ -65,7 +65,7 @@ impl Tenancy {
             .map(|(i, e, h)| (i.to_string(), e, h)),
             Db::Sqlite(p) => {
                 sqlx::query_as::<_, (String, String, Option<String>)>(
-                    "SELECT id, email, password_hash FROM users WHERE email = ?",
+                    "SELECT id, email, password_hash FROM keel_users WHERE email = ?",
                 )
                 .bind(email.as_str())
                 .fetch_optional(p)
@@ -89,13 +89,13 @@ impl Tenancy {
     pub async fn set_password(&self, user: UserId, password: &str) -> Result<(), TenancyError> {
         let hash = hash_password(password).await?;
         let n = match self.db() {
-            Db::Postgres(p) => sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            Db::Postgres(p) => sqlx::query("UPDATE keel_users SET password_hash = $1 WHERE id = $2")
                 .bind(hash)
                 .bind(user.as_uuid())
                 .execute(p)
                 .await?
                 .rows_affected(),
-            Db::Sqlite(p) => sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            Db::Sqlite(p) => sqlx::query("UPDATE keel_users SET password_hash = ? WHERE id = ?")
                 .bind(hash)
                 .bind(user.to_string())
                 .execute(p)
@@ -113,7 +113,7 @@ impl Tenancy {
         if self.org(org).await?.is_none() {
             return Err(TenancyError::UnknownOrg(org.to_string()));
         }
-        const UPSERT: &str = "INSERT INTO memberships (user_id, org_id, role) VALUES ($1, $2, $3)
+        const UPSERT: &str = "INSERT INTO keel_memberships (user_id, org_id, role) VALUES ($1, $2, $3)
              ON CONFLICT (user_id, org_id) DO UPDATE SET role = excluded.role";
         match self.db() {
             Db::Postgres(p) => {
@@ -134,7 +134,7 @@ impl Tenancy {
     pub async fn memberships(&self, user: UserId) -> Result<Vec<Membership>, TenancyError> {
         let rows: Vec<(String, String)> = match self.db() {
             Db::Postgres(p) => sqlx::query_as::<_, (uuid::Uuid, String)>(
-                "SELECT org_id, role FROM memberships WHERE user_id = $1 ORDER BY created_at, org_id",
+                "SELECT org_id, role FROM keel_memberships WHERE user_id = $1 ORDER BY created_at, org_id",
             )
             .bind(user.as_uuid())
             .fetch_all(p)
@@ -143,10 +143,12 @@ impl Tenancy {
             .map(|(o, r)| (o.to_string(), r))
             .collect(),
             Db::Sqlite(p) => {
-                sqlx::query_as("SELECT org_id, role FROM memberships WHERE user_id = ? ORDER BY created_at, org_id")
-                    .bind(user.to_string())
-                    .fetch_all(p)
-                    .await?
+                sqlx::query_as(
+                    "SELECT org_id, role FROM keel_memberships WHERE user_id = ? ORDER BY created_at, org_id",
+                )
+                .bind(user.to_string())
+                .fetch_all(p)
+                .await?
             }
         };
         rows.into_iter()

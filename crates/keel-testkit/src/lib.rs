@@ -16,28 +16,40 @@ pub use testdb::{postgres_admin_url, TestDb};
 /// Runs each listed `async fn name(db: TestDb)` once on SQLite and once on PostgreSQL, as the
 /// tests `sqlite::name` and `postgres::name`. The River-style conformance pattern: every
 /// behaviour written once, exercised on every backend.
+///
+/// Each database is fresh and has the listed component schemas installed:
+/// `backend_tests!(schemas: &[&keel_queue::SCHEMA]; a, b)`. Without `schemas:`, the test
+/// crate's root must define `const SCHEMAS: &[&keel_storage::Schema]` (an integration test
+/// binary names its components once, in `main.rs`).
 #[macro_export]
 macro_rules! backend_tests {
-    ($($name:ident),* $(,)?) => {
+    (schemas: $schemas:expr; $($name:ident),* $(,)?) => {
         mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let db = $crate::TestDb::sqlite().await;
+                    let db = $crate::TestDb::sqlite($schemas).await;
                     super::$name(db).await;
                 }
             )*
         }
         mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let Some(db) = $crate::TestDb::postgres(concat!(module_path!(), "::", stringify!($name))).await else {
+                    let Some(db) = $crate::TestDb::postgres(concat!(module_path!(), "::", stringify!($name)), $schemas).await else {
                         return;
                     };
                     super::$name(db).await;
                 }
             )*
         }
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::backend_tests!(schemas: crate::SCHEMAS; $($name),*);
     };
 }

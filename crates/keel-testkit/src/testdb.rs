@@ -1,7 +1,7 @@
-//! [`TestDb`]: a migrated, throwaway database on SQLite or PostgreSQL.
+//! [`TestDb`]: a throwaway database on SQLite or PostgreSQL with the components a test needs.
 
 use keel_config::{with_database, DatabaseTarget, Secret};
-use keel_storage::{connect, ConnectMode, Db, Migrations};
+use keel_storage::{connect, migrate_all, ConnectMode, Db, Schema};
 use sqlx::Connection;
 use std::io::Write;
 
@@ -34,19 +34,18 @@ pub fn postgres_admin_url(test_name: &str) -> Option<String> {
 }
 
 impl TestDb {
-    /// A fresh, migrated SQLite file in a temporary directory.
-    pub async fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("keel.db");
-        let db = connect(&DatabaseTarget::Sqlite { path: path.clone() }, ConnectMode::Eager).await.expect("sqlite");
-        db.migrate(Migrations::Embedded).await.expect("migrate sqlite");
-        TestDb { db, pg_cleanup: None, url: format!("sqlite://{}", path.display()), _dir: Some(dir) }
+    /// A fresh SQLite file in a temporary directory with `schemas` installed, in order.
+    pub async fn sqlite(schemas: &[&Schema]) -> TestDb {
+        let t = Self::sqlite_empty().await;
+        migrate_all(&t.db, schemas).await.expect("migrate sqlite");
+        t
     }
 
-    /// A fresh, migrated Postgres database, or `None` when skipped (see the crate docs).
-    pub async fn postgres(test_name: &str) -> Option<TestDb> {
+    /// A fresh Postgres database with `schemas` installed, in order, or `None` when skipped
+    /// (see the crate docs).
+    pub async fn postgres(test_name: &str, schemas: &[&Schema]) -> Option<TestDb> {
         let t = Self::postgres_empty(test_name).await?;
-        t.db.migrate(Migrations::Embedded).await.expect("migrate postgres");
+        migrate_all(&t.db, schemas).await.expect("migrate postgres");
         Some(t)
     }
 

@@ -75,8 +75,8 @@ impl ReportSource for DbReportSource {
     ) -> BoxFuture<'a, Result<Page<Cursor, Row>, ReportSourceError>> {
         Box::pin(async move {
             let (table, time, amount) = match kind {
-                Kind::Invoices => ("invoices", "created_at", "total_minor"),
-                Kind::Payments => ("payments", "paid_at", "amount_minor"),
+                Kind::Invoices => ("keel_invoices", "created_at", "total_minor"),
+                Kind::Payments => ("keel_payments", "paid_at", "amount_minor"),
             };
             let probe = (limit + 1) as i64;
             let rows: Vec<Raw> = match &self.0 {

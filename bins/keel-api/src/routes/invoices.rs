@@ -2,12 +2,12 @@
 
 use crate::auth::Principal;
 use crate::extract::{param, query_pairs, AppJson};
-use crate::store::invoices::{self as store, Created, Idempotency, InvoiceStatus, ListFilter, NewInvoice};
 use crate::{ApiError, AppState};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use keel_billing::invoices::{self as store, Created, Idempotency, InvoiceStatus, ListFilter, NewInvoice};
 use keel_money::{Currency, Money};
 use keel_tenancy::Permission;
 use serde::{Deserialize, Serialize};

@@ -152,7 +152,7 @@ mod tests {
     /// whether the strip ran; this fails if the layer is dropped from `edge` or broken.)
     #[tokio::test]
     async fn edge_strips_inbound_internal_headers_before_any_route_runs() {
-        let t = keel_testkit::TestDb::sqlite().await;
+        let t = keel_testkit::TestDb::sqlite(crate::SCHEMAS).await;
         let config = crate::Config::load(&keel_config::MapSource::new([])).unwrap();
         let state = AppState::new(t.db.clone(), config);
         let probe = |h: HeaderMap| async move {

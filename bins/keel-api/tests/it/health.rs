@@ -59,7 +59,7 @@ async fn start_against(url: &str, deadline_ms: &str) -> (std::net::SocketAddr, t
         ("HEALTH_TIMEOUT_MS", deadline_ms),
     ]))
     .unwrap();
-    let db = keel_storage::open(&config.settings.database, false).await.unwrap();
+    let db = keel_storage::open(&config.settings.database, false, &[]).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let token = tokio_util::sync::CancellationToken::new();
@@ -104,7 +104,7 @@ async fn a_probe_storm_is_a_handful_of_database_checks() {
 #[tokio::test]
 async fn internal_bearer_is_compared_exactly() {
     let secret = "s".repeat(40);
-    let t = TestDb::sqlite().await;
+    let t = TestDb::sqlite(crate::SCHEMAS).await;
     let config = Config::load(&MapSource::new([("INTERNAL_API_SECRET", secret.as_str())])).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

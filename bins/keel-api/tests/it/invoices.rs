@@ -72,11 +72,11 @@ async fn insert_raw(t: &TestDb, org: keel_ids::OrgId, number: &str) {
     use keel_storage::{sqlx, Db};
     match &t.db {
         Db::Postgres(p) => {
-            sqlx::query("INSERT INTO invoices (id, org_id, number, status, customer_name, currency, total_minor, line_items) VALUES ($1, $2, $3, 'open', 'Old', 'USD', 100, '[]')")
+            sqlx::query("INSERT INTO keel_invoices (id, org_id, number, status, customer_name, currency, total_minor, line_items) VALUES ($1, $2, $3, 'open', 'Old', 'USD', 100, '[]')")
                 .bind(uuid::Uuid::new_v4()).bind(org.as_uuid()).bind(number).execute(p).await.unwrap();
         }
         Db::Sqlite(p) => {
-            sqlx::query("INSERT INTO invoices (id, org_id, number, status, customer_name, currency, total_minor, line_items) VALUES (?, ?, ?, 'open', 'Old', 'USD', 100, '[]')")
+            sqlx::query("INSERT INTO keel_invoices (id, org_id, number, status, customer_name, currency, total_minor, line_items) VALUES (?, ?, ?, 'open', 'Old', 'USD', 100, '[]')")
                 .bind(uuid::Uuid::new_v4().to_string()).bind(org.to_string()).bind(number).execute(p).await.unwrap();
         }
     }
@@ -172,7 +172,7 @@ async fn age_idempotency_keys(db: &keel_storage::Db, org: keel_ids::OrgId, hours
     match db {
         Db::Postgres(p) => {
             sqlx::query(
-                "UPDATE idempotency_keys SET created_at = created_at - make_interval(hours => $2) WHERE org_id = $1",
+                "UPDATE keel_idempotency_keys SET created_at = created_at - make_interval(hours => $2) WHERE org_id = $1",
             )
             .bind(org.as_uuid())
             .bind(hours as i32)
@@ -181,7 +181,7 @@ async fn age_idempotency_keys(db: &keel_storage::Db, org: keel_ids::OrgId, hours
             .unwrap();
         }
         Db::Sqlite(p) => {
-            sqlx::query("UPDATE idempotency_keys SET created_at = created_at - ? * 3600000 WHERE org_id = ?")
+            sqlx::query("UPDATE keel_idempotency_keys SET created_at = created_at - ? * 3600000 WHERE org_id = ?")
                 .bind(hours)
                 .bind(org.to_string())
                 .execute(p)
@@ -273,7 +273,7 @@ async fn bad_input_is_rejected_and_writes_nothing(t: TestDb) {
 
 async fn payments_stored(db: &keel_storage::Db) -> i64 {
     use keel_storage::{sqlx, Db};
-    let q = "SELECT count(*) FROM payments";
+    let q = "SELECT count(*) FROM keel_payments";
     match db {
         Db::Postgres(p) => sqlx::query_scalar(q).fetch_one(p).await.unwrap(),
         Db::Sqlite(p) => sqlx::query_scalar(q).fetch_one(p).await.unwrap(),
@@ -436,7 +436,8 @@ async fn openapi_lists_every_served_route(t: TestDb) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_list_query_uses_the_org_created_id_index() {
     use keel_storage::{sqlx, Db};
-    let Some(t) = TestDb::postgres("invoices::postgres_list_query_uses_the_org_created_id_index").await else {
+    let Some(t) = TestDb::postgres("invoices::postgres_list_query_uses_the_org_created_id_index", crate::SCHEMAS).await
+    else {
         return;
     };
     let w = world(&t).await;
@@ -444,7 +445,7 @@ async fn postgres_list_query_uses_the_org_created_id_index() {
     // 20,000 invoices over three orgs, so the planner has a real choice, then fresh statistics.
     for (org, n) in [(w.parent, 8000), (w.child, 6000), (w.other, 6000)] {
         sqlx::query(
-            "INSERT INTO invoices (id, org_id, number, status, customer_name, currency, total_minor, line_items, created_at)
+            "INSERT INTO keel_invoices (id, org_id, number, status, customer_name, currency, total_minor, line_items, created_at)
              SELECT gen_random_uuid(), $1, 'INV-20260101-' || g, 'open', 'Customer ' || g, 'USD', g, '[]',
                     now() - g * interval '1 minute'
                FROM generate_series(1, $2) g",
@@ -459,7 +460,7 @@ async fn postgres_list_query_uses_the_org_created_id_index() {
     // The handler's own query text (store::list with no status and no search), first page.
     let plan: serde_json::Value = sqlx::query_scalar(
         "EXPLAIN (FORMAT JSON) SELECT id, org_id, number, status, customer_name, currency, total_minor, line_items, created_at
-           FROM invoices
+           FROM keel_invoices
           WHERE org_id = $1 AND ($2::text IS NULL OR status = $2)
             AND ($3::text IS NULL OR customer_name ILIKE $3 ESCAPE '\\' OR number ILIKE $3 ESCAPE '\\')
           ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5",

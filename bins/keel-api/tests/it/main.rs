@@ -1,5 +1,8 @@
 //! Black-box tests of keel-api: the real router on a random port, and the real binary.
 
+/// The components every test database of this binary has installed.
+const SCHEMAS: &[&keel_storage::Schema] = keel_api::SCHEMAS;
+
 mod basics;
 mod budget;
 mod fixture;

@@ -94,8 +94,10 @@ mod reqwest {
 #[test]
 fn two_processes_share_the_public_ingress_limit() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let Some(t) = rt.block_on(keel_testkit::TestDb::postgres("process::two_processes_share_the_public_ingress_limit"))
-    else {
+    let Some(t) = rt.block_on(keel_testkit::TestDb::postgres(
+        "process::two_processes_share_the_public_ingress_limit",
+        crate::SCHEMAS,
+    )) else {
         return;
     };
     let env = [
@@ -134,9 +136,10 @@ fn two_processes_share_the_public_ingress_limit() {
 #[test]
 fn dashboard_cache_is_coherent_across_two_processes() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let Some(t) =
-        rt.block_on(keel_testkit::TestDb::postgres("process::dashboard_cache_is_coherent_across_two_processes"))
-    else {
+    let Some(t) = rt.block_on(keel_testkit::TestDb::postgres(
+        "process::dashboard_cache_is_coherent_across_two_processes",
+        crate::SCHEMAS,
+    )) else {
         return;
     };
     let w = rt.block_on(crate::fixture::world(&t));
@@ -197,7 +200,7 @@ fn dashboard_cache_is_coherent_across_two_processes() {
 #[test]
 fn forgot_password_logs_only_masked_addresses() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let t = rt.block_on(keel_testkit::TestDb::sqlite());
+    let t = rt.block_on(keel_testkit::TestDb::sqlite(crate::SCHEMAS));
     rt.block_on(crate::fixture::world(&t));
     let outbox = t.dir().unwrap().join("outbox");
     let outbox = outbox.to_str().unwrap();

@@ -41,11 +41,11 @@ async fn seed(c: &reqwest::Client, url: &str, tok: &str, n: usize) {
 
 /// Independent per-currency (total, count) of one org's invoices, straight from SQL.
 async fn sql_totals(db: &Db, org: keel_ids::OrgId) -> Vec<(String, i64, i64)> {
-    sql_sums(db, "invoices", "total_minor", org).await
+    sql_sums(db, "keel_invoices", "total_minor", org).await
 }
 
 async fn sql_payment_totals(db: &Db, org: keel_ids::OrgId) -> Vec<(String, i64, i64)> {
-    sql_sums(db, "payments", "amount_minor", org).await
+    sql_sums(db, "keel_payments", "amount_minor", org).await
 }
 
 async fn sql_sums(db: &Db, table: &str, amount: &str, org: keel_ids::OrgId) -> Vec<(String, i64, i64)> {

@@ -12,7 +12,7 @@ async fn smoke(base: &str) -> u8 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smoke_passes_against_a_fresh_server() {
-    let s = start(TestDb::sqlite().await).await;
+    let s = start(TestDb::sqlite(crate::SCHEMAS).await).await;
     assert_eq!(smoke(&format!("http://{}", s.addr)).await, 0);
 }
 
@@ -35,7 +35,7 @@ async fn smoke_fails_against_a_broken_dependency() {
         ("KEEL_EMBEDDED_WORKER", "false"),
     ]))
     .unwrap();
-    let db = keel_storage::open(&config.settings.database, false).await.unwrap();
+    let db = keel_storage::open(&config.settings.database, false, &[]).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let token = tokio_util::sync::CancellationToken::new();

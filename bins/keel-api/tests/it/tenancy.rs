@@ -220,7 +220,7 @@ async fn age_session(tn: &keel_tenancy::Tenancy, token: &str, expires_at: chrono
     let h = keel_tenancy::hash_secret(token);
     match tn.db() {
         Db::Postgres(p) => {
-            sqlx::query("UPDATE sessions SET expires_at = $1 WHERE id_hash = $2")
+            sqlx::query("UPDATE keel_sessions SET expires_at = $1 WHERE id_hash = $2")
                 .bind(expires_at)
                 .bind(h)
                 .execute(p)
@@ -228,7 +228,7 @@ async fn age_session(tn: &keel_tenancy::Tenancy, token: &str, expires_at: chrono
                 .unwrap();
         }
         Db::Sqlite(p) => {
-            sqlx::query("UPDATE sessions SET expires_at = ? WHERE id_hash = ?")
+            sqlx::query("UPDATE keel_sessions SET expires_at = ? WHERE id_hash = ?")
                 .bind(expires_at.timestamp_millis())
                 .bind(h)
                 .execute(p)

@@ -22,8 +22,15 @@ pub struct HealthArgs {
 }
 
 /// The main tables whose row counts `--deep` reports (missing ones are reported as such).
-const TABLES: &[&str] =
-    &["orgs", "users", "memberships", "invoices", "payments", "keel_jobs", "route_performance_events"];
+const TABLES: &[&str] = &[
+    "keel_orgs",
+    "keel_users",
+    "keel_memberships",
+    "keel_invoices",
+    "keel_payments",
+    "keel_jobs",
+    "route_performance_events",
+];
 
 pub(crate) async fn run(source: &dyn Source, a: HealthArgs) -> Result<u8, OpsError> {
     let mut out = serde_json::Map::new();
@@ -89,7 +96,12 @@ async fn deep(db: &Db) -> Result<Value, keel_storage::StorageError> {
     let mut m = serde_json::Map::new();
     m.insert("backend".into(), json!(db.backend().as_str()));
     m.insert("server_version".into(), json!(db.server_version().await?));
-    m.insert("migration_version".into(), json!(db.schema_version().await?));
+    // One version per component (each has its own tracking table since 0.2).
+    let mut versions = serde_json::Map::new();
+    for schema in crate::cmd::migrate::SCHEMAS {
+        versions.insert(schema.component.into(), json!(schema.version(db).await?));
+    }
+    m.insert("migrations".into(), Value::Object(versions));
     for t in TABLES {
         let exists = match db {
             Db::Postgres(p) => {
@@ -113,7 +125,7 @@ async fn deep(db: &Db) -> Result<Value, keel_storage::StorageError> {
         Db::Sqlite(_) => format!("SELECT max({col}) FROM {table}"),
     };
     for (name, col, table) in
-        [("latest_invoice_at", "created_at", "invoices"), ("latest_payment_at", "paid_at", "payments")]
+        [("latest_invoice_at", "created_at", "keel_invoices"), ("latest_payment_at", "paid_at", "keel_payments")]
     {
         let ms = scalar_i64(db, &latest(col, table)).await.ok().flatten();
         let when = ms.and_then(chrono::DateTime::from_timestamp_millis).map(|t| t.to_rfc3339());

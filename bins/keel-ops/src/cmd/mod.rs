@@ -4,7 +4,7 @@ pub(crate) mod audit;
 pub(crate) mod backup;
 mod config;
 pub(crate) mod health;
-mod migrate;
+pub(crate) mod migrate;
 pub(crate) mod queue;
 pub(crate) mod smoke;
 pub(crate) mod telemetry;

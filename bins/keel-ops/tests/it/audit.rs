@@ -466,7 +466,7 @@ fn sqlite_is_refused_with_a_clear_line() {
 /// Keel's own schema passes its own audit (with the suppressions Keel ships and documents).
 #[tokio::test(flavor = "multi_thread")]
 async fn keel_database_passes_its_own_audit() {
-    let Some(db) = TestDb::postgres("audit::keel_database").await else { return };
+    let Some(db) = TestDb::postgres("audit::keel_database", crate::SCHEMAS).await else { return };
     let (code, out, err) =
         super::ops(&["db", "audit", "--fail-on", "warn", "--json"], &[("DATABASE_URL", db.url.as_str())]);
     let v: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}{err}"));

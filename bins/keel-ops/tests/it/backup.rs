@@ -12,7 +12,7 @@ use std::path::Path;
 const EXTRA: &str = "
     CREATE TABLE ledger (
         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        org_id uuid NOT NULL REFERENCES orgs (id),
+        org_id uuid NOT NULL REFERENCES keel_orgs (id),
         amount numeric(30, 10) NOT NULL,
         doubled numeric GENERATED ALWAYS AS (amount * 2) STORED,
         raw json,
@@ -24,9 +24,9 @@ const EXTRA: &str = "
 
 const ROWS: &str = r#"
     -- a tree whose children sort before their parents, so key order alone cannot load it
-    INSERT INTO orgs (id, name, parent_id) VALUES ('ffffffff-0000-0000-0000-000000000001', 'Root', NULL);
-    INSERT INTO orgs (id, name, parent_id) VALUES ('11111111-0000-0000-0000-000000000002', 'Child', 'ffffffff-0000-0000-0000-000000000001');
-    INSERT INTO orgs (id, name, parent_id) VALUES ('00000000-0000-0000-0000-000000000003', 'Grandchild "quoted"', '11111111-0000-0000-0000-000000000002');
+    INSERT INTO keel_orgs (id, name, parent_id) VALUES ('ffffffff-0000-0000-0000-000000000001', 'Root', NULL);
+    INSERT INTO keel_orgs (id, name, parent_id) VALUES ('11111111-0000-0000-0000-000000000002', 'Child', 'ffffffff-0000-0000-0000-000000000001');
+    INSERT INTO keel_orgs (id, name, parent_id) VALUES ('00000000-0000-0000-0000-000000000003', 'Grandchild "quoted"', '11111111-0000-0000-0000-000000000002');
     INSERT INTO ledger (org_id, amount, raw, blob, tags, note) VALUES
         ('ffffffff-0000-0000-0000-000000000001', 12345678901234567890.0123456789, '{"a":
             1, "a": 2}', '\x00ff10', ARRAY['x', 'y,z'], E'line1\nline2 \u00e9\u4e2d'),
@@ -39,14 +39,14 @@ async fn exec(db: &TestDb, sql: &str) {
 }
 
 async fn source(name: &str) -> Option<TestDb> {
-    let db = TestDb::postgres(name).await?;
+    let db = TestDb::postgres(name, crate::SCHEMAS).await?;
     exec(&db, EXTRA).await;
     exec(&db, ROWS).await;
     Some(db)
 }
 
 async fn empty_target(name: &str) -> Option<TestDb> {
-    let db = TestDb::postgres(name).await?;
+    let db = TestDb::postgres(name, crate::SCHEMAS).await?;
     exec(&db, EXTRA).await;
     Some(db)
 }
@@ -147,7 +147,7 @@ async fn a_tampered_file_fails_verification_and_blocks_restore() {
     let (code, _, err) = run(&dst, &["backup", "restore", out.to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("does not verify") && err.contains("public.ledger.jsonl"), "{err}");
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM orgs").fetch_one(dst.db.pg().unwrap()).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM keel_orgs").fetch_one(dst.db.pg().unwrap()).await.unwrap();
     assert_eq!(n, 0, "nothing restored from a tampered backup");
 
     // A deleted file and an unexpected one are named too.
@@ -171,21 +171,21 @@ async fn restore_refuses_a_non_empty_database_unless_forced_and_is_all_or_nothin
     assert!(err.contains("not empty") && err.contains("public.orgs") && err.contains("--force"), "{err}");
 
     // --force replaces the contents: changed rows come back as they were in the backup.
-    exec(&src, "UPDATE orgs SET name = 'Renamed'; DELETE FROM audit_log WHERE line = 'a';").await;
+    exec(&src, "UPDATE keel_orgs SET name = 'Renamed'; DELETE FROM audit_log WHERE line = 'a';").await;
     let (code, out_json, err) = run(&src, &["backup", "restore", out.to_str().unwrap(), "--force", "--json"]);
     assert_eq!(code, 0, "{out_json}{err}");
     let again = dir.path().join("again");
     assert_eq!(digest(&export(&src, &again)), digest(&m));
 
     // A target without one of the tables is refused before anything is written.
-    let Some(missing) = TestDb::postgres("backup::non_empty_missing").await else { return };
+    let Some(missing) = TestDb::postgres("backup::non_empty_missing", crate::SCHEMAS).await else { return };
     exec(&missing, "CREATE TABLE ledger (id bigint PRIMARY KEY)").await;
     let (code, _, err) = run(&missing, &["backup", "restore", out.to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("audit_log"), "names the missing table: {err}");
 
     // A restore that fails halfway (orgs loaded, then a ledger row is rejected) leaves nothing.
-    let Some(partial) = TestDb::postgres("backup::non_empty_partial").await else { return };
+    let Some(partial) = TestDb::postgres("backup::non_empty_partial", crate::SCHEMAS).await else { return };
     exec(
         &partial,
         "CREATE TABLE ledger (id bigint PRIMARY KEY, amount numeric CHECK (amount > 0));
@@ -195,7 +195,8 @@ async fn restore_refuses_a_non_empty_database_unless_forced_and_is_all_or_nothin
     let (code, _, err) = run(&partial, &["backup", "restore", out.to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("public.ledger") && err.contains("check constraint"), "{err}");
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM orgs").fetch_one(partial.db.pg().unwrap()).await.unwrap();
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM keel_orgs").fetch_one(partial.db.pg().unwrap()).await.unwrap();
     assert_eq!(n, 0, "the orgs loaded before the failure were rolled back");
 }
 
@@ -227,11 +228,11 @@ async fn export_of_named_tables_and_bad_arguments() {
 /// JSON, integers beyond 2^53, a float that needs all 17 digits, and a table without a key.
 #[tokio::test(flavor = "multi_thread")]
 async fn sqlite_round_trip_and_refusals() {
-    let src = TestDb::sqlite().await;
-    let dst = TestDb::sqlite().await;
-    let extra = "CREATE TABLE samples (at INTEGER NOT NULL, v REAL, payload TEXT, big INTEGER, tenant TEXT REFERENCES orgs (id));";
+    let src = TestDb::sqlite(crate::SCHEMAS).await;
+    let dst = TestDb::sqlite(crate::SCHEMAS).await;
+    let extra = "CREATE TABLE samples (at INTEGER NOT NULL, v REAL, payload TEXT, big INTEGER, tenant TEXT REFERENCES keel_orgs (id));";
     let rows = r#"
-        INSERT INTO orgs (id, name, parent_id, created_at) VALUES
+        INSERT INTO keel_orgs (id, name, parent_id, created_at) VALUES
             ('ffffffff-0000-0000-0000-000000000001', 'Root', NULL, 1770000000000),
             ('11111111-0000-0000-0000-000000000002', 'Child', 'ffffffff-0000-0000-0000-000000000001', 1770000000001),
             ('00000000-0000-0000-0000-000000000003', 'Grand''child', '11111111-0000-0000-0000-000000000002', 1770000000002);
@@ -277,7 +278,7 @@ line2 é', -9223372036854775808, NULL),
     let pg_manifest =
         std::fs::read_to_string(first.join("manifest.json")).unwrap().replace("\"sqlite\"", "\"postgres\"");
     std::fs::write(first.join("manifest.json"), pg_manifest).unwrap();
-    let empty = TestDb::sqlite().await;
+    let empty = TestDb::sqlite(crate::SCHEMAS).await;
     let (code, _, err) = run(&empty, &["backup", "restore", first.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(err.contains("taken from postgres"), "{err}");

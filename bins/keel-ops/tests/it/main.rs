@@ -1,5 +1,8 @@
 //! Black-box tests of the keel-ops binary.
 
+/// The components every test database of this binary has installed.
+const SCHEMAS: &[&keel_storage::Schema] = keel_ops::SCHEMAS;
+
 mod audit;
 mod backup;
 mod slo;

@@ -57,7 +57,7 @@ pub(crate) async fn run(
     let n = b.recipients.len() as i64;
     let res = match db {
         Db::Postgres(p) => sqlx::query(
-            "INSERT INTO campaign_batches (job_id, campaign, recipients, sent, failed) VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO keel_campaign_batches (job_id, campaign, recipients, sent, failed) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (job_id) DO UPDATE SET recipients = excluded.recipients, sent = excluded.sent,
                  failed = excluded.failed, finished_at = now()",
         )
@@ -70,7 +70,7 @@ pub(crate) async fn run(
         .await
         .map(drop),
         Db::Sqlite(p) => sqlx::query(
-            "INSERT INTO campaign_batches (job_id, campaign, recipients, sent, failed) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO keel_campaign_batches (job_id, campaign, recipients, sent, failed) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (job_id) DO UPDATE SET recipients = excluded.recipients, sent = excluded.sent,
                  failed = excluded.failed, finished_at = CAST(unixepoch('subsec') * 1000 AS INTEGER)",
         )

@@ -36,7 +36,7 @@ fn wait_until(
 #[test]
 fn kill_9_mid_batch_loses_nothing_and_completes_nothing_twice() {
     let rt = rt();
-    let Some(t) = rt.block_on(TestDb::postgres("crash::kill_9_mid_batch")) else { return };
+    let Some(t) = rt.block_on(TestDb::postgres("crash::kill_9_mid_batch", crate::SCHEMAS)) else { return };
     let store = keel_queue::open(t.db.clone());
     let jobs: Vec<NewJob> =
         (0..12).map(|_| NewJob::new("demo.sleep", &serde_json::json!({"ms": 1500})).unwrap()).collect();
@@ -88,7 +88,7 @@ fn kill_9_mid_batch_loses_nothing_and_completes_nothing_twice() {
 #[test]
 fn two_workers_drain_10000_jobs_with_every_side_effect_exactly_once() {
     let rt = rt();
-    let Some(t) = rt.block_on(TestDb::postgres("crash::two_workers_drain")) else { return };
+    let Some(t) = rt.block_on(TestDb::postgres("crash::two_workers_drain", crate::SCHEMAS)) else { return };
     let store = keel_queue::open(t.db.clone());
     const N: usize = 10_000;
     for chunk in (0..N).collect::<Vec<_>>().chunks(1000) {

@@ -37,7 +37,7 @@ async fn campaign_batch_attempts_everyone_and_reconciles_once(t: TestDb) {
     drain(&worker).await;
     let done = store.get(job).await.unwrap().unwrap();
     assert_eq!(done.state, JobState::Completed, "{done:?}");
-    let q = "SELECT recipients, sent, failed FROM campaign_batches WHERE campaign = 'spring'";
+    let q = "SELECT recipients, sent, failed FROM keel_campaign_batches WHERE campaign = 'spring'";
     let row: (i64, i64, i64) = match &t.db {
         Db::Postgres(p) => {
             let r: (i32, i32, i32) = sqlx::query_as(q).fetch_one(p).await.unwrap();

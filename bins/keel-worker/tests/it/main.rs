@@ -1,5 +1,8 @@
 //! Black-box tests of the keel-worker binary.
 
+/// The components every test database of this binary has installed.
+const SCHEMAS: &[&keel_storage::Schema] = keel_worker::SCHEMAS;
+
 mod crash;
 mod kinds;
 mod metrics;

@@ -322,7 +322,7 @@ async fn load(client: &reqwest::Client, target: &Target, dur: Duration) -> Resul
 }
 
 async fn invoice_count(db: &Db, org: OrgId) -> Result<(i64, i64), String> {
-    let sql = "SELECT count(*), count(DISTINCT number) FROM invoices WHERE org_id = ";
+    let sql = "SELECT count(*), count(DISTINCT number) FROM keel_invoices WHERE org_id = ";
     match db {
         Db::Postgres(p) => sqlx::query_as(&format!("{sql}$1")).bind(org.as_uuid()).fetch_one(p).await,
         Db::Sqlite(p) => sqlx::query_as(&format!("{sql}?")).bind(org.to_string()).fetch_one(p).await,

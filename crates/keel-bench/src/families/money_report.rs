@@ -53,9 +53,9 @@ async fn measure(db: &Db) -> Result<Vec<Row>, String> {
     let end = to.and_time(chrono::NaiveTime::MIN).and_utc() + chrono::Duration::days(1);
 
     let expected_inv =
-        sql_totals(pool, "invoices", "created_at", "total_minor", tenant.org.as_uuid(), start, end).await?;
+        sql_totals(pool, "keel_invoices", "created_at", "total_minor", tenant.org.as_uuid(), start, end).await?;
     let expected_pay =
-        sql_totals(pool, "payments", "paid_at", "amount_minor", tenant.org.as_uuid(), start, end).await?;
+        sql_totals(pool, "keel_payments", "paid_at", "amount_minor", tenant.org.as_uuid(), start, end).await?;
     if expected_inv.values().map(|t| t.0).sum::<i64>() != INVOICES {
         return Err("the seeded invoices are not all inside the report range".into());
     }
@@ -74,8 +74,9 @@ async fn measure(db: &Db) -> Result<Vec<Row>, String> {
         check(&body["payments"]["overall"], &expected_pay, "payments")?;
 
         let t = Instant::now();
-        let a = sql_totals(pool, "invoices", "created_at", "total_minor", tenant.org.as_uuid(), start, end).await?;
-        let b = sql_totals(pool, "payments", "paid_at", "amount_minor", tenant.org.as_uuid(), start, end).await?;
+        let a =
+            sql_totals(pool, "keel_invoices", "created_at", "total_minor", tenant.org.as_uuid(), start, end).await?;
+        let b = sql_totals(pool, "keel_payments", "paid_at", "amount_minor", tenant.org.as_uuid(), start, end).await?;
         sql_s.push(t.elapsed().as_secs_f64());
         if a != expected_inv || b != expected_pay {
             return Err("the SQL reference changed between runs".into());
@@ -92,7 +93,7 @@ async fn seed(pool: &sqlx::PgPool, org: uuid::Uuid, now: chrono::DateTime<chrono
     // 300,000 distinct instants 103.68 s apart (360 days in all), so about three rows share
     // each millisecond and only the id orders them within it.
     sqlx::query(
-        "INSERT INTO invoices (id, org_id, number, status, customer_name, currency, total_minor, line_items, created_at)
+        "INSERT INTO keel_invoices (id, org_id, number, status, customer_name, currency, total_minor, line_items, created_at)
          SELECT gen_random_uuid(), $1, 'BENCH-' || g, (ARRAY['draft','open','paid','void'])[1 + g % 4],
                 'Customer ' || (g % 997), (ARRAY['USD','EUR','JPY'])[1 + g % 3], (g * 7919) % 10000000,
                 '[]'::jsonb, $2::timestamptz - ((g * 104729) % 300000) * interval '103680 milliseconds'
@@ -105,9 +106,9 @@ async fn seed(pool: &sqlx::PgPool, org: uuid::Uuid, now: chrono::DateTime<chrono
     .await
     .map_err(|e| format!("seed invoices: {e}"))?;
     sqlx::query(
-        "INSERT INTO payments (id, org_id, invoice_id, amount_minor, currency, paid_at)
+        "INSERT INTO keel_payments (id, org_id, invoice_id, amount_minor, currency, paid_at)
          SELECT gen_random_uuid(), org_id, id, greatest(total_minor / 2, 1), currency, created_at + interval '12 hours'
-         FROM invoices WHERE org_id = $1 ORDER BY number LIMIT $2",
+         FROM keel_invoices WHERE org_id = $1 ORDER BY number LIMIT $2",
     )
     .bind(org)
     .bind(PAYMENTS)

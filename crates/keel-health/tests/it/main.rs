@@ -4,6 +4,10 @@
 // functions outside `#[test]` bodies are test code too.
 #![allow(clippy::unwrap_used)]
 
+/// The components every test database of this binary has installed.
+#[allow(dead_code)]
+const SCHEMAS: &[&keel_storage::Schema] = &[];
+
 mod config;
 mod database;
 mod deadline;

@@ -50,7 +50,7 @@ async fn instance(db: &Db) -> (OrgCache, BusTask) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_in_one_instance_is_not_served_stale_by_the_other() {
-    let Some(t) = TestDb::postgres("orgcache::pg::write_is_not_served_stale").await else { return };
+    let Some(t) = TestDb::postgres("orgcache::pg::write_is_not_served_stale", crate::SCHEMAS).await else { return };
     setup(&t.db).await;
     let (a, _ta) = instance(&t.db).await;
     let (b, tb) = instance(&t.db).await;
@@ -85,7 +85,7 @@ async fn a_write_in_one_instance_is_not_served_stale_by_the_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listener_that_loses_its_connection_reconnects_and_flushes() {
-    let Some(t) = TestDb::postgres("orgcache::pg::reconnect_flushes").await else { return };
+    let Some(t) = TestDb::postgres("orgcache::pg::reconnect_flushes", crate::SCHEMAS).await else { return };
     setup(&t.db).await;
     let (a, _ta) = instance(&t.db).await;
     let (b, tb) = instance(&t.db).await;
@@ -119,7 +119,7 @@ async fn a_listener_that_loses_its_connection_reconnects_and_flushes() {
 
 #[tokio::test]
 async fn sqlite_has_no_listen_notify() {
-    let t = TestDb::sqlite().await;
+    let t = TestDb::sqlite(crate::SCHEMAS).await;
     let c = OrgCache::new(&CacheConfig::default());
     assert!(matches!(PgBus::connect(&c, &t.db), Err(BusError::Unsupported("sqlite"))));
 }

@@ -183,7 +183,10 @@ async fn empty_and_failed_runs_are_visible_with_emails_masked(t: TestDb) {
 /// reconnects, and every job still ends completed exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_survives_its_connections_being_killed() {
-    let Some(t) = TestDb::postgres("incidents::worker_survives_its_connections_being_killed").await else { return };
+    let Some(t) = TestDb::postgres("incidents::worker_survives_its_connections_being_killed", crate::SCHEMAS).await
+    else {
+        return;
+    };
     let clock = keel_queue::SystemClock;
     let store = open_with(t.db.clone(), Arc::new(clock), StoreOptions::default());
     let done = Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
@@ -245,7 +248,7 @@ async fn worker_survives_its_connections_being_killed() {
 
 #[tokio::test]
 async fn kind_queue_disabled_runs_the_job_inline() {
-    let t = TestDb::sqlite().await;
+    let t = TestDb::sqlite(crate::SCHEMAS).await;
     let store = keel_queue::open(t.db.clone());
     let ran = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let mut reg = Registry::new();
@@ -287,7 +290,7 @@ async fn kind_queue_disabled_runs_the_job_inline() {
 
 #[tokio::test]
 async fn registered_kind_options_apply_to_jobs_enqueued_by_name() {
-    let t = TestDb::sqlite().await;
+    let t = TestDb::sqlite(crate::SCHEMAS).await;
     let store = keel_queue::open(t.db.clone());
     let mut reg = Registry::new();
     reg.register_json(

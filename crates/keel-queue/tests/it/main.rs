@@ -1,6 +1,9 @@
 //! Integration tests: the store conformance suite (every case on SQLite and Postgres), the
 //! worker runtime, scheduled tasks and incident switches.
 
+/// The components every test database of this binary has installed.
+const SCHEMAS: &[&keel_storage::Schema] = &[&keel_queue::SCHEMA];
+
 mod cron_store;
 mod incidents;
 mod store_admin;

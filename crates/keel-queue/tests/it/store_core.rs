@@ -424,7 +424,9 @@ async fn wakeup_fires_on_enqueue(t: TestDb) {
 /// before locks were taken in id order).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_and_finishes_on_overlapping_jobs_never_deadlock() {
-    let Some(t) = TestDb::postgres("store_core::heartbeats_and_finishes_on_overlapping_jobs_never_deadlock").await
+    let Some(t) =
+        TestDb::postgres("store_core::heartbeats_and_finishes_on_overlapping_jobs_never_deadlock", crate::SCHEMAS)
+            .await
     else {
         return;
     };

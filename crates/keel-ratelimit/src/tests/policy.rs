@@ -70,7 +70,7 @@ fn lookup_closure() {
 
 #[tokio::test]
 async fn each_policy_builds_the_limiter_it_declares() {
-    let t = keel_testkit::TestDb::sqlite().await;
+    let t = keel_testkit::TestDb::sqlite(&[&crate::SCHEMA]).await;
     let p = Policies::defaults();
     for policy in p.iter() {
         let l = policy.limiter(&t.db);

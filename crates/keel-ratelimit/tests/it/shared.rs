@@ -220,7 +220,7 @@ keel_testkit::backend_tests!(
 /// from a quota refusal, and fails closed even for a fail-open policy.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_hot_key_lock_is_bounded() {
-    let Some(t) = TestDb::postgres("shared::postgres_hot_key_lock_is_bounded").await else { return };
+    let Some(t) = TestDb::postgres("shared::postgres_hot_key_lock_is_bounded", crate::SCHEMAS).await else { return };
     let l = SharedLimiter::with_quota(t.db.clone(), "public_ingress", quota("60/1m")).on_outage(FailureMode::Open);
     let k = key("hot");
     assert!(l.check_at(&k, Some(BASE)).await.unwrap().is_allowed());
@@ -245,7 +245,7 @@ async fn postgres_hot_key_lock_is_bounded() {
 /// SQLite has no row locks; a writer holding the database lock is bounded by the deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_busy_database_is_bounded_by_the_deadline() {
-    let t = TestDb::sqlite().await;
+    let t = TestDb::sqlite(crate::SCHEMAS).await;
     let l = SharedLimiter::with_quota(t.db.clone(), "p", quota("60/1m")).deadline(Duration::from_millis(100));
     let pool = t.db.sqlite().unwrap();
     let mut holder = pool.acquire().await.unwrap();

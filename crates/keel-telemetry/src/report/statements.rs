@@ -302,7 +302,10 @@ mod tests {
     /// the reader finds `total_time`/`mean_time` in the catalog and reads them.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn legacy_columns_are_read_from_the_catalog() {
-        let Some(t) = keel_testkit::TestDb::postgres("keel_telemetry::statements::legacy").await else { return };
+        let Some(t) = keel_testkit::TestDb::postgres("keel_telemetry::statements::legacy", &[&crate::SCHEMA]).await
+        else {
+            return;
+        };
         let p = t.db.pg().unwrap();
         sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").execute(p).await.unwrap();
         sqlx::query("CREATE SCHEMA \"Legacy Stats\"").execute(p).await.unwrap();
@@ -367,7 +370,10 @@ mod tests {
     /// usable for the sections after it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_view_refusing_to_read_is_explained() {
-        let Some(t) = keel_testkit::TestDb::postgres("keel_telemetry::statements::not_loaded").await else { return };
+        let Some(t) = keel_testkit::TestDb::postgres("keel_telemetry::statements::not_loaded", &[&crate::SCHEMA]).await
+        else {
+            return;
+        };
         let p = t.db.pg().unwrap();
         sqlx::raw_sql(
             r#"CREATE SCHEMA unloaded;
@@ -410,8 +416,8 @@ mod tests {
             "select * from t where email = 'j***@example.com'"
         );
         assert_eq!(
-            clean_query("SELECT password_hash FROM users WHERE id = $1"),
-            "SELECT password_hash FROM users WHERE id = $1"
+            clean_query("SELECT password_hash FROM keel_users WHERE id = $1"),
+            "SELECT password_hash FROM keel_users WHERE id = $1"
         );
     }
 }

@@ -11,7 +11,7 @@ type Activity = (Option<String>, Option<String>);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_matches_a_direct_count_in_the_same_transaction() {
-    let Some(t) = TestDb::postgres("keel_telemetry::connections::snapshot").await else { return };
+    let Some(t) = TestDb::postgres("keel_telemetry::connections::snapshot", crate::SCHEMAS).await else { return };
     let p = t.db.pg().unwrap();
     sqlx::query("CREATE TABLE keel_lock_probe (id int)").execute(p).await.unwrap();
     // One session holds a lock, idle in transaction; another waits for it.

@@ -16,7 +16,7 @@ struct Matched(&'static str);
 
 #[tokio::test]
 async fn records_template_method_status_and_duration() {
-    let t = TestDb::sqlite().await;
+    let t = TestDb::sqlite(crate::SCHEMAS).await;
     let (rec, writer) = route_pipeline(t.db.clone(), WriterConfig::default());
     let reg = MetricsRegistry::new();
     let layer = RouteTimingLayer::new(reg.http(), Some(rec.clone()), |req: &Request<()>| {

@@ -1,6 +1,9 @@
 //! Integration tests of keel-telemetry's public API, on SQLite and (with TEST_DATABASE_URL)
 //! PostgreSQL.
 
+/// The components every test database of this binary has installed.
+const SCHEMAS: &[&keel_storage::Schema] = &[&keel_telemetry::SCHEMA];
+
 mod buffer;
 mod connections;
 mod ingest;

@@ -8,7 +8,7 @@ use keel_telemetry::{build_report, ReportOptions};
 use keel_testkit::TestDb;
 
 async fn pg(name: &str) -> Option<TestDb> {
-    TestDb::postgres(&format!("keel_telemetry::statements::{name}")).await
+    TestDb::postgres(&format!("keel_telemetry::statements::{name}"), crate::SCHEMAS).await
 }
 
 async fn preloaded(t: &TestDb) -> bool {

@@ -1,5 +1,8 @@
 //! Conformance suite for keel-tenancy, run against SQLite and PostgreSQL.
 
+/// The components every test database of this binary has installed.
+const SCHEMAS: &[&keel_storage::Schema] = &[&keel_tenancy::SCHEMA];
+
 use chrono::Utc;
 use keel_ids::{Email, OrgId};
 use keel_tenancy::{Permission, Role, Tenancy, TenancyError};

@@ -1,15 +1,15 @@
 //! Invoices: atomic per-org, per-day numbering, idempotent creates, filtered pages, payments.
 
-use super::row::{from_ms, ms, uuid};
+use crate::row::{from_ms, ms, uuid};
 use chrono::{DateTime, Utc};
 use keel_ids::OrgId;
-use keel_storage::sqlx::{self, Postgres, Sqlite, Transaction};
 use keel_storage::Db;
 use serde::Serialize;
+use sqlx::{Postgres, Sqlite, Transaction};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum InvoiceStatus {
+pub enum InvoiceStatus {
     Draft,
     Open,
     Paid,
@@ -17,7 +17,7 @@ pub(crate) enum InvoiceStatus {
 }
 
 impl InvoiceStatus {
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Draft => "draft",
             Self::Open => "open",
@@ -25,7 +25,7 @@ impl InvoiceStatus {
             Self::Void => "void",
         }
     }
-    pub(crate) fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Option<Self> {
         match s {
             "draft" => Some(Self::Draft),
             "open" => Some(Self::Open),
@@ -38,28 +38,28 @@ impl InvoiceStatus {
 
 /// A validated invoice ready to insert (built by the route from the request).
 #[derive(Debug, Clone)]
-pub(crate) struct NewInvoice {
-    pub(crate) customer_name: String,
-    pub(crate) currency: &'static str,
-    pub(crate) status: InvoiceStatus,
-    pub(crate) total_minor: i64,
-    pub(crate) line_items: serde_json::Value,
+pub struct NewInvoice {
+    pub customer_name: String,
+    pub currency: &'static str,
+    pub status: InvoiceStatus,
+    pub total_minor: i64,
+    pub line_items: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct Invoice {
-    pub(crate) id: uuid::Uuid,
-    pub(crate) org_id: OrgId,
-    pub(crate) number: String,
-    pub(crate) status: InvoiceStatus,
-    pub(crate) customer_name: String,
-    pub(crate) currency: String,
-    pub(crate) total_minor: i64,
-    pub(crate) line_items: serde_json::Value,
-    pub(crate) created_at: DateTime<Utc>,
+pub struct Invoice {
+    pub id: uuid::Uuid,
+    pub org_id: OrgId,
+    pub number: String,
+    pub status: InvoiceStatus,
+    pub customer_name: String,
+    pub currency: String,
+    pub total_minor: i64,
+    pub line_items: serde_json::Value,
+    pub created_at: DateTime<Utc>,
 }
 
-pub(crate) enum Created {
+pub enum Created {
     New(Vec<Invoice>),
     /// The Idempotency-Key was used before with the same request: the first answer.
     Replay {
@@ -70,21 +70,21 @@ pub(crate) enum Created {
     KeyReused,
 }
 
-pub(crate) struct Idempotency<'a> {
-    pub(crate) key: &'a str,
-    pub(crate) request_hash: String,
+pub struct Idempotency<'a> {
+    pub key: &'a str,
+    pub request_hash: String,
 }
 
 /// How long an Idempotency-Key is remembered.
-pub(crate) const IDEMPOTENCY_WINDOW: chrono::Duration = chrono::Duration::hours(24);
+pub const IDEMPOTENCY_WINDOW: chrono::Duration = chrono::Duration::hours(24);
 
 /// `INV-YYYYMMDD-0001`: four digits at least, more when a day passes 9,999.
-pub(crate) fn format_number(day: &str, n: i64) -> String {
+pub fn format_number(day: &str, n: i64) -> String {
     format!("INV-{day}-{n:04}")
 }
 
 /// Looks up a remembered answer for an Idempotency-Key within the window.
-pub(crate) async fn find_idempotent(
+pub async fn find_idempotent(
     db: &Db,
     org: OrgId,
     key: &str,
@@ -94,7 +94,7 @@ pub(crate) async fn find_idempotent(
     let since = now - IDEMPOTENCY_WINDOW;
     let row: Option<(String, i32, String)> = match db {
         Db::Postgres(p) => sqlx::query_as(
-            "SELECT request_hash, status, response FROM idempotency_keys WHERE org_id = $1 AND key = $2 AND created_at > $3",
+            "SELECT request_hash, status, response FROM keel_idempotency_keys WHERE org_id = $1 AND key = $2 AND created_at > $3",
         )
         .bind(org.as_uuid())
         .bind(key)
@@ -102,7 +102,7 @@ pub(crate) async fn find_idempotent(
         .fetch_optional(p)
         .await?,
         Db::Sqlite(p) => sqlx::query_as(
-            "SELECT request_hash, status, response FROM idempotency_keys WHERE org_id = ? AND key = ? AND created_at > ?",
+            "SELECT request_hash, status, response FROM keel_idempotency_keys WHERE org_id = ? AND key = ? AND created_at > ?",
         )
         .bind(org.to_string())
         .bind(key)
@@ -124,7 +124,7 @@ pub(crate) async fn find_idempotent(
 /// Creates invoices in one transaction: numbers from the shared per-org, per-day counter (seeded
 /// from numbers that already exist), the rows, and the idempotency record with the rendered
 /// answer. Concurrent creates never collide: the counter row serializes them.
-pub(crate) async fn create(
+pub async fn create(
     db: &Db,
     org: OrgId,
     items: &[NewInvoice],
@@ -142,7 +142,7 @@ pub(crate) async fn create(
             for (i, it) in items.iter().enumerate() {
                 let inv = to_invoice(org, format_number(&day, last - n + 1 + i as i64), it, now);
                 sqlx::query(
-                    "INSERT INTO invoices (id, org_id, number, status, customer_name, currency, total_minor, line_items, created_at)
+                    "INSERT INTO keel_invoices (id, org_id, number, status, customer_name, currency, total_minor, line_items, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(inv.id)
@@ -160,14 +160,14 @@ pub(crate) async fn create(
             }
             if let Some(idem) = &idem {
                 let (status, body) = render(&out);
-                sqlx::query("DELETE FROM idempotency_keys WHERE org_id = $1 AND key = $2 AND created_at <= $3")
+                sqlx::query("DELETE FROM keel_idempotency_keys WHERE org_id = $1 AND key = $2 AND created_at <= $3")
                     .bind(org.as_uuid())
                     .bind(idem.key)
                     .bind(now - IDEMPOTENCY_WINDOW)
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query(
-                    "INSERT INTO idempotency_keys (org_id, key, request_hash, status, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO keel_idempotency_keys (org_id, key, request_hash, status, response, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(org.as_uuid())
                 .bind(idem.key)
@@ -187,7 +187,7 @@ pub(crate) async fn create(
             for (i, it) in items.iter().enumerate() {
                 let inv = to_invoice(org, format_number(&day, last - n + 1 + i as i64), it, now);
                 sqlx::query(
-                    "INSERT INTO invoices (id, org_id, number, status, customer_name, currency, total_minor, line_items, created_at)
+                    "INSERT INTO keel_invoices (id, org_id, number, status, customer_name, currency, total_minor, line_items, created_at)
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(inv.id.to_string())
@@ -205,14 +205,14 @@ pub(crate) async fn create(
             }
             if let Some(idem) = &idem {
                 let (status, body) = render(&out);
-                sqlx::query("DELETE FROM idempotency_keys WHERE org_id = ? AND key = ? AND created_at <= ?")
+                sqlx::query("DELETE FROM keel_idempotency_keys WHERE org_id = ? AND key = ? AND created_at <= ?")
                     .bind(org.to_string())
                     .bind(idem.key)
                     .bind(ms(now - IDEMPOTENCY_WINDOW))
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query(
-                    "INSERT INTO idempotency_keys (org_id, key, request_hash, status, response, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO keel_idempotency_keys (org_id, key, request_hash, status, response, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 )
                 .bind(org.to_string())
                 .bind(idem.key)
@@ -256,8 +256,8 @@ fn to_invoice(org: OrgId, number: String, it: &NewInvoice, now: DateTime<Utc>) -
 /// used that day, so invoices created before the counter existed are never collided with.
 async fn allocate_pg(tx: &mut Transaction<'_, Postgres>, org: OrgId, day: &str, n: i64) -> Result<i64, sqlx::Error> {
     sqlx::query(
-        "INSERT INTO invoice_counters (org_id, day, last_value)
-         SELECT $1, $2, coalesce(max(CAST(substr(number, 14) AS integer)), 0) FROM invoices
+        "INSERT INTO keel_invoice_counters (org_id, day, last_value)
+         SELECT $1, $2, coalesce(max(CAST(substr(number, 14) AS integer)), 0) FROM keel_invoices
           WHERE org_id = $1 AND number LIKE 'INV-' || $2 || '-%' AND substr(number, 14) ~ '^[0-9]{1,9}$'
          ON CONFLICT (org_id, day) DO NOTHING",
     )
@@ -266,7 +266,7 @@ async fn allocate_pg(tx: &mut Transaction<'_, Postgres>, org: OrgId, day: &str, 
     .execute(&mut **tx)
     .await?;
     let last: i32 = sqlx::query_scalar(
-        "UPDATE invoice_counters SET last_value = last_value + $3 WHERE org_id = $1 AND day = $2 RETURNING last_value",
+        "UPDATE keel_invoice_counters SET last_value = last_value + $3 WHERE org_id = $1 AND day = $2 RETURNING last_value",
     )
     .bind(org.as_uuid())
     .bind(day)
@@ -278,8 +278,8 @@ async fn allocate_pg(tx: &mut Transaction<'_, Postgres>, org: OrgId, day: &str, 
 
 async fn allocate_sqlite(tx: &mut Transaction<'_, Sqlite>, org: OrgId, day: &str, n: i64) -> Result<i64, sqlx::Error> {
     sqlx::query(
-        "INSERT INTO invoice_counters (org_id, day, last_value)
-         SELECT ?1, ?2, coalesce(max(CAST(substr(number, 14) AS INTEGER)), 0) FROM invoices
+        "INSERT INTO keel_invoice_counters (org_id, day, last_value)
+         SELECT ?1, ?2, coalesce(max(CAST(substr(number, 14) AS INTEGER)), 0) FROM keel_invoices
           WHERE org_id = ?1 AND number LIKE 'INV-' || ?2 || '-%' AND substr(number, 14) NOT GLOB '*[^0-9]*'
             AND length(substr(number, 14)) BETWEEN 1 AND 9
          ON CONFLICT (org_id, day) DO NOTHING",
@@ -289,7 +289,7 @@ async fn allocate_sqlite(tx: &mut Transaction<'_, Sqlite>, org: OrgId, day: &str
     .execute(&mut **tx)
     .await?;
     sqlx::query_scalar(
-        "UPDATE invoice_counters SET last_value = last_value + ?3 WHERE org_id = ?1 AND day = ?2 RETURNING last_value",
+        "UPDATE keel_invoice_counters SET last_value = last_value + ?3 WHERE org_id = ?1 AND day = ?2 RETURNING last_value",
     )
     .bind(org.to_string())
     .bind(day)
@@ -298,16 +298,16 @@ async fn allocate_sqlite(tx: &mut Transaction<'_, Sqlite>, org: OrgId, day: &str
     .await
 }
 
-pub(crate) struct ListFilter<'a> {
-    pub(crate) status: Option<InvoiceStatus>,
+pub struct ListFilter<'a> {
+    pub status: Option<InvoiceStatus>,
     /// Free text, matched literally (LIKE wildcards escaped) against customer and number.
-    pub(crate) q: Option<&'a str>,
-    pub(crate) limit: i64,
-    pub(crate) offset: i64,
+    pub q: Option<&'a str>,
+    pub limit: i64,
+    pub offset: i64,
 }
 
 /// `%`, `_` and `\` are matched as themselves: the term never becomes a pattern.
-pub(crate) fn like_pattern(term: &str) -> String {
+pub fn like_pattern(term: &str) -> String {
     let mut s = String::with_capacity(term.len() + 2);
     s.push('%');
     for c in term.chars() {
@@ -354,21 +354,21 @@ fn from_lite(r: LiteInvoiceRow) -> Result<Invoice, sqlx::Error> {
 const COLS: &str = "id, org_id, number, status, customer_name, currency, total_minor, line_items, created_at";
 
 /// One page and the total matching count. Offsets past the end give an empty page.
-pub(crate) async fn list(db: &Db, org: OrgId, f: &ListFilter<'_>) -> Result<(Vec<Invoice>, i64), sqlx::Error> {
+pub async fn list(db: &Db, org: OrgId, f: &ListFilter<'_>) -> Result<(Vec<Invoice>, i64), sqlx::Error> {
     let pattern = f.q.map(like_pattern);
     let status = f.status.map(|s| s.as_str());
     match db {
         Db::Postgres(p) => {
             let filter = "org_id = $1 AND ($2::text IS NULL OR status = $2)
                 AND ($3::text IS NULL OR customer_name ILIKE $3 ESCAPE '\\' OR number ILIKE $3 ESCAPE '\\')";
-            let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM invoices WHERE {filter}"))
+            let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM keel_invoices WHERE {filter}"))
                 .bind(org.as_uuid())
                 .bind(status)
                 .bind(&pattern)
                 .fetch_one(p)
                 .await?;
             let rows: Vec<PgInvoiceRow> = sqlx::query_as(&format!(
-                "SELECT {COLS} FROM invoices WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
+                "SELECT {COLS} FROM keel_invoices WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
             ))
             .bind(org.as_uuid())
             .bind(status)
@@ -382,14 +382,14 @@ pub(crate) async fn list(db: &Db, org: OrgId, f: &ListFilter<'_>) -> Result<(Vec
         Db::Sqlite(p) => {
             let filter = "org_id = ?1 AND (?2 IS NULL OR status = ?2)
                 AND (?3 IS NULL OR customer_name LIKE ?3 ESCAPE '\\' OR number LIKE ?3 ESCAPE '\\')";
-            let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM invoices WHERE {filter}"))
+            let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM keel_invoices WHERE {filter}"))
                 .bind(org.to_string())
                 .bind(status)
                 .bind(&pattern)
                 .fetch_one(p)
                 .await?;
             let rows: Vec<LiteInvoiceRow> = sqlx::query_as(&format!(
-                "SELECT {COLS} FROM invoices WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT ?4 OFFSET ?5"
+                "SELECT {COLS} FROM keel_invoices WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT ?4 OFFSET ?5"
             ))
             .bind(org.to_string())
             .bind(status)
@@ -403,11 +403,11 @@ pub(crate) async fn list(db: &Db, org: OrgId, f: &ListFilter<'_>) -> Result<(Vec
     }
 }
 
-pub(crate) async fn get(db: &Db, org: OrgId, id: uuid::Uuid) -> Result<Option<Invoice>, sqlx::Error> {
+pub async fn get(db: &Db, org: OrgId, id: uuid::Uuid) -> Result<Option<Invoice>, sqlx::Error> {
     match db {
         Db::Postgres(p) => {
             let r: Option<PgInvoiceRow> =
-                sqlx::query_as(&format!("SELECT {COLS} FROM invoices WHERE org_id = $1 AND id = $2"))
+                sqlx::query_as(&format!("SELECT {COLS} FROM keel_invoices WHERE org_id = $1 AND id = $2"))
                     .bind(org.as_uuid())
                     .bind(id)
                     .fetch_optional(p)
@@ -416,7 +416,7 @@ pub(crate) async fn get(db: &Db, org: OrgId, id: uuid::Uuid) -> Result<Option<In
         }
         Db::Sqlite(p) => {
             let r: Option<LiteInvoiceRow> =
-                sqlx::query_as(&format!("SELECT {COLS} FROM invoices WHERE org_id = ? AND id = ?"))
+                sqlx::query_as(&format!("SELECT {COLS} FROM keel_invoices WHERE org_id = ? AND id = ?"))
                     .bind(org.to_string())
                     .bind(id.to_string())
                     .fetch_optional(p)
@@ -427,18 +427,18 @@ pub(crate) async fn get(db: &Db, org: OrgId, id: uuid::Uuid) -> Result<Option<In
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct Payment {
-    pub(crate) id: uuid::Uuid,
-    pub(crate) invoice_id: uuid::Uuid,
-    pub(crate) amount_minor: i64,
-    pub(crate) currency: String,
-    pub(crate) paid_at: DateTime<Utc>,
+pub struct Payment {
+    pub id: uuid::Uuid,
+    pub invoice_id: uuid::Uuid,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub paid_at: DateTime<Utc>,
     /// The invoice's status after this payment (`paid` once fully paid).
-    pub(crate) invoice_status: InvoiceStatus,
+    pub invoice_status: InvoiceStatus,
 }
 
 /// Records a payment and marks the invoice paid once payments cover its total, atomically.
-pub(crate) async fn add_payment(
+pub async fn add_payment(
     db: &Db,
     org: OrgId,
     invoice: &Invoice,
@@ -449,7 +449,7 @@ pub(crate) async fn add_payment(
     let status = match db {
         Db::Postgres(p) => {
             let mut tx = p.begin().await?;
-            sqlx::query("INSERT INTO payments (id, org_id, invoice_id, amount_minor, currency, paid_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            sqlx::query("INSERT INTO keel_payments (id, org_id, invoice_id, amount_minor, currency, paid_at) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(id)
                 .bind(org.as_uuid())
                 .bind(invoice.id)
@@ -459,8 +459,8 @@ pub(crate) async fn add_payment(
                 .execute(&mut *tx)
                 .await?;
             let s: String = sqlx::query_scalar(
-                "UPDATE invoices SET status = CASE WHEN status IN ('draft', 'open')
-                    AND (SELECT coalesce(sum(amount_minor), 0) FROM payments WHERE invoice_id = $1) >= total_minor
+                "UPDATE keel_invoices SET status = CASE WHEN status IN ('draft', 'open')
+                    AND (SELECT coalesce(sum(amount_minor), 0) FROM keel_payments WHERE invoice_id = $1) >= total_minor
                     THEN 'paid' ELSE status END
                  WHERE id = $1 RETURNING status",
             )
@@ -472,7 +472,7 @@ pub(crate) async fn add_payment(
         }
         Db::Sqlite(p) => {
             let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-            sqlx::query("INSERT INTO payments (id, org_id, invoice_id, amount_minor, currency, paid_at) VALUES (?, ?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO keel_payments (id, org_id, invoice_id, amount_minor, currency, paid_at) VALUES (?, ?, ?, ?, ?, ?)")
                 .bind(id.to_string())
                 .bind(org.to_string())
                 .bind(invoice.id.to_string())
@@ -482,8 +482,8 @@ pub(crate) async fn add_payment(
                 .execute(&mut *tx)
                 .await?;
             let s: String = sqlx::query_scalar(
-                "UPDATE invoices SET status = CASE WHEN status IN ('draft', 'open')
-                    AND (SELECT coalesce(sum(amount_minor), 0) FROM payments WHERE invoice_id = ?1) >= total_minor
+                "UPDATE keel_invoices SET status = CASE WHEN status IN ('draft', 'open')
+                    AND (SELECT coalesce(sum(amount_minor), 0) FROM keel_payments WHERE invoice_id = ?1) >= total_minor
                     THEN 'paid' ELSE status END
                  WHERE id = ?1 RETURNING status",
             )

@@ -10,6 +10,6 @@ pub(crate) fn from_ms(v: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(v).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
-pub(crate) fn uuid(s: &str) -> Result<uuid::Uuid, keel_storage::sqlx::Error> {
-    uuid::Uuid::parse_str(s).map_err(|e| keel_storage::sqlx::Error::Decode(Box::new(e)))
+pub(crate) fn uuid(s: &str) -> Result<uuid::Uuid, sqlx::Error> {
+    uuid::Uuid::parse_str(s).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }

@@ -1,0 +1,12 @@
+-- Totals of campaign.batch jobs: one row per job, written in one statement after every
+-- recipient was attempted (an upsert, so a re-run after a crash replaces, never adds).
+CREATE TABLE keel_campaign_batches (
+    job_id      uuid PRIMARY KEY,
+    campaign    text NOT NULL CHECK (length(campaign) BETWEEN 1 AND 200),
+    recipients  integer NOT NULL CHECK (recipients >= 0),
+    sent        integer NOT NULL CHECK (sent >= 0),
+    failed      integer NOT NULL CHECK (failed >= 0),
+    finished_at timestamptz NOT NULL DEFAULT now(),
+    CHECK (sent + failed = recipients)
+);
+CREATE INDEX keel_campaign_batches_campaign_idx ON keel_campaign_batches (campaign);

@@ -1,0 +1,28 @@
+//! The queue's own schema (`keel_jobs`, pauses and cron tables), installed by [`migrate`].
+
+use keel_storage::{Db, Legacy, Migration, MigrationReport, Schema, StorageError};
+
+/// queue's schema: its migrations for both backends, recorded in `keel_queue_migrations`.
+pub static SCHEMA: Schema = Schema {
+    component: "queue",
+    migrations: &[Migration {
+        version: 1,
+        description: "queue",
+        postgres: include_str!("../migrations/postgres/0001_queue.sql"),
+        sqlite: include_str!("../migrations/sqlite/0001_queue.sql"),
+    }],
+    legacy: Some(Legacy {
+        requires: &[(2, "queue")],
+        also_owns: &[],
+        baseline: 1,
+        postgres: "",
+        sqlite: "",
+        renames: &[],
+    }),
+};
+
+/// Installs or upgrades queue's tables in `db` (the one call a host makes at startup, beside its
+/// own migrations; see [`Schema::migrate`]).
+pub async fn migrate(db: &Db) -> Result<MigrationReport, StorageError> {
+    SCHEMA.migrate(db).await
+}
