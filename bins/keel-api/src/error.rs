@@ -157,8 +157,8 @@ impl From<keel_storage::StorageError> for ApiError {
     }
 }
 
-impl From<keel_storage::sqlx::Error> for ApiError {
-    fn from(e: keel_storage::sqlx::Error) -> Self {
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
         keel_storage::StorageError::from(e).into()
     }
 }

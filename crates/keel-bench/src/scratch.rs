@@ -4,8 +4,8 @@
 #![allow(dead_code)] // each family uses a different subset
 
 use keel_config::{with_database, DatabaseTarget, Secret};
-use keel_storage::sqlx::{self, Connection};
-use keel_storage::{connect, ConnectMode, Db, Migrations};
+use keel_storage::{connect, migrate_all, ConnectMode, Db, Schema};
+use sqlx::{self, Connection};
 use std::path::PathBuf;
 
 /// A PostgreSQL database made for one bench run. Call [`ScratchPg::drop_db`] at the end.
@@ -20,8 +20,8 @@ fn stamp() -> u128 {
 }
 
 impl ScratchPg {
-    /// Creates `keel_bench_<family>_<pid>_<stamp>` and applies Keel's migrations.
-    pub(crate) async fn create(family: &str) -> Result<ScratchPg, String> {
+    /// Creates `keel_bench_<family>_<pid>_<stamp>` and installs `schemas` in it.
+    pub(crate) async fn create(family: &str, schemas: &[&Schema]) -> Result<ScratchPg, String> {
         let admin = std::env::var("TEST_DATABASE_URL")
             .map_err(|_| "TEST_DATABASE_URL is unset (cargo xtask bench sets it to the local server)".to_string())?;
         let name = format!("keel_bench_{family}_{}_{}", std::process::id(), stamp());
@@ -29,7 +29,7 @@ impl ScratchPg {
         sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.map_err(|e| e.to_string())?;
         let _ = conn.close().await;
         let db = connect(&Self::target_of(&admin, &name), ConnectMode::Eager).await.map_err(|e| e.to_string())?;
-        db.migrate(Migrations::Embedded).await.map_err(|e| e.to_string())?;
+        migrate_all(&db, schemas).await.map_err(|e| e.to_string())?;
         Ok(ScratchPg { admin, name, db })
     }
 
@@ -59,11 +59,11 @@ pub(crate) struct ScratchSqlite {
 }
 
 impl ScratchSqlite {
-    pub(crate) async fn create(family: &str) -> Result<ScratchSqlite, String> {
+    pub(crate) async fn create(family: &str, schemas: &[&Schema]) -> Result<ScratchSqlite, String> {
         let dir = std::env::temp_dir().join(format!("keel-bench-{family}-{}-{}", std::process::id(), stamp()));
         let target = DatabaseTarget::Sqlite { path: dir.join("keel.db") };
         let db = connect(&target, ConnectMode::Eager).await.map_err(|e| e.to_string())?;
-        db.migrate(Migrations::Embedded).await.map_err(|e| e.to_string())?;
+        migrate_all(&db, schemas).await.map_err(|e| e.to_string())?;
         Ok(ScratchSqlite { db, dir })
     }
 

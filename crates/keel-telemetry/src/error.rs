@@ -8,7 +8,7 @@ pub enum TelemetryError {
     Database {
         operation: &'static str,
         #[source]
-        source: keel_storage::sqlx::Error,
+        source: sqlx::Error,
     },
     #[error("{what} is only available on PostgreSQL (this database is SQLite)")]
     PostgresOnly { what: &'static str },
@@ -17,7 +17,7 @@ pub enum TelemetryError {
 }
 
 impl TelemetryError {
-    pub(crate) fn db(operation: &'static str) -> impl FnOnce(keel_storage::sqlx::Error) -> TelemetryError {
+    pub(crate) fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> TelemetryError {
         move |source| TelemetryError::Database { operation, source }
     }
 }

@@ -11,9 +11,9 @@
 use crate::{SampleKind, TelemetryError};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use keel_storage::sqlx::{self, PgConnection, Row};
 use keel_storage::Db;
 use serde::Serialize;
+use sqlx::{self, PgConnection, Row};
 
 /// Percentiles of one (kind, route) over a window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

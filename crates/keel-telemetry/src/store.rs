@@ -2,8 +2,8 @@
 
 use crate::{RouteSample, TelemetryError};
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use keel_storage::sqlx::{self, QueryBuilder, Sqlite};
 use keel_storage::Db;
+use sqlx::{self, QueryBuilder, Sqlite};
 
 /// SQLite allows 32,766 bound parameters per statement; 8 per row keeps well under.
 const SQLITE_ROWS_PER_STATEMENT: usize = 1_000;

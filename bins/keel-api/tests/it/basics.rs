@@ -113,3 +113,11 @@ async fn drain_deadline_bounds_shutdown() {
     server.await.unwrap().unwrap();
     assert!(started.elapsed() >= Duration::from_secs(5), "returned before the deadline with a request in flight");
 }
+
+/// `keel-ops migrate` installs exactly the components keel-api uses, in the same order (keel-ops
+/// cannot depend on keel-api, so the two lists are held equal here).
+#[test]
+fn keel_ops_migrates_the_components_keel_api_uses() {
+    let names = |s: &[&keel_storage::Schema]| s.iter().map(|s| s.component).collect::<Vec<_>>();
+    assert_eq!(names(keel_ops::SCHEMAS), names(keel_api::SCHEMAS));
+}

@@ -10,7 +10,7 @@
 
 use crate::fixture::{invoice, world, PASSWORD};
 use crate::{start_state, start_with};
-use keel_storage::{sqlx, Db};
+use keel_storage::Db;
 use keel_testkit::{backend_tests, TestDb};
 use sqlx::Connection;
 

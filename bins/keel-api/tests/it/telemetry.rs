@@ -1,7 +1,7 @@
 //! Telemetry routes: ingest validation and switches, the sampling config, the metrics scrape.
 
 use crate::start;
-use keel_storage::{sqlx, Db};
+use keel_storage::Db;
 use keel_testkit::{backend_tests, TestDb};
 use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;

@@ -6,7 +6,7 @@ use crate::exit;
 use crate::output::{print_json, OpsError};
 use clap::Args;
 use keel_config::{Settings, Source};
-use keel_storage::{connect, sqlx, ConnectMode, Db};
+use keel_storage::{connect, ConnectMode, Db};
 use serde_json::{json, Value};
 
 #[derive(Debug, Args)]
@@ -21,15 +21,17 @@ pub struct HealthArgs {
     json: bool,
 }
 
-/// The main tables whose row counts `--deep` reports (missing ones are reported as such).
-const TABLES: &[&str] = &[
-    "keel_orgs",
-    "keel_users",
-    "keel_memberships",
-    "keel_invoices",
-    "keel_payments",
-    "keel_jobs",
-    "route_performance_events",
+/// The main tables whose row counts `--deep` reports (missing ones are reported as such), with
+/// the key each is reported under: `rows.<name>` keeps the name runbooks used before the tables
+/// gained their `keel_` prefix, so a dashboard reading `rows.invoices` goes on working.
+const TABLES: &[(&str, &str)] = &[
+    ("keel_orgs", "orgs"),
+    ("keel_users", "users"),
+    ("keel_memberships", "memberships"),
+    ("keel_invoices", "invoices"),
+    ("keel_payments", "payments"),
+    ("keel_jobs", "keel_jobs"),
+    ("route_performance_events", "route_performance_events"),
 ];
 
 pub(crate) async fn run(source: &dyn Source, a: HealthArgs) -> Result<u8, OpsError> {
@@ -102,7 +104,7 @@ async fn deep(db: &Db) -> Result<Value, keel_storage::StorageError> {
         versions.insert(schema.component.into(), json!(schema.version(db).await?));
     }
     m.insert("migrations".into(), Value::Object(versions));
-    for t in TABLES {
+    for (t, key) in TABLES {
         let exists = match db {
             Db::Postgres(p) => {
                 sqlx::query_scalar::<_, bool>("SELECT to_regclass($1) IS NOT NULL").bind(*t).fetch_one(p).await?
@@ -118,7 +120,7 @@ async fn deep(db: &Db) -> Result<Value, keel_storage::StorageError> {
         };
         let v =
             if exists { json!(scalar_i64(db, &format!("SELECT count(*) FROM {t}")).await?) } else { json!("missing") };
-        m.insert(format!("rows.{t}"), v);
+        m.insert(format!("rows.{key}"), v);
     }
     let latest = |col: &str, table: &str| match db {
         Db::Postgres(_) => format!("SELECT (floor(extract(epoch FROM max({col})) * 1000))::bigint FROM {table}"),

@@ -1,7 +1,6 @@
 //! `keel-ops db audit` on a real PostgreSQL: for every lint a schema where it fires and the
 //! corrected schema (the lint's own fix applied, plus near misses) where it stays silent.
 
-use keel_storage::sqlx;
 use keel_testkit::TestDb;
 use serde_json::Value;
 use std::collections::BTreeSet;

@@ -4,7 +4,7 @@
 
 use super::mail::{Mailer, Message};
 use keel_queue::{JobContext, JobError};
-use keel_storage::{sqlx, Db};
+use keel_storage::Db;
 use serde::Deserialize;
 
 /// Recipients per job: larger campaigns are split into several jobs by the enqueuer.

@@ -1,7 +1,7 @@
 //! Built-in job kinds run by an in-process worker on both backends.
 
 use keel_queue::{JobState, NewJob};
-use keel_storage::{sqlx, Db};
+use keel_storage::Db;
 use keel_testkit::{backend_tests, TestDb};
 
 backend_tests!(

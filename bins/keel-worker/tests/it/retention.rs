@@ -4,7 +4,7 @@
 use chrono::{Duration as ChronoDuration, Utc};
 use keel_queue::cron::CronTick;
 use keel_queue::store::CronOutcome;
-use keel_storage::{sqlx, Db};
+use keel_storage::Db;
 use keel_telemetry::{insert_samples, RouteSample, RouteTemplate};
 use keel_testkit::{backend_tests, TestDb};
 use std::time::Duration;

@@ -33,7 +33,6 @@ use crate::report::{median, Row};
 use crate::scratch::{ScratchPg, ScratchSqlite};
 use crate::server::{self, BenchServer, Tenant};
 use keel_ids::OrgId;
-use keel_storage::sqlx;
 use keel_storage::Db;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, COOKIE, SET_COOKIE};
 use reqwest::StatusCode;
@@ -63,12 +62,12 @@ pub(crate) fn run() -> Result<Vec<Row>, String> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(async {
         let mut rows = Vec::new();
-        let lite = ScratchSqlite::create("api").await?;
+        let lite = ScratchSqlite::create("api", keel_api::SCHEMAS).await?;
         let result = backend("sqlite", &lite.db).await;
         lite.db.close().await;
         drop(lite);
         rows.extend(result?);
-        let pg = ScratchPg::create("api").await?;
+        let pg = ScratchPg::create("api", keel_api::SCHEMAS).await?;
         let result = backend("postgres", &pg.db).await;
         pg.drop_db().await;
         rows.extend(result?);

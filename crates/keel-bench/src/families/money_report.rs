@@ -14,7 +14,7 @@
 use crate::report::{median, Row};
 use crate::scratch::ScratchPg;
 use crate::server;
-use keel_storage::{sqlx, Db};
+use keel_storage::Db;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -28,7 +28,7 @@ type Totals = BTreeMap<String, (i64, i64)>; // currency -> (count, total minor u
 pub(crate) fn run(rows: &mut Vec<Row>) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(async {
-        let pg = ScratchPg::create("money").await?;
+        let pg = ScratchPg::create("money", keel_api::SCHEMAS).await?;
         let result = measure(&pg.db).await;
         pg.drop_db().await;
         rows.extend(result?);

@@ -22,7 +22,6 @@
 use crate::report::{median, percentile_ms, Row};
 use crate::scratch::{ScratchPg, ScratchSqlite};
 use keel_queue::{JobFilter, KindOptions, NewJob, QueueSettings, Registry, Store, Worker, WorkerSettings};
-use keel_storage::sqlx;
 use keel_storage::Db;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -345,7 +344,7 @@ struct PgBench {
 
 impl PgBench {
     async fn create() -> Result<PgBench, String> {
-        let scratch = ScratchPg::create("queue").await?;
+        let scratch = ScratchPg::create("queue", &[&keel_queue::SCHEMA]).await?;
         let db = scratch.db.clone();
         let store = keel_queue::open(db.clone());
         Ok(PgBench { scratch, bench: Bench { name: "postgres", db, store } })
@@ -360,7 +359,7 @@ impl PgBench {
 struct SqliteBench(Bench, #[allow(dead_code)] ScratchSqlite);
 
 async fn sqlite_bench() -> Result<SqliteBench, String> {
-    let scratch = ScratchSqlite::create("queue").await?;
+    let scratch = ScratchSqlite::create("queue", &[&keel_queue::SCHEMA]).await?;
     let db = scratch.db.clone();
     let store = keel_queue::open(db.clone());
     Ok(SqliteBench(Bench { name: "sqlite", db, store }, scratch))
@@ -380,7 +379,6 @@ mod apalis_peer {
     use apalis_core::worker::ext::parallelize::ParallelizeExt;
     use apalis_postgres::{Config, PgPool, PostgresStorage};
     use keel_queue::CancellationToken;
-    use keel_storage::sqlx;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Mutex;
     use std::time::{Duration, Instant};

@@ -252,7 +252,7 @@ mod shared {
     }
 
     async fn measure(rows: &mut Vec<Row>) -> Result<(), String> {
-        let b = ScratchPg::create("ratelimit").await?;
+        let b = ScratchPg::create("ratelimit", &[&keel_ratelimit::SCHEMA]).await?;
         // Never denies within a run: every decision takes the write path.
         let quota = Quota::new(1_000, Duration::from_millis(1), u32::MAX / 2).map_err(|e| e.to_string())?;
         let l = Arc::new(SharedLimiter::with_quota(b.db.clone(), "bench", quota));

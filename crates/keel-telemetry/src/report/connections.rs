@@ -2,8 +2,8 @@
 //! `max_connections` minus the reserved slots.
 
 use crate::TelemetryError;
-use keel_storage::sqlx::{self, PgConnection};
 use serde::Serialize;
+use sqlx::{self, PgConnection};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConnectionSnapshot {

@@ -22,9 +22,9 @@ pub use verdict::{
 use crate::percentile::{pg_route_percentiles, route_percentiles, PercentileEngine};
 use crate::TelemetryError;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use keel_storage::sqlx::{self, Connection};
 use keel_storage::Db;
 use serde::Serialize;
+use sqlx::{self, Connection};
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq)]

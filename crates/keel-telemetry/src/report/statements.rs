@@ -6,8 +6,8 @@
 
 use crate::TelemetryError;
 use chrono::{DateTime, Utc};
-use keel_storage::sqlx::{self, PgConnection, Row};
 use serde::Serialize;
+use sqlx::{self, PgConnection, Row};
 
 /// Statements listed.
 pub const TOP_STATEMENTS: usize = 20;

@@ -1,9 +1,9 @@
 //! The connection snapshot equals a direct pg_stat_activity count taken in the same
 //! transaction, with sessions idle in transaction and waiting on a lock present.
 
-use keel_storage::sqlx::{self, Connection, PgConnection};
 use keel_telemetry::report::connection_snapshot;
 use keel_testkit::TestDb;
+use sqlx::{self, Connection, PgConnection};
 use std::time::Duration;
 
 /// (state, wait_event_type) of one client backend.

@@ -42,12 +42,11 @@ async fn records_template_method_status_and_duration() {
     stop.cancel();
     let stats = writer.run(stop).await;
     assert_eq!((stats.recorded, stats.written), (1, 1), "only the matched request is stored");
-    let row: (String, String, Option<String>, Option<i64>, f64, i64) = keel_storage::sqlx::query_as(
-        "SELECT route, kind, method, status, sample_rate, duration_us FROM route_performance_events",
-    )
-    .fetch_one(t.db.sqlite().unwrap())
-    .await
-    .unwrap();
+    let row: (String, String, Option<String>, Option<i64>, f64, i64) =
+        sqlx::query_as("SELECT route, kind, method, status, sample_rate, duration_us FROM route_performance_events")
+            .fetch_one(t.db.sqlite().unwrap())
+            .await
+            .unwrap();
     assert_eq!(
         (row.0.as_str(), row.1.as_str(), row.2.as_deref(), row.3, row.4),
         ("/clients/{id}/jobs/{job_id}", SampleKind::Server.as_str(), Some("PATCH"), Some(200), 1.0)

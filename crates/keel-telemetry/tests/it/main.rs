@@ -15,7 +15,6 @@ mod report;
 mod statements;
 
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
-use keel_storage::sqlx;
 use keel_storage::Db;
 use keel_telemetry::{RouteSample, RouteTemplate, SampleKind, SampleRate};
 use std::time::Duration;

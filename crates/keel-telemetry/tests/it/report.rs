@@ -138,8 +138,8 @@ async fn a_failing_section_fails_the_report(t: TestDb) {
     // instead of rendering without it.
     let drop = "DROP TABLE route_performance_events";
     match &t.db {
-        keel_storage::Db::Postgres(p) => keel_storage::sqlx::query(drop).execute(p).await.map(drop_ok).unwrap(),
-        keel_storage::Db::Sqlite(p) => keel_storage::sqlx::query(drop).execute(p).await.map(drop_ok).unwrap(),
+        keel_storage::Db::Postgres(p) => sqlx::query(drop).execute(p).await.map(drop_ok).unwrap(),
+        keel_storage::Db::Sqlite(p) => sqlx::query(drop).execute(p).await.map(drop_ok).unwrap(),
     };
     let e = build_report(&t.db, &ReportOptions::default(), now(), &mut |_| {}).await.unwrap_err();
     assert!(matches!(e, ReportError::Section { section: "route percentiles", .. }), "{e}");

@@ -2,10 +2,10 @@
 //! without it, a warning for a role without pg_read_all_stats, and never a reset.
 
 use crate::now;
-use keel_storage::sqlx::{self, Connection, PgConnection};
 use keel_telemetry::report::{StatementsSection, HOW_TO_ENABLE};
 use keel_telemetry::{build_report, ReportOptions};
 use keel_testkit::TestDb;
+use sqlx::{self, Connection, PgConnection};
 
 async fn pg(name: &str) -> Option<TestDb> {
     TestDb::postgres(&format!("keel_telemetry::statements::{name}"), crate::SCHEMAS).await
@@ -117,7 +117,7 @@ async fn a_role_without_pg_read_all_stats_is_warned() {
     // The role reads its own database only; other roles' statements are hidden from it.
     let url = t.url.replacen("postgres://postgres@", &format!("postgres://{role}@"), 1);
     assert_ne!(url, t.url, "TEST_DATABASE_URL has the form postgres://postgres@host/db");
-    let db = keel_storage::Db::Postgres(keel_storage::sqlx::PgPool::connect(&url).await.unwrap());
+    let db = keel_storage::Db::Postgres(sqlx::PgPool::connect(&url).await.unwrap());
     let r = build_report(&db, &ReportOptions::default(), now(), &mut |_| {}).await;
     db.close().await;
     let mut admin = PgConnection::connect(&t.url).await.unwrap();

@@ -3,7 +3,7 @@
 //! when each query ran.
 
 use crate::output::OpsError;
-use keel_storage::sqlx::{self, postgres::PgRow, PgPool, Postgres, Row, Transaction};
+use sqlx::{self, postgres::PgRow, PgPool, Postgres, Row, Transaction};
 use std::collections::HashMap;
 
 /// Schemas the audit never looks at, plus temporary schemas.

@@ -8,8 +8,8 @@ use super::tables::{self, db_error, BizTable};
 use super::term::Progress;
 use crate::output::OpsError;
 use futures::TryStreamExt;
-use keel_storage::sqlx::{self, PgPool};
 use sha2::{Digest, Sha256};
+use sqlx::{self, PgPool};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -106,13 +106,7 @@ pub(crate) async fn export(pool: &PgPool, out: &Path, wanted: &[String]) -> Resu
     let all = tables::list(&mut tx).await?;
     let fks = tables::foreign_keys(&mut tx).await?;
     let chosen = tables::fk_order(&select(all, wanted)?, &fks);
-    let schema_version: i64 = sqlx::query_scalar(
-        "SELECT CASE WHEN to_regclass('_sqlx_migrations') IS NULL THEN 0
-                ELSE (SELECT coalesce(max(version), 0) FROM _sqlx_migrations WHERE success) END",
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| db_error("reading the schema version", e))?;
+    let schema_versions = super::versions::postgres(&mut tx).await?;
     let server_version: String = sqlx::query_scalar("SHOW server_version")
         .fetch_one(&mut *tx)
         .await
@@ -144,7 +138,7 @@ pub(crate) async fn export(pool: &PgPool, out: &Path, wanted: &[String]) -> Resu
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         backend: "postgres".to_owned(),
         server_version,
-        schema_version,
+        schema_versions,
         snapshot: "one REPEATABLE READ, READ ONLY transaction".to_owned(),
         tables: entries,
     };

@@ -5,7 +5,8 @@ use crate::output::OpsError;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-pub(crate) const FORMAT: &str = "keel-backup/1";
+/// Version 2: `schema_versions` per component (0.2 split the one migration set into components).
+pub(crate) const FORMAT: &str = "keel-backup/2";
 pub(crate) const FILE: &str = "manifest.json";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -15,8 +16,8 @@ pub(crate) struct Manifest {
     pub(crate) created_at: String,
     pub(crate) backend: String,
     pub(crate) server_version: String,
-    /// The highest applied migration when the snapshot was taken; a restore needs the same.
-    pub(crate) schema_version: i64,
+    /// Each component's version when the snapshot was taken; a restore needs the same.
+    pub(crate) schema_versions: super::versions::Versions,
     /// How the snapshot was taken (one transaction, so the tables agree with each other).
     pub(crate) snapshot: String,
     /// In foreign-key order: referenced tables before the tables that reference them.

@@ -8,6 +8,7 @@ mod sqlite;
 mod tables;
 pub(crate) mod term;
 mod verify;
+mod versions;
 
 use crate::exit;
 use crate::output::{print_json, OpsError};
@@ -70,10 +71,10 @@ pub(crate) async fn run(s: &Settings, command: BackupCommand) -> Result<u8, OpsE
                     println!("  {:<40} {:>10} rows  {}", t.name(), t.rows, t.file);
                 }
                 println!(
-                    "exported {total} rows from {} tables to {} (schema version {})",
+                    "exported {total} rows from {} tables to {} (schema {})",
                     m.tables.len(),
                     out.display(),
-                    m.schema_version
+                    versions::describe(&m.schema_versions)
                 );
             }
             Ok(exit::OK)
@@ -98,7 +99,7 @@ pub(crate) async fn run(s: &Settings, command: BackupCommand) -> Result<u8, OpsE
             if json {
                 let list: Vec<_> = tables.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect();
                 print_json(
-                    &json!({"dir": dir.display().to_string(), "schema_version": m.schema_version, "tables": list, "rows": total}),
+                    &json!({"dir": dir.display().to_string(), "schema_versions": m.schema_versions, "tables": list, "rows": total}),
                 );
             } else {
                 println!("restored {total} rows into {} tables from {}", tables.len(), dir.display());
@@ -118,14 +119,14 @@ fn verify_cmd(dir: &Path, json: bool) -> Result<u8, OpsError> {
         print_json(&json!({
             "dir": dir.display().to_string(), "ok": problems.is_empty(), "problems": problems,
             "tables": m.tables.len(), "rows": m.tables.iter().map(|t| t.rows).sum::<u64>(),
-            "schema_version": m.schema_version, "created_at": m.created_at,
+            "schema_versions": m.schema_versions, "created_at": m.created_at,
         }));
     } else if problems.is_empty() {
         println!(
-            "backup OK: {} files, {} rows, schema version {}, taken {}",
+            "backup OK: {} files, {} rows, schema {}, taken {}",
             m.tables.len(),
             m.tables.iter().map(|t| t.rows).sum::<u64>(),
-            m.schema_version,
+            versions::describe(&m.schema_versions),
             m.created_at
         );
     } else {

@@ -7,7 +7,7 @@ use super::manifest::{Manifest, TableEntry};
 use super::tables::{self, db_error, BizTable, Fk};
 use super::term::Progress;
 use crate::output::OpsError;
-use keel_storage::sqlx::{self, PgConnection, PgPool};
+use sqlx::{self, PgConnection, PgPool};
 use std::io::BufRead;
 use std::path::Path;
 
@@ -29,19 +29,7 @@ pub(crate) async fn restore(pool: &PgPool, dir: &Path, m: &Manifest, force: bool
     let mut progress = Progress::stderr();
     let mut tx = pool.begin().await.map_err(|e| db_error("starting the restore", e))?;
     tables::all_rows_or_error(&mut tx).await?;
-    let version: i64 = sqlx::query_scalar(
-        "SELECT CASE WHEN to_regclass('_sqlx_migrations') IS NULL THEN 0
-                ELSE (SELECT coalesce(max(version), 0) FROM _sqlx_migrations WHERE success) END",
-    )
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(|e| db_error("reading the schema version", e))?;
-    if version != m.schema_version {
-        return Err(OpsError::failed(format!(
-            "the backup is of schema version {}, the database is at {version}; restore into a database migrated to exactly version {} (keel-ops migrate with the matching release)",
-            m.schema_version, m.schema_version
-        )));
-    }
+    super::versions::check(&m.schema_versions, &super::versions::postgres(&mut tx).await?)?;
 
     let all = tables::list(&mut tx).await?;
     let mut targets: Vec<(BizTable, &TableEntry)> = Vec::new();

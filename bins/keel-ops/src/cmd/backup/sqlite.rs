@@ -10,7 +10,7 @@ use super::tables::{fk_order, BizTable, Fk};
 use super::term::Progress;
 use crate::output::OpsError;
 use futures::TryStreamExt;
-use keel_storage::sqlx::{self, Row, SqliteConnection, SqlitePool};
+use sqlx::{self, Row, SqliteConnection, SqlitePool};
 use std::io::BufRead;
 use std::path::Path;
 
@@ -45,6 +45,7 @@ async fn list(conn: &mut SqliteConnection) -> Result<(Vec<SqliteTable>, Vec<Fk>)
     .fetch_all(&mut *conn)
     .await
     .map_err(|e| db_error("listing tables", e))?;
+    let names: Vec<String> = names.into_iter().filter(|n| !super::versions::is_tracking_table(n)).collect();
     let mut out = Vec::new();
     for (i, name) in names.iter().enumerate() {
         // hidden: 0 ordinary, 2/3 generated columns (computed, so neither exported nor written).
@@ -97,26 +98,11 @@ async fn list(conn: &mut SqliteConnection) -> Result<(Vec<SqliteTable>, Vec<Fk>)
     Ok((out, fks))
 }
 
-async fn schema_version(conn: &mut SqliteConnection) -> Result<i64, OpsError> {
-    let exists: bool =
-        sqlx::query_scalar("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(|e| db_error("reading the schema version", e))?;
-    if !exists {
-        return Ok(0);
-    }
-    sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM _sqlx_migrations WHERE success")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| db_error("reading the schema version", e))
-}
-
 pub(crate) async fn export(pool: &SqlitePool, out: &Path, wanted: &[String]) -> Result<Manifest, OpsError> {
     let mut progress = Progress::stderr();
     let mut tx = pool.begin().await.map_err(|e| db_error("starting the snapshot", e))?;
     let (all, fks) = list(&mut tx).await?;
-    let schema_version = schema_version(&mut tx).await?;
+    let schema_versions = super::versions::sqlite(&mut tx).await?;
     let server_version: String = sqlx::query_scalar("SELECT sqlite_version()")
         .fetch_one(&mut *tx)
         .await
@@ -163,7 +149,7 @@ pub(crate) async fn export(pool: &SqlitePool, out: &Path, wanted: &[String]) -> 
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         backend: "sqlite".to_owned(),
         server_version,
-        schema_version,
+        schema_versions,
         snapshot: "one read transaction (WAL snapshot)".to_owned(),
         tables: entries,
     };
@@ -185,13 +171,7 @@ pub(crate) async fn restore(
     }
     let mut progress = Progress::stderr();
     let mut tx = pool.begin().await.map_err(|e| db_error("starting the restore", e))?;
-    let version = schema_version(&mut tx).await?;
-    if version != m.schema_version {
-        return Err(OpsError::failed(format!(
-            "the backup is of schema version {}, the database is at {version}; restore into a database migrated to exactly version {}",
-            m.schema_version, m.schema_version
-        )));
-    }
+    super::versions::check(&m.schema_versions, &super::versions::sqlite(&mut tx).await?)?;
     let (all, fks) = list(&mut tx).await?;
     let mut targets: Vec<(&SqliteTable, &TableEntry)> = Vec::new();
     for e in &m.tables {

@@ -1,9 +1,10 @@
 //! The business tables of a PostgreSQL database as backup sees them: every ordinary or
-//! partitioned table outside the system schemas, except `_sqlx_migrations` and tables owned by
+//! partitioned table outside the system schemas, except migration bookkeeping (a host's
+//! `_sqlx_migrations`, the components' `keel_<component>_migrations`) and tables owned by
 //! extensions; their foreign keys, for ordering inserts; and the columns a restore writes.
 
 use crate::output::OpsError;
-use keel_storage::sqlx::{self, PgConnection, Row};
+use sqlx::{self, PgConnection, Row};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone)]
@@ -81,7 +82,7 @@ pub(crate) async fn list(conn: &mut PgConnection) -> Result<Vec<BizTable>, OpsEr
          JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
            AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname !~ '^pg_(toast_)?temp_'
-           AND c.relname <> '_sqlx_migrations'
+           AND c.relname <> '_sqlx_migrations' AND c.relname !~ '^keel_[a-z0-9_]+_migrations$'
            AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
          ORDER BY 2, 3",
     )

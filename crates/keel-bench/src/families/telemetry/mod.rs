@@ -50,7 +50,6 @@ use crate::report::{median, percentile_ms, Row};
 use crate::scratch::{ScratchPg, ScratchSqlite};
 use crate::server::{self, BenchServer};
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
-use keel_storage::sqlx;
 use keel_storage::Db;
 use keel_telemetry::{
     build_report, route_percentiles, route_pipeline, PercentileEngine, RecorderStats, ReportOptions, RoutePercentiles,
@@ -112,7 +111,7 @@ pub(crate) fn run() -> Result<Vec<Row>, String> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     note("start");
     rt.block_on(async {
-        let pg = ScratchPg::create("telemetry").await?;
+        let pg = ScratchPg::create("telemetry", keel_api::SCHEMAS).await?;
         let result = measure_postgres(&pg).await;
         pg.drop_db().await;
         let mut rows = result?;

@@ -164,7 +164,7 @@ pub(super) async fn report_case_pg(pg: &ScratchPg) -> Result<Vec<Row>, String> {
 
 pub(super) async fn measure_sqlite() -> Result<Vec<Row>, String> {
     note(&format!("sqlite: report export over {REPORT_EVENTS} events"));
-    let lite = ScratchSqlite::create("telemetry").await?;
+    let lite = ScratchSqlite::create("telemetry", keel_api::SCHEMAS).await?;
     let now = Utc::now();
     let t = Instant::now();
     load_report_events(&lite.db, REPORT_EVENTS, now).await?;
