@@ -456,7 +456,7 @@ async fn postgres_list_query_uses_the_org_created_id_index() {
         .await
         .unwrap();
     }
-    sqlx::query("ANALYZE invoices").execute(p).await.unwrap();
+    sqlx::query("ANALYZE keel_invoices").execute(p).await.unwrap();
     // The handler's own query text (store::list with no status and no search), first page.
     let plan: serde_json::Value = sqlx::query_scalar(
         "EXPLAIN (FORMAT JSON) SELECT id, org_id, number, status, customer_name, currency, total_minor, line_items, created_at
@@ -478,7 +478,7 @@ async fn postgres_list_query_uses_the_org_created_id_index() {
     assert_eq!(limit["Node Type"], "Limit", "{text}");
     let scan = &limit["Plans"][0];
     assert_eq!(scan["Node Type"], "Index Scan", "the index itself gives the order, no sort: {text}");
-    assert_eq!(scan["Index Name"], "invoices_org_created_id_idx", "{text}");
+    assert_eq!(scan["Index Name"], "keel_invoices_org_created_id_idx", "{text}");
     assert_eq!(scan["Scan Direction"], "Backward", "{text}");
 }
 

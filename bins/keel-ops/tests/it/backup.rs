@@ -88,12 +88,12 @@ async fn export_restore_export_round_trips_to_identical_counts_and_checksums() {
     let tables: Vec<String> = digest(&m1).into_iter().map(|(t, _, _)| t).collect();
     assert!(!tables.iter().any(|t| t.ends_with("_sqlx_migrations")), "{tables:?}");
     let pos = |n: &str| tables.iter().position(|t| t == n).unwrap();
-    assert!(pos("public.orgs") < pos("public.ledger"), "referenced tables first: {tables:?}");
+    assert!(pos("public.keel_orgs") < pos("public.ledger"), "referenced tables first: {tables:?}");
     let rows: u64 = digest(&m1).iter().map(|(_, n, _)| n).sum();
     assert_eq!(rows, 3 + 2 + 3 + 1);
     assert_eq!(m1["schema_versions"]["queue"], 1, "{m1}");
     assert_eq!(m1["format"], "keel-backup/2");
-    let orgs = std::fs::read_to_string(first.join("public.orgs.jsonl")).unwrap();
+    let orgs = std::fs::read_to_string(first.join("public.keel_orgs.jsonl")).unwrap();
     assert_eq!(orgs.lines().count(), 3);
     for line in orgs.lines() {
         serde_json::from_str::<Value>(line).unwrap();
@@ -138,7 +138,7 @@ async fn a_tampered_file_fails_verification_and_blocks_restore() {
     let (code, stdout, err) = run(&src, &["backup", "verify", out.to_str().unwrap()]);
     assert_eq!(code, 1, "{stdout}{err}");
     assert!(err.contains("public.ledger.jsonl") && err.contains("SHA-256"), "{err}");
-    assert!(!err.contains("public.orgs.jsonl"), "only the changed file is named: {err}");
+    assert!(!err.contains("public.keel_orgs.jsonl"), "only the changed file is named: {err}");
     let (_, stdout, _) = run(&src, &["backup", "verify", out.to_str().unwrap(), "--json"]);
     let v: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v["ok"], false);
@@ -151,11 +151,11 @@ async fn a_tampered_file_fails_verification_and_blocks_restore() {
     assert_eq!(n, 0, "nothing restored from a tampered backup");
 
     // A deleted file and an unexpected one are named too.
-    std::fs::remove_file(out.join("public.orgs.jsonl")).unwrap();
+    std::fs::remove_file(out.join("public.keel_orgs.jsonl")).unwrap();
     std::fs::write(out.join("public.extra.jsonl"), "{}\n").unwrap();
     let (code, _, err) = run(&src, &["backup", "verify", out.to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(err.contains("public.orgs.jsonl") && err.contains("public.extra.jsonl"), "{err}");
+    assert!(err.contains("public.keel_orgs.jsonl") && err.contains("public.extra.jsonl"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -168,7 +168,7 @@ async fn restore_refuses_a_non_empty_database_unless_forced_and_is_all_or_nothin
     // Restoring into the database it came from: not empty.
     let (code, _, err) = run(&src, &["backup", "restore", out.to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("not empty") && err.contains("public.orgs") && err.contains("--force"), "{err}");
+    assert!(err.contains("not empty") && err.contains("public.keel_orgs") && err.contains("--force"), "{err}");
 
     // --force replaces the contents: changed rows come back as they were in the backup.
     exec(&src, "UPDATE keel_orgs SET name = 'Renamed'; DELETE FROM audit_log WHERE line = 'a';").await;
@@ -205,12 +205,14 @@ async fn export_of_named_tables_and_bad_arguments() {
     let Some(src) = source("backup::tables").await else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("b");
-    let (code, stdout, err) =
-        run(&src, &["backup", "export", "--out", out.to_str().unwrap(), "--tables", "ledger,public.orgs", "--json"]);
+    let (code, stdout, err) = run(
+        &src,
+        &["backup", "export", "--out", out.to_str().unwrap(), "--tables", "ledger,public.keel_orgs", "--json"],
+    );
     assert_eq!(code, 0, "{stdout}{err}");
     let m = &serde_json::from_str::<Value>(&stdout).unwrap()["manifest"];
     let names: Vec<String> = digest(m).into_iter().map(|(t, _, _)| t).collect();
-    assert_eq!(names, ["public.orgs", "public.ledger"]);
+    assert_eq!(names, ["public.keel_orgs", "public.ledger"]);
 
     let (code, _, err) = run(&src, &["backup", "export", "--out", out.to_str().unwrap()]);
     assert_eq!(code, 2, "never overwrites: {err}");
@@ -218,7 +220,7 @@ async fn export_of_named_tables_and_bad_arguments() {
     let (code, _, err) =
         run(&src, &["backup", "export", "--out", dir.path().join("c").to_str().unwrap(), "--tables", "nope"]);
     assert_eq!(code, 2);
-    assert!(err.contains("\"nope\"") && err.contains("public.orgs"), "lists what exists: {err}");
+    assert!(err.contains("\"nope\"") && err.contains("public.keel_orgs"), "lists what exists: {err}");
     assert!(!dir.path().join("c").exists(), "nothing left behind");
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(leftovers.len(), 1, "no partial directories: {leftovers:?}");
@@ -251,7 +253,7 @@ line2 é', -9223372036854775808, NULL),
     assert_eq!(m1["backend"], "sqlite");
     let d1 = digest(&m1);
     let pos = |n: &str| d1.iter().position(|(t, _, _)| t == n).unwrap();
-    assert!(pos("main.orgs") < pos("main.samples"), "{d1:?}");
+    assert!(pos("main.keel_orgs") < pos("main.samples"), "{d1:?}");
     assert!(!d1.iter().any(|(t, _, _)| t.contains("_sqlx_migrations")));
 
     let (code, out, err) = run(&dst, &["backup", "restore", first.to_str().unwrap()]);
