@@ -6,13 +6,15 @@ mod config;
 mod kinds;
 mod metrics;
 pub mod shutdown;
+mod switches;
 
 pub use config::WorkerConfig;
 pub use kinds::{
-    builtin_options, builtin_registry, webhook_signature, FileOutbox, MailError, MailFuture, Mailer, Message,
-    SmtpMailer, SIGNATURE_HEADER,
+    builtin_options, builtin_registry, webhook_signature, FileOutbox, MailError, MailFuture, Mailer, Message, Sender,
+    SmtpMailer, DELIVERY_ID_HEADER, SIGNATURE_HEADER,
 };
 pub use metrics::serve_metrics;
+pub use switches::{watch_switches, SWITCHES_FILE_POLL};
 
 use keel_queue::{SwitchBoard, Worker};
 use keel_storage::Db;
@@ -24,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 pub struct WorkerContext {
     pub db: Db,
     pub config: WorkerConfig,
-    /// Incident switches; the host reloads them on SIGHUP.
+    /// Incident switches; the host keeps them current with [`watch_switches`].
     pub switches: SwitchBoard,
 }
 

@@ -1,5 +1,5 @@
 //! keel-worker: load config, set up logging, connect, run jobs and scheduled work until SIGTERM
-//! or Ctrl-C; SIGHUP re-reads the incident switches.
+//! or Ctrl-C; SIGHUP (and a change of `KEEL_SWITCHES_FILE`) re-reads the incident switches.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -27,7 +27,7 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let shutdown = keel_worker::shutdown::on_signal();
-    keel_worker::shutdown::reload_on_hup(switches.clone());
+    keel_worker::watch_switches(switches.clone());
     let db = match keel_storage::open(&config.settings.database, config.settings.auto_migrate).await {
         Ok(db) => db,
         Err(e) => {
