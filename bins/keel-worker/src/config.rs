@@ -33,6 +33,9 @@ pub struct WorkerConfig {
     pub webhook_timeout: Duration,
     /// `KEEL_WORKER_METRICS_BIND`, default `127.0.0.1:9091` (standalone worker only).
     pub metrics_bind: SocketAddr,
+    /// `HEALTH_TIMEOUT_MS` for the listener's `/api/health` (standalone worker only; keel-api
+    /// reads its own).
+    pub health: keel_health::HealthConfig,
     pub telemetry_retention_days: u64,
 }
 
@@ -94,6 +97,7 @@ impl WorkerConfig {
             webhook_allowed_nets,
             webhook_timeout,
             metrics_bind,
+            health: keel_health::HealthConfig::default(),
             telemetry_retention_days,
         };
         (cfg, extra)
@@ -103,7 +107,8 @@ impl WorkerConfig {
     pub fn load(source: &dyn Source) -> Result<WorkerConfig, Problems> {
         let mut r = Reader::new(source);
         let settings = Settings::read(&mut r);
-        let (cfg, extra) = WorkerConfig::read(&mut r, settings);
+        let (mut cfg, extra) = WorkerConfig::read(&mut r, settings);
+        cfg.health = keel_health::HealthConfig::read(&mut r);
         let mut problems = r.into_problems();
         problems.extend(extra);
         if problems.is_empty() {

@@ -3,6 +3,7 @@
 //! runs everything from the README's single command.
 
 mod config;
+mod health;
 mod kinds;
 mod metrics;
 pub mod shutdown;
@@ -13,7 +14,7 @@ pub use kinds::{
     builtin_options, builtin_registry, webhook_signature, FileOutbox, MailError, MailFuture, Mailer, Message, Sender,
     SmtpMailer, DELIVERY_ID_HEADER, SIGNATURE_HEADER,
 };
-pub use metrics::serve_metrics;
+pub use metrics::{metrics_router, serve_metrics};
 pub use switches::{watch_switches, SWITCHES_FILE_POLL};
 
 use keel_queue::{SwitchBoard, Worker};

@@ -43,6 +43,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let health = config.health;
     let ctx = keel_worker::WorkerContext { db: db.clone(), config, switches };
     let worker = match keel_worker::build(&ctx) {
         Ok(w) => Arc::new(w),
@@ -52,12 +53,8 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics listening");
-    let metrics = tokio::spawn(keel_worker::serve_metrics(
-        listener,
-        worker.clone(),
-        keel_queue::open(db.clone()),
-        shutdown.clone(),
-    ));
+    let app = keel_worker::metrics_router(worker.clone(), keel_queue::open(db.clone()), db.clone(), health);
+    let metrics = tokio::spawn(keel_worker::serve_metrics(listener, app, shutdown.clone()));
     let res = keel_worker::run_worker(&ctx, worker, shutdown).await;
     let _ = metrics.await;
     db.close().await;

@@ -1,9 +1,11 @@
 //! Black-box tests of the keel-worker binary.
 
 mod crash;
+mod health;
 mod kinds;
 mod metrics;
 mod retention;
+mod switches;
 
 use keel_testkit::Proc;
 use std::time::Duration;
