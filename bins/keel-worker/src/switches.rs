@@ -13,16 +13,18 @@ pub const SWITCHES_FILE_POLL: Duration = Duration::from_secs(1);
 /// Spawns the watch for the life of the process: every SIGHUP re-reads the environment's
 /// switches and the file; the file is also re-read whenever its text changes. A bad reading
 /// is logged and the previous switches stay in force.
+/// Must be called inside the runtime. The SIGHUP handler is in place when it returns, so a
+/// signal sent right after start never falls to the default action (ending the process).
 pub fn watch_switches(board: SwitchBoard) {
+    #[cfg(unix)]
+    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; only the switches file's changes apply");
+            None
+        }
+    };
     tokio::spawn(async move {
-        #[cfg(unix)]
-        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGHUP; only the switches file's changes apply");
-                None
-            }
-        };
         let mut poll = tokio::time::interval(SWITCHES_FILE_POLL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

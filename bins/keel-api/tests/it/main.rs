@@ -10,6 +10,7 @@ mod process;
 mod recovery;
 mod reports;
 mod smoke;
+mod switches;
 mod telemetry;
 mod tenancy;
 
