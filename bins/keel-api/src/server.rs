@@ -29,13 +29,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let listener = TcpListener::bind(s.bind)
         .await
         .with_context(|| format!("cannot bind KEEL_BIND={}: is another process using the port?", s.bind))?;
+    // The switches steer the embedded worker and this process's inline dispatch alike.
+    keel_worker::watch_switches(config.switches.clone());
     let worker = if s.embedded_worker {
         let ctx = keel_worker::WorkerContext {
             db: db.clone(),
             config: config.worker.clone(),
             switches: config.switches.clone(),
         };
-        keel_worker::shutdown::reload_on_hup(config.switches.clone());
         let token = shutdown.child_token();
         Some(tokio::spawn(async move { keel_worker::run(ctx, token).await }))
     } else {

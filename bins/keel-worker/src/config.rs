@@ -1,10 +1,15 @@
 //! The worker's configuration: the shared settings, the queue's sizing and the built-in kinds'
 //! settings, all read and reported together.
 
+use crate::kinds::Sender;
 use keel_config::{Problem, Problems, Reader, Settings, Source};
 use keel_queue::WorkerSettings;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// The longest `KEEL_WEBHOOK_TIMEOUT`: a delivery holds a worker slot for that long.
+const MAX_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -15,12 +20,22 @@ pub struct WorkerConfig {
     pub smtp_url: Option<keel_config::Secret>,
     /// `KEEL_MAIL_OUTBOX_DIR`, default `./data/outbox`.
     pub outbox_dir: PathBuf,
-    /// `KEEL_MAIL_FROM`, default `keel@localhost`.
-    pub mail_from: String,
+    /// `KEEL_SMTP_ALLOW_PLAINTEXT`: mail may go unencrypted to a server off this host that
+    /// offers no STARTTLS (never the password). Default false.
+    pub smtp_allow_plaintext: bool,
+    /// `KEEL_MAIL_FROM`, default `keel@localhost`; its domain is the Message-IDs'.
+    pub mail_from: Sender,
     /// `KEEL_WEBHOOK_SECRET`: signs `Keel-Signature`; defaults to `INTERNAL_API_SECRET`.
     pub webhook_secret: Option<keel_config::Secret>,
+    /// `KEEL_WEBHOOK_ALLOWED_PRIVATE_NETS`: non-public networks webhooks may reach anyway.
+    pub webhook_allowed_nets: Vec<ipnet::IpNet>,
+    /// `KEEL_WEBHOOK_TIMEOUT`, default 30 s: the whole of one delivery.
+    pub webhook_timeout: Duration,
     /// `KEEL_WORKER_METRICS_BIND`, default `127.0.0.1:9091` (standalone worker only).
     pub metrics_bind: SocketAddr,
+    /// `HEALTH_TIMEOUT_MS` for the listener's `/api/health` (standalone worker only; keel-api
+    /// reads its own).
+    pub health: keel_health::HealthConfig,
     pub telemetry_retention_days: u64,
 }
 
@@ -42,12 +57,29 @@ impl WorkerConfig {
             }
         }
         let outbox_dir = PathBuf::from(r.string("KEEL_MAIL_OUTBOX_DIR", "./data/outbox"));
-        let mail_from = r.string("KEEL_MAIL_FROM", "keel@localhost");
-        if keel_ids::Email::parse(&mail_from).is_err() && mail_from != "keel@localhost" {
-            r.problem("KEEL_MAIL_FROM", "must be an email address like keel@example.com");
-        }
+        let smtp_allow_plaintext = r.bool("KEEL_SMTP_ALLOW_PLAINTEXT", false);
+        let default_from = || Sender::parse("keel@localhost").unwrap_or_else(|e| unreachable!("{e}"));
+        let mail_from = match Sender::parse(&r.string("KEEL_MAIL_FROM", "keel@localhost")) {
+            Ok(s) => s,
+            Err(e) => {
+                r.problem("KEEL_MAIL_FROM", e);
+                default_from()
+            }
+        };
         let webhook_secret =
             r.raw("KEEL_WEBHOOK_SECRET").map(keel_config::Secret::new).or(settings.internal_api_secret.clone());
+        let nets_var = crate::kinds::ALLOWED_NETS_VAR;
+        let webhook_allowed_nets = match crate::kinds::parse_allowed(&r.string(nets_var, "")) {
+            Ok(n) => n,
+            Err(e) => {
+                r.problem(nets_var, e);
+                Vec::new()
+            }
+        };
+        let webhook_timeout = r.duration("KEEL_WEBHOOK_TIMEOUT", crate::kinds::DEFAULT_DELIVERY_TIMEOUT);
+        if webhook_timeout.is_zero() || webhook_timeout > MAX_WEBHOOK_TIMEOUT {
+            r.problem("KEEL_WEBHOOK_TIMEOUT", "must be longer than zero and at most 10m, like 30s");
+        }
         let metrics_bind = r.parse(
             "KEEL_WORKER_METRICS_BIND",
             SocketAddr::from(([127, 0, 0, 1], 9091)),
@@ -59,9 +91,13 @@ impl WorkerConfig {
             worker,
             smtp_url,
             outbox_dir,
+            smtp_allow_plaintext,
             mail_from,
             webhook_secret,
+            webhook_allowed_nets,
+            webhook_timeout,
             metrics_bind,
+            health: keel_health::HealthConfig::default(),
             telemetry_retention_days,
         };
         (cfg, extra)
@@ -71,7 +107,8 @@ impl WorkerConfig {
     pub fn load(source: &dyn Source) -> Result<WorkerConfig, Problems> {
         let mut r = Reader::new(source);
         let settings = Settings::read(&mut r);
-        let (cfg, extra) = WorkerConfig::read(&mut r, settings);
+        let (mut cfg, extra) = WorkerConfig::read(&mut r, settings);
+        cfg.health = keel_health::HealthConfig::read(&mut r);
         let mut problems = r.into_problems();
         problems.extend(extra);
         if problems.is_empty() {
@@ -101,5 +138,37 @@ mod tests {
         assert_eq!(load(&[("ROUTE_TELEMETRY_RETENTION_DAYS", "7")]).unwrap().telemetry_retention_days, 7);
         let p = load(&[("KEEL_WORKER_METRICS_BIND", "localhost")]).unwrap_err();
         assert!(p.to_string().contains("KEEL_WORKER_METRICS_BIND"), "{p}");
+    }
+
+    #[test]
+    fn mail_and_webhook_settings_are_validated_naming_the_variable() {
+        let c = load(&[]).unwrap();
+        assert!(!c.smtp_allow_plaintext && c.webhook_allowed_nets.is_empty());
+        assert_eq!(c.webhook_timeout, Duration::from_secs(30));
+        let c = load(&[
+            ("KEEL_SMTP_ALLOW_PLAINTEXT", "true"),
+            ("KEEL_WEBHOOK_ALLOWED_PRIVATE_NETS", "127.0.0.1/32, 10.0.0.0/8"),
+            ("KEEL_WEBHOOK_TIMEOUT", "250ms"),
+            ("KEEL_MAIL_FROM", "Équipe Keel <keel@example.com>"),
+        ])
+        .unwrap();
+        assert!(c.smtp_allow_plaintext);
+        assert_eq!(c.webhook_allowed_nets.len(), 2);
+        assert_eq!(c.webhook_timeout, Duration::from_millis(250));
+        assert_eq!(c.mail_from.message_id("x"), "<x@example.com>");
+        let p = load(&[
+            ("KEEL_SMTP_ALLOW_PLAINTEXT", "sometimes"),
+            ("KEEL_WEBHOOK_ALLOWED_PRIVATE_NETS", "10.0.0.0/8,10.0.0.0/40"),
+            ("KEEL_WEBHOOK_TIMEOUT", "0s"),
+            ("KEEL_MAIL_FROM", "not an address"),
+        ])
+        .unwrap_err()
+        .to_string();
+        for var in
+            ["KEEL_SMTP_ALLOW_PLAINTEXT", "KEEL_WEBHOOK_ALLOWED_PRIVATE_NETS", "KEEL_WEBHOOK_TIMEOUT", "KEEL_MAIL_FROM"]
+        {
+            assert!(p.contains(var), "{var} named: {p}");
+        }
+        assert!(p.contains("10.0.0.0/40") && !p.contains("\"10.0.0.0/8\""), "{p}");
     }
 }

@@ -3,18 +3,21 @@
 //! runs everything from the README's single command.
 
 mod config;
+mod health;
 mod kinds;
 mod metrics;
 mod schema;
 pub mod shutdown;
+mod switches;
 
 pub use config::WorkerConfig;
 pub use kinds::{
-    builtin_options, builtin_registry, webhook_signature, FileOutbox, MailError, MailFuture, Mailer, Message,
-    SmtpMailer, SIGNATURE_HEADER,
+    builtin_options, builtin_registry, webhook_signature, FileOutbox, MailError, MailFuture, Mailer, Message, Sender,
+    SmtpMailer, DELIVERY_ID_HEADER, SIGNATURE_HEADER,
 };
-pub use metrics::serve_metrics;
+pub use metrics::{metrics_router, serve_metrics};
 pub use schema::{migrate, CAMPAIGNS_SCHEMA, SCHEMAS};
+pub use switches::{watch_switches, SWITCHES_FILE_POLL};
 
 use keel_queue::{SwitchBoard, Worker};
 use keel_storage::Db;
@@ -26,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 pub struct WorkerContext {
     pub db: Db,
     pub config: WorkerConfig,
-    /// Incident switches; the host reloads them on SIGHUP.
+    /// Incident switches; the host keeps them current with [`watch_switches`].
     pub switches: SwitchBoard,
 }
 

@@ -1,5 +1,5 @@
 //! keel-worker: load config, set up logging, connect, run jobs and scheduled work until SIGTERM
-//! or Ctrl-C; SIGHUP re-reads the incident switches.
+//! or Ctrl-C; SIGHUP (and a change of `KEEL_SWITCHES_FILE`) re-reads the incident switches.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -27,7 +27,7 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let shutdown = keel_worker::shutdown::on_signal();
-    keel_worker::shutdown::reload_on_hup(switches.clone());
+    keel_worker::watch_switches(switches.clone());
     let db =
         match keel_storage::open(&config.settings.database, config.settings.auto_migrate, keel_worker::SCHEMAS).await {
             Ok(db) => db,
@@ -44,6 +44,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let health = config.health;
     let ctx = keel_worker::WorkerContext { db: db.clone(), config, switches };
     let worker = match keel_worker::build(&ctx) {
         Ok(w) => Arc::new(w),
@@ -53,12 +54,8 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics listening");
-    let metrics = tokio::spawn(keel_worker::serve_metrics(
-        listener,
-        worker.clone(),
-        keel_queue::open(db.clone()),
-        shutdown.clone(),
-    ));
+    let app = keel_worker::metrics_router(worker.clone(), keel_queue::open(db.clone()), db.clone(), health);
+    let metrics = tokio::spawn(keel_worker::serve_metrics(listener, app, shutdown.clone()));
     let res = keel_worker::run_worker(&ctx, worker, shutdown).await;
     let _ = metrics.await;
     db.close().await;

@@ -1,5 +1,6 @@
-//! The standalone worker's own `/metrics` listener (`KEEL_WORKER_METRICS_BIND`): queue
-//! counters from this worker and state gauges from the database.
+//! The standalone worker's own listener (`KEEL_WORKER_METRICS_BIND`): `/metrics` (queue
+//! counters from this worker and state gauges from the database) and the health probes
+//! (see [`crate::health`]).
 
 use keel_queue::Worker;
 use keel_telemetry::metrics::{FamilyDesc, Sample};
@@ -43,31 +44,43 @@ pub(crate) fn registry(worker: &Worker, snapshot: Arc<Mutex<Option<keel_queue::Q
     m
 }
 
-/// Serves `/metrics` on `listener` until `shutdown`.
-pub async fn serve_metrics(
-    listener: tokio::net::TcpListener,
+/// The listener's routes: `/metrics`, `/api/health/live`, `/api/health`.
+pub fn metrics_router(
     worker: Arc<Worker>,
     store: Arc<dyn keel_queue::Store>,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
+    db: keel_storage::Db,
+    health: keel_health::HealthConfig,
+) -> axum::Router {
     use axum::routing::get;
     let snapshot = Arc::new(Mutex::new(None));
     let reg = Arc::new(registry(&worker, snapshot.clone()));
-    let app = axum::Router::new().route(
-        "/metrics",
-        get(move || {
-            let (reg, store, snapshot) = (reg.clone(), store.clone(), snapshot.clone());
-            async move {
-                // The state gauges come from one snapshot query, bounded so a slow database
-                // never hangs the scrape (the counters still answer).
-                if let Ok(Ok(s)) = tokio::time::timeout(std::time::Duration::from_secs(2), store.snapshot()).await {
-                    if let Ok(mut g) = snapshot.lock() {
-                        *g = Some(s);
+    let probes = crate::health::service(health, db, worker, store.clone());
+    axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let (reg, store, snapshot) = (reg.clone(), store.clone(), snapshot.clone());
+                async move {
+                    // The state gauges come from one snapshot query, bounded so a slow database
+                    // never hangs the scrape (the counters still answer).
+                    if let Ok(Ok(s)) = tokio::time::timeout(std::time::Duration::from_secs(2), store.snapshot()).await {
+                        if let Ok(mut g) = snapshot.lock() {
+                            *g = Some(s);
+                        }
                     }
+                    ([(axum::http::header::CONTENT_TYPE, keel_telemetry::METRICS_CONTENT_TYPE)], reg.render())
                 }
-                ([(axum::http::header::CONTENT_TYPE, keel_telemetry::METRICS_CONTENT_TYPE)], reg.render())
-            }
-        }),
-    );
+            }),
+        )
+        .route("/api/health/live", get(crate::health::live))
+        .route("/api/health", get(crate::health::health).with_state(probes))
+}
+
+/// Serves [`metrics_router`] on `listener` until `shutdown`.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
 }

@@ -26,6 +26,7 @@ mod retry;
 mod snapshot;
 pub mod store;
 mod switches;
+mod switches_file;
 mod wake;
 pub mod worker;
 
@@ -45,7 +46,10 @@ pub use store::{
     open, open_with, Claim, CronStore, Finish, Finished, JobFilter, JobStore, Outcome, PauseReason, PgStore,
     RequeueReport, Rescued, SqliteStore, Store, StoreOptions,
 };
-pub use switches::{kind_switch, task_switch, SwitchBoard, Switches, GLOBAL_SWITCHES};
+pub use switches::{
+    is_switch_name, kind_switch, task_switch, SwitchBoard, Switches, GLOBAL_SWITCHES, SWITCHES_FILE_VAR,
+};
+pub use switches_file::FileSwitches;
 /// The token [`Worker::run`] takes, re-exported so callers need not name tokio-util's version.
 pub use tokio_util::sync::CancellationToken;
 pub use wake::Wakeup;

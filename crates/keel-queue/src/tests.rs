@@ -93,6 +93,62 @@ mod switches {
         assert!(board.current().task_disabled_by("t").is_none());
     }
 
+    /// A source with the switches file set to `path`, plus `vars`.
+    fn with_file(path: &std::path::Path, vars: &[(&str, &str)]) -> MapSource {
+        let mut m = MapSource::new([("KEEL_SWITCHES_FILE", path.to_str().unwrap())]);
+        m.0.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        m
+    }
+
+    #[test]
+    fn the_file_overrides_the_switches_it_names_and_leaves_the_rest_to_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switches");
+        std::fs::write(&path, "# incident\nDISABLE_CRON_JOBS=false\nDISABLE_DIGEST_CRON=true\n").unwrap();
+        let src = with_file(&path, &[("DISABLE_CRON_JOBS", "true"), ("EMAIL_SEND_QUEUE_DISABLED", "true")]);
+        let board = SwitchBoard::from_source(&src).unwrap();
+        assert_eq!(board.file(), Some(path.as_path()));
+        let on: Vec<String> = board.current().active().map(str::to_owned).collect();
+        assert_eq!(on, ["DISABLE_DIGEST_CRON", "EMAIL_SEND_QUEUE_DISABLED"], "the file's false clears the env's true");
+        // Unchanged text: the watch does nothing.
+        assert!(!board.reload_file_if_changed().unwrap());
+        std::fs::write(&path, "DISABLE_SCHEDULED_WORK=true\n").unwrap();
+        assert!(board.reload_file_if_changed().unwrap());
+        let on: Vec<String> = board.current().active().map(str::to_owned).collect();
+        assert_eq!(on, ["DISABLE_CRON_JOBS", "DISABLE_SCHEDULED_WORK", "EMAIL_SEND_QUEUE_DISABLED"]);
+        // A bad edit is reported once and keeps the last good reading.
+        std::fs::write(&path, "DISABLE_SCHEDULED_WORK=perhaps\n").unwrap();
+        let err = board.reload_file_if_changed().unwrap_err().to_string();
+        assert!(err.contains("KEEL_SWITCHES_FILE") && err.contains("line 1") && err.contains("perhaps"), "{err}");
+        assert!(!board.reload_file_if_changed().unwrap(), "the same bad text is not reported again");
+        assert!(board.current().task_disabled_by("x").is_some());
+        assert!(board.reload_file().is_err(), "SIGHUP reports it again");
+        // Emptied: every switch is the environment's again.
+        std::fs::write(&path, "").unwrap();
+        assert!(board.reload_file().unwrap());
+        let on: Vec<String> = board.current().active().map(str::to_owned).collect();
+        assert_eq!(on, ["DISABLE_CRON_JOBS", "EMAIL_SEND_QUEUE_DISABLED"]);
+        // Removed: reported once, the last reading stays.
+        std::fs::remove_file(&path).unwrap();
+        assert!(board.reload_file_if_changed().unwrap_err().to_string().contains("cannot read"));
+        assert!(!board.reload_file_if_changed().unwrap());
+    }
+
+    #[test]
+    fn a_missing_or_bad_file_at_start_is_a_problem_naming_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        let err = SwitchBoard::from_source(&with_file(&missing, &[])).unwrap_err().to_string();
+        assert!(err.contains("KEEL_SWITCHES_FILE") && err.contains("cannot read"), "{err}");
+        let bad = dir.path().join("bad");
+        std::fs::write(&bad, "PAUSE_EVERYTHING=true\n").unwrap();
+        let err = SwitchBoard::from_source(&with_file(&bad, &[("DISABLE_CRON_JOBS", "x")])).unwrap_err().to_string();
+        assert!(err.contains("PAUSE_EVERYTHING") && err.contains("DISABLE_CRON_JOBS"), "both reported: {err}");
+        // No file configured: reload_file is a no-op.
+        let plain = SwitchBoard::from_source(&MapSource::new([])).unwrap();
+        assert!(!plain.reload_file().unwrap() && !plain.reload_file_if_changed().unwrap());
+    }
+
     #[test]
     fn sizing_defaults_are_the_seeds_and_overridable() {
         let s = WorkerSettings::from_source(&MapSource::new([])).unwrap();

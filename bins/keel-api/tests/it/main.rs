@@ -13,6 +13,7 @@ mod process;
 mod recovery;
 mod reports;
 mod smoke;
+mod switches;
 mod telemetry;
 mod tenancy;
 

@@ -37,11 +37,13 @@ pub(crate) async fn run(
         )));
     }
     let (mut sent, mut failed) = (0i64, 0i64);
-    for raw in &b.recipients {
-        // One bad address or one refused delivery never stops the others.
+    for (i, raw) in b.recipients.iter().enumerate() {
+        // One bad address or one refused delivery never stops the others. Each recipient's
+        // delivery id is the job id and its place in the list, stable across re-runs.
+        let id = format!("{}.{i}", ctx.job.id);
         let outcome = match keel_ids::Email::parse(raw) {
             Ok(to) => mailer
-                .send(&Message { to, subject: b.subject.clone(), text: b.text.clone() })
+                .send(&id, &Message { to, subject: b.subject.clone(), text: b.text.clone() })
                 .await
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),

@@ -1,14 +1,19 @@
 //! The built-in job kinds: `email.send`, `webhook.deliver`, `demo.sleep` and `demo.fail`.
 
 mod campaign;
+mod compose;
 mod demo;
+mod destination;
 mod mail;
 pub(crate) mod smtp;
 pub(crate) mod webhook;
 
+pub use compose::Sender;
+pub(crate) use destination::{parse_allowed, ALLOWED_NETS_VAR};
 pub use mail::{FileOutbox, MailError, MailFuture, Mailer, Message};
 pub use smtp::SmtpMailer;
-pub use webhook::{signature as webhook_signature, SIGNATURE_HEADER};
+pub(crate) use webhook::DEFAULT_DELIVERY_TIMEOUT;
+pub use webhook::{signature as webhook_signature, DELIVERY_ID_HEADER, SIGNATURE_HEADER};
 
 use crate::WorkerConfig;
 use keel_queue::{KindOptions, Registry};
@@ -25,13 +30,17 @@ pub fn builtin_options(kind: &str) -> Option<KindOptions> {
         "webhook.deliver" => KindOptions::default()
             .queue("webhooks")
             .max_attempts(10)
-            .timeout(webhook::DELIVERY_TIMEOUT + Duration::from_secs(5)),
+            .timeout(webhook::DEFAULT_DELIVERY_TIMEOUT + WEBHOOK_JOB_MARGIN),
         "campaign.batch" => KindOptions::default().timeout(Duration::from_secs(1800)),
         "demo.sleep" => KindOptions::default(),
         "demo.fail" => KindOptions::default().max_attempts(3),
         _ => return None,
     })
 }
+
+/// A webhook job's timeout beyond its delivery's, so the delivery's own (clearer) timeout
+/// answers first.
+const WEBHOOK_JOB_MARGIN: Duration = Duration::from_secs(5);
 
 fn options(kind: &str) -> KindOptions {
     builtin_options(kind).unwrap_or_default()
@@ -41,28 +50,31 @@ fn options(kind: &str) -> KindOptions {
 /// needs the database for its totals and is registered only when one is given.
 pub fn builtin_registry(cfg: &WorkerConfig, db: Option<keel_storage::Db>) -> anyhow::Result<Registry> {
     let mailer: Arc<dyn Mailer> = match &cfg.smtp_url {
-        Some(url) => {
-            Arc::new(SmtpMailer::new(url.expose(), &cfg.mail_from).map_err(|e| anyhow::anyhow!("KEEL_SMTP_URL: {e}"))?)
-        }
-        None => Arc::new(FileOutbox::new(cfg.outbox_dir.clone(), &cfg.mail_from)),
+        Some(url) => Arc::new(
+            SmtpMailer::new(url.expose(), cfg.mail_from.clone(), cfg.smtp_allow_plaintext)
+                .map_err(|e| anyhow::anyhow!("KEEL_SMTP_URL: {e}"))?,
+        ),
+        None => Arc::new(FileOutbox::new(cfg.outbox_dir.clone(), cfg.mail_from.clone())),
     };
     let mut r = Registry::new();
     let m = mailer.clone();
-    r.register_json("email.send", options("email.send"), move |payload, _ctx| {
+    r.register_json("email.send", options("email.send"), move |payload, ctx| {
         let m = m.clone();
-        async move { mail::send_job(m.as_ref(), payload).await }
+        async move { mail::send_job(m.as_ref(), payload, ctx).await }
     })
     .map_err(|e| anyhow::anyhow!(e))?;
-    let secret = cfg.webhook_secret.clone();
-    // One endpoint's failure never blocks the others: each delivery is its own job, on its own
-    // queue, bounded by the per-delivery timeout.
-    let client = reqwest::Client::builder()
-        .timeout(webhook::DELIVERY_TIMEOUT)
-        .build()
-        .map_err(|e| anyhow::anyhow!("http client: {e}"))?;
-    r.register_json("webhook.deliver", options("webhook.deliver"), move |payload, _ctx| {
-        let (client, secret) = (client.clone(), secret.clone());
-        async move { webhook::deliver(&client, secret.as_ref(), payload).await }
+    let hooks = Arc::new(
+        webhook::Webhooks::new(
+            cfg.webhook_secret.clone(),
+            destination::Destinations::new(cfg.webhook_allowed_nets.clone()),
+            cfg.webhook_timeout,
+        )
+        .map_err(|e| anyhow::anyhow!(e))?,
+    );
+    let webhook_options = options("webhook.deliver").timeout(cfg.webhook_timeout + WEBHOOK_JOB_MARGIN);
+    r.register_json("webhook.deliver", webhook_options, move |payload, ctx| {
+        let hooks = hooks.clone();
+        async move { hooks.deliver(&ctx.job.id.to_string(), payload).await }
     })
     .map_err(|e| anyhow::anyhow!(e))?;
     if let Some(db) = db {

@@ -1,21 +1,21 @@
-//! A minimal SMTP submission client (`KEEL_SMTP_URL`): EHLO, STARTTLS, AUTH PLAIN, MAIL, RCPT,
-//! DATA. `smtps://user:pass@host:465` speaks TLS from the first byte; `smtp://user:pass@host:587`
-//! upgrades with STARTTLS whenever the server's EHLO offers it, then says EHLO again over TLS.
-//! TLS is rustls (ring) with Mozilla's roots, and the certificate is always checked against the
-//! URL's host. The password is never sent in clear text: without TLS, AUTH is refused unless the
-//! connection's peer is a loopback address (a relay on this host). 4xx replies are temporary (the
-//! job retries), 5xx permanent; TLS failures are temporary, since the message is fine and the
-//! server or its certificate can be fixed while the job waits.
+//! SMTP submission (`KEEL_SMTP_URL`) through lettre's connection, with Keel's rules on top.
+//! `smtps://user:pass@host:465` speaks TLS from the first byte; `smtp://user:pass@host:587`
+//! upgrades with STARTTLS whenever the server's EHLO offers it (lettre says EHLO again over
+//! TLS). TLS is rustls (ring) with Mozilla's roots, and the certificate is always checked
+//! against the URL's host. Nothing goes out in clear text over a network: the password only
+//! over TLS or to a loopback relay, and a message to a server off this host that offers no
+//! STARTTLS is refused unless `KEEL_SMTP_ALLOW_PLAINTEXT=true`. Both are decided on the
+//! address actually connected to. 4xx replies are temporary (the job retries), 5xx permanent;
+//! TLS failures are temporary, since the message is fine and the server or its certificate
+//! can be fixed while the job waits.
 
+use super::compose::Sender;
 use super::mail::{MailError, MailFuture, Mailer, Message};
-use std::net::IpAddr;
-use std::sync::Arc;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
-use tokio_rustls::rustls::{ClientConfig, RootCertStore};
-use tokio_rustls::TlsConnector;
 
 /// Bounds every step of a conversation, so a stuck server cannot hold a worker slot.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,205 +45,173 @@ impl std::fmt::Debug for SmtpTarget {
 
 impl SmtpTarget {
     /// Parses `smtp[s]://[user[:pass]@]host[:port]`; messages never repeat the password.
-    pub(crate) fn parse(url: &str) -> Result<SmtpTarget, String> {
-        let (rest, implicit_tls, default_port) = if let Some(r) = url.strip_prefix("smtps://") {
-            (r, true, 465)
-        } else if let Some(r) = url.strip_prefix("smtp://") {
-            (r, false, 587)
+    pub(crate) fn parse(raw: &str) -> Result<SmtpTarget, String> {
+        let forms = "smtps:// (TLS, e.g. smtps://user:pass@smtp.example.com:465) or smtp:// \
+                     (STARTTLS when offered, e.g. smtp://user:pass@smtp.example.com:587)";
+        let (implicit_tls, default_port) = if raw.starts_with("smtps://") {
+            (true, 465)
+        } else if raw.starts_with("smtp://") {
+            (false, 587)
         } else {
-            return Err("must start with smtps:// (TLS, e.g. smtps://user:pass@smtp.example.com:465) or smtp:// \
-                        (STARTTLS when offered, e.g. smtp://user:pass@smtp.example.com:587)"
-                .into());
+            return Err(format!("must start with {forms}"));
         };
-        let rest = rest.trim_end_matches('/');
-        let (creds, hostport) = match rest.rsplit_once('@') {
-            Some((c, h)) => (Some(c), h),
-            None => (None, rest),
+        // url's errors name the part that is wrong, never the text, so the password stays out.
+        let url = url::Url::parse(raw).map_err(|e| format!("is not a URL like {forms}: {e}"))?;
+        let host = match url.host() {
+            Some(url::Host::Domain(d)) if !d.is_empty() => d.to_owned(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            _ => return Err("names no host".into()),
         };
-        let bad_port = "has a port that is not a number from 1 to 65535";
-        // An IPv6 literal is bracketed ([::1]:25), so its colons are not the port separator.
-        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            match v6.split_once(']') {
-                Some((h, "")) => (h, default_port),
-                Some((h, p)) => (h, p.strip_prefix(':').and_then(|p| p.parse::<u16>().ok()).ok_or(bad_port)?),
-                None => return Err("has an IPv6 address without its closing ]".into()),
-            }
-        } else {
-            match hostport.rsplit_once(':') {
-                Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad_port)?),
-                None => (hostport, default_port),
-            }
-        };
-        if host.is_empty() {
-            return Err("names no host".into());
+        if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+            return Err("has a path, query or fragment; only smtp[s]://user:pass@host:port is read".into());
         }
-        // Checked here so `keel-ops config check` reports it, not the first email.
-        ServerName::try_from(host).map_err(|_| "has a host that is not a valid DNS name or IP address")?;
-        let (user, pass) = match creds {
-            Some(c) => match c.split_once(':') {
-                Some((u, p)) => (Some(decode(u)), Some(decode(p))),
-                None => (Some(decode(c)), None),
-            },
-            None => (None, None),
-        };
-        Ok(SmtpTarget { host: host.to_owned(), port, user, pass, implicit_tls })
+        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+        let user = Some(url.username()).filter(|u| !u.is_empty()).map(decode);
+        let pass = url.password().map(decode);
+        let port = url.port().unwrap_or(default_port);
+        Ok(SmtpTarget { host, port, user, pass, implicit_tls })
     }
-}
-
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn base64(input: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in input.chunks(3) {
-        let n =
-            (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
-        for (i, shift) in [18, 12, 6, 0].iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(T[((n >> shift) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 pub struct SmtpMailer {
     target: SmtpTarget,
-    from: String,
+    from: Sender,
     /// Built once: the root store is parsed at start, not per message.
-    tls: TlsConnector,
+    tls: TlsParameters,
+    /// `KEEL_SMTP_ALLOW_PLAINTEXT`: mail (never the password) may cross a network in clear.
+    allow_plaintext: bool,
+    hello: ClientId,
+    /// Whether a loopback peer counts as this host. Always true outside this module's tests,
+    /// which have only loopback servers and need one to stand for a server off the host.
+    loopback_is_local: bool,
 }
 
 impl SmtpMailer {
-    pub fn new(url: &str, from: &str) -> Result<SmtpMailer, String> {
-        Self::with_extra_roots(url, from, Vec::new())
+    pub fn new(url: &str, from: Sender, allow_plaintext: bool) -> Result<SmtpMailer, String> {
+        Self::with_extra_roots(url, from, allow_plaintext, Vec::new())
     }
 
-    /// `new`, also trusting `extra_roots` beside Mozilla's: the tests' own CA. Crate-internal so
-    /// production can never be configured to trust anything else.
+    /// `new`, also trusting `extra_roots` (DER) beside Mozilla's: the tests' own CA.
+    /// Crate-internal so production can never be configured to trust anything else.
     pub(crate) fn with_extra_roots(
         url: &str,
-        from: &str,
-        extra_roots: Vec<CertificateDer<'static>>,
+        from: Sender,
+        allow_plaintext: bool,
+        extra_roots: Vec<Vec<u8>>,
     ) -> Result<SmtpMailer, String> {
         let target = SmtpTarget::parse(url)?;
-        let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-        for cert in extra_roots {
-            roots.add(cert).map_err(|e| format!("cannot trust an extra root certificate: {e}"))?;
+        let mut tls = TlsParameters::builder(target.host.clone());
+        for der in extra_roots {
+            let cert =
+                Certificate::from_der(der).map_err(|e| format!("cannot trust an extra root certificate: {e}"))?;
+            tls = tls.add_root_certificate(cert);
         }
-        // The provider is named rather than taken from the process default: with none installed
-        // rustls would panic, and Keel's TLS is ring throughout.
-        let config =
-            ClientConfig::builder_with_provider(Arc::new(tokio_rustls::rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .map_err(|e| format!("cannot set up TLS: {e}"))?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-        Ok(SmtpMailer { target, from: from.to_owned(), tls: TlsConnector::from(Arc::new(config)) })
-    }
-
-    async fn converse(&self, msg: &Message) -> Result<(), MailError> {
-        let t = &self.target;
-        let tcp = step(TcpStream::connect((t.host.as_str(), t.port)))
-            .await?
-            .map_err(|e| MailError::Transient(format!("cannot connect to {}:{}: {e}", t.host, t.port)))?;
-        let peer = tcp.peer_addr().map_err(|e| MailError::Transient(e.to_string()))?.ip();
-        if t.implicit_tls {
-            let mut s = BufReader::new(self.handshake(tcp).await?);
-            expect(&mut s, 220).await?;
-            command(&mut s, "EHLO keel", 250).await?;
-            return self.deliver(&mut s, msg, true, peer).await;
-        }
-        let mut s = BufReader::new(tcp);
-        expect(&mut s, 220).await?;
-        let ehlo = command(&mut s, "EHLO keel", 250).await?;
-        if !offers_starttls(&ehlo) {
-            return self.deliver(&mut s, msg, false, peer).await;
-        }
-        command(&mut s, "STARTTLS", 220).await?;
-        // Anything the server sent after its 220 arrived before TLS and could be injected by a
-        // man in the middle; a real server waits for the handshake.
-        if !s.buffer().is_empty() {
-            return Err(MailError::Transient(format!(
-                "{}:{} sent data after its STARTTLS reply, before TLS; refusing to continue",
-                t.host, t.port
-            )));
-        }
-        let mut s = BufReader::new(self.handshake(s.into_inner()).await?);
-        // RFC 3207: forget what the plain-text EHLO said and ask again over TLS.
-        command(&mut s, "EHLO keel", 250).await?;
-        self.deliver(&mut s, msg, true, peer).await
-    }
-
-    async fn handshake(&self, tcp: TcpStream) -> Result<tokio_rustls::client::TlsStream<TcpStream>, MailError> {
-        let t = &self.target;
-        // Validated by `SmtpTarget::parse`; an error here would still only fail this message.
-        let name = ServerName::try_from(t.host.clone())
-            .map_err(|_| MailError::Permanent(format!("KEEL_SMTP_URL: {} is not a valid host name", t.host)))?;
-        step(self.tls.connect(name, tcp)).await?.map_err(|e| {
-            MailError::Transient(format!(
-                "TLS with {}:{} failed: {e} (the server's certificate must chain to a Mozilla root and name {})",
-                t.host, t.port, t.host
-            ))
+        // Checked here so `keel-ops config check` reports a host rustls cannot verify, not the
+        // first email.
+        let tls = tls.build_rustls().map_err(|e| format!("cannot set up TLS for {}: {e}", target.host))?;
+        Ok(SmtpMailer {
+            target,
+            from,
+            tls,
+            allow_plaintext,
+            hello: ClientId::Domain("keel".to_owned()),
+            loopback_is_local: true,
         })
     }
 
-    /// AUTH, MAIL, RCPT, DATA, QUIT; `encrypted` says whether `s` is TLS, `peer` where it goes.
-    async fn deliver<S: AsyncRead + AsyncWrite + Unpin>(
-        &self,
-        s: &mut BufReader<S>,
-        msg: &Message,
-        encrypted: bool,
-        peer: IpAddr,
-    ) -> Result<(), MailError> {
+    fn is_local(&self, peer: IpAddr) -> bool {
+        self.loopback_is_local && peer.to_canonical().is_loopback()
+    }
+
+    async fn converse(&self, id: &str, msg: &Message) -> Result<(), MailError> {
+        let email = self.from.compose(id, msg)?;
         let t = &self.target;
+        let addrs: Vec<SocketAddr> = step(tokio::net::lookup_host((t.host.as_str(), t.port)))
+            .await?
+            .map_err(|e| MailError::Transient(format!("cannot resolve {}: {e}", t.host)))?
+            .collect();
+        // Connected address by address (not by name), so the rules below judge where the bytes
+        // actually go.
+        let mut last = None;
+        for addr in addrs {
+            let tls = t.implicit_tls.then(|| self.tls.clone());
+            match step(AsyncSmtpConnection::connect_tokio1(addr, Some(STEP_TIMEOUT), &self.hello, tls, None)).await? {
+                Ok(mut conn) => {
+                    return match self.deliver(&mut conn, addr.ip(), &email).await {
+                        Ok(()) => Ok(()),
+                        Err(Failed { error, quit }) => {
+                            if quit {
+                                conn.abort().await;
+                            }
+                            Err(error)
+                        }
+                    };
+                }
+                Err(e) => last = Some(self.error(e)),
+            }
+        }
+        Err(last.unwrap_or_else(|| MailError::Transient(format!("{} resolved to no address", t.host))))
+    }
+
+    /// STARTTLS when offered, Keel's clear-text rules, AUTH, MAIL/RCPT/DATA, QUIT.
+    async fn deliver(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        peer: IpAddr,
+        email: &lettre::Message,
+    ) -> Result<(), Failed> {
+        let t = &self.target;
+        if !conn.is_encrypted() {
+            if conn.can_starttls() {
+                // A failed upgrade leaves no stream to say QUIT on (and nothing may go out in
+                // clear after STARTTLS anyway).
+                let upgraded =
+                    step(conn.starttls(self.tls.clone(), &self.hello)).await.and_then(|r| r.map_err(|e| self.error(e)));
+                upgraded.map_err(|error| Failed { error, quit: false })?;
+            } else if !self.is_local(peer) && !self.allow_plaintext {
+                return Err(plaintext_refused(t).into());
+            }
+        }
         if let (Some(u), Some(p)) = (&t.user, &t.pass) {
-            if !auth_allowed(encrypted, peer) {
-                let _ = command(s, "QUIT", 221).await;
-                return Err(clear_auth_refused(t));
+            if !auth_allowed(conn.is_encrypted(), self.is_local(peer)) {
+                return Err(clear_auth_refused(t).into());
             }
-            let token = base64(format!("\0{u}\0{p}").as_bytes());
-            command(s, &format!("AUTH PLAIN {token}"), 235).await?;
+            let creds = Credentials::new(u.clone(), p.clone());
+            step(conn.auth(&[Mechanism::Plain, Mechanism::Login], &creds)).await?.map_err(|e| self.error(e))?;
         }
-        command(s, &format!("MAIL FROM:<{}>", self.from), 250).await?;
-        command(s, &format!("RCPT TO:<{}>", msg.to.as_str()), 250).await?;
-        command(s, "DATA", 354).await?;
-        let mut data = format!(
-            "From: {}\r\nTo: {}\r\nSubject: {}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n",
-            self.from,
-            msg.to.as_str(),
-            msg.subject.replace(['\r', '\n'], " ")
-        );
-        for line in msg.text.lines() {
-            // Dot-stuffing: a line starting with '.' would otherwise end the message early.
-            if line.starts_with('.') {
-                data.push('.');
-            }
-            data.push_str(line);
-            data.push_str("\r\n");
-        }
-        data.push('.');
-        command(s, &data, 250).await?;
-        let _ = command(s, "QUIT", 221).await;
+        step(conn.send(email.envelope(), &email.formatted())).await?.map_err(|e| self.error(e))?;
+        let _ = step(conn.quit()).await;
         Ok(())
+    }
+
+    /// 5xx and what the message itself cannot pass (an address the server cannot take) are
+    /// permanent; everything else (4xx, TLS, the network, timeouts) is worth retrying.
+    fn error(&self, e: lettre::transport::smtp::Error) -> MailError {
+        let t = &self.target;
+        if e.is_tls() {
+            return MailError::Transient(format!(
+                "TLS with {}:{} failed: {e} (the server's certificate must chain to a Mozilla root and name {})",
+                t.host, t.port, t.host
+            ));
+        }
+        if e.is_permanent() || (e.is_client() && e.to_string().contains("non-ascii")) {
+            MailError::Permanent(format!("{}:{}: {e}", t.host, t.port))
+        } else {
+            MailError::Transient(format!("{}:{}: {e}", t.host, t.port))
+        }
+    }
+}
+
+/// Why a conversation stopped, and whether the connection can still say QUIT.
+struct Failed {
+    error: MailError,
+    quit: bool,
+}
+
+impl From<MailError> for Failed {
+    fn from(error: MailError) -> Self {
+        Failed { error, quit: true }
     }
 }
 
@@ -257,16 +225,20 @@ fn clear_auth_refused(t: &SmtpTarget) -> MailError {
     ))
 }
 
-/// Whether AUTH may go out: always over TLS; without it only when the peer is this host, so
-/// the credentials never cross a network in clear. Decided on the connected address, not the
-/// name, since that is where the bytes actually go.
-fn auth_allowed(encrypted: bool, peer: IpAddr) -> bool {
-    encrypted || peer.to_canonical().is_loopback()
+/// Temporary, as above: nothing is wrong with the message.
+fn plaintext_refused(t: &SmtpTarget) -> MailError {
+    MailError::Transient(format!(
+        "KEEL_SMTP_URL: {}:{} is not on this host and does not offer STARTTLS, so the message would cross \
+         the network unencrypted; use smtps://...:465, enable STARTTLS on the server, or set \
+         KEEL_SMTP_ALLOW_PLAINTEXT=true to send it in clear anyway",
+        t.host, t.port
+    ))
 }
 
-/// Whether an EHLO reply (its lines after the code) lists the STARTTLS extension.
-fn offers_starttls(ehlo: &[String]) -> bool {
-    ehlo.iter().any(|l| l.split_whitespace().next().is_some_and(|k| k.eq_ignore_ascii_case("STARTTLS")))
+/// Whether AUTH may go out: always over TLS; without it only to this host, so the
+/// credentials never cross a network in clear.
+fn auth_allowed(encrypted: bool, local_peer: bool) -> bool {
+    encrypted || local_peer
 }
 
 async fn step<T>(f: impl std::future::Future<Output = T>) -> Result<T, MailError> {
@@ -275,102 +247,69 @@ async fn step<T>(f: impl std::future::Future<Output = T>) -> Result<T, MailError
         .map_err(|_| MailError::Transient("the SMTP server did not answer within 30 s".into()))
 }
 
-/// Reads one (possibly multi-line) reply and returns its lines' text after the code.
-async fn expect<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R, code: u16) -> Result<Vec<String>, MailError> {
-    let mut lines = Vec::new();
-    loop {
-        let mut line = String::new();
-        let n = step(r.read_line(&mut line)).await?.map_err(|e| MailError::Transient(e.to_string()))?;
-        if n == 0 {
-            return Err(MailError::Transient("the SMTP server closed the connection".into()));
-        }
-        let got: u16 = line.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
-        lines.push(line.get(4..).unwrap_or("").trim().to_owned());
-        if line.as_bytes().get(3) == Some(&b'-') {
-            continue;
-        }
-        return match got {
-            c if c == code => Ok(lines),
-            400..=499 => Err(MailError::Transient(line.trim().to_owned())),
-            _ => Err(MailError::Permanent(line.trim().to_owned())),
-        };
-    }
-}
-
-async fn command<S: AsyncRead + AsyncWrite + Unpin>(
-    s: &mut BufReader<S>,
-    line: &str,
-    code: u16,
-) -> Result<Vec<String>, MailError> {
-    let w = s.get_mut();
-    step(w.write_all(format!("{line}\r\n").as_bytes())).await?.map_err(|e| MailError::Transient(e.to_string()))?;
-    // TLS streams hold written records until flushed.
-    step(w.flush()).await?.map_err(|e| MailError::Transient(e.to_string()))?;
-    expect(s, code).await
-}
-
 impl Mailer for SmtpMailer {
-    fn send<'a>(&'a self, msg: &'a Message) -> MailFuture<'a> {
-        Box::pin(self.converse(msg))
+    fn send<'a>(&'a self, id: &'a str, msg: &'a Message) -> MailFuture<'a> {
+        Box::pin(self.converse(id, msg))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    //! Against a real SMTP server on 127.0.0.1 (its own CA for TLS), recording every line it
+    //! received and whether it came over TLS.
+
     use super::*;
+    use std::sync::Arc;
+    use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
     use tokio::net::TcpListener;
-    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
     use tokio_rustls::rustls::ServerConfig;
     use tokio_rustls::TlsAcceptor;
 
     #[test]
-    fn parses_urls_and_encodes() {
+    fn parses_urls() {
         let t = SmtpTarget::parse("smtp://me%40x.com:p%3Ass@mail.internal:2525").unwrap();
         assert_eq!((t.host.as_str(), t.port, t.implicit_tls), ("mail.internal", 2525, false));
         assert_eq!(t.user.as_deref(), Some("me@x.com"));
         assert_eq!(t.pass.as_deref(), Some("p:ss"));
         assert_eq!(SmtpTarget::parse("smtp://relay").unwrap().port, 587);
+        assert_eq!(SmtpTarget::parse("smtp://relay/").unwrap().user, None);
         let s = SmtpTarget::parse("smtps://u:p@smtp.example.com").unwrap();
         assert_eq!((s.host.as_str(), s.port, s.implicit_tls), ("smtp.example.com", 465, true));
         let v6 = SmtpTarget::parse("smtp://[::1]:2525").unwrap();
         assert_eq!((v6.host.as_str(), v6.port), ("::1", 2525));
         assert_eq!(SmtpTarget::parse("smtps://[::1]").unwrap().port, 465);
-        assert!(SmtpTarget::parse("smtp://[::1").is_err());
-        assert!(SmtpTarget::parse("smtp://[::1]x").is_err());
-        assert!(SmtpTarget::parse("http://x").is_err());
-        assert!(SmtpTarget::parse("smtp://h:99999").is_err());
-        assert!(SmtpTarget::parse("smtp://bad host").is_err());
-        assert_eq!(base64(b"\0u\0p"), "AHUAcA==");
-        assert_eq!(base64(b"abc"), "YWJj");
-        assert_eq!(base64(b"ab"), "YWI=");
+        for bad in ["smtp://[::1", "smtp://[::1]x", "http://x", "smtp://h:99999", "smtp://bad host", "smtp://h/x"] {
+            assert!(SmtpTarget::parse(bad).is_err(), "{bad}");
+        }
+        let e = SmtpTarget::parse("smtp://u:hunter2@h:99999").unwrap_err();
+        assert!(!e.contains("hunter2"), "never repeats the password: {e}");
     }
 
     #[test]
-    fn auth_in_clear_only_to_loopback() {
+    fn auth_in_clear_only_to_this_host() {
+        assert!(!auth_allowed(false, false));
+        assert!(auth_allowed(true, false) && auth_allowed(false, true));
+        let from = || Sender::parse("keel@example.com").unwrap();
+        let m = SmtpMailer::new("smtp://relay:25", from(), false).unwrap();
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         for remote in ["203.0.113.7", "10.0.0.5", "192.168.1.2", "2001:db8::1", "::ffff:10.0.0.1"] {
-            assert!(!auth_allowed(false, ip(remote)), "{remote} without TLS");
-            assert!(auth_allowed(true, ip(remote)), "{remote} over TLS");
+            assert!(!m.is_local(ip(remote)), "{remote}");
         }
         for local in ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"] {
-            assert!(auth_allowed(false, ip(local)), "{local}");
+            assert!(m.is_local(ip(local)), "{local}");
         }
         let t = SmtpTarget::parse("smtp://u:secret@mail.example.com:587").unwrap();
-        let msg = clear_auth_refused(&t).to_string();
-        assert!(msg.contains("KEEL_SMTP_URL") && msg.contains("smtps://") && msg.contains("mail.example.com:587"));
-        assert!(!msg.contains("secret"), "never repeats the password: {msg}");
-    }
-
-    #[test]
-    fn reads_starttls_from_ehlo() {
-        let lines = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(offers_starttls(&lines(&["mx.example.com", "SIZE 1000", "starttls", "AUTH PLAIN"])));
-        assert!(!offers_starttls(&lines(&["mx.example.com", "AUTH PLAIN", "X-STARTTLS-LIKE"])));
+        for msg in [clear_auth_refused(&t).to_string(), plaintext_refused(&t).to_string()] {
+            assert!(msg.contains("KEEL_SMTP_URL") && msg.contains("smtps://") && msg.contains("mail.example.com:587"));
+            assert!(!msg.contains("secret"), "never repeats the password: {msg}");
+        }
+        assert!(plaintext_refused(&t).to_string().contains("KEEL_SMTP_ALLOW_PLAINTEXT=true"));
     }
 
     /// A CA made for this test run, and a server configuration with a leaf it signed for
     /// 127.0.0.1 and localhost.
-    fn test_ca() -> (CertificateDer<'static>, Arc<ServerConfig>) {
+    fn test_ca() -> (Vec<u8>, Arc<ServerConfig>) {
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -390,7 +329,8 @@ mod tests {
                 .with_no_client_auth()
                 .with_single_cert(vec![leaf.der().clone()], key)
                 .unwrap();
-        (ca.der().clone(), Arc::new(server))
+        let ca: &CertificateDer<'_> = ca.der();
+        (ca.to_vec(), Arc::new(server))
     }
 
     #[derive(Clone, Copy, PartialEq)]
@@ -454,7 +394,7 @@ mod tests {
             if s.read_line(&mut line).await.unwrap_or(0) == 0 {
                 return false;
             }
-            let line = line.trim_end().to_owned();
+            let line = line.trim_end_matches(['\r', '\n']).to_owned();
             seen.push((tls, line.clone()));
             let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
             match verb.as_str() {
@@ -473,7 +413,7 @@ mod tests {
                         if s.read_line(&mut l).await.unwrap_or(0) == 0 {
                             return false;
                         }
-                        let l = l.trim_end().to_owned();
+                        let l = l.trim_end_matches(['\r', '\n']).to_owned();
                         seen.push((tls, l.clone()));
                         if l == "." {
                             break;
@@ -498,9 +438,38 @@ mod tests {
         }
     }
 
+    fn from() -> Sender {
+        Sender::parse("keel@example.com").unwrap()
+    }
+
     fn lines(seen: &Seen) -> Vec<&str> {
         seen.iter().map(|(_, l)| l.as_str()).collect()
     }
+
+    /// The DATA part: header fields (folded lines joined, RFC 5322 2.2.3) up to the blank
+    /// line, then the body lines before ".".
+    fn data(seen: &Seen) -> (Vec<String>, Vec<&str>) {
+        let all = lines(seen);
+        let start = all.iter().position(|l| *l == "DATA").expect("DATA sent") + 1;
+        let end = all.iter().position(|l| *l == ".").expect("message ended");
+        let msg = &all[start..end];
+        let blank = msg.iter().position(|l| l.is_empty()).expect("header/body separator");
+        let mut headers: Vec<String> = Vec::new();
+        for l in &msg[..blank] {
+            match headers.last_mut() {
+                Some(h) if l.starts_with([' ', '\t']) => h.push_str(l),
+                _ => headers.push((*l).to_owned()),
+            }
+        }
+        (headers, msg[blank + 1..].to_vec())
+    }
+
+    fn header<'a>(headers: &'a [String], name: &str) -> Option<&'a str> {
+        let prefix = format!("{name}: ");
+        headers.iter().find_map(|h| h.strip_prefix(prefix.as_str()))
+    }
+
+    const ID: &str = "0197a5c8-0000-7000-8000-00000000abcd";
 
     /// `\0keel\0s3cret`, as AUTH PLAIN sends it.
     const AUTH: &str = "AUTH PLAIN AGtlZWwAczNjcmV0";
@@ -510,29 +479,22 @@ mod tests {
         let (ca, server) = test_ca();
         let (port, task) = smtp_server(Mode::Implicit, server).await;
         let url = format!("smtps://keel:s3cret@127.0.0.1:{port}");
-        let mailer = SmtpMailer::with_extra_roots(&url, "keel@example.com", vec![ca]).unwrap();
-        mailer.send(&message()).await.unwrap();
+        let mailer = SmtpMailer::with_extra_roots(&url, from(), false, vec![ca]).unwrap();
+        mailer.send(ID, &message()).await.unwrap();
         let seen = task.await.unwrap();
         assert!(seen.iter().all(|(tls, _)| *tls), "every byte over TLS: {seen:?}");
-        assert_eq!(
-            lines(&seen),
-            [
-                "EHLO keel",
-                AUTH,
-                "MAIL FROM:<keel@example.com>",
-                "RCPT TO:<jane@example.com>",
-                "DATA",
-                "From: keel@example.com",
-                "To: jane@example.com",
-                "Subject: Your invoice",
-                "Content-Type: text/plain; charset=utf-8",
-                "",
-                "Hello Jane,",
-                "..hidden dot",
-                ".",
-                "QUIT",
-            ]
-        );
+        let all = lines(&seen);
+        assert_eq!(all[..5], ["EHLO keel", AUTH, "MAIL FROM:<keel@example.com>", "RCPT TO:<jane@example.com>", "DATA"]);
+        assert_eq!(all[all.len() - 2..], [".", "QUIT"]);
+        let (headers, body) = data(&seen);
+        assert_eq!(header(&headers, "From"), Some("keel@example.com"));
+        assert_eq!(header(&headers, "To"), Some("jane@example.com"));
+        assert_eq!(header(&headers, "Subject"), Some("Your invoice"));
+        assert_eq!(header(&headers, "Message-ID"), Some(format!("<{ID}@example.com>").as_str()));
+        let date = header(&headers, "Date").expect("a Date header");
+        assert!(chrono::DateTime::parse_from_rfc2822(date).is_ok(), "RFC 5322 date: {date}");
+        assert!(header(&headers, "Content-Type").is_some_and(|c| c.starts_with("text/plain")), "{headers:?}");
+        assert_eq!(body, ["Hello Jane,", "..hidden dot"], "dot-stuffed");
     }
 
     #[tokio::test]
@@ -540,8 +502,8 @@ mod tests {
         let (ca, server) = test_ca();
         let (port, task) = smtp_server(Mode::StartTls, server).await;
         let url = format!("smtp://keel:s3cret@127.0.0.1:{port}");
-        let mailer = SmtpMailer::with_extra_roots(&url, "keel@example.com", vec![ca]).unwrap();
-        mailer.send(&message()).await.unwrap();
+        let mailer = SmtpMailer::with_extra_roots(&url, from(), false, vec![ca]).unwrap();
+        mailer.send(ID, &message()).await.unwrap();
         let seen = task.await.unwrap();
         assert_eq!(
             seen[..4],
@@ -553,7 +515,7 @@ mod tests {
             ]
         );
         assert!(seen[2..].iter().all(|(tls, _)| *tls), "everything after STARTTLS over TLS: {seen:?}");
-        assert!(lines(&seen).contains(&"Subject: Your invoice"));
+        assert_eq!(header(&data(&seen).0, "Subject"), Some("Your invoice"));
         assert_eq!(lines(&seen).last(), Some(&"QUIT"));
     }
 
@@ -561,11 +523,93 @@ mod tests {
     async fn plain_text_auth_is_allowed_to_a_loopback_relay() {
         let (_, server) = test_ca();
         let (port, task) = smtp_server(Mode::Plain, server).await;
-        let mailer = SmtpMailer::new(&format!("smtp://keel:s3cret@127.0.0.1:{port}"), "keel@example.com").unwrap();
-        mailer.send(&message()).await.unwrap();
+        let mailer = SmtpMailer::new(&format!("smtp://keel:s3cret@127.0.0.1:{port}"), from(), false).unwrap();
+        mailer.send(ID, &message()).await.unwrap();
         let seen = task.await.unwrap();
         assert_eq!(lines(&seen)[..2], ["EHLO keel", AUTH]);
-        assert!(lines(&seen).contains(&"Hello Jane,"));
+        assert_eq!(data(&seen).1, ["Hello Jane,", "..hidden dot"]);
+    }
+
+    /// The same server standing for one off this host (see `loopback_is_local`).
+    fn remote(mut m: SmtpMailer) -> SmtpMailer {
+        m.loopback_is_local = false;
+        m
+    }
+
+    #[tokio::test]
+    async fn a_server_off_this_host_without_starttls_gets_nothing_unless_plaintext_is_allowed() {
+        let (_, server) = test_ca();
+        let (port, task) = smtp_server(Mode::Plain, server.clone()).await;
+        let mailer = remote(SmtpMailer::new(&format!("smtp://127.0.0.1:{port}"), from(), false).unwrap());
+        let err = mailer.send(ID, &message()).await.unwrap_err();
+        assert!(matches!(err, MailError::Transient(_)), "{err}");
+        assert!(err.to_string().contains("KEEL_SMTP_ALLOW_PLAINTEXT=true"), "{err}");
+        assert_eq!(lines(&task.await.unwrap()), ["EHLO keel", "QUIT"], "no envelope, no message");
+
+        // KEEL_SMTP_ALLOW_PLAINTEXT=true: the message goes out in clear...
+        let (port, task) = smtp_server(Mode::Plain, server.clone()).await;
+        let mailer = remote(SmtpMailer::new(&format!("smtp://127.0.0.1:{port}"), from(), true).unwrap());
+        mailer.send(ID, &message()).await.unwrap();
+        let seen = task.await.unwrap();
+        assert!(seen.iter().all(|(tls, _)| !tls) && lines(&seen).contains(&"RCPT TO:<jane@example.com>"));
+
+        // ...but never the password.
+        let (port, task) = smtp_server(Mode::Plain, server).await;
+        let mailer = remote(SmtpMailer::new(&format!("smtp://keel:s3cret@127.0.0.1:{port}"), from(), true).unwrap());
+        let err = mailer.send(ID, &message()).await.unwrap_err();
+        assert!(err.to_string().contains("password is never sent in clear"), "{err}");
+        assert_eq!(lines(&task.await.unwrap()), ["EHLO keel", "QUIT"]);
+    }
+
+    /// Decodes a header value made of plain words and RFC 2047 `=?utf-8?b?…?=` words (how
+    /// lettre writes non-ASCII): the space between two encoded words is not part of the text.
+    fn decode_words(value: &str) -> String {
+        use base64::Engine;
+        let mut out = String::new();
+        let mut last_encoded = false;
+        for (i, w) in value.split_whitespace().enumerate() {
+            let decoded = w
+                .strip_prefix("=?utf-8?b?")
+                .and_then(|w| w.strip_suffix("?="))
+                .map(|b64| String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap());
+            if i > 0 && !(last_encoded && decoded.is_some()) {
+                out.push(' ');
+            }
+            last_encoded = decoded.is_some();
+            out.push_str(decoded.as_deref().unwrap_or(w));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn non_ascii_headers_are_encoded_and_long_lines_are_wrapped() {
+        let (ca, server) = test_ca();
+        let (port, task) = smtp_server(Mode::StartTls, server).await;
+        let url = format!("smtp://127.0.0.1:{port}");
+        let sender = Sender::parse("Équipe Keel <keel@example.com>").unwrap();
+        let mailer = SmtpMailer::with_extra_roots(&url, sender, false, vec![ca]).unwrap();
+        let long = "é".repeat(300) + &"x".repeat(2000);
+        let msg = Message {
+            to: keel_ids::Email::parse("jane@example.com").unwrap(),
+            subject: "Votre facture n° 42 — réglée ✓".into(),
+            text: format!("Bonjour,\n{long}\nfin"),
+        };
+        mailer.send(ID, &msg).await.unwrap();
+        let seen = task.await.unwrap();
+        for (_, l) in &seen {
+            assert!(l.is_ascii(), "every line on the wire is ASCII: {l:?}");
+            assert!(l.len() <= 998, "no line over RFC 5322's 998 octets: {} octets", l.len());
+        }
+        let (headers, body) = data(&seen);
+        let subject = header(&headers, "Subject").unwrap();
+        assert!(subject.contains("=?utf-8?b?"), "RFC 2047 encoded: {subject}");
+        assert_eq!(decode_words(subject), msg.subject);
+        let from = header(&headers, "From").unwrap();
+        let (name, addr) = from.rsplit_once(' ').unwrap();
+        assert_eq!((decode_words(name).as_str(), addr), ("Équipe Keel", "<keel@example.com>"));
+        let cte = header(&headers, "Content-Transfer-Encoding").unwrap();
+        assert!(matches!(cte, "quoted-printable" | "base64"), "{cte}");
+        assert!(body.len() > 3, "the long line was wrapped: {body:?}");
     }
 
     #[tokio::test]
@@ -575,9 +619,8 @@ mod tests {
             let (port, task) = smtp_server(mode, server).await;
             let scheme = if mode == Mode::Implicit { "smtps" } else { "smtp" };
             // No extra roots: the test CA is not among Mozilla's.
-            let mailer =
-                SmtpMailer::new(&format!("{scheme}://keel:s3cret@127.0.0.1:{port}"), "keel@example.com").unwrap();
-            let err = mailer.send(&message()).await.unwrap_err();
+            let mailer = SmtpMailer::new(&format!("{scheme}://keel:s3cret@127.0.0.1:{port}"), from(), false).unwrap();
+            let err = mailer.send(ID, &message()).await.unwrap_err();
             let text = err.to_string();
             assert!(matches!(err, MailError::Transient(_)), "{text}");
             assert!(text.contains("certificate") && text.contains("127.0.0.1"), "{text}");

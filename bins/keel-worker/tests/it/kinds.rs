@@ -6,13 +6,19 @@ use keel_testkit::{backend_tests, TestDb};
 
 backend_tests!(
     campaign_batch_attempts_everyone_and_reconciles_once,
-    email_send_writes_the_outbox_and_bad_payloads_dead_letter
+    email_send_writes_the_outbox_and_bad_payloads_dead_letter,
+    webhooks_to_private_networks_dead_letter_unless_allowed
 );
 
 fn ctx(t: &TestDb, outbox: &std::path::Path) -> keel_worker::WorkerContext {
+    ctx_with(t, outbox, &[])
+}
+
+fn ctx_with(t: &TestDb, outbox: &std::path::Path, extra: &[(&str, &str)]) -> keel_worker::WorkerContext {
     let src = keel_config::MapSource(
         [("KEEL_MAIL_OUTBOX_DIR", outbox.to_str().unwrap()), ("BACKGROUND_JOB_CRON_BATCH_SIZE", "10")]
             .iter()
+            .chain(extra)
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
     );
@@ -21,8 +27,12 @@ fn ctx(t: &TestDb, outbox: &std::path::Path) -> keel_worker::WorkerContext {
 }
 
 async fn drain(worker: &keel_queue::Worker) {
+    drain_queue(worker, "default").await
+}
+
+async fn drain_queue(worker: &keel_queue::Worker, queue: &str) {
     for _ in 0..20 {
-        if let keel_queue::worker::Tick::Empty = worker.tick("default").await.unwrap() {
+        if let keel_queue::worker::Tick::Empty = worker.tick(queue).await.unwrap() {
             break;
         }
     }
@@ -78,10 +88,61 @@ async fn email_send_writes_the_outbox_and_bad_payloads_dead_letter(t: TestDb) {
     assert!(!bad.last_error.unwrap_or_default().contains("jane@"), "addresses masked in stored errors");
     let unknown = store.get(unknown).await.unwrap().unwrap();
     assert_eq!(unknown.state, JobState::DeadLetter, "{unknown:?}");
-    let text = std::fs::read_dir(outbox.path())
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .find(|t| t.contains("Subject: S"))
-        .unwrap();
-    assert!(text.contains("To: jane@example.com"));
+    // One file, named by the job id, whose Message-ID is derived from it: a redelivery
+    // after a crash replaces the file, and a receiver can drop the duplicate.
+    let names: Vec<String> =
+        std::fs::read_dir(outbox.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(names, [format!("{ok}.eml")]);
+    let text = std::fs::read_to_string(outbox.path().join(format!("{ok}.eml"))).unwrap();
+    assert!(text.contains("To: jane@example.com\r\n"), "{text}");
+    assert!(text.contains(&format!("Message-ID: <{ok}@localhost>\r\n")), "{text}");
+    assert!(text.contains("\r\nDate: "), "{text}");
+}
+
+/// Accepts one HTTP request on 127.0.0.1, answers 204, and returns the request's head.
+async fn one_request_endpoint() -> (String, tokio::task::JoinHandle<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains("\r\n\r\n{}") {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "client left early");
+            got.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await.unwrap();
+        String::from_utf8_lossy(&got).split("\r\n\r\n").next().unwrap().to_owned()
+    });
+    (url, task)
+}
+
+async fn webhooks_to_private_networks_dead_letter_unless_allowed(t: TestDb) {
+    let outbox = tempfile::tempdir().unwrap();
+    let store = keel_queue::open(t.db.clone());
+    let secret = ("KEEL_WEBHOOK_SECRET", "whsec-test");
+    let (url, endpoint) = one_request_endpoint().await;
+    let job = |url: &str| NewJob::new("webhook.deliver", &serde_json::json!({"url": url, "body": {}})).unwrap();
+
+    // The default: loopback is refused, at once and for good (no retry), and nothing is sent.
+    let strict = keel_worker::build(&ctx_with(&t, outbox.path(), &[secret])).unwrap();
+    let refused = store.enqueue(job(&url).queue("webhooks")).await.unwrap().id();
+    drain_queue(&strict, "webhooks").await;
+    let refused = store.get(refused).await.unwrap().unwrap();
+    assert_eq!(refused.state, JobState::DeadLetter, "{refused:?}");
+    assert_eq!(refused.attempt, 1, "never retried");
+    let error = refused.last_error.unwrap_or_default();
+    assert!(error.contains("loopback") && error.contains("KEEL_WEBHOOK_ALLOWED_PRIVATE_NETS"), "{error}");
+
+    // Allowed by the setting: delivered, with the job id as Keel-Delivery-Id.
+    let allowing = [secret, ("KEEL_WEBHOOK_ALLOWED_PRIVATE_NETS", "127.0.0.1/32")];
+    let allowed = keel_worker::build(&ctx_with(&t, outbox.path(), &allowing)).unwrap();
+    let delivered = store.enqueue(job(&url).queue("webhooks")).await.unwrap().id();
+    drain_queue(&allowed, "webhooks").await;
+    assert_eq!(store.get(delivered).await.unwrap().unwrap().state, JobState::Completed);
+    let head = endpoint.await.unwrap();
+    let id = head.lines().find_map(|l| l.strip_prefix("keel-delivery-id: ")).unwrap_or_else(|| panic!("{head}"));
+    assert_eq!(id, delivered.to_string());
 }

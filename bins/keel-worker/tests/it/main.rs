@@ -4,9 +4,11 @@
 const SCHEMAS: &[&keel_storage::Schema] = keel_worker::SCHEMAS;
 
 mod crash;
+mod health;
 mod kinds;
 mod metrics;
 mod retention;
+mod switches;
 
 use keel_testkit::Proc;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 use super::completer::Pending;
 use super::execute::{execute, Done};
 use super::metrics::bump;
-use super::shared::{HandSlot, Shared};
+use super::shared::{HandSlot, LoopAlive, Shared};
 use super::QueueSettings;
 use crate::{Claim, Finish, Job, PauseReason};
 use keel_ids::mask_email;
@@ -82,6 +82,7 @@ pub(crate) async fn run(
     tracker: TaskTracker,
     cancel: CancellationToken,
 ) {
+    let _alive = LoopAlive::new(&shared.loops_running);
     let slots = Arc::new(Semaphore::new(q.concurrency as usize));
     // Jobs in hand (claimed, not yet durably finished): running ones, one claimed batch
     // waiting for run slots, and finishes waiting for the completer. Bounding it keeps a

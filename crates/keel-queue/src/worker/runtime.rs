@@ -14,6 +14,7 @@ use futures::StreamExt;
 use keel_ids::mask_email;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -54,6 +55,8 @@ pub struct Worker {
     tasks: Vec<Arc<dyn ScheduledTask>>,
     /// Skipped ticks per scheduled task, reported by that task's next run.
     skipped: Arc<Mutex<HashMap<String, u64>>>,
+    /// Claim loops of [`Worker::run`] alive now.
+    loops_running: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -77,6 +80,7 @@ impl Worker {
             metrics: Arc::new(QueueMetrics::default()),
             tasks: vec![retention],
             skipped: Arc::default(),
+            loops_running: Arc::default(),
         }
     }
 
@@ -117,7 +121,14 @@ impl Worker {
             to_release: Mutex::new(Vec::new()),
             poll: self.settings.poll_for(self.store.backend()),
             skipped: self.skipped.clone(),
+            loops_running: self.loops_running.clone(),
         })
+    }
+
+    /// How many claim loops of a running [`Worker::run`] are alive: one per served queue while
+    /// it runs, fewer if one died, none before it starts or after it stops. For health checks.
+    pub fn claim_loops_running(&self) -> usize {
+        self.loops_running.load(Ordering::SeqCst)
     }
 
     /// Runs until `cancel`, then drains (see the module docs). Errors only if nothing can

@@ -3,6 +3,7 @@
 use super::{QueueMetrics, Registry, WorkerSettings};
 use crate::{JobId, Lease, Store, SwitchBoard};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -33,6 +34,8 @@ pub(crate) struct Shared {
     pub(crate) poll: Duration,
     /// Skipped ticks per scheduled task, reported by that task's next run.
     pub(crate) skipped: Arc<Mutex<HashMap<String, u64>>>,
+    /// Claim loops running now (see [`LoopAlive`]).
+    pub(crate) loops_running: Arc<AtomicUsize>,
 }
 
 impl Shared {
@@ -95,5 +98,22 @@ pub(crate) struct HandSlot(pub(crate) Arc<Semaphore>);
 impl Drop for HandSlot {
     fn drop(&mut self) {
         self.0.add_permits(1);
+    }
+}
+
+/// Counts one claim loop as running for as long as it lives: dropped when the loop returns,
+/// and when it unwinds from a panic, so a dead loop is never counted (health reads this).
+pub(crate) struct LoopAlive(Arc<AtomicUsize>);
+
+impl LoopAlive {
+    pub(crate) fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count.clone())
+    }
+}
+
+impl Drop for LoopAlive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
