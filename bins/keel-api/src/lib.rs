@@ -19,11 +19,11 @@ mod state;
 mod store;
 
 pub use auth::Principal;
-pub use config::{Config, CorsOrigins, DEFAULT_BODY_LIMIT};
+pub use config::{Config, CorsOrigins, HttpLimits, DEFAULT_BODY_LIMIT, DEFAULT_MAX_CONNECTIONS};
 pub use error::{ApiError, FieldError, PROBLEM_BASE};
 pub use keel_worker::shutdown;
 pub use routes::is_internal_caller;
-pub use server::{run, serve, serve_router, DRAIN_DEADLINE};
+pub use server::{run, serve, serve_metrics, serve_router, DRAIN_DEADLINE};
 pub use state::{AppState, Limits};
 
 /// Every (method, path) the server answers, for tests and tooling.

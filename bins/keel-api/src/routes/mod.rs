@@ -1,20 +1,32 @@
 //! The route table: every path the server answers and the middleware each group carries.
 //!
-//! Layer order (outermost first): request id + access log, internal-header stripping, body
-//! limit, route timing (together: [`edge`]); then per group. `/api/admin/*`: CORS, the
-//! `admin_api` rate-limit floor (keyed by the signed session cookie or a cached token identity,
-//! so no database round trip), the time budget (`KEEL_REQUEST_TIMEOUT`), the root session
-//! middleware, then the handlers' own authorization. `/api/auth/*`: the shared `public_ingress`
-//! limit (bounded by its own 250 ms deadline), the time budget, then the session middleware;
-//! sign-in also has its own, usually shorter, budget (`KEEL_SIGN_IN_TIMEOUT`).
+//! Layer order (outermost first), for every request ([`edge`]): sensitive headers
+//! (`Authorization`, `Cookie`, `Set-Cookie` marked so no log or span prints them), request id
+//! (a malformed inbound `X-Request-Id` dropped, then tower-http's `SetRequestId` and
+//! `PropagateRequestId`), the access log (tower-http's `TraceLayer`: one line with the route
+//! template, status and latency), catch-panic (500 problem+json; inside the two above so a
+//! panic keeps its request id and its access-log line), problem bodies (framework errors
+//! rewritten as problem+json), header bounds (414/431 problem+json), internal-header stripping,
+//! gzip (JSON and CSV of 1 KiB or more), body limit, route timing. Then per group.
+//! `/api/admin/*`: CORS (tower-http, our allow-list), the `admin_api` rate-limit floor (keyed by
+//! the signed session cookie or a cached token identity, so no database round trip), the time
+//! budget (`KEEL_REQUEST_TIMEOUT`), the root session middleware, then the handlers' own
+//! authorization (before the body is judged: a caller without the permission gets 403, not a
+//! 422 about its body). `/api/auth/*`: the shared `public_ingress` limit (bounded by its own
+//! 250 ms deadline), the time budget, then the session middleware; sign-in also has its own,
+//! usually shorter, budget (`KEEL_SIGN_IN_TIMEOUT`).
 //!
 //! The time budget sits inside CORS and the limiters so that its 503 still carries their
 //! headers (a browser can read it; the client sees its remaining quota), and outside the
 //! session middleware so that the session lookup is bounded too.
+//!
+//! `/metrics` is not here: it is served on its own listener (`KEEL_METRICS_BIND`, see
+//! [`metrics_router`]), and the public port answers it 404.
 
 mod auth;
 mod health;
 mod invoices;
+mod metrics;
 mod openapi;
 mod recovery;
 mod telemetry;
@@ -22,30 +34,36 @@ mod telemetry;
 pub use health::is_internal_caller;
 pub(crate) use health::with_queue_section;
 pub(crate) use invoices::list_for as invoice_list_for;
+pub(crate) use metrics::metrics_router;
 pub(crate) use openapi::OPERATIONS;
 
 use crate::auth::{session_middleware, COOKIE_NAME};
 use crate::{ApiError, AppState};
 use axum::extract::{ConnectInfo, DefaultBodyLimit};
+use axum::http::header;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use axum::Router;
 use keel_ratelimit::layer::{KeyFn, RateLimitLayer, RequestInfo};
 use keel_ratelimit::{ClientIpResolver, LimitKey};
 use std::net::SocketAddr;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
 
 pub(crate) fn router(state: AppState) -> Router {
     let admin = Router::new()
-        .route("/api/admin/invoices", get(invoices::list).post(invoices::create).options(preflight))
-        .route("/api/admin/invoices/bulk", post(invoices::create_bulk).options(preflight))
-        .route("/api/admin/invoices/{id}", get(invoices::get_one).options(preflight))
-        .route("/api/admin/invoices/{id}/payments", post(invoices::add_payment).options(preflight))
-        .route("/api/admin/reports/revenue", get(crate::reports::revenue).options(preflight))
-        .route("/api/admin/dashboard", get(crate::reports::dashboard).options(preflight))
+        .route("/api/admin/invoices", get(invoices::list).post(invoices::create))
+        .route("/api/admin/invoices/bulk", post(invoices::create_bulk))
+        .route("/api/admin/invoices/{id}", get(invoices::get_one))
+        .route("/api/admin/invoices/{id}/payments", post(invoices::add_payment))
+        .route("/api/admin/reports/revenue", get(crate::reports::revenue))
+        .route("/api/admin/dashboard", get(crate::reports::dashboard))
         .layer(from_fn_with_state(state.clone(), session_middleware))
         .layer(from_fn_with_state(state.clone(), crate::middleware::time_budget))
         .layer(admin_floor(&state))
-        .layer(from_fn_with_state(state.clone(), crate::middleware::cors));
+        .layer(crate::middleware::cors(&state.config.cors));
     let public = Router::new()
         .route("/api/auth/sign-in", post(auth::sign_in))
         .route("/api/auth/sign-out", post(auth::sign_out))
@@ -55,16 +73,15 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), crate::middleware::time_budget))
         .layer(by_client_ip(&state, state.limits.public_ingress.clone()));
     let ingest = Router::new()
-        .route("/api/telemetry/route-timing", post(telemetry::ingest).options(preflight))
+        .route("/api/telemetry/route-timing", post(telemetry::ingest))
         .layer(DefaultBodyLimit::max(keel_telemetry::MAX_BODY_BYTES))
         .layer(by_client_ip(&state, state.limits.telemetry_ingest.clone()))
-        .layer(from_fn_with_state(state.clone(), crate::middleware::cors));
+        .layer(crate::middleware::cors(&state.config.cors));
     let app = Router::new()
         .merge(admin)
         .merge(public)
         .merge(ingest)
         .route("/api/telemetry/config", get(telemetry::config))
-        .route("/metrics", get(telemetry::metrics))
         .route("/api/health/live", get(health::live))
         .route("/api/health", get(health::health))
         .route("/api/openapi.json", get(openapi::document))
@@ -73,9 +90,8 @@ pub(crate) fn router(state: AppState) -> Router {
     edge(app, &state).with_state(state)
 }
 
-/// The layers every request passes, whatever its route (listed innermost first): route timing,
-/// the body limit, internal-header stripping, request id + access log. A separate function so
-/// a test can put a probe route behind exactly this stack.
+/// The layers every request passes, whatever its route (the order is in the module doc). A
+/// separate function so a test can put a probe route behind exactly this stack.
 fn edge(app: Router<AppState>, state: &AppState) -> Router<AppState> {
     let timing = keel_telemetry::RouteTimingLayer::new(
         state.metrics.http(),
@@ -84,10 +100,19 @@ fn edge(app: Router<AppState>, state: &AppState) -> Router<AppState> {
             req.extensions().get::<axum::extract::MatchedPath>().map(|m| m.as_str().to_owned())
         },
     );
-    app.layer(timing)
-        .layer(DefaultBodyLimit::max(state.config.body_limit as usize))
-        .layer(from_fn(crate::middleware::strip_internal_headers))
-        .layer(from_fn(crate::middleware::request_log))
+    use crate::middleware as m;
+    let stack = ServiceBuilder::new()
+        .layer(SetSensitiveHeadersLayer::new([header::AUTHORIZATION, header::COOKIE, header::SET_COOKIE]))
+        .map_request(m::drop_malformed_request_id)
+        .layer(SetRequestIdLayer::new(m::REQUEST_ID, m::KeelRequestIds))
+        .layer(PropagateRequestIdLayer::new(m::REQUEST_ID))
+        .layer(m::access_log())
+        .layer(CatchPanicLayer::custom(m::on_panic))
+        .layer(from_fn(m::problem_bodies))
+        .layer(from_fn(m::header_limits))
+        .layer(from_fn(m::strip_internal_headers))
+        .layer(m::compression());
+    app.layer(timing).layer(DefaultBodyLimit::max(state.config.body_limit as usize)).layer(stack)
 }
 
 fn peer(ext: &http::Extensions) -> Option<std::net::IpAddr> {
@@ -118,12 +143,6 @@ fn by_client_ip(
     limiter: std::sync::Arc<dyn keel_ratelimit::Limiter>,
 ) -> RateLimitLayer<keel_ratelimit::layer::ByClientIp> {
     RateLimitLayer::new(limiter).client_ip(ClientIpResolver::new(state.config.trusted_proxies.clone())).peer_addr(peer)
-}
-
-/// OPTIONS on a CORS route: the CORS middleware answers preflights before this runs; a plain
-/// OPTIONS gets an empty 204.
-async fn preflight() -> axum::http::StatusCode {
-    axum::http::StatusCode::NO_CONTENT
 }
 
 async fn not_found() -> ApiError {
