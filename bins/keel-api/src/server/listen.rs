@@ -16,7 +16,16 @@ use tokio_util::sync::CancellationToken;
 /// retrying at once would spin on the same error while connections close.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
+/// Which listener this is, in its log lines. The public one logs exactly `listening` (with
+/// `addr`): test harnesses and scripts wait for that line to learn the port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Listener {
+    Public,
+    Metrics,
+}
+
 pub(super) async fn accept_until(
+    kind: Listener,
     listener: TcpListener,
     app: axum::Router,
     shutdown: CancellationToken,
@@ -24,7 +33,10 @@ pub(super) async fn accept_until(
     limits: HttpLimits,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "listening");
+    match kind {
+        Listener::Public => tracing::info!(%addr, "listening"),
+        Listener::Metrics => tracing::info!(%addr, "metrics listening"),
+    }
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut conns = JoinSet::new();
     loop {

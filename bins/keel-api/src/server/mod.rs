@@ -56,7 +56,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             None
         }
     };
-    tracing::info!(addr = %metrics_listener.local_addr()?, "serving metrics");
     let metrics = tokio::spawn(serve_metrics(metrics_listener, state.clone(), shutdown.clone()));
     let served = serve(listener, state, shutdown.clone()).await;
     // A public listener that failed must not leave the metrics one running on its own.
@@ -103,7 +102,8 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: Cancellatio
 /// the same connection limits as the public one, until `shutdown`.
 pub async fn serve_metrics(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
     let limits = state.config.http;
-    serve_router(listener, crate::routes::metrics_router(state), shutdown, DRAIN_DEADLINE, limits).await
+    let app = crate::routes::metrics_router(state);
+    listen::accept_until(listen::Listener::Metrics, listener, app, shutdown, DRAIN_DEADLINE, limits).await
 }
 
 /// [`serve`] for any router, deadline and connection limits; tests use it to prove the drain
@@ -115,5 +115,5 @@ pub async fn serve_router(
     drain: Duration,
     limits: HttpLimits,
 ) -> anyhow::Result<()> {
-    listen::accept_until(listener, app, shutdown, drain, limits).await
+    listen::accept_until(listen::Listener::Public, listener, app, shutdown, drain, limits).await
 }
