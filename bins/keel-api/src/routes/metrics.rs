@@ -13,6 +13,8 @@ pub(crate) fn metrics_router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("this listener serves /metrics only") })
+        // axum's own 405 (POST /metrics) is bodiless; every error here is problem+json too.
+        .layer(axum::middleware::from_fn(crate::middleware::problem_bodies))
         .with_state(state)
 }
 

@@ -16,6 +16,10 @@ use tokio_util::sync::CancellationToken;
 /// retrying at once would spin on the same error while connections close.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
+/// While a listener stays at its cap, the "limit reached" line repeats at most this often:
+/// enough for an operator to see it is ongoing, not a line per waiting connection.
+const CAP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
 /// Which listener this is, in its log lines. The public one logs exactly `listening` (with
 /// `addr`): test harnesses and scripts wait for that line to learn the port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,17 +43,20 @@ pub(super) async fn accept_until(
     }
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut conns = JoinSet::new();
+    let mut cap_logged: Option<tokio::time::Instant> = None;
     loop {
         while conns.try_join_next().is_some() {}
         let slot = match slots.clone().try_acquire_owned() {
             Ok(s) => s,
             Err(_) => {
-                // Logged once per time the cap is hit, not per waiting connection.
-                tracing::warn!(
-                    %addr,
-                    max_connections = limits.max_connections,
-                    "connection limit reached (KEEL_HTTP_MAX_CONNECTIONS); new connections wait until one closes"
-                );
+                if cap_logged.is_none_or(|at| at.elapsed() >= CAP_LOG_INTERVAL) {
+                    cap_logged = Some(tokio::time::Instant::now());
+                    tracing::warn!(
+                        %addr,
+                        max_connections = limits.max_connections,
+                        "connection limit reached (KEEL_HTTP_MAX_CONNECTIONS); new connections wait until one closes"
+                    );
+                }
                 tokio::select! {
                     s = slots.clone().acquire_owned() => match s {
                         Ok(s) => s,

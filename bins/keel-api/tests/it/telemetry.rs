@@ -221,6 +221,9 @@ async fn metrics_expose_http_histogram_and_limiters(t: TestDb) {
     assert_eq!(r.headers()["content-type"], "application/problem+json");
     let r = c.get(s.metrics_url("/api/health")).send().await.unwrap();
     assert_eq!(r.status(), 404, "the metrics listener serves /metrics only");
+    let r = c.post(s.metrics_url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
     let r = c.get(s.metrics_url("/metrics")).send().await.unwrap();
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let text = r.text().await.unwrap();
