@@ -242,6 +242,8 @@ impl Server {
         clean_env(&mut c)
             .env("DATABASE_URL", db)
             .env("KEEL_BIND", "127.0.0.1:0")
+            // Metrics have their own listener; a fixed port would collide with anything on 9090.
+            .env("KEEL_METRICS_BIND", "127.0.0.1:0")
             .env("KEEL_LOG_FORMAT", "json")
             .env("RUST_LOG", "info");
         for var in LIMIT_OVERRIDES {

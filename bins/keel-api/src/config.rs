@@ -2,6 +2,7 @@
 
 use keel_config::{Problems, Reader, Settings, Source};
 use keel_ratelimit::{Policies, TrustedProxies};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// JSON bodies larger than this are refused with 413 before they are parsed.
@@ -37,6 +38,58 @@ pub struct Config {
     pub report_max_days: u32,
     /// `KEEL_PUBLIC_URL`: the base of links in emails.
     pub public_url: String,
+    /// `KEEL_METRICS_BIND`: where `/metrics` is served, off the public port.
+    pub metrics_bind: SocketAddr,
+    /// `KEEL_HTTP_HEADER_TIMEOUT`, `KEEL_HTTP_IDLE_TIMEOUT`, `KEEL_HTTP_MAX_CONNECTIONS`: the
+    /// connection limits of both listeners.
+    pub http: HttpLimits,
+}
+
+/// How long a connection may take to send a request's headers, how long it may sit idle
+/// between requests, and how many connections one listener holds at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// `KEEL_HTTP_HEADER_TIMEOUT`: from the first byte of a request to the end of its headers.
+    pub header_timeout: Duration,
+    /// `KEEL_HTTP_IDLE_TIMEOUT`: a connection with no request in flight and nothing sent or
+    /// received for this long is closed.
+    pub idle_timeout: Duration,
+    /// `KEEL_HTTP_MAX_CONNECTIONS`: past it, new connections wait in the kernel's listen backlog.
+    pub max_connections: usize,
+}
+
+/// `KEEL_HTTP_MAX_CONNECTIONS`' default: well above the thousand slow or idle sockets a single
+/// misbehaving client can hold (the timeouts close those), and well below the usual descriptor
+/// limit of a service (`LimitNOFILE`, 64k or more), which also has to cover database
+/// connections and the listeners themselves.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl HttpLimits {
+    pub fn read(r: &mut Reader<'_>) -> Self {
+        let d = Self::default();
+        let header_timeout = r.duration("KEEL_HTTP_HEADER_TIMEOUT", d.header_timeout);
+        let idle_timeout = r.duration("KEEL_HTTP_IDLE_TIMEOUT", d.idle_timeout);
+        for (var, v) in [("KEEL_HTTP_HEADER_TIMEOUT", header_timeout), ("KEEL_HTTP_IDLE_TIMEOUT", idle_timeout)] {
+            // Zero would close every connection before its first request.
+            if v.is_zero() {
+                r.problem(var, "must be longer than zero, like 10s or 500ms");
+            }
+        }
+        // One connection would let a single keep-alive client lock everyone else out; a million
+        // is past any descriptor limit a process is given.
+        let max_connections = r.int_in("KEEL_HTTP_MAX_CONNECTIONS", d.max_connections as u64, 2, 1_000_000) as usize;
+        Self { header_timeout, idle_timeout, max_connections }
+    }
 }
 
 impl Config {
@@ -77,6 +130,15 @@ impl Config {
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             r.problem("KEEL_PUBLIC_URL", "must start with http:// or https://");
         }
+        let metrics_bind = r.parse(
+            "KEEL_METRICS_BIND",
+            SocketAddr::from(([127, 0, 0, 1], 9090)),
+            "an address like 127.0.0.1:9090 (keep it off the public network)",
+        );
+        if metrics_bind == settings.bind && metrics_bind.port() != 0 {
+            r.problem("KEEL_METRICS_BIND", "must differ from KEEL_BIND: metrics are served on their own listener");
+        }
+        let http = HttpLimits::read(&mut r);
         let mut problems = r.into_problems();
         problems.extend(extra);
         if !problems.is_empty() {
@@ -99,6 +161,8 @@ impl Config {
             reset_ttl,
             report_max_days,
             public_url,
+            metrics_bind,
+            http,
         })
     }
 }
@@ -184,5 +248,44 @@ mod tests {
         assert!(text.contains("KEEL_REQUEST_TIMEOUT") && text.contains("KEEL_SIGN_IN_TIMEOUT"), "{text}");
         let p = Config::load(&MapSource::new([("KEEL_REQUEST_TIMEOUT", "30")])).unwrap_err();
         assert!(p.to_string().contains("KEEL_REQUEST_TIMEOUT"), "a bare number has no unit: {p}");
+    }
+
+    #[test]
+    fn http_limits_and_metrics_bind_have_defaults_and_are_validated() {
+        let c = Config::load(&MapSource::new([])).unwrap();
+        assert_eq!(c.http, HttpLimits::default());
+        assert_eq!(c.http.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.http.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.http.max_connections, 4096);
+        assert_eq!(c.metrics_bind, SocketAddr::from(([127, 0, 0, 1], 9090)));
+        let c = Config::load(&MapSource::new([
+            ("KEEL_HTTP_HEADER_TIMEOUT", "250ms"),
+            ("KEEL_HTTP_IDLE_TIMEOUT", "2s"),
+            ("KEEL_HTTP_MAX_CONNECTIONS", "1500"),
+            ("KEEL_METRICS_BIND", "0.0.0.0:9100"),
+        ]))
+        .unwrap();
+        assert_eq!(c.http.header_timeout, Duration::from_millis(250));
+        assert_eq!(c.http.idle_timeout, Duration::from_secs(2));
+        assert_eq!(c.http.max_connections, 1500);
+        assert_eq!(c.metrics_bind.port(), 9100);
+        let text = Config::load(&MapSource::new([
+            ("KEEL_HTTP_HEADER_TIMEOUT", "0s"),
+            ("KEEL_HTTP_IDLE_TIMEOUT", "soon"),
+            ("KEEL_HTTP_MAX_CONNECTIONS", "1"),
+            ("KEEL_METRICS_BIND", "localhost"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        for var in
+            ["KEEL_HTTP_HEADER_TIMEOUT", "KEEL_HTTP_IDLE_TIMEOUT", "KEEL_HTTP_MAX_CONNECTIONS", "KEEL_METRICS_BIND"]
+        {
+            assert!(text.contains(var), "{var} missing from: {text}");
+        }
+        let text =
+            Config::load(&MapSource::new([("KEEL_BIND", "127.0.0.1:8080"), ("KEEL_METRICS_BIND", "127.0.0.1:8080")]))
+                .unwrap_err()
+                .to_string();
+        assert!(text.contains("KEEL_METRICS_BIND") && text.contains("KEEL_BIND"), "{text}");
     }
 }

@@ -113,6 +113,29 @@ impl ApiError {
         e
     }
 
+    /// An error answer made by the framework or a layer rather than a handler, with its status
+    /// and a safe `detail`; the slug follows the status.
+    pub fn from_status(status: StatusCode, detail: impl Into<String>) -> Self {
+        let (slug, title) = match status.as_u16() {
+            400 => ("bad-request", "Malformed request"),
+            401 => ("unauthorized", "Authentication required"),
+            403 => ("forbidden", "Not allowed"),
+            404 => ("not-found", "Not found"),
+            405 => ("method-not-allowed", "Method not allowed"),
+            408 => ("request-timeout", "Request timeout"),
+            413 => ("too-large", "Request body too large"),
+            414 => ("uri-too-long", "URI too long"),
+            415 => ("unsupported-media-type", "Unsupported media type"),
+            422 => ("invalid-input", "Invalid input"),
+            429 => ("rate-limited", "Too many requests"),
+            431 => ("headers-too-large", "Request header fields too large"),
+            503 => ("unavailable", "Temporarily unavailable"),
+            s if s >= 500 => ("internal", "Internal error"),
+            _ => ("client-error", "Request refused"),
+        };
+        Self::new(status, slug, title, detail)
+    }
+
     /// 500 with a generic message; `cause` is only logged.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         let mut e = Self::new(

@@ -53,9 +53,38 @@ impl<T: DeserializeOwned> FromRequest<crate::AppState> for AppJson<T> {
 /// Fields holding money end in this: integer minor units (`unit_amount_minor`, `amount_minor`).
 const AMOUNT_SUFFIX: &str = "amount_minor";
 
+/// A JSON body read and parsed, but judged only when the handler asks: a handler that needs a
+/// permission checks it first, so a caller without it gets 403 and learns nothing about the
+/// body's rules (not a 422 naming a field it may not write). Rejections are those of [`AppJson`].
+pub(crate) struct JsonAfterAuth<T>(Result<T, ApiError>);
+
+impl<T> JsonAfterAuth<T> {
+    /// The body, or the problem with it; call after the permission check.
+    pub(crate) fn parse(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest<crate::AppState> for JsonAfterAuth<T> {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(req: Request, state: &crate::AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(AppJson::<T>::from_request(req, state).await.map(|AppJson(v)| v)))
+    }
+}
+
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize(de) {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde_path_to_error::deserialize(&mut de);
+    // One JSON value and nothing after it: `{…}xyz` is not a JSON document, and accepting it
+    // would let a proxy and this server disagree on what was sent.
+    if parsed.is_ok() && de.end().is_err() {
+        return Err(ApiError::bad_param(
+            "body",
+            "has data after the JSON value; send exactly one JSON value (trailing whitespace is fine)",
+        ));
+    }
+    match parsed {
         Ok(v) => Ok(v),
         Err(e) => {
             let path = e.path().to_string();
@@ -186,6 +215,17 @@ mod tests {
             r#"[{"unit_amount_minor": 1, "quantity": 2, "discount_amount_minor": 5}]"#,
         ] {
             assert_eq!(problem(json).status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_after_the_value_are_400_naming_body() {
+        let ok: Vec<Line> = parse_json(b"[{\"unit_amount_minor\": 1, \"quantity\": 2}] \n\t").unwrap();
+        assert_eq!(ok.len(), 1, "trailing whitespace is fine");
+        for json in [r#"[{"unit_amount_minor": 1, "quantity": 2}]xyz"#, "[]{}", "[] []", "[]\u{0}"] {
+            let e = problem(json);
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{json}");
+            assert_eq!(e.errors[0].field, "body", "{json}");
         }
     }
 

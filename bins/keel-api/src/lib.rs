@@ -18,11 +18,11 @@ mod server;
 mod state;
 
 pub use auth::Principal;
-pub use config::{Config, CorsOrigins, DEFAULT_BODY_LIMIT};
+pub use config::{Config, CorsOrigins, HttpLimits, DEFAULT_BODY_LIMIT, DEFAULT_MAX_CONNECTIONS};
 pub use error::{ApiError, FieldError, PROBLEM_BASE};
 pub use keel_worker::shutdown;
 pub use routes::is_internal_caller;
-pub use server::{run, serve, serve_router, DRAIN_DEADLINE};
+pub use server::{run, serve, serve_metrics, serve_router, DRAIN_DEADLINE};
 pub use state::{AppState, Limits};
 
 /// Every component keel-api reads or writes, in installation order (tenancy first: billing's

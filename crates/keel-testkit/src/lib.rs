@@ -21,6 +21,8 @@ pub use testdb::{postgres_admin_url, TestDb};
 /// `backend_tests!(schemas: &[&keel_queue::SCHEMA]; a, b)`. Without `schemas:`, the test
 /// crate's root must define `const SCHEMAS: &[&keel_storage::Schema]` (an integration test
 /// binary names its components once, in `main.rs`).
+// `crate::SCHEMAS` deliberately names the calling test crate's constant (see above).
+#[allow(clippy::crate_in_macro_def)]
 #[macro_export]
 macro_rules! backend_tests {
     (schemas: $schemas:expr; $($name:ident),* $(,)?) => {

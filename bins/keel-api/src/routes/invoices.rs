@@ -1,7 +1,7 @@
 //! `/api/admin/invoices`: create (single and bulk, idempotent), list with filters, payments.
 
 use crate::auth::Principal;
-use crate::extract::{param, query_pairs, AppJson};
+use crate::extract::{param, query_pairs, JsonAfterAuth};
 use crate::{ApiError, AppState};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -127,7 +127,6 @@ async fn create_common(
     items: Vec<NewInvoice>,
     bulk: bool,
 ) -> Result<Response, ApiError> {
-    p.require(Permission::InvoicesManage)?;
     let idem = idempotency(headers, body)?;
     let now = chrono::Utc::now();
     if let Some(i) = &idem {
@@ -179,8 +178,10 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     p: Principal,
     headers: HeaderMap,
-    AppJson(body): AppJson<InvoiceIn>,
+    body: JsonAfterAuth<InvoiceIn>,
 ) -> Result<Response, ApiError> {
+    p.require(Permission::InvoicesManage)?;
+    let body = body.parse()?;
     let item = validate(&body, "")?;
     create_common(&state, &p, &headers, &body, vec![item], false).await
 }
@@ -189,8 +190,10 @@ pub(crate) async fn create_bulk(
     State(state): State<AppState>,
     p: Principal,
     headers: HeaderMap,
-    AppJson(body): AppJson<BulkIn>,
+    body: JsonAfterAuth<BulkIn>,
 ) -> Result<Response, ApiError> {
+    p.require(Permission::InvoicesManage)?;
+    let body = body.parse()?;
     if body.invoices.is_empty() || body.invoices.len() > MAX_ITEMS {
         return Err(ApiError::invalid("invoices", format!("must hold 1 to {MAX_ITEMS} invoices")));
     }
@@ -286,10 +289,11 @@ pub(crate) async fn add_payment(
     State(state): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
-    AppJson(body): AppJson<PaymentIn>,
+    body: JsonAfterAuth<PaymentIn>,
 ) -> Result<(StatusCode, Json<store::Payment>), ApiError> {
     p.require(Permission::BillingManage)?;
     let id = invoice_id(&id)?;
+    let body = body.parse()?;
     if body.amount_minor <= 0 {
         return Err(ApiError::invalid("amount_minor", "must be greater than zero"));
     }

@@ -1,20 +1,32 @@
 //! The route table: every path the server answers and the middleware each group carries.
 //!
-//! Layer order (outermost first): request id + access log, internal-header stripping, body
-//! limit, route timing (together: [`edge`]); then per group. `/api/admin/*`: CORS, the
-//! `admin_api` rate-limit floor (keyed by the signed session cookie or a cached token identity,
-//! so no database round trip), the time budget (`KEEL_REQUEST_TIMEOUT`), the root session
-//! middleware, then the handlers' own authorization. `/api/auth/*`: the shared `public_ingress`
-//! limit (bounded by its own 250 ms deadline), the time budget, then the session middleware;
-//! sign-in also has its own, usually shorter, budget (`KEEL_SIGN_IN_TIMEOUT`).
+//! Layer order (outermost first), for every request ([`edge`]): sensitive headers
+//! (`Authorization`, `Cookie`, `Set-Cookie` marked so no log or span prints them), request id
+//! (a malformed inbound `X-Request-Id` dropped, then tower-http's `SetRequestId` and
+//! `PropagateRequestId`), the access log (tower-http's `TraceLayer`: one line with the route
+//! template, status and latency), catch-panic (500 problem+json; inside the two above so a
+//! panic keeps its request id and its access-log line), problem bodies (framework errors
+//! rewritten as problem+json), header bounds (414/431 problem+json), internal-header stripping,
+//! gzip (JSON and CSV of 1 KiB or more), body limit, route timing. Then per group.
+//! `/api/admin/*`: CORS (tower-http, our allow-list), the `admin_api` rate-limit floor (keyed by
+//! the signed session cookie or a cached token identity, so no database round trip), the time
+//! budget (`KEEL_REQUEST_TIMEOUT`), the root session middleware, then the handlers' own
+//! authorization (before the body is judged: a caller without the permission gets 403, not a
+//! 422 about its body). `/api/auth/*`: the shared `public_ingress` limit (bounded by its own
+//! 250 ms deadline), the time budget, then the session middleware; sign-in also has its own,
+//! usually shorter, budget (`KEEL_SIGN_IN_TIMEOUT`).
 //!
 //! The time budget sits inside CORS and the limiters so that its 503 still carries their
 //! headers (a browser can read it; the client sees its remaining quota), and outside the
 //! session middleware so that the session lookup is bounded too.
+//!
+//! `/metrics` is not here: it is served on its own listener (`KEEL_METRICS_BIND`, see
+//! [`metrics_router`]), and the public port answers it 404.
 
 mod auth;
 mod health;
 mod invoices;
+mod metrics;
 mod openapi;
 mod recovery;
 mod telemetry;
@@ -22,17 +34,23 @@ mod telemetry;
 pub use health::is_internal_caller;
 pub(crate) use health::with_queue_section;
 pub(crate) use invoices::list_for as invoice_list_for;
+pub(crate) use metrics::metrics_router;
 pub(crate) use openapi::OPERATIONS;
 
 use crate::auth::{session_middleware, COOKIE_NAME};
 use crate::{ApiError, AppState};
 use axum::extract::{ConnectInfo, DefaultBodyLimit};
+use axum::http::header;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use axum::Router;
 use keel_ratelimit::layer::{KeyFn, RateLimitLayer, RequestInfo};
 use keel_ratelimit::{ClientIpResolver, LimitKey};
 use std::net::SocketAddr;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
 
 pub(crate) fn router(state: AppState) -> Router {
     let admin = Router::new()
@@ -45,7 +63,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), session_middleware))
         .layer(from_fn_with_state(state.clone(), crate::middleware::time_budget))
         .layer(admin_floor(&state))
-        .layer(from_fn_with_state(state.clone(), crate::middleware::cors));
+        .layer(crate::middleware::cors(&state.config.cors));
     let public = Router::new()
         .route("/api/auth/sign-in", post(auth::sign_in))
         .route("/api/auth/sign-out", post(auth::sign_out))
@@ -58,13 +76,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/telemetry/route-timing", post(telemetry::ingest).options(preflight))
         .layer(DefaultBodyLimit::max(keel_telemetry::MAX_BODY_BYTES))
         .layer(by_client_ip(&state, state.limits.telemetry_ingest.clone()))
-        .layer(from_fn_with_state(state.clone(), crate::middleware::cors));
+        .layer(crate::middleware::cors(&state.config.cors));
     let app = Router::new()
         .merge(admin)
         .merge(public)
         .merge(ingest)
         .route("/api/telemetry/config", get(telemetry::config))
-        .route("/metrics", get(telemetry::metrics))
         .route("/api/health/live", get(health::live))
         .route("/api/health", get(health::health))
         .route("/api/openapi.json", get(openapi::document))
@@ -73,9 +90,8 @@ pub(crate) fn router(state: AppState) -> Router {
     edge(app, &state).with_state(state)
 }
 
-/// The layers every request passes, whatever its route (listed innermost first): route timing,
-/// the body limit, internal-header stripping, request id + access log. A separate function so
-/// a test can put a probe route behind exactly this stack.
+/// The layers every request passes, whatever its route (the order is in the module doc). A
+/// separate function so a test can put a probe route behind exactly this stack.
 fn edge(app: Router<AppState>, state: &AppState) -> Router<AppState> {
     let timing = keel_telemetry::RouteTimingLayer::new(
         state.metrics.http(),
@@ -84,10 +100,19 @@ fn edge(app: Router<AppState>, state: &AppState) -> Router<AppState> {
             req.extensions().get::<axum::extract::MatchedPath>().map(|m| m.as_str().to_owned())
         },
     );
-    app.layer(timing)
-        .layer(DefaultBodyLimit::max(state.config.body_limit as usize))
-        .layer(from_fn(crate::middleware::strip_internal_headers))
-        .layer(from_fn(crate::middleware::request_log))
+    use crate::middleware as m;
+    let stack = ServiceBuilder::new()
+        .layer(SetSensitiveHeadersLayer::new([header::AUTHORIZATION, header::COOKIE, header::SET_COOKIE]))
+        .map_request(m::drop_malformed_request_id)
+        .layer(SetRequestIdLayer::new(m::REQUEST_ID, m::KeelRequestIds))
+        .layer(PropagateRequestIdLayer::new(m::REQUEST_ID))
+        .layer(m::access_log())
+        .layer(CatchPanicLayer::custom(m::on_panic))
+        .layer(from_fn(m::problem_bodies))
+        .layer(from_fn(m::header_limits))
+        .layer(from_fn(m::strip_internal_headers))
+        .layer(m::compression());
+    app.layer(timing).layer(DefaultBodyLimit::max(state.config.body_limit as usize)).layer(stack)
 }
 
 fn peer(ext: &http::Extensions) -> Option<std::net::IpAddr> {
@@ -120,8 +145,9 @@ fn by_client_ip(
     RateLimitLayer::new(limiter).client_ip(ClientIpResolver::new(state.config.trusted_proxies.clone())).peer_addr(peer)
 }
 
-/// OPTIONS on a CORS route: the CORS middleware answers preflights before this runs; a plain
-/// OPTIONS gets an empty 204.
+/// OPTIONS on a CORS route. tower-http's CORS layer answers every OPTIONS itself, so this never
+/// runs; it exists so the method router sends OPTIONS through the route's layers at all (a
+/// method without a handler gets the router-wide 405 fallback, which sits outside them).
 async fn preflight() -> axum::http::StatusCode {
     axum::http::StatusCode::NO_CONTENT
 }
@@ -176,5 +202,140 @@ mod tests {
         assert!(!seen.contains("x-keel-"), "internal headers reached the route: {seen}");
         assert!(seen.split(',').any(|n| n == "x-org-id"), "other headers pass through: {seen}");
         assert!(seen.split(',').any(|n| n == "x-keelish"), "{seen}");
+    }
+
+    fn test_state_config() -> crate::Config {
+        crate::Config::load(&keel_config::MapSource::new([])).unwrap()
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    /// Every log line of this test binary, as JSON. A global subscriber, installed once: a
+    /// thread-scoped one (`set_default`) can miss events whose callsite interest another test
+    /// thread cached first.
+    fn captured_logs() -> &'static Captured {
+        static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+        LOGS.get_or_init(|| {
+            let logs = Captured::default();
+            let sink = logs.clone();
+            let subscriber = tracing_subscriber::fmt().json().with_writer(move || sink.clone()).finish();
+            tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber in unit tests");
+            logs
+        })
+    }
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A handler that panics, behind the real edge stack on a real server: the client gets 500
+    /// problem+json with its request id, the access log has the line, and the server (and the
+    /// same connection) go on serving.
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_problem_json_with_its_request_id_and_is_logged() {
+        let logs = captured_logs();
+        let t = keel_testkit::TestDb::sqlite(crate::SCHEMAS).await;
+        let state = AppState::new(t.db.clone(), test_state_config());
+        async fn boom() -> &'static str {
+            panic!("handler bug reached by input")
+        }
+        let app = edge(Router::new().route("/boom/{id}", get(boom)).route("/ok", get(|| async { "ok" })), &state)
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let server = tokio::spawn(crate::serve_router(
+            listener,
+            app,
+            shutdown.clone(),
+            std::time::Duration::from_secs(5),
+            crate::HttpLimits::default(),
+        ));
+        let c = reqwest::Client::new();
+        let r = c.get(format!("http://{addr}/boom/42")).header("x-request-id", "panic-probe-1").send().await.unwrap();
+        assert_eq!(r.status(), 500);
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        assert_eq!(r.headers()["x-request-id"], "panic-probe-1");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["type"], "https://keel.dev/problems/internal");
+        assert!(!body.to_string().contains("handler bug"), "the panic message is not sent: {body}");
+        // Same client (a kept-alive connection) and a new one: both served.
+        assert_eq!(c.get(format!("http://{addr}/ok")).send().await.unwrap().status(), 200);
+        assert_eq!(reqwest::get(format!("http://{addr}/ok")).await.unwrap().status(), 200);
+        shutdown.cancel();
+        server.await.unwrap().unwrap();
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let access = lines
+            .iter()
+            .find(|v| v["fields"]["message"] == "request" && v["span"]["request_id"] == "panic-probe-1")
+            .unwrap_or_else(|| panic!("no access-log line for the panic:\n{text}"));
+        assert_eq!(access["fields"]["status"], 500, "{access}");
+        assert_eq!(access["span"]["route"], "/boom/{id}", "the template, not /boom/42: {access}");
+        assert!(access["fields"]["latency_ms"].is_number());
+        assert!(
+            lines.iter().any(|v| v["fields"]["message"] == "request failed"
+                && v["fields"]["cause"].as_str().is_some_and(|c| c.contains("panicked"))),
+            "the panic is logged: {text}"
+        );
+    }
+
+    /// `Authorization`, `Cookie` and `Set-Cookie` are marked sensitive at the edge, so any
+    /// `Debug` of the headers (a log or span field) prints `Sensitive` instead of the value.
+    #[tokio::test]
+    async fn credentials_headers_are_marked_sensitive() {
+        let t = keel_testkit::TestDb::sqlite(crate::SCHEMAS).await;
+        let state = AppState::new(t.db.clone(), test_state_config());
+        let probe = |h: HeaderMap| async move {
+            let seen = [header::AUTHORIZATION, header::COOKIE, header::USER_AGENT]
+                .map(|n| h.get(&n).map(|v| v.is_sensitive()).unwrap_or(false));
+            let mut res = axum::response::IntoResponse::into_response(format!("{seen:?}"));
+            res.headers_mut().insert(header::SET_COOKIE, "keel_session=secret; HttpOnly".parse().unwrap());
+            res
+        };
+        let app = edge(Router::new().route("/probe", get(probe)), &state).with_state(state);
+        let req = Request::get("/probe")
+            .header("authorization", "Bearer secret-token")
+            .header("cookie", "keel_session=secret")
+            .header("user-agent", "test")
+            .body(Body::empty())
+            .unwrap();
+        let res = app.oneshot(req).await.unwrap();
+        assert!(res.headers()[header::SET_COOKIE].is_sensitive());
+        let debug = format!("{:?}", res.headers());
+        assert!(!debug.contains("secret"), "{debug}");
+        let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], b"[true, true, false]");
+    }
+
+    /// A malformed inbound id is replaced (tower-http's SetRequestId only fills absent ones);
+    /// a well-formed one is kept; two are one too many.
+    #[tokio::test]
+    async fn request_ids_follow_keel_ids_rule() {
+        let t = keel_testkit::TestDb::sqlite(crate::SCHEMAS).await;
+        let state = AppState::new(t.db.clone(), test_state_config());
+        let app = edge(Router::new().route("/probe", get(|| async { "ok" })), &state).with_state(state);
+        let id_for = |ids: &[&str]| {
+            let mut req = Request::get("/probe");
+            for id in ids {
+                req = req.header("x-request-id", *id);
+            }
+            let app = app.clone();
+            let req = req.body(Body::empty()).unwrap();
+            async move { app.oneshot(req).await.unwrap().headers()["x-request-id"].to_str().unwrap().to_owned() }
+        };
+        assert_eq!(id_for(&["trace-abc_123"]).await, "trace-abc_123");
+        for bad in [vec!["bad id"], vec!["x".repeat(200).leak() as &str], vec!["a", "b"]] {
+            let id = id_for(&bad).await;
+            assert!(uuid::Uuid::parse_str(&id).is_ok(), "{bad:?} gave {id}");
+        }
+        assert!(uuid::Uuid::parse_str(&id_for(&[]).await).is_ok());
     }
 }

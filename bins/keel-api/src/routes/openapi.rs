@@ -16,7 +16,6 @@ pub(crate) const OPERATIONS: &[(&str, &str, &str)] = &[
         "Ingest browser and API-client route timings (202; 204 when ingest is off)",
     ),
     ("get", "/api/telemetry/config", "Route telemetry sampling configuration"),
-    ("get", "/metrics", "Prometheus metrics"),
     ("post", "/api/auth/sign-in", "Create a browser session"),
     ("post", "/api/auth/sign-out", "End the browser session"),
     ("post", "/api/auth/forgot-password", "Email a password reset link (always 202)"),
@@ -110,8 +109,8 @@ fn operation(method: &str, path: &str, summary: &str) -> Value {
         }
         ("get", "/api/admin/reports/revenue") => {
             op["parameters"] = admin_params(vec![
-                json!({"name": "from", "in": "query", "required": true, "schema": {"type": "string", "format": "date"}}),
-                json!({"name": "to", "in": "query", "required": true, "schema": {"type": "string", "format": "date"}}),
+                json!({"name": "from", "in": "query", "required": true, "description": "1970-01-01 to 9999-12-31", "schema": {"type": "string", "format": "date"}}),
+                json!({"name": "to", "in": "query", "required": true, "description": "1970-01-01 to 9999-12-31", "schema": {"type": "string", "format": "date"}}),
                 json!({"name": "group_by", "in": "query", "schema": {"type": "string", "enum": ["month", "status"]}}),
                 json!({"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]}}),
             ]);
@@ -119,7 +118,7 @@ fn operation(method: &str, path: &str, summary: &str) -> Value {
         }
         ("get", "/api/admin/dashboard") => {
             op["parameters"] = admin_params(vec![
-                json!({"name": "month", "in": "query", "required": true, "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}}),
+                json!({"name": "month", "in": "query", "required": true, "description": "1970-01 to 9999-12", "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}}),
             ]);
             op["responses"]["200"] = ok("KPIs");
         }
@@ -136,7 +135,8 @@ pub(crate) fn build() -> Value {
     }
     json!({
         "openapi": "3.0.3",
-        "info": {"title": "Keel API", "version": env!("CARGO_PKG_VERSION")},
+        "info": {"title": "Keel API", "version": env!("CARGO_PKG_VERSION"),
+            "description": "Prometheus metrics are not on this port: keel-api serves GET /metrics on its own listener (KEEL_METRICS_BIND, default 127.0.0.1:9090)."},
         "paths": paths,
         "components": {"schemas": {
             "Problem": {"type": "object", "properties": {

@@ -1,12 +1,11 @@
-//! Telemetry routes: browser/API-client route timings in, sampling configuration out, and the
-//! Prometheus scrape. Ingest passes only the in-process `telemetry_ingest` limiter (no database
+//! Telemetry routes: browser/API-client route timings in, sampling configuration out. Ingest passes only the in-process `telemetry_ingest` limiter (no database
 //! round trip) and never waits on the database: samples go to the bounded buffer.
 
 use crate::{ApiError, AppState, FieldError};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
 use axum::Json;
 
 /// `POST /api/telemetry/route-timing` with `{"events": [...]}`: 202 when accepted, 204 when
@@ -64,22 +63,4 @@ fn body_too_large() -> ApiError {
 /// `GET /api/telemetry/config`: what browsers should sample.
 pub(crate) async fn config(State(state): State<AppState>) -> impl IntoResponse {
     Json(state.config.telemetry.client_config())
-}
-
-/// `GET /metrics`: Prometheus text format.
-pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    // Queue gauges come from one bounded snapshot query; if it is slow the other families
-    // still answer, with the previous gauge values.
-    if let Some(g) = &state.queue_gauges {
-        if let Ok(Ok(s)) = tokio::time::timeout(std::time::Duration::from_secs(1), state.queue.snapshot()).await {
-            let samples = keel_queue::JobState::ALL
-                .iter()
-                .map(|st| keel_telemetry::metrics::Sample::new([st.as_str()], s.counts.get(*st) as f64))
-                .collect();
-            let _ = g.replace(samples);
-        }
-    }
-    let mut res = state.metrics.render().into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(keel_telemetry::METRICS_CONTENT_TYPE));
-    res
 }

@@ -71,7 +71,13 @@ async fn shutdown_drains_in_flight_requests() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let server = tokio::spawn(keel_api::serve_router(listener, app, shutdown.clone(), Duration::from_secs(30)));
+    let server = tokio::spawn(keel_api::serve_router(
+        listener,
+        app,
+        shutdown.clone(),
+        Duration::from_secs(30),
+        Default::default(),
+    ));
     let req =
         tokio::spawn(async move { reqwest::get(format!("http://{addr}/slow")).await.unwrap().text().await.unwrap() });
     entered.notified().await;
@@ -100,7 +106,13 @@ async fn drain_deadline_bounds_shutdown() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let server = tokio::spawn(keel_api::serve_router(listener, app, shutdown.clone(), Duration::from_secs(5)));
+    let server = tokio::spawn(keel_api::serve_router(
+        listener,
+        app,
+        shutdown.clone(),
+        Duration::from_secs(5),
+        Default::default(),
+    ));
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     use tokio::io::AsyncWriteExt;
     stream.write_all(b"GET /hang HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();

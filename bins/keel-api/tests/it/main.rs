@@ -5,9 +5,12 @@ const SCHEMAS: &[&keel_storage::Schema] = keel_api::SCHEMAS;
 
 mod basics;
 mod budget;
+mod connections;
+mod edge;
 mod fixture;
 mod health;
 mod invoices;
+mod logs;
 mod openapi_sync;
 mod process;
 mod recovery;
@@ -25,6 +28,8 @@ use tokio_util::sync::CancellationToken;
 /// A running in-process server; cancelled on drop.
 pub(crate) struct Server {
     pub addr: SocketAddr,
+    /// The metrics listener (`KEEL_METRICS_BIND`'s counterpart, also on port 0).
+    pub metrics_addr: SocketAddr,
     pub shutdown: CancellationToken,
     pub _db: TestDb,
 }
@@ -38,6 +43,10 @@ impl Drop for Server {
 impl Server {
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    pub(crate) fn metrics_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.metrics_addr, path)
     }
 }
 
@@ -58,6 +67,9 @@ pub(crate) async fn start_state(t: TestDb, env: &[(&str, &str)], tweak: impl FnO
     let shutdown = CancellationToken::new();
     let mut state = AppState::new(t.db.clone(), config);
     tweak(&mut state);
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_addr = metrics.local_addr().unwrap();
+    tokio::spawn(keel_api::serve_metrics(metrics, state.clone(), shutdown.clone()));
     tokio::spawn(keel_api::serve(listener, state, shutdown.clone()));
-    Server { addr, shutdown, _db: t }
+    Server { addr, metrics_addr, shutdown, _db: t }
 }

@@ -29,10 +29,25 @@ fn bad_configuration_exits_fast_naming_every_variable() {
 fn serves_on_sqlite_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/data/keel.db", dir.path().display());
-    let mut p = Proc::start(BIN, &[], &[("KEEL_BIND", "127.0.0.1:0"), ("DATABASE_URL", &db)]);
+    let mut p = Proc::start(
+        BIN,
+        &[],
+        &[("KEEL_BIND", "127.0.0.1:0"), ("KEEL_METRICS_BIND", "127.0.0.1:0"), ("DATABASE_URL", &db)],
+    );
     let addr = p.wait_listening();
     let body = reqwest::blocking_get(&format!("http://{addr}/api/health"));
     assert!(body.contains("\"status\":\"ok\""), "{body}");
+    // Metrics on their own listener (KEEL_METRICS_BIND), not on the public port.
+    let is_metrics = |v: &serde_json::Value| v["message"] == "metrics listening";
+    let seen = p.seen.iter().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find(is_metrics);
+    let line = seen.unwrap_or_else(|| p.wait_for(Duration::from_secs(30), is_metrics));
+    let metrics_addr = line["addr"].as_str().unwrap().to_owned();
+    assert_ne!(metrics_addr, addr.to_string());
+    let (status, text) = reqwest::blocking_get_status(&format!("http://{metrics_addr}/metrics"));
+    assert_eq!(status, 200);
+    assert!(text.contains("http_server_request_duration_seconds"), "{text}");
+    let (status, _) = reqwest::blocking_get_status(&format!("http://{addr}/metrics"));
+    assert_eq!(status, 404);
     assert!(dir.path().join("data/keel.db").exists(), "database file created on first start");
     p.signal("TERM");
     let status = p.wait_exit(Duration::from_secs(20));
@@ -49,6 +64,7 @@ fn serves_on_sqlite_and_stops_cleanly_on_sigterm() {
 fn unreachable_database_at_startup_is_one_clear_error() {
     let out = std::process::Command::new(BIN)
         .env("KEEL_BIND", "127.0.0.1:0")
+        .env("KEEL_METRICS_BIND", "127.0.0.1:0")
         .env("DATABASE_URL", "postgres://keel:pw-not-shown@127.0.0.1:1/keel")
         .output()
         .unwrap();
@@ -65,6 +81,7 @@ fn boots_degraded_without_auto_migrate_when_database_is_down() {
         &[],
         &[
             ("KEEL_BIND", "127.0.0.1:0"),
+            ("KEEL_METRICS_BIND", "127.0.0.1:0"),
             ("DATABASE_URL", "postgres://keel@127.0.0.1:1/keel"),
             ("KEEL_AUTO_MIGRATE", "false"),
         ],
@@ -102,6 +119,7 @@ fn two_processes_share_the_public_ingress_limit() {
     };
     let env = [
         ("KEEL_BIND", "127.0.0.1:0"),
+        ("KEEL_METRICS_BIND", "127.0.0.1:0"),
         ("DATABASE_URL", t.url.as_str()),
         ("KEEL_AUTO_MIGRATE", "false"),
         ("KEEL_RATE_LIMIT_PUBLIC_INGRESS", "10/1h,burst=10"),
@@ -145,6 +163,7 @@ fn dashboard_cache_is_coherent_across_two_processes() {
     let w = rt.block_on(crate::fixture::world(&t));
     let env = [
         ("KEEL_BIND", "127.0.0.1:0"),
+        ("KEEL_METRICS_BIND", "127.0.0.1:0"),
         ("DATABASE_URL", t.url.as_str()),
         ("KEEL_AUTO_MIGRATE", "false"),
         ("KEEL_EMBEDDED_WORKER", "false"),
@@ -206,6 +225,7 @@ fn forgot_password_logs_only_masked_addresses() {
     let outbox = outbox.to_str().unwrap();
     let env = [
         ("KEEL_BIND", "127.0.0.1:0"),
+        ("KEEL_METRICS_BIND", "127.0.0.1:0"),
         ("DATABASE_URL", t.url.as_str()),
         ("KEEL_EMBEDDED_WORKER", "true"),
         ("KEEL_MAIL_OUTBOX_DIR", outbox),

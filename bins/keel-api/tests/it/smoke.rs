@@ -5,15 +5,15 @@ use crate::start;
 use clap::Parser;
 use keel_testkit::TestDb;
 
-async fn smoke(base: &str) -> u8 {
-    let cli = keel_ops::Cli::parse_from(["keel-ops", "smoke", "--base-url", base, "--json"]);
+async fn smoke(base: &str, metrics: &str) -> u8 {
+    let cli = keel_ops::Cli::parse_from(["keel-ops", "smoke", "--base-url", base, "--metrics-url", metrics, "--json"]);
     keel_ops::run_code(cli, &keel_config::MapSource::default()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smoke_passes_against_a_fresh_server() {
     let s = start(TestDb::sqlite(crate::SCHEMAS).await).await;
-    assert_eq!(smoke(&format!("http://{}", s.addr)).await, 0);
+    assert_eq!(smoke(&format!("http://{}", s.addr), &format!("http://{}", s.metrics_addr)).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,8 +38,12 @@ async fn smoke_fails_against_a_broken_dependency() {
     let db = keel_storage::open(&config.settings.database, false, &[]).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_addr = metrics.local_addr().unwrap();
     let token = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(keel_api::serve(listener, keel_api::AppState::new(db, config), token.clone()));
-    assert_eq!(smoke(&format!("http://{addr}")).await, 1);
+    let state = keel_api::AppState::new(db, config);
+    tokio::spawn(keel_api::serve_metrics(metrics, state.clone(), token.clone()));
+    tokio::spawn(keel_api::serve(listener, state, token.clone()));
+    assert_eq!(smoke(&format!("http://{addr}"), &format!("http://{metrics_addr}")).await, 1);
     token.cancel();
 }

@@ -215,7 +215,16 @@ async fn metrics_expose_http_histogram_and_limiters(t: TestDb) {
     let c = reqwest::Client::new();
     c.get(s.url("/api/health/live")).send().await.unwrap();
     c.get(s.url("/api/admin/invoices")).send().await.unwrap();
+    // Off the public port: 404 problem+json there, served on the metrics listener.
     let r = c.get(s.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let r = c.get(s.metrics_url("/api/health")).send().await.unwrap();
+    assert_eq!(r.status(), 404, "the metrics listener serves /metrics only");
+    let r = c.post(s.metrics_url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let r = c.get(s.metrics_url("/metrics")).send().await.unwrap();
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let text = r.text().await.unwrap();
     assert!(text.contains("# TYPE http_server_request_duration_seconds histogram"), "{text}");

@@ -134,6 +134,18 @@ pub(crate) fn metrics(a: &Answer) -> Outcome {
     Ok(format!("{} families, {} samples", exp.families.len(), exp.sample_count()))
 }
 
+/// `GET <base-url>/metrics`: refused. keel-api serves metrics only on `KEEL_METRICS_BIND`; a
+/// public scrape publishes queue counts and costs a database query per request.
+pub(crate) fn metrics_not_public(a: &Answer) -> Outcome {
+    match a.status {
+        404 | 401 | 403 => Ok(format!("HTTP {}: not served on the public port", a.status)),
+        200 => {
+            Err("the public port serves /metrics; serve it only on the metrics listener (KEEL_METRICS_BIND)".to_owned())
+        }
+        s => Err(format!("HTTP {s}: expected 404 (metrics are not served on the public port)")),
+    }
+}
+
 /// Splits a structured-field list on commas outside quoted strings.
 fn sf_items(v: &str) -> Vec<String> {
     let (mut items, mut cur, mut quoted, mut escaped) = (Vec::new(), String::new(), false, false);

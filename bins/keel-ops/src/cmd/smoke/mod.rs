@@ -1,5 +1,7 @@
-//! `keel-ops smoke --base-url URL`: semantic checks of a running deployment. A 2xx whose body
-//! says something is wrong is a failure; every failed check is named; exit 1 on any failure.
+//! `keel-ops smoke --base-url URL [--metrics-url URL]`: semantic checks of a running
+//! deployment. A 2xx whose body says something is wrong is a failure; every failed check is
+//! named; exit 1 on any failure. keel-api serves metrics on their own listener
+//! (`KEEL_METRICS_BIND`), so the scrape is checked there and the public port must not serve it.
 
 mod checks;
 mod prom;
@@ -18,14 +20,19 @@ use std::time::Duration;
 #[command(after_help = "\
 Checks: health (GET /api/health: 200 and \"ok\" agree, every service ok, no-store),
 health_live (GET /api/health/live), telemetry_config (GET /api/telemetry/config: enabled,
-sample_rate, admin_sample_rate), metrics (GET /metrics: valid Prometheus text with the
-http_server_request_duration_seconds histogram), ratelimit_headers (the admin route without
-credentials: 401 with RateLimit-Policy, RateLimit and X-RateLimit-* headers).
-Exit status: 0 all passed, 1 a check failed, 2 bad command line.")]
+sample_rate, admin_sample_rate), metrics (GET <metrics-url>: valid Prometheus text with the
+http_server_request_duration_seconds histogram; skipped without --metrics-url),
+metrics_not_public (GET <base-url>/metrics: refused, 404, 401 or 403), ratelimit_headers (the
+admin route without credentials: 401 with RateLimit-Policy, RateLimit and X-RateLimit-*).
+Exit status: 0 all passed (skipped checks do not fail), 1 a check failed, 2 bad command line.")]
 pub struct SmokeArgs {
     /// The deployment's base URL, e.g. http://127.0.0.1:8080.
     #[arg(long, value_name = "URL")]
     pub base_url: String,
+    /// The metrics listener (keel-api's KEEL_METRICS_BIND), e.g. http://127.0.0.1:9090; the
+    /// path defaults to /metrics. Without it the metrics check is skipped.
+    #[arg(long, value_name = "URL")]
+    pub metrics_url: Option<String>,
     /// An admin route that needs credentials, for the rate-limit header check.
     #[arg(long, value_name = "PATH", default_value = "/api/admin/invoices")]
     pub admin_path: String,
@@ -45,26 +52,45 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 
 type Check = fn(&Answer) -> Outcome;
 
-const CHECKS: [(&str, &str, Check); 5] = [
-    ("health", "/api/health", checks::health),
-    ("health_live", "/api/health/live", checks::live),
-    ("telemetry_config", "/api/telemetry/config", checks::telemetry_config),
-    ("metrics", "/metrics", checks::metrics),
-    ("ratelimit_headers", "", checks::ratelimit_headers),
+/// Where a check's request goes.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// A path on `--base-url`.
+    Public(&'static str),
+    /// `--admin-path` on `--base-url`.
+    Admin,
+    /// `--metrics-url`; the check is skipped without it.
+    Metrics,
+}
+
+const CHECKS: [(&str, Target, Check); 6] = [
+    ("health", Target::Public("/api/health"), checks::health),
+    ("health_live", Target::Public("/api/health/live"), checks::live),
+    ("telemetry_config", Target::Public("/api/telemetry/config"), checks::telemetry_config),
+    ("metrics", Target::Metrics, checks::metrics),
+    ("metrics_not_public", Target::Public("/metrics"), checks::metrics_not_public),
+    ("ratelimit_headers", Target::Admin, checks::ratelimit_headers),
 ];
 
-fn base(url: &str) -> Result<String, OpsError> {
+fn base(flag: &str, url: &str, example: &str) -> Result<String, OpsError> {
     let u = url.trim().trim_end_matches('/');
     if u.starts_with("https://") {
         return Err(OpsError::usage(format!(
-            "--base-url {u}: this keel-ops is built without TLS; smoke the deployment's plain-HTTP listener (e.g. http://127.0.0.1:8080) from inside its network"
+            "{flag} {u}: this keel-ops is built without TLS; smoke the deployment's plain-HTTP listener (e.g. {example}) from inside its network"
         )));
     }
     let host = u.strip_prefix("http://").unwrap_or_default();
     if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err(OpsError::usage(format!("--base-url {url:?} is not a URL; use e.g. http://127.0.0.1:8080")));
+        return Err(OpsError::usage(format!("{flag} {url:?} is not a URL; use e.g. {example}")));
     }
     Ok(u.to_owned())
+}
+
+/// `--metrics-url` as given, with `/metrics` when it names only the listener.
+fn metrics_url(raw: &str) -> Result<String, OpsError> {
+    let u = base("--metrics-url", raw, "http://127.0.0.1:9090")?;
+    let host_and_path = u.strip_prefix("http://").unwrap_or_default();
+    Ok(if host_and_path.contains('/') { u } else { format!("{u}/metrics") })
 }
 
 async fn fetch(client: &reqwest::Client, url: &str) -> Result<Answer, String> {
@@ -83,8 +109,16 @@ async fn fetch(client: &reqwest::Client, url: &str) -> Result<Answer, String> {
     Ok(Answer { status, headers, body })
 }
 
+/// One check's result; a skipped check does not fail the run.
+enum Run {
+    Passed(String),
+    Skipped(String),
+    Failed(String),
+}
+
 pub(crate) async fn run(args: SmokeArgs) -> Result<u8, OpsError> {
-    let base = base(&args.base_url)?;
+    let base = base("--base-url", &args.base_url, "http://127.0.0.1:8080")?;
+    let metrics = args.metrics_url.as_deref().map(metrics_url).transpose()?;
     if !args.admin_path.starts_with('/') {
         return Err(OpsError::usage(format!("--admin-path {:?} must start with /", args.admin_path)));
     }
@@ -94,35 +128,49 @@ pub(crate) async fn run(args: SmokeArgs) -> Result<u8, OpsError> {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| OpsError::failed(format!("cannot build the HTTP client: {e}")))?;
-    let runs = CHECKS.iter().map(|(name, path, check)| {
-        let path = if path.is_empty() { args.admin_path.as_str() } else { path };
-        let url = format!("{base}{path}");
+    let runs = CHECKS.iter().map(|(name, target, check)| {
+        let url = match target {
+            Target::Public(path) => Some(format!("{base}{path}")),
+            Target::Admin => Some(format!("{base}{}", args.admin_path)),
+            Target::Metrics => metrics.clone(),
+        };
         let client = &client;
         async move {
-            let outcome = match fetch(client, &url).await {
-                Ok(a) => check(&a),
-                Err(e) => Err(e),
+            let outcome = match &url {
+                None => Run::Skipped(
+                    "skipped: pass --metrics-url (keel-api serves /metrics on KEEL_METRICS_BIND, default 127.0.0.1:9090)"
+                        .to_owned(),
+                ),
+                Some(u) => match fetch(client, u).await.and_then(|a| check(&a)) {
+                    Ok(d) => Run::Passed(d),
+                    Err(e) => Run::Failed(e),
+                },
             };
             (*name, url, outcome)
         }
     });
     let results = futures::future::join_all(runs).await;
-    let failed: Vec<&str> = results.iter().filter(|(_, _, o)| o.is_err()).map(|(n, _, _)| *n).collect();
+    let failed: Vec<&str> =
+        results.iter().filter(|(_, _, o)| matches!(o, Run::Failed(_))).map(|(n, _, _)| *n).collect();
     if args.json {
         let list: Vec<_> = results
             .iter()
             .map(|(name, url, o)| match o {
-                Ok(d) => json!({"check": name, "url": url, "ok": true, "detail": d}),
-                Err(e) => json!({"check": name, "url": url, "ok": false, "detail": e}),
+                Run::Passed(d) => json!({"check": name, "url": url, "ok": true, "detail": d}),
+                Run::Skipped(d) => json!({"check": name, "url": url, "ok": true, "skipped": true, "detail": d}),
+                Run::Failed(e) => json!({"check": name, "url": url, "ok": false, "detail": e}),
             })
             .collect();
-        print_json(&json!({"base_url": base, "ok": failed.is_empty(), "failed": failed, "checks": list}));
+        print_json(
+            &json!({"base_url": base, "metrics_url": metrics, "ok": failed.is_empty(), "failed": failed, "checks": list}),
+        );
     } else {
         let p = Paint::stdout();
         for (name, url, o) in &results {
             match o {
-                Ok(d) => println!("{}  {name:<18} {d}", p.green("PASS")),
-                Err(e) => println!("{}  {name:<18} {e}  [{url}]", p.red("FAIL")),
+                Run::Passed(d) => println!("{}  {name:<18} {d}", p.green("PASS")),
+                Run::Skipped(d) => println!("SKIP  {name:<18} {d}"),
+                Run::Failed(e) => println!("{}  {name:<18} {e}  [{}]", p.red("FAIL"), url.as_deref().unwrap_or("")),
             }
         }
         if failed.is_empty() {

@@ -58,6 +58,24 @@ fn live_and_telemetry_config_need_their_payloads() {
 const TEXT: [(&str, &str); 1] = [("content-type", "text/plain; version=0.0.4")];
 
 #[test]
+fn metrics_must_not_be_served_on_the_public_port() {
+    assert!(checks::metrics_not_public(&answer(404, &[], "")).is_ok());
+    assert!(checks::metrics_not_public(&answer(403, &[], "")).is_ok());
+    let e = checks::metrics_not_public(&answer(200, &TEXT, "# TYPE x counter\nx 1\n")).unwrap_err();
+    assert!(e.contains("KEEL_METRICS_BIND"), "{e}");
+    assert!(checks::metrics_not_public(&answer(500, &[], "")).unwrap_err().contains("HTTP 500"));
+}
+
+#[test]
+fn metrics_url_defaults_its_path() {
+    assert_eq!(super::metrics_url("http://127.0.0.1:9090").unwrap(), "http://127.0.0.1:9090/metrics");
+    assert_eq!(super::metrics_url("http://127.0.0.1:9090/").unwrap(), "http://127.0.0.1:9090/metrics");
+    assert_eq!(super::metrics_url("http://m:9/custom/metrics").unwrap(), "http://m:9/custom/metrics");
+    assert!(super::metrics_url("127.0.0.1:9090").is_err());
+    assert!(super::metrics_url("https://m:9090").is_err());
+}
+
+#[test]
 fn metrics_must_parse_and_carry_the_request_histogram() {
     let body = "# TYPE http_server_request_duration_seconds histogram\n\
                 http_server_request_duration_seconds_bucket{route=\"/a\",le=\"0.5\"} 1\n\

@@ -1,8 +1,11 @@
-//! Binding, serving and draining: `run` for the binary, `serve` for tests.
+//! Binding, serving and draining: `run` for the binary, `serve` and `serve_metrics` for tests.
 
+mod conn;
+mod listen;
+
+use crate::config::HttpLimits;
 use crate::{AppState, Config};
 use anyhow::Context;
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +34,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         .with_context(|| format!("cannot bind KEEL_BIND={}: is another process using the port?", s.bind))?;
     // The switches steer the embedded worker and this process's inline dispatch alike.
     keel_worker::watch_switches(config.switches.clone());
+    let metrics_listener = TcpListener::bind(config.metrics_bind).await.with_context(|| {
+        format!("cannot bind KEEL_METRICS_BIND={}: is another process using the port?", config.metrics_bind)
+    })?;
     let worker = if s.embedded_worker {
         let ctx = keel_worker::WorkerContext {
             db: db.clone(),
@@ -53,7 +59,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             None
         }
     };
-    serve(listener, state, shutdown).await?;
+    let metrics = tokio::spawn(serve_metrics(metrics_listener, state.clone(), shutdown.clone()));
+    let served = serve(listener, state, shutdown.clone()).await;
+    // A public listener that failed must not leave the metrics one running on its own.
+    shutdown.cancel();
+    match metrics.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "metrics listener failed"),
+        Err(e) => tracing::error!(error = %e, "metrics listener panicked"),
+    }
+    served?;
     if let Some(w) = worker {
         match w.await {
             Ok(Ok(())) => {}
@@ -66,14 +81,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     Ok(())
 }
 
-/// Serves the router on `listener` until `shutdown` is cancelled, then stops accepting and
-/// lets in-flight requests finish for at most [`DRAIN_DEADLINE`].
+/// Serves the public router on `listener` until `shutdown` is cancelled, then stops accepting
+/// and lets in-flight requests finish for at most [`DRAIN_DEADLINE`]. Connections follow
+/// `KEEL_HTTP_*` from the state's configuration.
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
     // The route-timing writer runs beside the server and is flushed after the last request.
     let writer = state.writer.lock().ok().and_then(|mut w| w.take());
     let writer_stop = CancellationToken::new();
     let writer_task = writer.map(|w| tokio::spawn(w.run(writer_stop.clone())));
-    let res = serve_router(listener, crate::router(state), shutdown, DRAIN_DEADLINE).await;
+    let limits = state.config.http;
+    let res = serve_router(listener, crate::router(state), shutdown, DRAIN_DEADLINE, limits).await;
     writer_stop.cancel();
     if let Some(t) = writer_task {
         match t.await {
@@ -84,29 +101,22 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: Cancellatio
     res
 }
 
-/// [`serve`] for any router and deadline; tests use it to prove the drain.
+/// Serves `/metrics` (and nothing else) on `listener`, the `KEEL_METRICS_BIND` listener, with
+/// the same connection limits as the public one, until `shutdown`.
+pub async fn serve_metrics(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let limits = state.config.http;
+    let app = crate::routes::metrics_router(state);
+    listen::accept_until(listen::Listener::Metrics, listener, app, shutdown, DRAIN_DEADLINE, limits).await
+}
+
+/// [`serve`] for any router, deadline and connection limits; tests use it to prove the drain
+/// and the timeouts.
 pub async fn serve_router(
     listener: TcpListener,
     app: axum::Router,
     shutdown: CancellationToken,
     drain: Duration,
+    limits: HttpLimits,
 ) -> anyhow::Result<()> {
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "listening");
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let mut task = tokio::spawn(async move { server.await });
-    tokio::select! {
-        res = &mut task => return res.context("server task failed")?.context("server failed"),
-        _ = shutdown.cancelled() => {}
-    }
-    tracing::info!(deadline_s = drain.as_secs(), "draining in-flight requests");
-    match tokio::time::timeout(drain, &mut task).await {
-        Ok(res) => res.context("server task failed")?.context("server failed"),
-        Err(_) => {
-            task.abort();
-            tracing::warn!("drain deadline passed; remaining connections were closed");
-            Ok(())
-        }
-    }
+    listen::accept_until(listen::Listener::Public, listener, app, shutdown, drain, limits).await
 }
