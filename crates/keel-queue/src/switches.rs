@@ -64,6 +64,7 @@ impl Switches {
         self.on.contains(&kind_switch(kind))
     }
 
+    /// Every switch variable that is on, sorted.
     pub fn active(&self) -> impl Iterator<Item = &str> {
         self.on.iter().map(String::as_str)
     }
@@ -85,10 +86,12 @@ pub fn kind_switch(kind: &str) -> String {
 pub struct SwitchBoard(Arc<RwLock<Arc<Switches>>>);
 
 impl SwitchBoard {
+    /// A board holding `s`.
     pub fn new(s: Switches) -> Self {
         Self(Arc::new(RwLock::new(Arc::new(s))))
     }
 
+    /// A board holding the switches read from `source`.
     pub fn from_source(source: &dyn Source) -> Result<Self, Problems> {
         Ok(Self::new(Switches::from_source(source)?))
     }
@@ -100,6 +103,7 @@ impl SwitchBoard {
         Ok(())
     }
 
+    /// Swaps in a reading; every loop sees it at its next tick.
     pub fn set(&self, s: Switches) {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(s);
     }
