@@ -17,11 +17,20 @@ pub(crate) fn ci() -> anyhow::Result<()> {
     let mut clippy = cargo();
     clippy.args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]);
     step("clippy", clippy)?;
+    doc()?;
     test()?;
     crate::schemathesis::schemathesis()?;
     deny()?;
     eprintln!("\nxtask ci: all green");
     Ok(())
+}
+
+/// rustdoc over every crate with warnings as errors: a broken intra-doc link or a malformed
+/// doc comment fails CI. The doctests themselves run in `cargo test --workspace`.
+fn doc() -> anyhow::Result<()> {
+    let mut d = cargo();
+    d.args(["doc", "--workspace", "--no-deps", "--locked"]).env("RUSTDOCFLAGS", "-D warnings");
+    step("rustdoc (warnings denied)", d)
 }
 
 /// The whole test suite, with the Postgres suites pointed at a real server. Refuses to run

@@ -7,12 +7,20 @@ use std::path::PathBuf;
 /// The default embedded database, relative to the working directory.
 pub const DEFAULT_SQLITE_PATH: &str = "./data/keel.db";
 
+/// Which database a process uses, parsed from `DATABASE_URL`. `Display` and `Debug` hide any
+/// password, so a target can be logged as it is.
 #[derive(Clone)]
 pub enum DatabaseTarget {
     /// Embedded SQLite at this path (created on first start).
-    Sqlite { path: PathBuf },
+    Sqlite {
+        /// The database file; its directory is created when the pool opens.
+        path: PathBuf,
+    },
     /// PostgreSQL; the URL may carry a password, so it is kept as a secret.
-    Postgres { url: Secret },
+    Postgres {
+        /// The whole connection URL, as given.
+        url: Secret,
+    },
 }
 
 impl DatabaseTarget {
@@ -57,10 +65,12 @@ impl DatabaseTarget {
         }
     }
 
+    /// True for PostgreSQL, which several processes can share (SQLite: one host only).
     pub fn is_postgres(&self) -> bool {
         matches!(self, Self::Postgres { .. })
     }
 
+    /// `sqlite` or `postgres`, as reported in health output and logs.
     pub fn backend_name(&self) -> &'static str {
         match self {
             Self::Sqlite { .. } => "sqlite",

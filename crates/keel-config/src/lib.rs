@@ -1,8 +1,6 @@
 //! Typed configuration read from the environment, validated in one pass.
-//!
-//! Loading never stops at the first problem: a [`Reader`] collects every missing, malformed or
-//! out-of-range variable and [`Problems`] reports them together, each naming the variable and
-//! the fix. Secret values never appear in a problem message or in `Debug` output.
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
 
 mod database;
 mod reader;

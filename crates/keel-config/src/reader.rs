@@ -7,11 +7,13 @@ use std::time::Duration;
 
 /// Where variables come from; tests pass a [`MapSource`] instead of mutating the process env.
 pub trait Source {
+    /// The variable's value, if set.
     fn get(&self, key: &str) -> Option<String>;
     /// Every key, for settings families such as `KEEL_RATE_LIMIT_<POLICY>`.
     fn keys(&self) -> Vec<String>;
 }
 
+/// The process environment (`std::env`), what binaries read in production.
 pub struct EnvSource;
 
 impl Source for EnvSource {
@@ -23,10 +25,13 @@ impl Source for EnvSource {
     }
 }
 
+/// Variables held in a map: for tests, and for settings that come from somewhere other than
+/// the environment.
 #[derive(Default, Clone)]
 pub struct MapSource(pub HashMap<String, String>);
 
 impl MapSource {
+    /// A source holding exactly these `(name, value)` pairs.
     pub fn new<const N: usize>(pairs: [(&str, &str); N]) -> Self {
         Self(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
@@ -44,7 +49,9 @@ impl Source for MapSource {
 /// One thing wrong with one variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// The variable's name, like `DATABASE_URL`.
     pub var: String,
+    /// What is wrong and how to fix it; never the value of a secret.
     pub message: String,
 }
 
@@ -62,16 +69,21 @@ impl fmt::Display for Problems {
     }
 }
 
+/// Reads typed values from a [`Source`], collecting every problem instead of stopping at the
+/// first. Each accessor returns its default when the variable is unset (or empty) or invalid;
+/// [`Reader::finish`] then reports all problems at once.
 pub struct Reader<'a> {
     source: &'a dyn Source,
     problems: Vec<Problem>,
 }
 
 impl<'a> Reader<'a> {
+    /// A reader over `source` with no problems yet.
     pub fn new(source: &'a dyn Source) -> Self {
         Self { source, problems: Vec::new() }
     }
 
+    /// The source being read, for settings families a caller lists itself.
     pub fn source(&self) -> &dyn Source {
         self.source
     }
@@ -81,14 +93,17 @@ impl<'a> Reader<'a> {
         self.source.get(var).filter(|v| !v.trim().is_empty())
     }
 
+    /// Records a problem found by the caller's own validation, reported with the others.
     pub fn problem(&mut self, var: &str, message: impl Into<String>) {
         self.problems.push(Problem { var: var.to_owned(), message: message.into() });
     }
 
+    /// The value as text, or `default` when unset.
     pub fn string(&mut self, var: &str, default: &str) -> String {
         self.raw(var).unwrap_or_else(|| default.to_owned())
     }
 
+    /// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`, any case), or `default` when unset.
     pub fn bool(&mut self, var: &str, default: bool) -> bool {
         match self.raw(var) {
             None => default,
@@ -151,6 +166,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// `Ok` when nothing was wrong, else every problem found, in the order read.
     pub fn finish(self) -> Result<(), Problems> {
         if self.problems.is_empty() {
             Ok(())
@@ -159,6 +175,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The problems found, for a caller that merges them into a larger report.
     pub fn into_problems(self) -> Vec<Problem> {
         self.problems
     }

@@ -2,10 +2,13 @@
 
 use std::fmt;
 
+/// A password, token or key. `Debug` prints `Secret(***)` and there is no `Display`, so a
+/// secret cannot reach a log line by accident; [`Secret::matches`] compares in constant time.
 #[derive(Clone)]
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret value.
     pub fn new(s: impl Into<String>) -> Self {
         Self(s.into())
     }

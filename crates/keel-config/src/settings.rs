@@ -3,30 +3,46 @@
 use crate::{DatabaseTarget, Problems, Reader, Secret, Source};
 use std::net::SocketAddr;
 
+/// `KEEL_ENV`: production makes some settings mandatory and changes defaults (JSON logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
+    /// A developer's machine or a test (the default).
     Development,
+    /// A deployed service.
     Production,
 }
 
+/// `KEEL_LOG_FORMAT`: how log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
+    /// One JSON object per line, for log collectors (the production default).
     Json,
+    /// Human-readable lines (the development default).
     Pretty,
 }
 
 /// `INTERNAL_API_SECRET` must be long enough that guessing it is hopeless.
 pub const MIN_INTERNAL_SECRET_LEN: usize = 32;
 
+/// The settings every Keel process shares.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// `KEEL_BIND`: where the API listens (default `127.0.0.1:8080`).
     pub bind: SocketAddr,
+    /// `DATABASE_URL`: PostgreSQL, or SQLite at `./data/keel.db` when unset.
     pub database: DatabaseTarget,
+    /// `KEEL_ENV`: development (default) or production.
     pub environment: Environment,
+    /// `INTERNAL_API_SECRET`: required in production, at least [`MIN_INTERNAL_SECRET_LEN`] long.
     pub internal_api_secret: Option<Secret>,
+    /// `RUST_LOG`: the tracing filter (default `info`).
     pub log_filter: String,
+    /// `KEEL_LOG_FORMAT`: json or pretty (default by environment).
     pub log_format: LogFormat,
+    /// `KEEL_EMBEDDED_WORKER`: run the worker inside the API process (default: on for SQLite,
+    /// off for PostgreSQL).
     pub embedded_worker: bool,
+    /// `KEEL_AUTO_MIGRATE`: install or upgrade the schema at startup (default true).
     pub auto_migrate: bool,
 }
 
@@ -102,6 +118,7 @@ impl Settings {
         r.finish().map(|()| s)
     }
 
+    /// True when `KEEL_ENV=production`.
     pub fn is_production(&self) -> bool {
         self.environment == Environment::Production
     }

@@ -14,6 +14,8 @@ pub struct Email(String);
 const MAX_LEN: usize = 254;
 
 impl Email {
+    /// Trims and lowercases `s`, then checks its shape (one `@`, a dotted domain, at most 254
+    /// bytes, no spaces or angle brackets). Not a deliverability check: that takes sending mail.
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let s = s.trim().to_lowercase();
         if s.is_empty() {
@@ -47,6 +49,7 @@ impl Email {
         &self.0
     }
 
+    /// The address with its local part hidden (`j***@example.com`), safe for logs.
     pub fn masked(&self) -> String {
         mask_email(&self.0)
     }

@@ -31,6 +31,7 @@ macro_rules! uuid_id {
                 Self(u)
             }
 
+            /// The UUID inside, for binding in a query or building another id type.
             pub fn as_uuid(&self) -> Uuid {
                 self.0
             }

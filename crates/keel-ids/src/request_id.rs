@@ -3,6 +3,7 @@
 use crate::ParseError;
 use std::fmt;
 
+/// A request's correlation id, safe to echo in a response header and write into a log line.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RequestId(String);
 
@@ -20,10 +21,12 @@ impl RequestId {
         }
     }
 
+    /// A fresh time-ordered (v7 UUID) id, for a request that arrived without a usable one.
     pub fn generate() -> Self {
         Self(uuid::Uuid::now_v7().to_string())
     }
 
+    /// The id's text.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -66,10 +66,12 @@ macro_rules! labelled {
         }
 
         impl $name<Money> {
+            /// The amount in minor units (cents for USD).
             pub const fn minor(self) -> i64 {
                 self.0.minor()
             }
 
+            /// The amount's currency.
             pub const fn currency(self) -> Currency {
                 self.0.currency()
             }

@@ -1,7 +1,7 @@
-//! keel-money: exact money in integer minor units, explicit rounding, allocation, and exact
-//! aggregation over paged sources. Money is never a float here, and nothing panics or wraps.
+//! Exact money in integer minor units, explicit rounding, allocation and exact paged aggregation.
+#![doc = include_str!("../README.md")]
 //!
-//! # Model
+//! ## Model
 //! - [`Currency`]: an ISO 4217 code from a fixed table (USD 2, EUR 2, GBP 2, JPY 0, KWD 3, BHD 3,
 //!   CHF 2, ...) with its minor-unit exponent. Unknown codes are an error naming the code.
 //! - [`Money`]: `i64` minor units plus a `Currency` (Stripe-style). Arithmetic is `checked_*`
@@ -13,7 +13,7 @@
 //! - [`Totals`], [`sum_pages`], [`sum_pages_by`], [`fold_pages`]: exact per-currency totals and
 //!   counts over keyset-paginated sources, all pages or an error.
 //!
-//! # Text forms (decided here, relied on by the API)
+//! ## Text forms (decided here, relied on by the API)
 //! - Input: [`Money::parse`] takes `-?digits(.digits)?` (a leading `+` is allowed), which is also
 //!   PostgreSQL NUMERIC text. No grouping commas (ambiguous across locales: "1,234" is 1.234 in
 //!   German), no symbols, no exponents, no whitespace. Non-zero digits beyond the currency's
@@ -25,7 +25,7 @@
 //! - Export ([`Money::plain`]): `1234.50`, `-0.01`, `1235`, `1.500`; what CSV carries next to a
 //!   currency column, and exactly what `Money::parse` reads back.
 //!
-//! # Serde forms
+//! ## Serde forms
 //! - `Money`: `{"minor":123450,"currency":"USD"}` (unknown fields refused; `minor` is a JSON number,
 //!   exact in JavaScript only up to 2^53 minor units).
 //! - `Currency`: `"USD"` (reading is ASCII case-insensitive).
@@ -33,7 +33,7 @@
 //! - `CurrencyTotal`: `{"currency":"USD","minor":123450,"formatted":"$1,234.50","plain":"1234.50","count":3}`.
 //! - `Rounding`: snake_case, e.g. `"half_even"`, `"half_away_from_zero"`.
 //!
-//! # Plugging SQL into the paged sum (the report endpoints)
+//! ## Plugging SQL into the paged sum (the report endpoints)
 //! ```
 //! use keel_money::{sum_pages_by, Currency, Money, MoneyError, Page};
 //! # #[derive(Clone)]
@@ -64,10 +64,11 @@
 //! ```
 //! The closure's error type is the caller's; any `Err` ends the scan and no total is returned.
 //!
-//! # Rounding at boundaries
+//! ## Rounding at boundaries
 //! There is no default mode. `Rounding::HalfAwayFromZero` matches PostgreSQL `round(numeric)`;
 //! `Rounding::HalfEven` matches rust_decimal's `round_dp`. Mixing them is how one-cent export
 //! differences appear, so each boundary names its mode.
+#![deny(missing_docs)]
 
 mod allocate;
 mod currency;

@@ -29,6 +29,7 @@ impl Money {
         Money { minor, currency }
     }
 
+    /// Nothing, in `currency`: the start of a sum.
     pub const fn zero(currency: Currency) -> Money {
         Money { minor: 0, currency }
     }
@@ -64,22 +65,27 @@ impl Money {
             .map_err(|_| MoneyError::Overflow { op: "from_minor_i128" })
     }
 
+    /// The amount in minor units (cents for USD, yen for JPY): what to store in a BIGINT column.
     pub const fn minor(self) -> i64 {
         self.minor
     }
 
+    /// The amount's currency.
     pub const fn currency(self) -> Currency {
         self.currency
     }
 
+    /// True for exactly zero.
     pub const fn is_zero(self) -> bool {
         self.minor == 0
     }
 
+    /// True below zero (a refund, a credit).
     pub const fn is_negative(self) -> bool {
         self.minor < 0
     }
 
+    /// True above zero.
     pub const fn is_positive(self) -> bool {
         self.minor > 0
     }

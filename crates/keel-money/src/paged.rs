@@ -16,11 +16,14 @@ use std::future::Future;
 /// One page of a keyset-paginated source. `next: None` means the source is exhausted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<K, T> {
+    /// The page's rows, in key order.
     pub items: Vec<T>,
+    /// The key to continue after, or `None` on the last page.
     pub next: Option<K>,
 }
 
 impl<K, T> Page<K, T> {
+    /// A page with an explicit cursor; prefer [`Page::keyset`] when rows come from `LIMIT n`.
     pub fn new(items: Vec<T>, next: Option<K>) -> Self {
         Page { items, next }
     }
@@ -76,20 +79,31 @@ impl<K, T> Page<K, T> {
 /// Why a paged aggregation produced no result. There is never a partial total alongside.
 #[derive(Debug, thiserror::Error)]
 pub enum PagedError<E> {
+    /// Fetching a page failed (the caller's error, such as a failed query).
     #[error("page {page} of the source failed after {rows_before} rows had been read; no partial total is returned: {source}")]
     Page {
+        /// The failed page, counting from 1.
         page: u64,
+        /// Rows read before it.
         rows_before: u64,
+        /// The fetch's error.
         #[source]
         source: E,
     },
 
+    /// A page's cursor equals the one it was fetched with, so the scan would never end.
     #[error("page {page} returned the same next cursor it was asked for; the source would repeat forever (is the query ordered by its key?)")]
-    CursorDidNotAdvance { page: u64 },
+    CursorDidNotAdvance {
+        /// The page that did not advance, counting from 1.
+        page: u64,
+    },
 
+    /// Adding a row failed (an overflow, or the caller's conversion of a row).
     #[error("aggregating page {page} failed: {source}")]
     Money {
+        /// The page being added, counting from 1.
         page: u64,
+        /// Why.
         #[source]
         source: MoneyError,
     },
@@ -98,8 +112,11 @@ pub enum PagedError<E> {
 /// A fold that ran over every row of the source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Drained<A> {
+    /// The accumulator after the last row.
     pub value: A,
+    /// Rows folded.
     pub rows: u64,
+    /// Pages fetched (including a final empty one, if the source needed it).
     pub pages: u64,
 }
 
@@ -151,7 +168,9 @@ where
 /// Exact totals per group (month, status, ...) and overall, each split by currency.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct GroupedTotals<G: Ord> {
+    /// Totals per group, in the group's order; a group appears once it has a row.
     pub groups: BTreeMap<G, ExactTotals>,
+    /// Totals over every row.
     pub overall: ExactTotals,
 }
 

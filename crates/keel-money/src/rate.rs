@@ -40,10 +40,12 @@ impl Rate {
         parse(input, 0)
     }
 
+    /// The numerator (carries the sign).
     pub fn numer(self) -> i64 {
         self.numer
     }
 
+    /// The denominator, always positive.
     pub fn denom(self) -> i64 {
         self.denom
     }

@@ -18,12 +18,19 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rounding {
+    /// Ties to the even neighbour (banker's rounding; rust_decimal's `round_dp`).
     HalfEven,
+    /// Ties away from zero (PostgreSQL's `round(numeric)`, school rounding).
     HalfAwayFromZero,
+    /// Ties toward zero.
     HalfTowardZero,
+    /// Toward negative infinity.
     Floor,
+    /// Toward positive infinity.
     Ceiling,
+    /// Drop the digits (truncate).
     TowardZero,
+    /// Any dropped digit rounds the magnitude up.
     AwayFromZero,
 }
 
@@ -37,6 +44,7 @@ pub(crate) enum Dropped {
 }
 
 impl Rounding {
+    /// Every mode, for listing them in a message or testing each.
     pub const ALL: [Rounding; 7] = [
         Rounding::HalfEven,
         Rounding::HalfAwayFromZero,
@@ -114,6 +122,7 @@ impl fmt::Display for Rounding {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown rounding mode {got:?}: expected one of half_even, half_away_from_zero, half_toward_zero, floor, ceiling, toward_zero, away_from_zero")]
 pub struct UnknownRounding {
+    /// The text given, cut to 48 characters.
     pub got: String,
 }
 

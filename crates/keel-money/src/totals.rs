@@ -19,6 +19,7 @@ struct Running {
 }
 
 impl Totals {
+    /// An empty tally.
     pub fn new() -> Totals {
         Totals::default()
     }
@@ -86,7 +87,9 @@ impl Totals {
 /// Serde form: `{"currency":"USD","minor":123450,"formatted":"$1,234.50","plain":"1234.50","count":3}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CurrencyTotal {
+    /// The sum of the currency's rows.
     pub total: Money,
+    /// How many rows were in this currency.
     pub count: u64,
 }
 
@@ -107,11 +110,14 @@ impl serde::Serialize for CurrencyTotal {
 /// An empty `per_currency` with `rows == 0` means the source held no rows, not that it was skipped.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct ExactTotals {
+    /// One total per currency present, ordered by currency code.
     pub per_currency: Vec<CurrencyTotal>,
+    /// Rows summed, over every currency.
     pub rows: u64,
 }
 
 impl ExactTotals {
+    /// The total and count of `currency`, if any row was in it.
     pub fn get(&self, currency: Currency) -> Option<&CurrencyTotal> {
         self.per_currency.iter().find(|t| t.total.currency() == currency)
     }

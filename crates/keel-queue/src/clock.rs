@@ -8,11 +8,13 @@ use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The source of "now" for every time the store writes; inject a [`ManualClock`] in tests.
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// The current time, already truncated to milliseconds.
     fn now(&self) -> DateTime<Utc>;
 }
 
+/// The system's wall clock, truncated to milliseconds: what production uses.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
@@ -27,6 +29,7 @@ impl Clock for SystemClock {
 pub struct ManualClock(Arc<Mutex<DateTime<Utc>>>);
 
 impl ManualClock {
+    /// A clock standing at `start` (truncated to milliseconds).
     pub fn new(start: DateTime<Utc>) -> Self {
         Self(Arc::new(Mutex::new(truncate_ms(start))))
     }
@@ -36,11 +39,13 @@ impl ManualClock {
         Self::new(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).single().unwrap_or_default())
     }
 
+    /// Moves the clock forward by `by`, for every clone.
     pub fn advance(&self, by: Duration) {
         let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
         *t = plus(*t, by);
     }
 
+    /// Sets the clock to `at` (backwards too), for every clone.
     pub fn set(&self, at: DateTime<Utc>) {
         *self.0.lock().unwrap_or_else(|p| p.into_inner()) = truncate_ms(at);
     }

@@ -10,23 +10,36 @@ use keel_ids::mask_email;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+/// What [`Dispatcher::dispatch`] did with a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dispatched {
+    /// Enqueued as usual (or found as a duplicate).
     Queued(Enqueued),
     /// The kind's queue is switched off; its handler ran here and succeeded.
     RanInline,
 }
 
+/// Why a dispatch failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
+    /// Enqueueing failed (or the job was invalid).
     #[error(transparent)]
     Queue(#[from] QueueError),
     /// The job ran inline (its queue is switched off) and its handler failed; nothing was
     /// queued, so the caller decides whether to report or retry.
     #[error("job kind {kind} ran inline ({switch}=true) and failed: {error}")]
-    Inline { kind: String, switch: String, error: JobError },
+    Inline {
+        /// The job's kind.
+        kind: String,
+        /// The switch that made it run inline (`<KIND>_QUEUE_DISABLED`).
+        switch: String,
+        /// The handler's error.
+        error: JobError,
+    },
 }
 
+/// Enqueues jobs, honouring the per-kind rollback switch: when `<KIND>_QUEUE_DISABLED=true`,
+/// the kind's registered handler runs in the calling process instead (see the module docs).
 #[derive(Clone)]
 pub struct Dispatcher {
     store: Arc<dyn Store>,
@@ -41,10 +54,12 @@ impl std::fmt::Debug for Dispatcher {
 }
 
 impl Dispatcher {
+    /// A dispatcher enqueueing into `store`, running `registry`'s handlers when switched inline.
     pub fn new(store: Arc<dyn Store>, registry: impl Into<Arc<Registry>>, switches: SwitchBoard) -> Self {
         Self { store, registry: registry.into(), switches }
     }
 
+    /// [`Dispatcher::dispatch`] of a typed job.
     pub async fn dispatch_args<A: JobArgs>(&self, args: &A) -> Result<Dispatched, DispatchError> {
         self.dispatch(NewJob::args(args)?).await
     }

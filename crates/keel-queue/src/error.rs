@@ -2,42 +2,88 @@
 
 use crate::job::{JobId, JobState};
 
+/// Why a queue operation failed. [`QueueError::is_unavailable`] tells a transient database
+/// problem (retry later) from everything else.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     /// A value handed to the queue (kind, queue name, dedupe key, priority…) is malformed.
     #[error("invalid {field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        /// The field, as the caller knows it (`job kind`, `queue name`, `max_attempts`, …).
+        field: &'static str,
+        /// What is wrong and what is accepted.
+        message: String,
+    },
 
+    /// The payload is over the store's limit ([`crate::StoreOptions::max_payload_bytes`]).
     #[error(
         "payload of job kind {kind:?} is {size} bytes, over the {max}-byte limit (KEEL_JOB_MAX_PAYLOAD_BYTES); \
          store large data elsewhere and pass a reference in the payload"
     )]
-    PayloadTooLarge { kind: String, size: usize, max: usize },
+    PayloadTooLarge {
+        /// The job's kind.
+        kind: String,
+        /// The payload's size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
 
+    /// The payload could not be serialized to JSON.
     #[error("payload of job kind {kind:?} cannot be encoded as JSON: {message}")]
-    Payload { kind: String, message: String },
+    Payload {
+        /// The job's kind.
+        kind: String,
+        /// serde_json's message.
+        message: String,
+    },
 
+    /// No job has this id.
     #[error("job {0} does not exist (it may have been pruned)")]
     NotFound(JobId),
 
+    /// An operator action does not apply to the job's state (cancelling a completed job).
     #[error("job {id} is {state}; {action} needs a job that is {allowed}")]
-    WrongState { id: JobId, state: JobState, action: &'static str, allowed: &'static str },
+    WrongState {
+        /// The job.
+        id: JobId,
+        /// Its state now.
+        state: JobState,
+        /// The action refused (`cancel`, `retry`).
+        action: &'static str,
+        /// The states the action accepts.
+        allowed: &'static str,
+    },
 
     /// A finish or heartbeat carried a fencing token that no longer holds the job: the lease
     /// expired and the job was rescued, or it was released. The job's current holder decides.
     #[error("job {id}: lease token {token} is stale; the job was rescued or released and is no longer ours")]
-    StaleLease { id: JobId, token: i64 },
+    StaleLease {
+        /// The job.
+        id: JobId,
+        /// The stale fencing token presented.
+        token: i64,
+    },
 
+    /// Retrying a job would give its dedupe key a second active holder.
     #[error(
         "dedupe key {key:?} of job kind {kind:?} is held by active job {existing}; wait for it to finish or cancel it"
     )]
-    DedupeConflict { kind: String, key: String, existing: JobId },
+    DedupeConflict {
+        /// The job's kind.
+        kind: String,
+        /// The dedupe key.
+        key: String,
+        /// The active job holding it.
+        existing: JobId,
+    },
 
     /// The database cannot be reached right now, or the statement lost a deadlock or
     /// serialization race; retrying later can succeed.
     #[error("the queue database is unavailable: {0}")]
     Unavailable(String),
 
+    /// Any other database error (a bug or a schema problem; retrying will not help).
     #[error("queue database error: {0}")]
     Database(String),
 

@@ -13,14 +13,17 @@ use uuid::Uuid;
 pub struct JobId(Uuid);
 
 impl JobId {
+    /// A new id (UUID v7).
     pub fn generate() -> Self {
         Self(Uuid::now_v7())
     }
 
+    /// Wraps a UUID read back from storage.
     pub fn from_uuid(u: Uuid) -> Self {
         Self(u)
     }
 
+    /// The UUID inside.
     pub fn as_uuid(&self) -> Uuid {
         self.0
     }
@@ -49,18 +52,24 @@ impl FromStr for JobId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
+    /// Waiting to run (at or after its `run_at`).
     Pending,
+    /// Claimed by a worker, under a lease.
     Processing,
+    /// Failed an attempt and waits for its retry time.
     Retrying,
+    /// The handler succeeded.
     Completed,
     /// A permanent error: the handler said retrying cannot help.
     Failed,
     /// Attempts used up, or the job cannot be processed at all (unknown kind, bad payload).
     DeadLetter,
+    /// Cancelled by an operator before it ran.
     Cancelled,
 }
 
 impl JobState {
+    /// Every state, in life order.
     pub const ALL: [JobState; 7] = [
         Self::Pending,
         Self::Processing,
@@ -71,6 +80,7 @@ impl JobState {
         Self::Cancelled,
     ];
 
+    /// The stored name: `pending`, `dead_letter`, …
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -83,10 +93,13 @@ impl JobState {
         }
     }
 
+    /// Pending, processing or retrying: the job may still run, and holds its dedupe key.
     pub fn is_active(self) -> bool {
         matches!(self, Self::Pending | Self::Processing | Self::Retrying)
     }
 
+    /// Completed, failed, dead-lettered or cancelled: nothing more happens unless an operator
+    /// retries or requeues it.
     pub fn is_final(self) -> bool {
         !self.is_active()
     }
@@ -116,35 +129,52 @@ impl FromStr for JobState {
 /// Finishing, heartbeating or releasing needs the lease; a stale one is rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct Lease {
+    /// The job claimed.
     pub job: JobId,
+    /// The fencing token of that claim (the job's `lease_seq` then).
     pub token: i64,
 }
 
+/// A job as stored: what to run, its state, its lease and its history.
 #[derive(Debug, Clone, Serialize)]
 pub struct Job {
+    /// The job's id.
     pub id: JobId,
+    /// Which handler runs it, like `email.send`.
     pub kind: String,
+    /// The queue it waits in.
     pub queue: String,
+    /// The tenant it belongs to, if any.
     pub org: Option<OrgId>,
     /// The payload as JSON text.
     pub payload: String,
+    /// Lower runs first.
     pub priority: i16,
+    /// Where it is in its life.
     pub state: JobState,
+    /// Not claimed before this time (also the retry time while retrying).
     pub run_at: DateTime<Utc>,
     /// Attempts started so far; during processing, the number of the running attempt.
     pub attempt: u32,
+    /// Attempts allowed before it is dead-lettered.
     pub max_attempts: u32,
+    /// Held while the job is active; see [`crate::NewJob::dedupe_key`].
     pub dedupe_key: Option<String>,
     /// The fencing token of the latest claim.
     pub lease_seq: i64,
+    /// When the current claim's lease runs out, while processing.
     pub lease_expires_at: Option<DateTime<Utc>>,
     /// The worker holding the lease, while processing.
     pub locked_by: Option<String>,
+    /// The latest attempt's error, if it failed.
     pub last_error: Option<String>,
+    /// When it was enqueued.
     pub created_at: DateTime<Utc>,
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
     /// When the latest attempt was claimed.
     pub started_at: Option<DateTime<Utc>>,
+    /// When it reached a final state.
     pub finished_at: Option<DateTime<Utc>>,
 }
 
@@ -154,6 +184,7 @@ impl Job {
         (self.state == JobState::Processing).then_some(Lease { job: self.id, token: self.lease_seq })
     }
 
+    /// The payload parsed as JSON (`null` if it is not JSON, which enqueue never lets in).
     pub fn payload_value(&self) -> serde_json::Value {
         serde_json::from_str(&self.payload).unwrap_or(serde_json::Value::Null)
     }

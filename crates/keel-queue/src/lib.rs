@@ -1,7 +1,8 @@
 //! keel-queue: a durable background job queue on PostgreSQL or SQLite, with fenced leases,
 //! race-free dedupe, rescue of crashed work, scheduled tasks and incident switches.
+#![doc = include_str!("../README.md")]
 //!
-//! # Layout
+//! ## Layout
 //! - [`Job`], [`JobState`], [`Lease`]: the stored job and its state machine.
 //! - [`NewJob`], [`JobArgs`], [`KindOptions`]: what callers enqueue.
 //! - [`store`]: the [`JobStore`] / [`CronStore`] contract and its Postgres and SQLite
@@ -14,6 +15,7 @@
 //!
 //! **Architecture Invariant:** a dedupe key is held only by active jobs (pending,
 //! processing, retrying), enforced by a partial unique index, never by check-then-insert.
+#![deny(missing_docs)]
 
 mod clock;
 pub mod cron;

@@ -14,6 +14,7 @@ pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 /// Attempts when a kind says nothing: one run and four retries.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 
+/// The queue a job goes to when neither it nor its kind names one.
 pub const DEFAULT_QUEUE: &str = "default";
 
 /// How jobs of one kind are queued and run. `queue`, `priority` and `max_attempts` are applied
@@ -22,9 +23,13 @@ pub const DEFAULT_QUEUE: &str = "default";
 /// options. `retry` and `timeout` are applied by the worker.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KindOptions {
+    /// The queue its jobs go to (default [`DEFAULT_QUEUE`]).
     pub queue: String,
+    /// Lower runs first (default 0).
     pub priority: i16,
+    /// Attempts before dead-lettering (default [`DEFAULT_MAX_ATTEMPTS`]).
     pub max_attempts: u32,
+    /// Backoff between attempts.
     pub retry: RetryPolicy,
     /// A run longer than this is stopped and counts as a retryable failure.
     pub timeout: Duration,
@@ -43,22 +48,27 @@ impl Default for KindOptions {
 }
 
 impl KindOptions {
+    /// Sets [`KindOptions::queue`].
     pub fn queue(mut self, q: &str) -> Self {
         q.clone_into(&mut self.queue);
         self
     }
+    /// Sets [`KindOptions::priority`].
     pub fn priority(mut self, p: i16) -> Self {
         self.priority = p;
         self
     }
+    /// Sets [`KindOptions::max_attempts`].
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n;
         self
     }
+    /// Sets [`KindOptions::retry`].
     pub fn retry(mut self, r: RetryPolicy) -> Self {
         self.retry = r;
         self
     }
+    /// Sets [`KindOptions::timeout`].
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = t;
         self
@@ -67,14 +77,29 @@ impl KindOptions {
 
 /// A typed job: the payload struct names its kind and options.
 ///
-/// ```ignore
+/// ```
+/// use keel_queue::{JobArgs, KindOptions, NewJob};
+/// use serde::{Deserialize, Serialize};
+///
 /// #[derive(Serialize, Deserialize)]
-/// struct SendWelcome { user: UserId }
-/// impl JobArgs for SendWelcome { const KIND: &'static str = "welcome.send"; }
-/// store.enqueue(NewJob::args(&SendWelcome { user })?).await?;
+/// struct SendWelcome {
+///     user: keel_ids::UserId,
+/// }
+/// impl JobArgs for SendWelcome {
+///     const KIND: &'static str = "welcome.send";
+///     fn options() -> KindOptions {
+///         KindOptions::default().queue("email").max_attempts(3)
+///     }
+/// }
+///
+/// let job = NewJob::args(&SendWelcome { user: keel_ids::UserId::generate() })?;
+/// assert_eq!(job.kind(), "welcome.send"); // then: store.enqueue(job).await?
+/// # Ok::<(), keel_queue::QueueError>(())
 /// ```
 pub trait JobArgs: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The job kind, like `welcome.send`: lowercase letters, digits, `.`, `_` and `-`.
     const KIND: &'static str;
+    /// The kind's queue, priority, attempts, retry policy and timeout (default: the defaults).
     fn options() -> KindOptions {
         KindOptions::default()
     }
@@ -156,6 +181,7 @@ impl NewJob {
         }
     }
 
+    /// The queue to wait in (default: the kind's, else [`DEFAULT_QUEUE`]).
     pub fn queue(mut self, q: &str) -> Self {
         q.clone_into(&mut self.queue);
         self.explicit.queue = true;
@@ -172,6 +198,7 @@ impl NewJob {
         self.run_at = Some(crate::clock::truncate_ms(t));
         self
     }
+    /// Attempts allowed, 1 to 1000 (default: the kind's, else [`DEFAULT_MAX_ATTEMPTS`]).
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n;
         self.explicit.max_attempts = true;
@@ -183,14 +210,17 @@ impl NewJob {
         self.dedupe_key = Some(key.to_owned());
         self
     }
+    /// The tenant the job belongs to (scopes its dedupe key and lets tools filter by org).
     pub fn org(mut self, org: OrgId) -> Self {
         self.org = Some(org);
         self
     }
 
+    /// The id the job will have (chosen before insert, so a caller can record it first).
     pub fn id(&self) -> JobId {
         self.id
     }
+    /// The job's kind.
     pub fn kind(&self) -> &str {
         &self.kind
     }
@@ -224,16 +254,20 @@ impl NewJob {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", content = "id", rename_all = "snake_case")]
 pub enum Enqueued {
+    /// A new job was inserted with this id.
     Created(JobId),
+    /// An active job with the same kind, tenant and dedupe key exists; this is its id.
     Duplicate(JobId),
 }
 
 impl Enqueued {
+    /// The id of the job that will run: the new one or the existing one.
     pub fn id(self) -> JobId {
         match self {
             Self::Created(id) | Self::Duplicate(id) => id,
         }
     }
+    /// True when nothing was inserted.
     pub fn is_duplicate(self) -> bool {
         matches!(self, Self::Duplicate(_))
     }

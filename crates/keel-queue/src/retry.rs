@@ -6,7 +6,9 @@ use std::time::Duration;
 /// `jitter` so jobs that failed together do not all retry in the same instant.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
+    /// The wait after the first failed attempt.
     pub base: Duration,
+    /// The longest wait.
     pub max_delay: Duration,
     /// From 0 (no jitter) to 1 (anywhere between zero and the full delay).
     pub jitter: f64,
@@ -21,6 +23,7 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// A policy; `max_delay` is raised to at least `base` and `jitter` clamped to `[0, 1]`.
     pub fn new(base: Duration, max_delay: Duration, jitter: f64) -> Self {
         Self { base, max_delay: max_delay.max(base), jitter: jitter.clamp(0.0, 1.0) }
     }

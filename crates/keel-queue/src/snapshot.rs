@@ -9,16 +9,24 @@ use std::collections::BTreeMap;
 /// `keel-ops queue stats --json`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct StateCounts {
+    /// Jobs `pending`.
     pub pending: u64,
+    /// Jobs `processing`.
     pub processing: u64,
+    /// Jobs `retrying`.
     pub retrying: u64,
+    /// Jobs `completed` (until pruned).
     pub completed: u64,
+    /// Jobs `failed`.
     pub failed: u64,
+    /// Jobs `dead_letter`.
     pub dead_letter: u64,
+    /// Jobs `cancelled` (until pruned).
     pub cancelled: u64,
 }
 
 impl StateCounts {
+    /// The count of one state.
     pub fn get(&self, s: JobState) -> u64 {
         match s {
             JobState::Pending => self.pending,
@@ -44,14 +52,18 @@ impl StateCounts {
         *slot += n;
     }
 
+    /// Jobs in every state together.
     pub fn total(&self) -> u64 {
         JobState::ALL.iter().map(|s| self.get(*s)).sum()
     }
 }
 
+/// Counts and ages of the whole queue at one instant ([`crate::JobStore::snapshot`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QueueSnapshot {
+    /// When it was taken (the store's clock).
     pub taken_at: DateTime<Utc>,
+    /// Jobs per state, every kind together.
     #[serde(flatten)]
     pub counts: StateCounts,
     /// Seconds the longest-waiting runnable job (pending, or retrying with its retry time
@@ -60,7 +72,9 @@ pub struct QueueSnapshot {
     /// Jobs still `processing` whose lease has run out: their worker died or hung, and the
     /// next rescue pass will report them as `stuck_processing`.
     pub expired_leases: u64,
+    /// Jobs per state, per kind.
     pub by_kind: BTreeMap<String, StateCounts>,
+    /// Queues paused in the database.
     pub paused_queues: Vec<String>,
 }
 

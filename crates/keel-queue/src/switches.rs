@@ -79,6 +79,7 @@ impl Switches {
         self.on.contains(&kind_switch(kind))
     }
 
+    /// Every switch variable that is on, sorted.
     pub fn active(&self) -> impl Iterator<Item = &str> {
         self.on.iter().map(String::as_str)
     }
@@ -230,6 +231,7 @@ impl SwitchBoard {
         self.0.file.as_deref()
     }
 
+    /// Replaces the current reading with `s` (the file and environment readings are kept).
     pub fn set(&self, s: Switches) {
         *self.0.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(s);
     }

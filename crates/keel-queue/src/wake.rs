@@ -9,14 +9,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
 use tokio::sync::Notify;
 
+/// A signal that jobs may have become runnable; clones share it.
 #[derive(Debug, Clone, Default)]
 pub struct Wakeup(Arc<Notify>);
 
 impl Wakeup {
+    /// A fresh signal no one waits on yet.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Wakes every task waiting now (a task not yet waiting polls instead).
     pub fn wake(&self) {
         self.0.notify_waiters();
     }

@@ -3,13 +3,17 @@
 use crate::StorageError;
 use sqlx::{PgPool, SqlitePool};
 
+/// Which database engine a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// Embedded SQLite: one file, one host.
     Sqlite,
+    /// A PostgreSQL server, which several processes and hosts can share.
     Postgres,
 }
 
 impl Backend {
+    /// `sqlite` or `postgres`, as shown in logs, health output and metrics labels.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Sqlite => "sqlite",
@@ -37,11 +41,14 @@ pub struct Capabilities {
 /// A pool for one backend. Cloning is cheap (pools are reference-counted).
 #[derive(Debug, Clone)]
 pub enum Db {
+    /// A PostgreSQL pool.
     Postgres(PgPool),
+    /// A SQLite pool.
     Sqlite(SqlitePool),
 }
 
 impl Db {
+    /// Which engine this is.
     pub fn backend(&self) -> Backend {
         match self {
             Self::Postgres(_) => Backend::Postgres,
@@ -49,6 +56,7 @@ impl Db {
         }
     }
 
+    /// What this backend can do; branch on these rather than on the backend's name.
     pub fn capabilities(&self) -> Capabilities {
         match self {
             Self::Postgres(_) => Capabilities {
@@ -68,6 +76,7 @@ impl Db {
         }
     }
 
+    /// The PostgreSQL pool, if this is one (for a store's Postgres implementation).
     pub fn pg(&self) -> Option<&PgPool> {
         match self {
             Self::Postgres(p) => Some(p),
@@ -75,6 +84,7 @@ impl Db {
         }
     }
 
+    /// The SQLite pool, if this is one (for a store's SQLite implementation).
     pub fn sqlite(&self) -> Option<&SqlitePool> {
         match self {
             Self::Sqlite(p) => Some(p),

@@ -9,11 +9,21 @@ pub enum StorageError {
 
     /// The SQLite file or its directory cannot be created.
     #[error("cannot create the SQLite database at {path}: {cause}. Fix: make the directory writable, or set DATABASE_URL=sqlite://<a writable path>")]
-    DataDir { path: String, cause: String },
+    DataDir {
+        /// The database file.
+        path: String,
+        /// The operating system's or SQLite's error.
+        cause: String,
+    },
 
     /// The server did not answer.
     #[error("cannot reach the database ({target}): {cause}. Fix: check DATABASE_URL and that the server is running, or start with KEEL_AUTO_MIGRATE=false to boot degraded")]
-    Unreachable { target: String, cause: String },
+    Unreachable {
+        /// The target, password hidden.
+        target: String,
+        /// The driver's error, password hidden.
+        cause: String,
+    },
 
     /// A migration failed; the component stays at its last good version.
     #[error("migration {version} ({description}) failed: {cause}. The component stays at version {current}; fix the cause and migrate again")]

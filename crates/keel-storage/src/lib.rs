@@ -1,9 +1,6 @@
 //! Database pools, the choice of backend, and the per-component migration runner.
-//!
-//! `DATABASE_URL` unset means embedded SQLite at `./data/keel.db`; `postgres://…` means
-//! PostgreSQL. Domain crates receive a [`Db`] and keep their own SQL for each backend, each
-//! behind a store trait with one conformance suite. What a backend cannot do is declared in
-//! [`Capabilities`], never faked.
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
 
 mod connect;
 mod db;

@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+/// Sizing of the sample buffer and its writer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriterConfig {
     /// Samples held in memory at most; more are dropped and counted.
@@ -134,6 +135,7 @@ impl RouteRecorder {
         true
     }
 
+    /// The counters now (recorded, dropped, written, …), for metrics and tests.
     pub fn stats(&self) -> RecorderStats {
         let s = &self.0;
         RecorderStats {

@@ -31,18 +31,29 @@ const FIELDS: &str = "route, kind, duration_ms, status, occurred_at, sample_rate
 pub struct FieldProblem {
     /// A JSON path such as `events[3].duration_ms`.
     pub field: String,
+    /// What is wrong and what is accepted.
     pub message: String,
 }
 
 /// Why a batch was rejected. Nothing from a rejected batch is recorded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IngestError {
+    /// The body is over [`MAX_BODY_BYTES`].
     #[error("body: {size} bytes; at most {MAX_BODY_BYTES} are accepted, send fewer events per request")]
-    BodyTooLarge { size: usize },
+    BodyTooLarge {
+        /// The body's size in bytes.
+        size: usize,
+    },
+    /// The batch has more than [`MAX_EVENTS`] events.
     #[error("events: {count} events in one batch; at most {MAX_EVENTS} are accepted, split the batch")]
-    TooManyEvents { count: usize },
+    TooManyEvents {
+        /// Events in the batch.
+        count: usize,
+    },
+    /// The body is not JSON (the parser's message).
     #[error("body: not valid JSON ({0})")]
     Malformed(String),
+    /// Fields are missing or invalid; every problem found, each naming its field.
     #[error("{}", .0.first().map(|p| format!("{}: {}", p.field, p.message)).unwrap_or_default())]
     Invalid(Vec<FieldProblem>),
 }

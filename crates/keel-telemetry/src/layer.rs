@@ -25,6 +25,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::time::Instant;
 
+/// The tower [`Layer`](tower::Layer) that times every request (see the module docs); wraps a
+/// service in [`RouteTiming`].
 #[derive(Clone)]
 pub struct RouteTimingLayer<F> {
     metrics: Arc<HttpServerMetrics>,
@@ -53,6 +55,7 @@ impl<S, F: Clone> tower::Layer<S> for RouteTimingLayer<F> {
     }
 }
 
+/// The service [`RouteTimingLayer`] wraps around an inner service.
 #[derive(Clone)]
 pub struct RouteTiming<S, F> {
     inner: S,

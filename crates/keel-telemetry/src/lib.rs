@@ -1,5 +1,8 @@
 //! Telemetry shared by every Keel binary: logging setup and redaction, route timing from the
 //! server and from browsers, Prometheus metrics, and the production telemetry report.
+#![doc = include_str!("../README.md")]
+//!
+//! ## Invariants
 //!
 //! **Architecture Invariant:** every log line that could carry a recipient goes through
 //! [`redact`]; email addresses appear as `j***@example.com`.
@@ -13,6 +16,7 @@
 //!
 //! **API Boundary:** transport-free; the server-side timing layer is behind the `tower`
 //! feature, and the binaries own the HTTP routes and the CLI.
+#![deny(missing_docs)]
 
 mod buffer;
 mod error;

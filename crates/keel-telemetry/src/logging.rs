@@ -3,10 +3,13 @@
 use keel_config::LogFormat;
 use tracing_subscriber::{fmt, EnvFilter};
 
+/// Why [`init_logging`] could not install the subscriber.
 #[derive(Debug, thiserror::Error)]
 pub enum LoggingError {
+    /// The filter text (`RUST_LOG`) does not parse.
     #[error("RUST_LOG is not a valid filter ({0}); use e.g. RUST_LOG=info or RUST_LOG=keel_api=debug,info")]
     Filter(String),
+    /// A global subscriber was installed before (by this call or another crate).
     #[error("logging was already initialised")]
     AlreadyInitialised,
 }

@@ -18,14 +18,19 @@ use sqlx::{self, PgConnection, Row};
 /// Percentiles of one (kind, route) over a window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RoutePercentiles {
+    /// Where the samples came from.
     pub kind: SampleKind,
+    /// The route template.
     pub route: String,
     /// Stored events (what the estimate is built from).
     pub samples: u64,
     /// Sum of weights in millionths of an event: the estimated number of requests × 10^6.
     pub weight_micros: u128,
+    /// Median duration, in microseconds.
     pub p50_us: i64,
+    /// 95th percentile, in microseconds.
     pub p95_us: i64,
+    /// 99th percentile, in microseconds.
     pub p99_us: i64,
 }
 
@@ -40,6 +45,7 @@ impl RoutePercentiles {
 /// (whose integer arithmetic silently turns to floating point on overflow).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PercentileEngine {
+    /// The database on Postgres, Rust on SQLite.
     Auto,
     /// Window functions in PostgreSQL; an error on SQLite.
     Database,

@@ -56,6 +56,7 @@ impl RouteTemplate {
         RouteTemplate(if t.is_empty() { "/".to_owned() } else { t.to_owned() })
     }
 
+    /// The template's text, like `/api/orgs/:org/invoices`.
     pub fn as_str(&self) -> &str {
         &self.0
     }

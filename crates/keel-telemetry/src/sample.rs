@@ -22,6 +22,7 @@ pub enum SampleKind {
 }
 
 impl SampleKind {
+    /// The stored name: `server`, `navigation` or `api`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Server => "server",
@@ -61,6 +62,7 @@ impl SampleRate {
         Ok(SampleRate(ppm as u32))
     }
 
+    /// The rate as a fraction, like 0.05.
     pub fn as_f64(self) -> f64 {
         f64::from(self.0) / 1_000_000.0
     }
@@ -115,24 +117,31 @@ impl RouteSample {
         Self::new(route, SampleKind::Server, Some(method), Some(status), duration, SampleRate::ONE, at)
     }
 
+    /// The route template timed.
     pub fn route(&self) -> &RouteTemplate {
         &self.route
     }
+    /// Where the sample came from.
     pub fn kind(&self) -> SampleKind {
         self.kind
     }
+    /// The HTTP method (normalized), when known.
     pub fn method(&self) -> Option<&'static str> {
         self.method
     }
+    /// The response status, when known and in 100..=599.
     pub fn status(&self) -> Option<u16> {
         self.status
     }
+    /// The duration in microseconds, at most [`MAX_DURATION`].
     pub fn duration_us(&self) -> i64 {
         self.duration_us
     }
+    /// The probability with which this sample was taken.
     pub fn sample_rate(&self) -> SampleRate {
         self.sample_rate
     }
+    /// When the request or navigation happened.
     pub fn occurred_at(&self) -> DateTime<Utc> {
         self.occurred_at
     }

@@ -6,6 +6,7 @@ use serde::Serialize;
 /// Days of route timing kept by default (`ROUTE_TELEMETRY_RETENTION_DAYS`).
 pub const DEFAULT_RETENTION_DAYS: u64 = 30;
 
+/// Route telemetry settings (`ROUTE_TELEMETRY_*`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TelemetrySettings {
     /// `ROUTE_TELEMETRY_ENABLED` (default true): browsers collect timings at all.
@@ -37,8 +38,11 @@ impl Default for TelemetrySettings {
 /// The body of `GET /api/telemetry/config`: `{"enabled":..,"sample_rate":..,"admin_sample_rate":..}`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ClientConfig {
+    /// Whether browsers collect timings at all.
     pub enabled: bool,
+    /// The sample rate of public and non-admin routes.
     pub sample_rate: f64,
+    /// The sample rate of admin routes.
     pub admin_sample_rate: f64,
 }
 
@@ -56,6 +60,7 @@ impl TelemetrySettings {
         }
     }
 
+    /// The subset of settings a browser needs.
     pub fn client_config(&self) -> ClientConfig {
         ClientConfig { enabled: self.enabled, sample_rate: self.sample_rate, admin_sample_rate: self.admin_sample_rate }
     }

@@ -5,6 +5,7 @@ use super::{Schedule, ScheduledTask, TaskContext, TaskError};
 use futures::future::BoxFuture;
 use std::time::Duration;
 
+/// The built-in `job_retention` task (see the module docs); every [`crate::Worker`] has it.
 #[derive(Debug, Clone)]
 pub struct RetentionTask {
     schedule: Schedule,
@@ -13,6 +14,7 @@ pub struct RetentionTask {
 }
 
 impl RetentionTask {
+    /// The task's name; `DISABLE_JOB_RETENTION_CRON=true` switches it off.
     pub const NAME: &'static str = "job_retention";
 
     /// Hourly: deletes are batched, so a run after a long gap is still a series of short

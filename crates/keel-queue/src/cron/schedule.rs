@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// When a scheduled task is due.
 #[derive(Debug, Clone)]
 pub enum Schedule {
     /// Due at once when first seen, then `interval` after each slot is taken.
@@ -15,6 +16,7 @@ pub enum Schedule {
 }
 
 impl Schedule {
+    /// Every `interval` (at least one second, the scheduler's resolution).
     pub fn every(interval: Duration) -> Self {
         Self::Every(interval.max(Duration::from_secs(1)))
     }

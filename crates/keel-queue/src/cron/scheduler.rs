@@ -22,23 +22,32 @@ use uuid::Uuid;
 pub enum CronTick {
     /// An incident switch is on; no connection was opened.
     Switched {
+        /// The switch variable that is on.
         var: String,
     },
+    /// The task's next slot has not come yet.
     NotDue {
+        /// When it is due.
         next_run_at: DateTime<Utc>,
     },
+    /// Another run of the task holds a current lease.
     AlreadyRunning {
+        /// That run's id.
         run: Uuid,
+        /// The worker running it.
         worker: String,
     },
     /// Paused in the database (`cron pause`); a `skipped_paused` run was recorded.
     Paused {
+        /// The pause's name: the task's own, or `all`.
         by: String,
     },
     /// A run happened; `run` is its final log row. `lease_lost`: another worker marked it
     /// stuck meanwhile, so its outcome was not recorded.
     Ran {
+        /// The run's final execution-log row.
         run: CronRun,
+        /// True when the run's lease was lost before it finished.
         lease_lost: bool,
     },
 }

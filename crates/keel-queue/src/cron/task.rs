@@ -26,17 +26,23 @@ impl<E: std::error::Error> From<E> for TaskError {
     }
 }
 
+/// What a task's run gets: the store, a cancellation token and the worker's id.
 #[derive(Clone)]
 pub struct TaskContext {
+    /// The worker's store, for tasks that maintain the queue itself.
     pub store: Arc<dyn Store>,
     /// Cancelled on shutdown or when the run's lease is lost; stop at the next safe point.
     pub cancel: CancellationToken,
+    /// The id of the worker running this task.
     pub worker: String,
 }
 
+/// A named periodic task. Across every worker sharing the database, at most one run of a task
+/// is active at a time; each run is recorded in the execution log.
 pub trait ScheduledTask: Send + Sync + 'static {
     /// Lowercase, like `job_retention`; its switch is `DISABLE_<NAME>_CRON`.
     fn name(&self) -> &str;
+    /// When the task is due.
     fn schedule(&self) -> &Schedule;
     /// How long a run holds the task without a heartbeat (heartbeats every third of it).
     fn lease(&self) -> Duration {
@@ -58,6 +64,7 @@ pub struct FnTask {
 }
 
 impl FnTask {
+    /// A task named `name` running `f` on `schedule`, with a 60 s lease.
     pub fn new<F, Fut>(name: &str, schedule: Schedule, f: F) -> Self
     where
         F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
@@ -66,6 +73,7 @@ impl FnTask {
         Self { name: name.to_owned(), schedule, lease: Duration::from_secs(60), f: Arc::new(move |c| Box::pin(f(c))) }
     }
 
+    /// How long a run holds the task without a heartbeat (default 60 s).
     pub fn with_lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
         self

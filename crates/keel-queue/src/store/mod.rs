@@ -29,42 +29,55 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// The boxed future every store method returns.
 pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T, QueueError>>;
 
 /// A request to claim up to `limit` runnable jobs of one queue.
 #[derive(Debug, Clone)]
 pub struct Claim {
+    /// The queue to claim from.
     pub queue: String,
     /// The scheduled-task name this loop answers to (`background_job`): a database pause of
     /// that task, or of `all`, stops claims just like a queue pause.
     pub task: String,
+    /// Jobs claimed at most.
     pub limit: u32,
+    /// How long each claim holds its job without a heartbeat.
     pub lease: Duration,
+    /// The claiming worker's id, stored as `locked_by`.
     pub worker: String,
 }
 
 /// How an attempt ended, as reported by the worker.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
+    /// The handler succeeded.
     Completed,
     /// Retryable failure: run again at `at`, unless attempts are used up (then dead-letter).
     Retry {
+        /// The handler's error.
         error: String,
+        /// When to run again.
         at: DateTime<Utc>,
     },
     /// Permanent failure: `failed`, never retried.
     Failed {
+        /// The handler's error.
         error: String,
     },
     /// Cannot be processed at all (unknown kind, payload that does not decode, oversized).
     DeadLetter {
+        /// Why.
         error: String,
     },
 }
 
+/// One attempt's end, presented with the lease of its claim.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finish {
+    /// The claim being finished; a stale one changes nothing.
     pub lease: Lease,
+    /// How the attempt ended.
     pub outcome: Outcome,
 }
 
@@ -81,8 +94,11 @@ pub enum Finished {
 /// `stuck_processing`, kept apart from handler failures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rescued {
+    /// The job.
     pub id: JobId,
+    /// Its kind.
     pub kind: String,
+    /// Its queue.
     pub queue: String,
     /// The attempt that never finished.
     pub attempt: u32,
@@ -92,11 +108,16 @@ pub struct Rescued {
     pub worker: Option<String>,
 }
 
+/// Which jobs [`JobStore::list`] returns; every field set narrows the list.
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
+    /// Only jobs in this state.
     pub state: Option<JobState>,
+    /// Only jobs of this kind.
     pub kind: Option<String>,
+    /// Only jobs in this queue.
     pub queue: Option<String>,
+    /// Only jobs of this tenant.
     pub org: Option<OrgId>,
     /// Newest first; at most 1,000 (default 100).
     pub limit: Option<u32>,
@@ -108,8 +129,10 @@ impl JobFilter {
     }
 }
 
+/// What [`JobStore::requeue_dead`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RequeueReport {
+    /// Dead jobs made pending again.
     pub requeued: u64,
     /// Dead jobs left dead because another job with their dedupe key is active.
     pub skipped_duplicates: Vec<JobId>,
@@ -127,6 +150,7 @@ pub enum PauseReason {
 
 /// Jobs: enqueue, claim under a fenced lease, finish, rescue, and the operator's verbs.
 pub trait JobStore: Send + Sync {
+    /// The database engine behind the store.
     fn backend(&self) -> Backend;
     /// The store's clock, which stamps every time it writes.
     fn now(&self) -> DateTime<Utc>;
@@ -137,6 +161,7 @@ pub trait JobStore: Send + Sync {
     /// SQLite returns at once: its wakeups are in-process only and other processes poll.
     fn start_wakeups(&self, cancel: CancellationToken) -> StoreFuture<'_, ()>;
 
+    /// Inserts a job, or finds the active job holding its dedupe key; wakes local workers.
     fn enqueue(&self, job: NewJob) -> StoreFuture<'_, Enqueued>;
     /// All or nothing, in one transaction; results in input order.
     fn enqueue_many(&self, jobs: Vec<NewJob>) -> StoreFuture<'_, Vec<Enqueued>>;
@@ -155,7 +180,9 @@ pub trait JobStore: Send + Sync {
     /// was their last attempt). Safe to run from every worker at once.
     fn rescue_expired(&self, limit: u32) -> StoreFuture<'_, Vec<Rescued>>;
 
+    /// One job, if it exists.
     fn get(&self, id: JobId) -> StoreFuture<'_, Option<Job>>;
+    /// Jobs matching `filter`, newest first.
     fn list(&self, filter: JobFilter) -> StoreFuture<'_, Vec<Job>>;
     /// Cancels a pending or retrying job.
     fn cancel(&self, id: JobId) -> StoreFuture<'_, Job>;
@@ -165,13 +192,16 @@ pub trait JobStore: Send + Sync {
     /// Requeues every dead-lettered job (of one kind, if given) with fresh attempts.
     fn requeue_dead(&self, kind: Option<String>) -> StoreFuture<'_, RequeueReport>;
 
+    /// Stops claims from `queue` for every worker until resumed; `by` records who.
     fn pause_queue(&self, queue: String, by: Option<String>) -> StoreFuture<'_, ()>;
     /// Returns whether the queue was paused.
     fn resume_queue(&self, queue: String) -> StoreFuture<'_, bool>;
+    /// The queues paused now.
     fn paused_queues(&self) -> StoreFuture<'_, Vec<String>>;
     /// Whether claims for this queue and task are paused in the database, and by what.
     fn pause_reason(&self, queue: String, task: String) -> StoreFuture<'_, Option<PauseReason>>;
 
+    /// Counts per state and kind, the oldest waiting job's age and expired leases.
     fn snapshot(&self) -> StoreFuture<'_, QueueSnapshot>;
     /// Deletes completed and cancelled jobs that finished before `now - older_than`, in
     /// batches; returns how many.
@@ -198,11 +228,13 @@ pub trait CronStore: Send + Sync {
     ) -> StoreFuture<'_, bool>;
     /// Marks every run whose lease expired as `stuck`; returns them.
     fn cron_recover_stale(&self) -> StoreFuture<'_, Vec<CronRun>>;
+    /// Execution-log rows matching `filter`, newest first.
     fn cron_runs(&self, filter: RunFilter) -> StoreFuture<'_, Vec<CronRun>>;
     /// Pauses a task, or every task with `all`.
     fn cron_pause(&self, task: String, by: Option<String>) -> StoreFuture<'_, ()>;
     /// Resumes a task; `all` clears every pause. Returns whether anything was paused.
     fn cron_resume(&self, task: String) -> StoreFuture<'_, bool>;
+    /// The pauses in force.
     fn cron_pauses(&self) -> StoreFuture<'_, Vec<CronPause>>;
     /// Deletes finished runs that started before `now - older_than`.
     fn cron_prune(&self, older_than: Duration) -> StoreFuture<'_, u64>;
@@ -215,6 +247,8 @@ impl<T: JobStore + CronStore + ?Sized> Store for T {}
 /// Limits applied at enqueue.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreOptions {
+    /// Payloads above this many bytes are refused at enqueue (default
+    /// [`crate::DEFAULT_MAX_PAYLOAD_BYTES`]).
     pub max_payload_bytes: usize,
 }
 

@@ -34,6 +34,8 @@ pub(crate) const JOB_COLS: &str = "j.id, j.kind, j.queue, j.org_id, j.payload::t
 
 pub(crate) const NIL_ORG: &str = "'00000000-0000-0000-0000-000000000000'::uuid";
 
+/// The queue on PostgreSQL. Prefer [`crate::open`] (which picks the store for a `Db`) unless you
+/// need `enqueue_in`, which enqueues inside your own transaction.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pub(crate) pool: PgPool,
@@ -43,20 +45,24 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// A store over `pool`, on the system clock with default options.
     pub fn new(pool: PgPool) -> Self {
         Self { pool, clock: Arc::new(SystemClock), wake: Wakeup::new(), opts: StoreOptions::default() }
     }
 
+    /// Takes "now" from `clock` (a [`crate::ManualClock`] in tests).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
 
+    /// Sets the enqueue limits.
     pub fn with_options(mut self, opts: StoreOptions) -> Self {
         self.opts = opts;
         self
     }
 
+    /// The pool, to begin a transaction for `enqueue_in`.
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

@@ -25,6 +25,8 @@ pub(crate) const JOB_COLS: &str = "id, kind, queue, org_id, payload, priority, s
 
 pub(crate) const BEGIN: &str = "BEGIN IMMEDIATE";
 
+/// The queue on SQLite. Prefer [`crate::open`] (which picks the store for a `Db`) unless you
+/// need `enqueue_in`, which enqueues inside your own transaction.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
@@ -38,21 +40,25 @@ pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
 }
 
 impl SqliteStore {
+    /// A store over `pool`, on the system clock with default options.
     pub fn new(pool: SqlitePool) -> Self {
         let wake = crate::wake::for_sqlite_file(pool.connect_options().get_filename());
         Self { pool, clock: Arc::new(SystemClock), wake, opts: StoreOptions::default() }
     }
 
+    /// Takes "now" from `clock` (a [`crate::ManualClock`] in tests).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
 
+    /// Sets the enqueue limits.
     pub fn with_options(mut self, opts: StoreOptions) -> Self {
         self.opts = opts;
         self
     }
 
+    /// The pool, to begin a transaction for `enqueue_in`.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }

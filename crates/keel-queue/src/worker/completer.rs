@@ -30,10 +30,15 @@ pub(crate) struct Pending {
 /// What one batch of finishes did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct BatchReport {
+    /// Jobs claimed.
     pub claimed: u64,
+    /// Finished `completed`.
     pub completed: u64,
+    /// Finished `retrying` (to run again).
     pub retried: u64,
+    /// Finished `failed` (permanent error).
     pub failed: u64,
+    /// Finished `dead_letter`.
     pub dead_lettered: u64,
     /// Finishes refused because the lease had moved on (the job was rescued meanwhile).
     pub stale: u64,

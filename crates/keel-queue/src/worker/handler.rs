@@ -26,18 +26,24 @@ pub enum JobErrorKind {
 /// can use `?`; say `permanent` or `unprocessable` when retrying is pointless.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobError {
+    /// What happens next.
     pub kind: JobErrorKind,
+    /// Recorded as the job's `last_error` (email addresses masked in logs).
     pub message: String,
+    /// The earliest retry, overriding the backoff.
     pub retry_after: Option<Duration>,
 }
 
 impl JobError {
+    /// Try again after the backoff.
     pub fn retryable(message: impl Into<String>) -> Self {
         Self { kind: JobErrorKind::Retryable, message: message.into(), retry_after: None }
     }
+    /// Give up: the job is `failed`.
     pub fn permanent(message: impl Into<String>) -> Self {
         Self { kind: JobErrorKind::Permanent, message: message.into(), retry_after: None }
     }
+    /// The job is malformed: dead-letter it.
     pub fn unprocessable(message: impl Into<String>) -> Self {
         Self { kind: JobErrorKind::Unprocessable, message: message.into(), retry_after: None }
     }
@@ -63,6 +69,7 @@ impl<E: std::error::Error> From<E> for JobError {
 /// What a handler gets besides its payload.
 #[derive(Debug, Clone)]
 pub struct JobContext {
+    /// The job as claimed.
     pub job: Arc<Job>,
     /// Cancelled when the worker gives up on this attempt (shutdown deadline passed, or the
     /// lease was lost); long handlers should stop at the next safe point.
@@ -70,9 +77,11 @@ pub struct JobContext {
 }
 
 impl JobContext {
+    /// This attempt's number, from 1.
     pub fn attempt(&self) -> u32 {
         self.job.attempt
     }
+    /// The job's tenant, if any.
     pub fn org(&self) -> Option<OrgId> {
         self.job.org
     }
@@ -103,6 +112,7 @@ impl fmt::Debug for Registry {
 }
 
 impl Registry {
+    /// An empty registry.
     pub fn new() -> Self {
         Self::default()
     }
@@ -165,10 +175,12 @@ impl Registry {
         self.kinds.get(kind)
     }
 
+    /// The registered kinds, sorted.
     pub fn kinds(&self) -> impl Iterator<Item = &str> {
         self.kinds.keys().map(String::as_str)
     }
 
+    /// A registered kind's options.
     pub fn options(&self, kind: &str) -> Option<&KindOptions> {
         self.kinds.get(kind).map(|r| &r.options)
     }

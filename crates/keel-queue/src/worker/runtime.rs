@@ -26,14 +26,19 @@ use tokio_util::task::TaskTracker;
 pub enum Tick {
     /// An incident switch is on; no connection was opened.
     Switched {
+        /// The switch variable that is on.
         var: String,
     },
     /// Paused in the database.
     Paused {
+        /// The queue or task pause in force.
         by: PauseReason,
     },
+    /// Nothing was runnable.
     Empty,
+    /// Jobs were claimed and run.
     Ran {
+        /// What they did.
         report: BatchReport,
     },
 }
@@ -41,11 +46,14 @@ pub enum Tick {
 /// The totals of a worker's life, returned when [`Worker::run`] ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WorkerReport {
+    /// The worker's counters at the end.
     pub metrics: MetricsSnapshot,
     /// Jobs still running at the shutdown deadline whose leases were given back.
     pub released_at_shutdown: u64,
 }
 
+/// Runs jobs and scheduled tasks from a store: one claim loop per configured queue, leases kept
+/// by heartbeats, crashed work rescued, and a graceful drain on shutdown (see the module docs).
 pub struct Worker {
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
@@ -84,6 +92,7 @@ impl Worker {
         }
     }
 
+    /// Obeys `switches`: share one board across the process so a reload reaches every loop.
     pub fn with_switches(mut self, switches: SwitchBoard) -> Self {
         self.switches = switches;
         self
@@ -96,14 +105,17 @@ impl Worker {
         self
     }
 
+    /// The worker's live counters, to export as metrics.
     pub fn metrics(&self) -> Arc<QueueMetrics> {
         self.metrics.clone()
     }
 
+    /// The settings the worker runs with.
     pub fn settings(&self) -> &WorkerSettings {
         &self.settings
     }
 
+    /// The switches the worker obeys.
     pub fn switches(&self) -> &SwitchBoard {
         &self.switches
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 /// One claim loop: a queue, the task name its switches and pauses answer to, and its size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueSettings {
+    /// The queue served.
     pub queue: String,
     /// `background_job` for the default queue, `webhook_delivery` for `webhooks`, else the
     /// queue's own name.
@@ -20,6 +21,7 @@ pub struct QueueSettings {
 }
 
 impl QueueSettings {
+    /// A loop for `queue`, answering to `task`; concurrency and batch size are at least 1.
     pub fn new(queue: &str, task: &str, concurrency: u32, batch_size: u32) -> Self {
         Self {
             queue: queue.to_owned(),
@@ -30,10 +32,13 @@ impl QueueSettings {
     }
 }
 
+/// How a [`crate::Worker`] runs: its queues, timing and limits. `Default` serves `default` and
+/// `webhooks`; [`WorkerSettings::from_source`] reads the environment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkerSettings {
     /// Shown as `locked_by` on claimed jobs and `worker` on cron runs.
     pub worker_id: String,
+    /// One claim loop per entry.
     pub queues: Vec<QueueSettings>,
     /// How long a claim holds a job without a heartbeat; heartbeats run every third of it.
     /// Also how long a crashed worker's jobs wait before rescue.

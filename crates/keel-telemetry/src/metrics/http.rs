@@ -6,6 +6,7 @@ use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// The histogram's name, OpenTelemetry's `http.server.request.duration` in Prometheus form.
 pub const HTTP_DURATION_METRIC: &str = "http_server_request_duration_seconds";
 
 /// OpenTelemetry's advisory bucket boundaries for `http.server.request.duration`, in seconds.
@@ -74,6 +75,7 @@ pub fn status_class(status: u16) -> &'static str {
 }
 
 impl HttpServerMetrics {
+    /// An empty histogram family.
     pub fn new() -> Self {
         Self::default()
     }

@@ -16,12 +16,16 @@ pub use text::CONTENT_TYPE;
 /// The metric types this registry renders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricKind {
+    /// Only goes up (`_total`).
     Counter,
+    /// Goes up and down.
     Gauge,
+    /// Bucketed observations (the HTTP duration histogram).
     Histogram,
 }
 
 impl MetricKind {
+    /// The `# TYPE` keyword: `counter`, `gauge` or `histogram`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Counter => "counter",

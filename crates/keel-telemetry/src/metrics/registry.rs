@@ -6,18 +6,47 @@ use super::{text, MetricKind};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 
+/// A family or sample refused by the registry; the message names the metric and the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetricsError {
+    /// The name breaks a Prometheus naming rule (characters, `_total` on counters only, units).
     #[error("metric {name}: {reason}")]
-    InvalidName { name: String, reason: String },
+    InvalidName {
+        /// The metric.
+        name: String,
+        /// The rule broken.
+        reason: String,
+    },
+    /// A label name is invalid, reserved or listed twice.
     #[error("metric {name}: label {reason}")]
-    InvalidLabel { name: String, reason: String },
+    InvalidLabel {
+        /// The metric.
+        name: String,
+        /// The label and the rule broken.
+        reason: String,
+    },
+    /// The HELP text is empty.
     #[error("metric {name}: HELP text is required (say what is counted and in which unit)")]
-    MissingHelp { name: String },
+    MissingHelp {
+        /// The metric.
+        name: String,
+    },
+    /// A family of that name exists already.
     #[error("metric {name} is already registered (or collides with a histogram series)")]
-    Duplicate { name: String },
+    Duplicate {
+        /// The metric.
+        name: String,
+    },
+    /// A sample's label values do not match the family's label names.
     #[error("metric {name}: {got} label values given for {want} label names")]
-    LabelCount { name: String, want: usize, got: usize },
+    LabelCount {
+        /// The metric.
+        name: String,
+        /// Label names of the family.
+        want: usize,
+        /// Label values given.
+        got: usize,
+    },
 }
 
 /// A counter or gauge family: its name, HELP text and label names, checked against the
@@ -60,6 +89,7 @@ impl FamilyDesc {
         })
     }
 
+    /// The family's metric name.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -68,11 +98,14 @@ impl FamilyDesc {
 /// One sample: label values in the family's label order, and the value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
+    /// Label values, one per label name of the family, in order.
     pub labels: Vec<String>,
+    /// The sample's value.
     pub value: f64,
 }
 
 impl Sample {
+    /// A sample with these label values.
     pub fn new<I, S>(labels: I, value: f64) -> Sample
     where
         I: IntoIterator<Item = S>,
@@ -148,6 +181,7 @@ impl Default for MetricsRegistry {
 }
 
 impl MetricsRegistry {
+    /// A registry holding only the (empty) HTTP histogram.
     pub fn new() -> Self {
         Self { http: Arc::new(HttpServerMetrics::new()), families: RwLock::new(Vec::new()) }
     }

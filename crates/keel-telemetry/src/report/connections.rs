@@ -5,11 +5,14 @@ use crate::TelemetryError;
 use serde::Serialize;
 use sqlx::{self, PgConnection};
 
+/// Client connections of a PostgreSQL server at one instant, and the headroom left.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConnectionSnapshot {
     /// Client backends (`backend_type = 'client backend'`), including the report's own.
     pub total: i64,
+    /// Running a statement now.
     pub active: i64,
+    /// Connected, not in a transaction (pooled connections at rest).
     pub idle: i64,
     /// `idle in transaction` and `idle in transaction (aborted)`.
     pub idle_in_transaction: i64,
@@ -18,7 +21,9 @@ pub struct ConnectionSnapshot {
     pub waiting_on_locks: i64,
     /// Sessions whose state this role may not see (NULL without `pg_read_all_stats`).
     pub state_hidden: i64,
+    /// The server's `max_connections`.
     pub max_connections: i64,
+    /// The server's `superuser_reserved_connections`.
     pub superuser_reserved_connections: i64,
     /// `reserved_connections` (PostgreSQL 16+); `None` before.
     pub reserved_connections: Option<i64>,
@@ -28,14 +33,22 @@ pub struct ConnectionSnapshot {
     pub headroom: i64,
     /// `headroom / usable` in percent, one decimal.
     pub headroom_pct: f64,
+    /// Set when the reporting role cannot see other roles' state (no `pg_read_all_stats`),
+    /// with the grant that fixes it.
     pub warning: Option<String>,
 }
 
+/// The report's connection section: a snapshot, or why there is none.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum ConnectionsSection {
+    /// The snapshot, taken on PostgreSQL.
     Snapshot(ConnectionSnapshot),
-    PostgresOnly { note: String },
+    /// SQLite has no server connections to count.
+    PostgresOnly {
+        /// The explanation shown in the report.
+        note: String,
+    },
 }
 
 /// One statement, so every count comes from the same `pg_stat_activity` snapshot; inside a

@@ -27,12 +27,16 @@ use serde::Serialize;
 use sqlx::{self, Connection};
 use std::time::Duration;
 
+/// What a report covers and judges against.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportOptions {
     /// The window: the last `days` days before `now` (1 to 366).
     pub days: u32,
+    /// The latency objectives routes are judged against.
     pub slo: Slo,
+    /// The business owner's written load target, if any.
     pub load_target: Option<LoadTarget>,
+    /// Spending inputs of the cost gate.
     pub cost: CostInputs,
     /// Per-statement limit on Postgres, so a report never hangs on a stuck server.
     pub statement_timeout: Duration,
@@ -50,55 +54,81 @@ impl Default for ReportOptions {
     }
 }
 
+/// Why no report was built. A report is whole or absent, never partial.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// `days` outside 1 to 366.
     #[error("--days must be from 1 to 366, got {0}")]
     Days(u32),
+    /// A section's query failed.
     #[error("the telemetry report could not be built: the {section} section failed ({source}). No report was written; fix the cause and run it again")]
     Section {
+        /// The section (`route percentiles`, `pg_stat_statements`, …).
         section: &'static str,
+        /// The database error.
         #[source]
         source: TelemetryError,
     },
 }
 
+/// The time range a report covers: `[from, to)`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Window {
+    /// Start, inclusive.
     pub from: DateTime<Utc>,
+    /// End, exclusive (the report's `now`).
     pub to: DateTime<Utc>,
+    /// The window's length in days.
     pub days: u32,
 }
 
+/// The report's three judgements.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Verdict {
+    /// Routes against the latency objectives.
     pub slo: SloVerdict,
+    /// The business-load target, restated (or its absence noted).
     pub load_target: LoadVerdict,
+    /// Spend against the monthly ceiling.
     pub cost: CostVerdict,
 }
 
+/// The production telemetry report: render it with [`TelemetryReport::to_markdown`] or serialize it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TelemetryReport {
+    /// When the report was built.
     pub generated_at: DateTime<Utc>,
+    /// The time range covered.
     pub window: Window,
     /// "postgres" or "sqlite".
     pub backend: &'static str,
+    /// The database's own version string.
     pub server_version: String,
+    /// The judgements.
     pub verdict: Verdict,
+    /// Slowest routes by p95 and p99.
     pub routes: RoutesSection,
+    /// Top SQL statements (PostgreSQL with pg_stat_statements).
     pub statements: StatementsSection,
+    /// Connection headroom (PostgreSQL).
     pub connections: ConnectionsSection,
 }
 
 /// A step of [`build_report`], for a progress indicator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportStep {
+    /// Computing route percentiles.
     Routes,
+    /// Reading pg_stat_statements.
     Statements,
+    /// Taking the connection snapshot.
     Connections,
+    /// Judging.
     Verdict,
 }
 
 impl ReportStep {
+    /// A short human label for the step.
     pub fn label(self) -> &'static str {
         match self {
             Self::Routes => "route percentiles",

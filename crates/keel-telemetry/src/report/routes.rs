@@ -8,28 +8,41 @@ use serde::Serialize;
 /// Routes listed in each table.
 pub const TOP_ROUTES: usize = 10;
 
+/// One route in a slow-route table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RouteRow {
+    /// Where the samples came from.
     pub kind: SampleKind,
+    /// The route template.
     pub route: String,
+    /// Stored samples.
     pub samples: u64,
     /// Requests the samples stand for (each weighted by 1 / sample rate).
     pub estimated_requests: f64,
+    /// Median, in microseconds.
     pub p50_us: i64,
+    /// 95th percentile, in microseconds.
     pub p95_us: i64,
     /// `None` below [`MIN_P99_SAMPLES`] samples: "not enough samples".
     pub p99_us: Option<i64>,
 }
 
+/// The report's route section.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RoutesSection {
     /// "database" (Postgres window functions) or "rust" (SQLite).
     pub computed_in: &'static str,
+    /// Stored samples in the window, every route.
     pub total_samples: u64,
+    /// Requests those samples stand for.
     pub estimated_requests: f64,
+    /// Distinct (kind, route) pairs seen.
     pub routes_seen: usize,
+    /// Samples a route needs for its p99 to be shown ([`MIN_P99_SAMPLES`]).
     pub min_p99_samples: u64,
+    /// The [`TOP_ROUTES`] slowest by p95.
     pub top_by_p95: Vec<RouteRow>,
+    /// The [`TOP_ROUTES`] slowest by p99, among routes with enough samples.
     pub top_by_p99: Vec<RouteRow>,
     /// Routes left out of the p99 table for having fewer than `min_p99_samples` samples.
     pub p99_withheld: usize,

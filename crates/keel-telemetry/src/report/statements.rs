@@ -18,19 +18,27 @@ pub const HOW_TO_ENABLE: &str = "Add pg_stat_statements to shared_preload_librar
 /// One normalized statement of this database.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatementRow {
+    /// pg_stat_statements' `queryid` (absent when the role may not see it).
     pub queryid: Option<i64>,
     /// The normalized text with whitespace collapsed and password literals masked.
     pub query: String,
+    /// Times executed since the statistics were last reset.
     pub calls: i64,
+    /// Total execution time, in milliseconds.
     pub total_ms: f64,
+    /// Mean execution time, in milliseconds.
     pub mean_ms: f64,
+    /// Rows returned or affected, in total.
     pub rows: i64,
 }
 
+/// The report's SQL section: the top statements, or why they cannot be shown.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum StatementsSection {
+    /// pg_stat_statements is installed and readable.
     Available {
+        /// The installed extension's version.
         extension_version: String,
         /// The timing columns read (`total_exec_time`/`mean_exec_time` from 1.8, PostgreSQL 13,
         /// on; `total_time`/`mean_time` before).
@@ -39,16 +47,21 @@ pub enum StatementsSection {
         stats_reset: Option<DateTime<Utc>>,
         /// Entries evicted because `pg_stat_statements.max` was reached (1.9+).
         deallocations: Option<i64>,
+        /// The top [`TOP_STATEMENTS`] by total time.
         statements: Vec<StatementRow>,
         /// Set when the role cannot read other roles' statements (no `pg_read_all_stats`).
         warning: Option<String>,
     },
     /// The extension is not usable; not an error, the section explains and says how to enable it.
     Unavailable {
+        /// Why it is not usable (not installed, not preloaded, …).
         reason: String,
+        /// What to do: [`HOW_TO_ENABLE`].
         how_to_enable: String,
     },
+    /// SQLite has no statement statistics.
     PostgresOnly {
+        /// The explanation shown in the report.
         note: String,
     },
 }

@@ -23,10 +23,13 @@ pub const MIN_P99_SAMPLES: u64 = 100;
 /// Latency objectives in milliseconds; either may be absent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Slo {
+    /// Every route's p95 must be at most this.
     pub p95_ms: Option<u64>,
+    /// Every route's p99 (with enough samples) must be at most this.
     pub p99_ms: Option<u64>,
 }
 
+/// How routes fared against the objectives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SloOutcome {
@@ -43,21 +46,32 @@ pub enum SloOutcome {
 /// One route over one objective.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Breach {
+    /// Where the samples came from.
     pub kind: SampleKind,
+    /// The route template.
     pub route: String,
+    /// `p95` or `p99`.
     pub percentile: &'static str,
+    /// The measured percentile, in microseconds.
     pub measured_us: i64,
+    /// The objective it exceeds, in milliseconds.
     pub slo_ms: u64,
+    /// Stored samples behind the measurement.
     pub samples: u64,
 }
 
+/// The SLO judgement.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SloVerdict {
+    /// The overall outcome.
     pub outcome: SloOutcome,
+    /// The objectives judged against.
     pub slo: Slo,
+    /// Every route over an objective.
     pub breaches: Vec<Breach>,
     /// Routes whose p99 was not judged for lack of samples (`kind route`).
     pub p99_not_judged: Vec<String>,
+    /// The judgement in a sentence or two, as the report prints it.
     pub text: String,
 }
 
@@ -139,6 +153,7 @@ fn breach(r: &RoutePercentiles, percentile: &'static str, measured_us: i64, slo_
 pub struct LoadTarget {
     /// Simultaneous authenticated active sessions.
     pub sessions: u64,
+    /// The date the load is expected by.
     pub by: NaiveDate,
     /// The launch, customer or usage reason that justifies the number.
     pub reason: String,
@@ -180,9 +195,12 @@ impl fmt::Display for LoadTarget {
     }
 }
 
+/// The load-target section of the verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LoadVerdict {
+    /// The target given, if any.
     pub target: Option<LoadTarget>,
+    /// The restated target, or what is missing, as the report prints it.
     pub text: String,
 }
 
@@ -233,11 +251,13 @@ const fn dollars(d: i64) -> i64 {
 const BASE_CEILING: i64 = dollars(250);
 const TIERS: [(i64, i64); 2] = [(dollars(25_000), dollars(1_000)), (dollars(10_000), dollars(500))];
 
+/// Where the monthly spend stands against its ceiling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CostOutcome {
     /// No spend given: the gate is not evaluated.
     NotGiven,
+    /// At or under the ceiling.
     WithinCeiling,
     /// Over the ceiling: a business-owner approval is required before the phase starts.
     NeedsOwnerApproval,
@@ -245,13 +265,20 @@ pub enum CostOutcome {
     LaunchRiskException,
 }
 
+/// The cost gate's judgement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CostVerdict {
+    /// The outcome.
     pub outcome: CostOutcome,
+    /// The monthly ceiling for the given MRR ([`monthly_ceiling`]).
     pub ceiling: Money,
+    /// The monthly spend given.
     pub monthly_spend: Option<Money>,
+    /// The monthly recurring revenue given.
     pub mrr: Option<Money>,
+    /// Whether the business owner wrote a launch-risk exception.
     pub launch_risk_exception: bool,
+    /// The judgement as the report prints it.
     pub text: String,
 }
 
