@@ -6,8 +6,7 @@ use crate::bus::{BusError, BusStatus, BusTask, InvalidationBus};
 use crate::cache::OrgCache;
 use crate::message::Invalidation;
 use futures::future::BoxFuture;
-use keel_storage::sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
-use keel_storage::Db;
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -15,6 +14,7 @@ use tokio::sync::watch;
 /// The NOTIFY channel.
 pub const CHANNEL: &str = "keel_orgcache";
 
+/// How the listener notices and recovers from a dead connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PgBusOptions {
     /// After this long without a notification, the listener connection is probed.
@@ -40,7 +40,7 @@ struct Publisher(PgPool);
 impl InvalidationBus for Publisher {
     fn publish<'a>(&'a self, message: &'a Invalidation) -> BoxFuture<'a, Result<(), BusError>> {
         Box::pin(async move {
-            keel_storage::sqlx::query("SELECT pg_notify($1, $2)")
+            sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(CHANNEL)
                 .bind(message.encode())
                 .execute(&self.0)
@@ -55,16 +55,15 @@ impl InvalidationBus for Publisher {
 pub struct PgBus;
 
 impl PgBus {
-    /// Publishes `cache`'s invalidations through `db` and applies other instances' to it.
-    /// SQLite has no LISTEN/NOTIFY and is single-node: use [`crate::LocalBus`] (or no bus).
-    pub fn connect(cache: &OrgCache, db: &Db) -> Result<BusTask, BusError> {
-        PgBus::connect_with(cache, db, PgBusOptions::default())
+    /// Publishes `cache`'s invalidations through `pool` and applies other instances' to it.
+    /// Must be called inside a tokio runtime. SQLite has no LISTEN/NOTIFY and is single-node:
+    /// use [`crate::LocalBus`] (or no bus) there.
+    pub fn connect(cache: &OrgCache, pool: &PgPool) -> Result<BusTask, BusError> {
+        PgBus::connect_with(cache, pool, PgBusOptions::default())
     }
 
-    pub fn connect_with(cache: &OrgCache, db: &Db, options: PgBusOptions) -> Result<BusTask, BusError> {
-        let Some(pool) = db.pg() else {
-            return Err(BusError::Unsupported(db.backend().as_str()));
-        };
+    /// [`PgBus::connect`] with other heartbeat, probe and back-off settings.
+    pub fn connect_with(cache: &OrgCache, pool: &PgPool, options: PgBusOptions) -> Result<BusTask, BusError> {
         cache.attach_bus(Arc::new(Publisher(pool.clone())))?;
         let (status_tx, status) = watch::channel(BusStatus::default());
         let handle = tokio::spawn(listen_loop(cache.clone(), pool.clone(), options, status_tx));
@@ -97,7 +96,7 @@ async fn connect_listener(app: &PgPool, name: &str, options: &PgBusOptions) -> R
     let fut = async {
         let mut l = PgListener::connect_with(&pool).await?;
         l.listen(CHANNEL).await?;
-        Ok::<_, keel_storage::sqlx::Error>(l)
+        Ok::<_, sqlx::Error>(l)
     };
     match tokio::time::timeout(options.probe_timeout, fut).await {
         Ok(Ok(l)) => Ok((l, pool)),
@@ -146,7 +145,7 @@ async fn listen_loop(cache: OrgCache, app: PgPool, options: PgBusOptions, status
                     break;
                 }
                 Err(_) => {
-                    let probe = keel_storage::sqlx::query("SELECT 1").execute(&mut listener);
+                    let probe = sqlx::query("SELECT 1").execute(&mut listener);
                     if !matches!(tokio::time::timeout(options.probe_timeout, probe).await, Ok(Ok(_))) {
                         tracing::warn!("cache invalidation listener stopped answering; reconnecting");
                         break;

@@ -2,11 +2,10 @@
 //! one is not served stale by the other once the notification arrives (bounded wait), and a
 //! listener that loses its connection flushes after reconnecting.
 
+use crate::SETTINGS;
 use crate::{org, tag};
 use keel_ids::OrgId;
-use keel_orgcache::Bucket;
-use keel_orgcache::{BusError, BusTask, CacheConfig, OrgCache, PgBus, PgBusOptions, Provenance};
-use keel_storage::sqlx;
+use keel_orgcache::{BusTask, OrgCache, PgBus, PgBusOptions, Provenance};
 use keel_storage::Db;
 use keel_testkit::TestDb;
 use std::time::{Duration, Instant};
@@ -29,7 +28,7 @@ async fn setup(db: &Db) {
 async fn currency(cache: &OrgCache, db: &Db, o: OrgId) -> (String, Provenance) {
     let pool = db.pg().unwrap().clone();
     let v = cache
-        .get_or_load(o, Bucket::Settings, "settings", &[tag("settings")], || async move {
+        .get_or_load(o, SETTINGS, "settings", &[tag("settings")], || async move {
             sqlx::query_scalar::<_, String>("SELECT currency FROM org_settings WHERE org = $1")
                 .bind(o.as_uuid())
                 .fetch_one(&pool)
@@ -41,9 +40,9 @@ async fn currency(cache: &OrgCache, db: &Db, o: OrgId) -> (String, Provenance) {
 }
 
 async fn instance(db: &Db) -> (OrgCache, BusTask) {
-    let cache = OrgCache::new(&CacheConfig::default());
+    let cache = OrgCache::new(&crate::config());
     let options = PgBusOptions { heartbeat: Duration::from_secs(1), ..PgBusOptions::default() };
-    let task = PgBus::connect_with(&cache, db, options).unwrap();
+    let task = PgBus::connect_with(&cache, db.pg().unwrap(), options).unwrap();
     within("listener ready", task.ready()).await;
     (cache, task)
 }
@@ -115,11 +114,4 @@ async fn a_listener_that_loses_its_connection_reconnects_and_flushes() {
     a.flush_org(o, None).await;
     within("b receiving after the reconnect", tb.wait_until(|s| s.handled > handled)).await;
     assert_eq!(currency(&b, &t.db, o).await.1, Provenance::Loaded);
-}
-
-#[tokio::test]
-async fn sqlite_has_no_listen_notify() {
-    let t = TestDb::sqlite().await;
-    let c = OrgCache::new(&CacheConfig::default());
-    assert!(matches!(PgBus::connect(&c, &t.db), Err(BusError::Unsupported("sqlite"))));
 }
