@@ -7,11 +7,13 @@
 mod auth;
 #[doc(hidden)]
 pub mod bench;
+mod cache;
 mod config;
 mod error;
 mod extract;
 mod middleware;
 mod observe;
+mod policies;
 pub mod reports;
 mod routes;
 mod server;
@@ -22,6 +24,7 @@ pub use auth::Principal;
 pub use config::{Config, CorsOrigins, DEFAULT_BODY_LIMIT};
 pub use error::{ApiError, FieldError, PROBLEM_BASE};
 pub use keel_worker::shutdown;
+pub use policies::Policies;
 pub use routes::is_internal_caller;
 pub use server::{run, serve, serve_router, DRAIN_DEADLINE};
 pub use state::{AppState, Limits};
