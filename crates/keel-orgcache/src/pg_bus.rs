@@ -1,6 +1,6 @@
-//! `PgBus`: invalidations over Postgres LISTEN/NOTIFY on channel `keel_orgcache`, received on a
-//! dedicated connection (never one from the application pool), with a flush after every
-//! (re)connect and a heartbeat that catches silently dead listeners.
+//! `PgBus`: invalidations over Postgres LISTEN/NOTIFY (channel `keel_orgcache` unless set),
+//! received on a dedicated connection (never one from the application pool), with a flush after
+//! every (re)connect and a heartbeat that catches silently dead listeners.
 
 use crate::bus::{BusError, BusStatus, BusTask, InvalidationBus};
 use crate::cache::OrgCache;
@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// The NOTIFY channel.
+/// The default NOTIFY channel ([`PgBusOptions::channel`]).
 pub const CHANNEL: &str = "keel_orgcache";
 
 /// How the listener notices and recovers from a dead connection.
@@ -23,6 +23,9 @@ pub struct PgBusOptions {
     pub probe_timeout: Duration,
     /// Upper bound of the doubling delay between reconnect attempts.
     pub max_backoff: Duration,
+    /// The LISTEN/NOTIFY channel. Every instance of one service must use the same one; two
+    /// services sharing a database use two, so neither flushes on the other's messages.
+    pub channel: &'static str,
 }
 
 impl Default for PgBusOptions {
@@ -31,17 +34,18 @@ impl Default for PgBusOptions {
             heartbeat: Duration::from_secs(30),
             probe_timeout: Duration::from_secs(5),
             max_backoff: Duration::from_secs(30),
+            channel: CHANNEL,
         }
     }
 }
 
-struct Publisher(PgPool);
+struct Publisher(PgPool, &'static str);
 
 impl InvalidationBus for Publisher {
     fn publish<'a>(&'a self, message: &'a Invalidation) -> BoxFuture<'a, Result<(), BusError>> {
         Box::pin(async move {
             sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
+                .bind(self.1)
                 .bind(message.encode())
                 .execute(&self.0)
                 .await
@@ -64,7 +68,7 @@ impl PgBus {
 
     /// [`PgBus::connect`] with other heartbeat, probe and back-off settings.
     pub fn connect_with(cache: &OrgCache, pool: &PgPool, options: PgBusOptions) -> Result<BusTask, BusError> {
-        cache.attach_bus(Arc::new(Publisher(pool.clone())))?;
+        cache.attach_bus(Arc::new(Publisher(pool.clone(), options.channel)))?;
         let (status_tx, status) = watch::channel(BusStatus::default());
         let handle = tokio::spawn(listen_loop(cache.clone(), pool.clone(), options, status_tx));
         Ok(BusTask { status, handle })
@@ -95,7 +99,7 @@ async fn connect_listener(app: &PgPool, name: &str, options: &PgBusOptions) -> R
     let pool = listener_pool(app, name, options);
     let fut = async {
         let mut l = PgListener::connect_with(&pool).await?;
-        l.listen(CHANNEL).await?;
+        l.listen(options.channel).await?;
         Ok::<_, sqlx::Error>(l)
     };
     match tokio::time::timeout(options.probe_timeout, fut).await {
@@ -126,7 +130,7 @@ async fn listen_loop(cache: OrgCache, app: PgPool, options: PgBusOptions, status
             s.connected = true;
             s.resyncs += 1;
         });
-        tracing::info!(channel = CHANNEL, "cache invalidation listener connected");
+        tracing::info!(channel = options.channel, "cache invalidation listener connected");
         loop {
             match tokio::time::timeout(options.heartbeat, listener.try_recv()).await {
                 Ok(Ok(Some(n))) => {

@@ -10,7 +10,7 @@ pub enum Backend {
     /// admit up to N times the quota. Right for floors whose job is to stop floods cheaply.
     InProcess,
     /// In the database, shared by every instance: one statement per decision. Needs the
-    /// `postgres` or `sqlite` feature to build ([`Policy::limiter`]).
+    /// `postgres` or `sqlite` feature to build (`Policy::limiter`).
     Shared,
 }
 

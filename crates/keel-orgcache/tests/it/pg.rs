@@ -40,8 +40,12 @@ async fn currency(cache: &OrgCache, db: &Db, o: OrgId) -> (String, Provenance) {
 }
 
 async fn instance(db: &Db) -> (OrgCache, BusTask) {
+    instance_on(db, keel_orgcache::CHANNEL).await
+}
+
+async fn instance_on(db: &Db, channel: &'static str) -> (OrgCache, BusTask) {
     let cache = OrgCache::new(&crate::config());
-    let options = PgBusOptions { heartbeat: Duration::from_secs(1), ..PgBusOptions::default() };
+    let options = PgBusOptions { heartbeat: Duration::from_secs(1), channel, ..PgBusOptions::default() };
     let task = PgBus::connect_with(&cache, db.pg().unwrap(), options).unwrap();
     within("listener ready", task.ready()).await;
     (cache, task)
@@ -114,4 +118,24 @@ async fn a_listener_that_loses_its_connection_reconnects_and_flushes() {
     a.flush_org(o, None).await;
     within("b receiving after the reconnect", tb.wait_until(|s| s.handled > handled)).await;
     assert_eq!(currency(&b, &t.db, o).await.1, Provenance::Loaded);
+}
+
+/// Two services on one database, each on its own channel: neither hears the other. A listener
+/// receives notifications in commit order, so if `b` listened to `c`'s channel too, the first
+/// message it handled would be `c`'s flush of `o`, sent before `a`'s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_on_another_channel_are_not_told() {
+    let Some(t) = TestDb::postgres("orgcache::pg::channels").await else { return };
+    let (a, _ta) = instance(&t.db).await;
+    let (b, tb) = instance(&t.db).await;
+    let (c, _tc) = instance_on(&t.db, "orgcache_other_service").await;
+    let (o, p) = (org(), org());
+    b.insert(o, SETTINGS, "s", &[], 1u64).await.unwrap();
+
+    let handled = tb.status().handled;
+    c.flush_org(o, None).await;
+    a.flush_org(p, None).await;
+    within("b receiving a's flush", tb.wait_until(|s| s.handled > handled)).await;
+    assert!(b.get::<u64>(o, SETTINGS, "s").await.is_some(), "b acted on another channel's message");
+    assert_eq!(c.bus_stats().published, 1);
 }
