@@ -8,6 +8,10 @@
 
 mod bench;
 mod ci;
+#[cfg(test)]
+mod layers;
+#[cfg(test)]
+mod manifest;
 mod run;
 mod schemathesis;
 #[cfg(test)]

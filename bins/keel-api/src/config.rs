@@ -1,12 +1,16 @@
 //! keel-api's configuration: the shared settings plus the server's own, read in one pass.
 
+use crate::Policies;
 use keel_config::{Problems, Reader, Settings, Source};
-use keel_ratelimit::{Policies, TrustedProxies};
+use keel_ratelimit::TrustedProxies;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 /// JSON bodies larger than this are refused with 413 before they are parsed.
 pub const DEFAULT_BODY_LIMIT: u64 = 1024 * 1024;
+
+/// The CIDR list of proxies whose forwarding headers are believed.
+pub(crate) const TRUSTED_PROXIES_VAR: &str = "KEEL_TRUSTED_PROXIES";
 
 /// `KEEL_REQUEST_TIMEOUT`'s default.
 pub(crate) const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -106,10 +110,10 @@ impl Config {
             }
         };
         let health = keel_health::HealthConfig::read(&mut r);
-        let cache = keel_orgcache::CacheConfig::from_reader(&mut r);
+        let cache = crate::cache::read(&mut r);
         let telemetry = keel_telemetry::TelemetrySettings::read(&mut r);
         let rate_limits = Policies::read(&mut r);
-        let trusted_proxies = TrustedProxies::read(&mut r);
+        let trusted_proxies = TrustedProxies::read(&mut r, TRUSTED_PROXIES_VAR);
         let cors = CorsOrigins::read(&mut r);
         let session_ttl = r.duration("KEEL_SESSION_TTL", Duration::from_secs(12 * 3600));
         let body_limit = r.int_in("KEEL_BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT, 1024, 64 * 1024 * 1024);
@@ -287,5 +291,29 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(text.contains("KEEL_METRICS_BIND") && text.contains("KEEL_BIND"), "{text}");
+    }
+
+    /// The library settings keel-api reads under its own names: each is still a contract.
+    #[test]
+    fn rate_limit_proxy_and_cache_variables_are_read() {
+        let c = Config::load(&MapSource::new([
+            ("KEEL_RATE_LIMIT_ADMIN_API", "30/1m,burst=10"),
+            ("KEEL_TRUSTED_PROXIES", "10.0.0.0/8"),
+            ("KEEL_CACHE_TTL_SETTINGS", "1m"),
+        ]))
+        .unwrap();
+        assert_eq!(c.rate_limits.admin_api.quota.to_string(), "30/1m,burst=10");
+        assert!(c.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+        assert_eq!(c.cache.bucket(crate::cache::SETTINGS).unwrap().ttl, Duration::from_secs(60));
+        let text = Config::load(&MapSource::new([
+            ("KEEL_RATE_LIMIT_ADMIN", "30/1m"),
+            ("KEEL_TRUSTED_PROXIES", "10.1.0.1/16"),
+            ("KEEL_CACHE_CAPACITY_MB_NOPE", "1"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        for var in ["KEEL_RATE_LIMIT_ADMIN", "KEEL_TRUSTED_PROXIES", "KEEL_CACHE_CAPACITY_MB_NOPE"] {
+            assert!(text.contains(var), "{var} not reported: {text}");
+        }
     }
 }

@@ -7,11 +7,13 @@
 mod auth;
 #[doc(hidden)]
 pub mod bench;
+mod cache;
 mod config;
 mod error;
 mod extract;
 mod middleware;
 mod observe;
+mod policies;
 pub mod reports;
 mod routes;
 mod server;
@@ -21,6 +23,7 @@ pub use auth::Principal;
 pub use config::{Config, CorsOrigins, HttpLimits, DEFAULT_BODY_LIMIT, DEFAULT_MAX_CONNECTIONS};
 pub use error::{ApiError, FieldError, PROBLEM_BASE};
 pub use keel_worker::shutdown;
+pub use policies::Policies;
 pub use routes::is_internal_caller;
 pub use server::{run, serve, serve_metrics, serve_router, DRAIN_DEADLINE};
 pub use state::{AppState, Limits};

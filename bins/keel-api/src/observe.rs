@@ -55,19 +55,19 @@ pub(crate) fn register(m: &MetricsRegistry, limits: &Arc<Limits>, cache: &OrgCac
     });
     let c = cache.clone();
     reg(m, FamilyDesc::counter("keel_cache_hits_total", "Org cache hits", &["bucket"]), move || {
-        c.stats().buckets.iter().map(|b| Sample::new([b.bucket.as_str()], b.hits as f64)).collect()
+        c.stats().buckets.iter().map(|b| Sample::new([b.bucket.name()], b.hits as f64)).collect()
     });
     let c = cache.clone();
     reg(m, FamilyDesc::counter("keel_cache_misses_total", "Org cache misses", &["bucket"]), move || {
-        c.stats().buckets.iter().map(|b| Sample::new([b.bucket.as_str()], b.misses as f64)).collect()
+        c.stats().buckets.iter().map(|b| Sample::new([b.bucket.name()], b.misses as f64)).collect()
     });
     let c = cache.clone();
     reg(m, FamilyDesc::counter("keel_cache_loads_total", "Org cache loader runs", &["bucket"]), move || {
-        c.stats().buckets.iter().map(|b| Sample::new([b.bucket.as_str()], b.loads as f64)).collect()
+        c.stats().buckets.iter().map(|b| Sample::new([b.bucket.name()], b.loads as f64)).collect()
     });
     let c = cache.clone();
     reg(m, FamilyDesc::gauge("keel_cache_entries", "Org cache entries", &["bucket"]), move || {
-        c.stats().buckets.iter().map(|b| Sample::new([b.bucket.as_str()], b.entries as f64)).collect()
+        c.stats().buckets.iter().map(|b| Sample::new([b.bucket.name()], b.entries as f64)).collect()
     });
     if let Err(e) = recorder.register_metrics(m) {
         tracing::error!(error = %e, "route telemetry metrics not registered");

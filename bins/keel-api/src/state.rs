@@ -47,15 +47,18 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: Db, config: Config) -> Self {
-        let health = HealthService::builder(config.health).check(DatabaseCheck::new(db.clone()));
+        let database = match &db {
+            Db::Postgres(pool) => DatabaseCheck::postgres(pool.clone()),
+            Db::Sqlite(pool) => DatabaseCheck::sqlite(pool.clone()),
+        };
+        let health = HealthService::builder(config.health).check(database);
         let p = &config.rate_limits;
-        let policy = |name: &str| p.get(name).cloned().unwrap_or_else(|| unreachable!("policy {name} is built in"));
         let limits = Limits {
             // Each policy builds the backend it declares (in process or shared).
-            admin_api: policy("admin_api").limiter(&db),
-            public_ingress: policy("public_ingress").limiter(&db),
-            password_recovery: policy("password_recovery").limiter(&db),
-            telemetry_ingest: policy("telemetry_ingest").limiter(&db),
+            admin_api: p.admin_api.limiter(&db),
+            public_ingress: p.public_ingress.limiter(&db),
+            password_recovery: p.password_recovery.limiter(&db),
+            telemetry_ingest: p.telemetry_ingest.limiter(&db),
         };
         let (recorder, writer) = keel_telemetry::route_pipeline(db.clone(), keel_telemetry::WriterConfig::default());
         let secure = config.settings.is_production();

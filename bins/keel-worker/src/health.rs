@@ -48,8 +48,12 @@ pub(crate) fn service(config: HealthConfig, db: Db, worker: Arc<Worker>, store: 
         }
     })
     .timeout(PAUSES_TIMEOUT);
+    let database = match &db {
+        Db::Postgres(p) => DatabaseCheck::postgres(p.clone()),
+        Db::Sqlite(p) => DatabaseCheck::sqlite(p.clone()),
+    };
     HealthService::builder(config)
-        .check(DatabaseCheck::new(db))
+        .check(database)
         .check(claim_loops)
         .section(section)
         .build()

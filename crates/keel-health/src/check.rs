@@ -27,6 +27,7 @@ pub trait Check: Send + Sync + 'static {
     /// The key under `services` in the report, e.g. `database`.
     fn name(&self) -> &str;
 
+    /// Whether failing degrades the service (the default) or is only reported.
     fn criticality(&self) -> Criticality {
         Criticality::Required
     }
@@ -44,12 +45,16 @@ pub trait Check: Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
+    /// The dependency answered in time.
     Ok,
+    /// The dependency answered wrongly or not at all.
     Error,
+    /// The dependency did not answer within the check's budget.
     Timeout,
 }
 
 impl CheckStatus {
+    /// `ok`, `error` or `timeout`, as in the report.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
@@ -101,6 +106,7 @@ impl CheckError {
         self.status
     }
 
+    /// The public description, if one was given.
     pub fn detail(&self) -> Option<&'static str> {
         self.detail
     }
@@ -114,8 +120,11 @@ impl CheckError {
 /// What one check said in one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckOutcome {
+    /// The check's name.
     pub name: String,
+    /// Whether it could degrade the service.
     pub criticality: Criticality,
+    /// Its verdict.
     pub status: CheckStatus,
     /// Safe to show to callers (see [`CheckError::with_detail`]).
     pub detail: Option<&'static str>,

@@ -74,6 +74,7 @@ where
 }
 
 impl<F> FnSection<F> {
+    /// This section's own cap (the overall deadline still applies).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self

@@ -12,6 +12,7 @@ const DEFAULT_MS: u64 = 2_000;
 const MIN_MS: u64 = 10;
 const MAX_MS: u64 = 60_000;
 
+/// How long a health run may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HealthConfig {
     /// Every check and section answers (or is cut off) within this long of the run's start.
@@ -25,6 +26,7 @@ impl Default for HealthConfig {
 }
 
 impl HealthConfig {
+    /// Every check answers within `deadline`.
     pub fn new(deadline: Duration) -> Self {
         Self { deadline }
     }

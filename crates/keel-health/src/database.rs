@@ -2,13 +2,25 @@
 
 use crate::check::{Check, CheckError, CheckFuture, Criticality};
 use futures::FutureExt;
-use keel_storage::sqlx::{self, Connection, PgPool, SqlitePool};
-use keel_storage::Db;
+#[cfg(feature = "sqlite")]
+use sqlx::SqlitePool;
+#[cfg(feature = "postgres")]
+use sqlx::{Connection, PgPool};
 use std::time::Duration;
+#[cfg(feature = "postgres")]
 use tokio::time::Instant;
 
 /// The default probe: proves a connection can be had and the server answers a query.
 pub const DEFAULT_PROBE: &str = "SELECT 1";
+
+/// The pool a check probes; one variant per backend feature.
+#[derive(Clone)]
+enum Pool {
+    #[cfg(feature = "postgres")]
+    Postgres(PgPool),
+    #[cfg(feature = "sqlite")]
+    Sqlite(SqlitePool),
+}
 
 /// Error code Postgres uses when `statement_timeout` (or a cancel request) stops a query.
 const PG_QUERY_CANCELED: &str = "57014";
@@ -28,7 +40,7 @@ const MAX_SLACK: Duration = Duration::from_millis(200);
 /// at all, the runner drops the check and the pool discards the connection. On SQLite the
 /// probe is a plain query (there is no server to cancel; reads do not wait on writers in WAL).
 pub struct DatabaseCheck {
-    db: Db,
+    pool: Pool,
     name: String,
     probe: &'static str,
     criticality: Criticality,
@@ -36,10 +48,9 @@ pub struct DatabaseCheck {
 }
 
 impl DatabaseCheck {
-    /// A required check named `database` running `SELECT 1`.
-    pub fn new(db: Db) -> Self {
+    fn of(pool: Pool) -> Self {
         Self {
-            db,
+            pool,
             name: "database".to_owned(),
             probe: DEFAULT_PROBE,
             criticality: Criticality::Required,
@@ -47,6 +58,19 @@ impl DatabaseCheck {
         }
     }
 
+    /// A required check named `database` running `SELECT 1` on a PostgreSQL pool.
+    #[cfg(feature = "postgres")]
+    pub fn postgres(pool: PgPool) -> Self {
+        Self::of(Pool::Postgres(pool))
+    }
+
+    /// A required check named `database` running `SELECT 1` on a SQLite pool.
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite(pool: SqlitePool) -> Self {
+        Self::of(Pool::Sqlite(pool))
+    }
+
+    /// The key under `services` (default `database`), e.g. `replica` for a second check.
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
@@ -83,9 +107,11 @@ impl Check for DatabaseCheck {
         self.timeout
     }
     fn check(&self, budget: Duration) -> CheckFuture<'_> {
-        match &self.db {
-            Db::Postgres(pool) => probe_postgres(pool, self.probe, budget).boxed(),
-            Db::Sqlite(pool) => probe_sqlite(pool, self.probe, budget).boxed(),
+        match &self.pool {
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => probe_postgres(pool, self.probe, budget).boxed(),
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(pool) => probe_sqlite(pool, self.probe, budget).boxed(),
         }
     }
 }
@@ -99,6 +125,7 @@ pub(crate) fn server_timeout(remaining: Duration) -> Option<Duration> {
     (ms >= 1).then(|| Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX)))
 }
 
+#[cfg(feature = "postgres")]
 async fn probe_postgres(pool: &PgPool, probe: &'static str, budget: Duration) -> Result<(), CheckError> {
     let started = Instant::now();
     let mut conn = acquire(pool, budget).await?;
@@ -117,6 +144,7 @@ async fn probe_postgres(pool: &PgPool, probe: &'static str, budget: Duration) ->
     tx.rollback().await.map_err(classify)
 }
 
+#[cfg(feature = "sqlite")]
 async fn probe_sqlite(pool: &SqlitePool, probe: &'static str, budget: Duration) -> Result<(), CheckError> {
     let mut conn = acquire(pool, budget).await?;
     sqlx::query(probe).execute(&mut *conn).await.map(drop).map_err(classify)

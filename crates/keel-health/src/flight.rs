@@ -28,6 +28,7 @@ impl<T> Default for SingleFlight<T> {
 }
 
 impl<T: Clone + Send + Sync + 'static> SingleFlight<T> {
+    /// No run in flight.
     pub fn new() -> Self {
         Self::default()
     }

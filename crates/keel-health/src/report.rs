@@ -8,11 +8,14 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 /// The service's overall verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OverallStatus {
+    /// Every required check passed (HTTP 200).
     Ok,
+    /// A required check failed or timed out (HTTP 503).
     Degraded,
 }
 
 impl OverallStatus {
+    /// `ok` or `degraded`, as in the report.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
@@ -61,10 +64,12 @@ impl HealthReport {
         Self { status, checked_at, outcomes, sections: Vec::new() }
     }
 
+    /// The overall verdict.
     pub fn status(&self) -> OverallStatus {
         self.status
     }
 
+    /// True when the overall verdict is `ok`.
     pub fn is_ok(&self) -> bool {
         self.status == OverallStatus::Ok
     }
@@ -74,14 +79,17 @@ impl HealthReport {
         self.status.http_status()
     }
 
+    /// When the run started.
     pub fn checked_at(&self) -> DateTime<Utc> {
         self.checked_at
     }
 
+    /// Every check's outcome, in registration order, with internal causes and timings.
     pub fn outcomes(&self) -> &[CheckOutcome] {
         &self.outcomes
     }
 
+    /// The extra sections, if the run included them.
     pub fn sections(&self) -> &[SectionOutput] {
         &self.sections
     }
@@ -94,6 +102,7 @@ impl HealthReport {
         self.outcomes.iter().find(|o| o.name == name).map(|o| o.status)
     }
 
+    /// One section by name.
     pub fn section(&self, name: &str) -> Option<&SectionOutput> {
         self.sections.iter().find(|s| s.name == name)
     }

@@ -20,18 +20,22 @@ pub trait Section: Send + Sync + 'static {
         None
     }
 
+    /// Produces the section's value once. `budget` is how long it has before it is cancelled.
     fn collect(&self, budget: Duration) -> SectionFuture<'_>;
 }
 
 /// What one section produced in one run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SectionOutput {
+    /// The section's name (its key in the body).
     pub name: String,
+    /// Whether it produced a value in time.
     pub status: CheckStatus,
     /// The section's own value, `{"timed_out": true}` on timeout, or `{"error": "<detail>"}`.
     pub value: Value,
     /// For logs only.
     pub cause: Option<String>,
+    /// Time from the section's start to its value (cut off at its budget).
     pub elapsed: Duration,
 }
 

@@ -16,12 +16,31 @@ type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 /// Why a registry could not be built; each message names the offending name and the fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
+    /// The name is empty, too long, or holds other characters than `a-z 0-9 _ -`.
     #[error("{kind} name {name:?} is invalid: use 1 to 64 characters of a-z, 0-9, '_' or '-'")]
-    InvalidName { kind: &'static str, name: String },
+    InvalidName {
+        /// `check` or `section`.
+        kind: &'static str,
+        /// The name given.
+        name: String,
+    },
+    /// The name is taken by the report itself (`app` for checks; `status`, `checked_at` and
+    /// `services` for sections).
     #[error("{kind} name {name:?} is reserved: pick another name")]
-    ReservedName { kind: &'static str, name: String },
+    ReservedName {
+        /// `check` or `section`.
+        kind: &'static str,
+        /// The name given.
+        name: String,
+    },
+    /// Two checks (or two sections) share the name.
     #[error("{kind} name {name:?} is registered twice: each name must be unique")]
-    DuplicateName { kind: &'static str, name: String },
+    DuplicateName {
+        /// `check` or `section`.
+        kind: &'static str,
+        /// The name given.
+        name: String,
+    },
 }
 
 const SECTION_RESERVED: [&str; 3] = ["status", "checked_at", "services"];
@@ -40,11 +59,13 @@ pub struct HealthServiceBuilder {
 }
 
 impl HealthServiceBuilder {
+    /// Adds a check.
     pub fn check(mut self, check: impl Check) -> Self {
         self.checks.push(Arc::new(check));
         self
     }
 
+    /// Adds a check already shared elsewhere.
     pub fn check_arc(mut self, check: Arc<dyn Check>) -> Self {
         self.checks.push(check);
         self
@@ -56,6 +77,7 @@ impl HealthServiceBuilder {
         self
     }
 
+    /// Adds a section already shared elsewhere.
     pub fn section_arc(mut self, section: Arc<dyn Section>) -> Self {
         self.sections.push(section);
         self
@@ -67,6 +89,7 @@ impl HealthServiceBuilder {
         self
     }
 
+    /// The service, or the first name that is invalid, reserved or taken twice.
     pub fn build(self) -> Result<HealthService, RegistryError> {
         let mut seen: Vec<&str> = Vec::new();
         for c in &self.checks {
@@ -126,10 +149,12 @@ pub struct HealthService {
 }
 
 impl HealthService {
+    /// Starts a registry whose runs answer within `config`'s deadline.
     pub fn builder(config: HealthConfig) -> HealthServiceBuilder {
         HealthServiceBuilder { config, checks: Vec::new(), sections: Vec::new(), clock: Arc::new(Utc::now) }
     }
 
+    /// The settings this service runs with.
     pub fn config(&self) -> HealthConfig {
         self.inner.config
     }

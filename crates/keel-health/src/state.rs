@@ -9,16 +9,19 @@ use std::sync::{Mutex, PoisonError};
 /// services are not ok, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthState {
+    /// The overall verdict.
     pub status: OverallStatus,
     /// Non-ok services in registration order, required and informational alike.
     pub failing: Vec<(String, CheckStatus)>,
 }
 
 impl HealthState {
+    /// Everything ok.
     pub fn healthy() -> Self {
         Self { status: OverallStatus::Ok, failing: Vec::new() }
     }
 
+    /// The state a report shows.
     pub fn of(report: &HealthReport) -> Self {
         let failing = report
             .outcomes()
@@ -47,7 +50,9 @@ impl fmt::Display for Failing<'_> {
 /// A change from one state to another, with each failing service's internal cause.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {
+    /// The state before.
     pub from: HealthState,
+    /// The state now.
     pub to: HealthState,
     /// `(service, cause)` for every non-ok service in the new state.
     pub causes: Vec<(String, String)>,
@@ -88,14 +93,17 @@ impl Default for StateTracker {
 }
 
 impl StateTracker {
+    /// A tracker that starts healthy.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// The last observed state.
     pub fn current(&self) -> HealthState {
         self.last.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// Records `report`'s state; logs and returns the transition if it changed.
     pub fn observe(&self, report: &HealthReport) -> Option<Transition> {
         let next = HealthState::of(report);
         let from = {

@@ -3,7 +3,6 @@
 use crate::check::CheckStatus;
 use crate::database::{classify, server_timeout};
 use crate::runner::budget;
-use keel_storage::sqlx;
 use std::time::Duration;
 
 const fn ms(n: u64) -> Duration {

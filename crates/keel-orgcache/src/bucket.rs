@@ -1,99 +1,79 @@
-//! The standard buckets and their TTL intent, reviewable in one table.
+//! `Bucket`: a class of cached data named by the user, with one freshness rule per bucket.
 
-use serde::Serialize;
+use crate::key::NameError;
+use serde::{Serialize, Serializer};
 use std::fmt;
-use std::time::Duration;
 
-/// A class of cached data with one freshness rule. Every bucket is partitioned by org.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Bucket {
-    /// Services catalog, add-on structure, lead sources, pricing config, tag summaries, schedule
-    /// reference data (crews, trucks, pay policies).
-    Reference,
-    /// Expensive metrics and charts (the dashboard chart RPC per month range).
-    Dashboard,
-    /// Org settings.
-    Settings,
+/// The longest bucket name accepted (it travels in every invalidation message and metric label).
+pub const MAX_BUCKET_LEN: usize = 32;
+
+/// A class of cached data with one TTL and one capacity, named by the user: each service
+/// defines its own, usually as constants, and gives each one its settings in
+/// [`crate::CacheConfig`]. Every bucket is partitioned by org.
+///
+/// ```
+/// use keel_orgcache::Bucket;
+///
+/// const SETTINGS: Bucket = Bucket::new("settings");
+/// assert_eq!(SETTINGS.name(), "settings");
+/// assert!(Bucket::try_new("Not Valid").is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Bucket {
+    name: &'static str,
+}
+
+/// Why a name is refused; `None` when it is fine. Usable in `const` context.
+const fn problem(name: &str) -> Option<&'static str> {
+    let b = name.as_bytes();
+    if b.is_empty() || b.len() > MAX_BUCKET_LEN {
+        return Some("a bucket name must be 1 to 32 characters");
+    }
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-') {
+            return Some("a bucket name may only hold a-z, 0-9, '_' and '-'");
+        }
+        i += 1;
+    }
+    None
 }
 
 impl Bucket {
-    pub const ALL: [Bucket; 3] = [Bucket::Reference, Bucket::Dashboard, Bucket::Settings];
+    /// A bucket named `name` (1 to 32 characters of `a-z 0-9 _ -`), for names written in code:
+    /// in a `const` item an invalid name is a compile error, as with
+    /// `http::HeaderName::from_static`. Called at run time with an invalid name it panics; names
+    /// that come from input go through [`Bucket::try_new`].
+    pub const fn new(name: &'static str) -> Bucket {
+        if let Some(why) = problem(name) {
+            panic!("{}", why);
+        }
+        Bucket { name }
+    }
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Bucket::Reference => "reference",
-            Bucket::Dashboard => "dashboard",
-            Bucket::Settings => "settings",
+    /// A bucket named `name`, or why the name is refused.
+    pub fn try_new(name: &'static str) -> Result<Bucket, NameError> {
+        match problem(name) {
+            None => Ok(Bucket { name }),
+            Some(_) => Err(NameError::Bucket(name.to_owned())),
         }
     }
 
-    /// Parses the lowercase name used in messages and settings.
-    pub fn parse(s: &str) -> Option<Bucket> {
-        Bucket::ALL.into_iter().find(|b| b.as_str().eq_ignore_ascii_case(s))
-    }
-
-    pub(crate) fn index(self) -> usize {
-        self as usize
-    }
-
-    /// This bucket's row of [`POLICIES`].
-    pub fn policy(self) -> &'static BucketPolicy {
-        &POLICIES[self.index()]
+    /// The name, as in invalidation messages, metrics and settings.
+    pub const fn name(self) -> &'static str {
+        self.name
     }
 }
 
 impl fmt::Display for Bucket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.name)
     }
 }
 
-/// What a bucket holds and how long its entries may live; the defaults behind
-/// [`crate::CacheConfig`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BucketPolicy {
-    pub bucket: Bucket,
-    /// Time to live from insertion. For buckets that are invalidated on write this is only the
-    /// backstop for a missed cross-instance notification.
-    pub ttl: Duration,
-    /// Writes to the underlying data invalidate matching tags (read-your-writes).
-    pub invalidated_on_write: bool,
-    /// Weighted capacity (approximate bytes, see [`crate::CacheValue`]).
-    pub max_weight: u64,
-    /// A loader running longer than this fails its callers with `LoadError::TimedOut`.
-    pub load_timeout: Duration,
+impl Serialize for Bucket {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name)
+    }
 }
-
-const MIB: u64 = 1024 * 1024;
-
-/// The TTL intent of every bucket, in one place. Operators override TTLs with
-/// `KEEL_CACHE_TTL_<BUCKET>` and capacities with `KEEL_CACHE_CAPACITY_MB_<BUCKET>`.
-pub const POLICIES: [BucketPolicy; 3] = [
-    // Short: reference data changes rarely, but a missed cross-instance notification should not
-    // hide a catalog edit for long.
-    BucketPolicy {
-        bucket: Bucket::Reference,
-        ttl: Duration::from_secs(60),
-        invalidated_on_write: true,
-        max_weight: 32 * MIB,
-        load_timeout: Duration::from_secs(10),
-    },
-    // Five minutes per org and range, as the chart RPC is the expensive read; writes to the
-    // org's business data invalidate by tag so a total never lags the user's own write.
-    BucketPolicy {
-        bucket: Bucket::Dashboard,
-        ttl: Duration::from_secs(300),
-        invalidated_on_write: true,
-        max_weight: 64 * MIB,
-        load_timeout: Duration::from_secs(30),
-    },
-    // Longer: settings are read on every request and always invalidated on write.
-    BucketPolicy {
-        bucket: Bucket::Settings,
-        ttl: Duration::from_secs(900),
-        invalidated_on_write: true,
-        max_weight: 8 * MIB,
-        load_timeout: Duration::from_secs(10),
-    },
-];

@@ -15,17 +15,18 @@ use tokio::sync::watch;
 /// Why a message could not be sent or the bus could not start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BusError {
+    /// The transport failed to send (its message, for logs).
     #[error("cache invalidation bus: {0}")]
     Transport(String),
+    /// [`OrgCache::attach_bus`] was called twice: a cache publishes to one bus.
     #[error("this cache is already connected to an invalidation bus")]
     AlreadyConnected,
-    #[error("the database backend has no LISTEN/NOTIFY ({0}); use the local bus on a single node")]
-    Unsupported(&'static str),
 }
 
 /// Carries invalidations to the other instances. Delivery is at most once; receivers detect
 /// gaps by epoch and flush, and each bucket's TTL is the backstop.
 pub trait InvalidationBus: Send + Sync + 'static {
+    /// Sends `message` to the other instances (at most once).
     fn publish<'a>(&'a self, message: &'a Invalidation) -> BoxFuture<'a, Result<(), BusError>>;
 }
 
@@ -112,7 +113,7 @@ impl OrgCache {
     pub async fn receive(&self, payload: &str) {
         let c = &self.inner.bus_counters;
         c.received.fetch_add(1, Relaxed);
-        match Invalidation::parse(payload) {
+        match Invalidation::parse(payload, &self.inner.known) {
             Ok(msg) if msg.origin == self.inner.origin => {}
             Ok(msg) => {
                 if self.inner.incoming.observe(msg.origin, msg.org, msg.epoch) {
@@ -147,6 +148,7 @@ impl OrgCache {
         self.inner.origin
     }
 
+    /// The bus counters (published, received, gaps, resyncs).
     pub fn bus_stats(&self) -> BusStats {
         self.inner.bus_counters.snapshot()
     }
@@ -170,6 +172,7 @@ pub struct BusTask {
 }
 
 impl BusTask {
+    /// The loop's progress right now.
     pub fn status(&self) -> BusStatus {
         *self.status.borrow()
     }

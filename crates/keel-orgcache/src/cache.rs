@@ -1,11 +1,11 @@
 //! `OrgCache`: one moka cache per bucket, reads and single-flight loads, all scoped by `OrgId`.
 
 use crate::bucket::Bucket;
-use crate::config::CacheConfig;
+use crate::config::{BucketConfig, CacheConfig};
 use crate::entry::{downcast, CacheValue, Cached, Provenance, StoredEntry, TypedEntry};
 use crate::error::LoadError;
 use crate::flight::{FlightError, Flights, Outcome, Role};
-use crate::key::{check_key, CacheKey, KeyRef, Tag};
+use crate::key::{check_key, CacheKey, KeyRef, NameError, Tag};
 use crate::state::OrgState;
 use crate::stats::{Counters, StatsSnapshot};
 use dashmap::DashMap;
@@ -50,12 +50,11 @@ pub(crate) struct BucketCore {
 }
 
 impl BucketCore {
-    fn new(bucket: Bucket, config: &CacheConfig) -> Self {
-        let cfg = config.bucket(bucket);
+    fn new(bucket: Bucket, cfg: &BucketConfig) -> Self {
         let shared = Arc::new(BucketShared::default());
         let listener_shared = shared.clone();
         let cache = moka::future::Cache::builder()
-            .name(bucket.as_str())
+            .name(bucket.name())
             .max_capacity(cfg.max_weight)
             .time_to_live(cfg.ttl)
             .weigher(|k: &CacheKey, v: &StoredEntry| {
@@ -89,7 +88,10 @@ impl BucketCore {
 }
 
 pub(crate) struct Inner {
-    pub(crate) buckets: [BucketCore; 3],
+    /// In configuration order; looked up by name (a handful of buckets: a scan beats a map).
+    pub(crate) buckets: Box<[BucketCore]>,
+    /// The same buckets, for reading their names in received messages.
+    pub(crate) known: Box<[Bucket]>,
     next_entry_id: AtomicU64,
     /// This instance's id in invalidation messages, so it can ignore its own.
     pub(crate) origin: u64,
@@ -117,10 +119,14 @@ impl std::fmt::Debug for OrgCache {
 }
 
 impl OrgCache {
+    /// A cache with the buckets of `config`. Operations on a bucket not configured here find
+    /// nothing, store nothing, and say so where they can return an error
+    /// ([`NameError::UnknownBucket`]).
     pub fn new(config: &CacheConfig) -> OrgCache {
         OrgCache {
             inner: Arc::new(Inner {
-                buckets: Bucket::ALL.map(|b| BucketCore::new(b, config)),
+                buckets: config.buckets().map(|(b, c)| BucketCore::new(b, c)).collect(),
+                known: config.buckets().map(|(b, _)| b).collect(),
                 next_entry_id: AtomicU64::new(1),
                 origin: rand::random::<u64>() | 1,
                 bus: OnceLock::new(),
@@ -131,30 +137,23 @@ impl OrgCache {
         }
     }
 
-    pub(crate) fn core(&self, bucket: Bucket) -> &BucketCore {
-        &self.inner.buckets[bucket.index()]
+    pub(crate) fn core(&self, bucket: Bucket) -> Option<&BucketCore> {
+        self.inner.buckets.iter().find(|b| b.bucket == bucket)
+    }
+
+    fn known_core(&self, bucket: Bucket) -> Result<&BucketCore, NameError> {
+        self.core(bucket).ok_or(NameError::UnknownBucket(bucket))
+    }
+
+    /// The buckets of this cache, in configuration order.
+    pub fn buckets(&self) -> &[Bucket] {
+        &self.inner.known
     }
 
     /// The cached value, if present and stored as a `V`. A key stored with another type reads
-    /// as absent (and is counted in `type_mismatches`).
+    /// as absent (and is counted in `type_mismatches`); so does a bucket this cache does not have.
     pub async fn get<V: Send + Sync + 'static>(&self, org: OrgId, bucket: Bucket, key: &str) -> Option<Cached<V>> {
-        let b = self.core(bucket);
-        match b.cache.get(&KeyRef { org, key }).await {
-            Some(e) => match downcast::<V>(e) {
-                Some(entry) => {
-                    b.shared.counters.hits.incr();
-                    Some(Cached { entry, provenance: Provenance::Hit })
-                }
-                None => {
-                    b.shared.counters.type_mismatches.fetch_add(1, Relaxed);
-                    None
-                }
-            },
-            None => {
-                b.shared.counters.misses.incr();
-                None
-            }
-        }
+        get_in(self.core(bucket)?, org, key).await
     }
 
     fn entry<V: CacheValue>(&self, value: V, tags: &[Tag]) -> Arc<TypedEntry<V>> {
@@ -178,9 +177,9 @@ impl OrgCache {
         key: &str,
         tags: &[Tag],
         value: V,
-    ) -> Result<Cached<V>, crate::key::NameError> {
+    ) -> Result<Cached<V>, NameError> {
         check_key(key)?;
-        let b = self.core(bucket);
+        let b = self.known_core(bucket)?;
         let state = b.shared.org(org);
         let entry = self.entry(value, tags);
         let ckey = CacheKey::new(org, key);
@@ -214,11 +213,11 @@ impl OrgCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
-        if let Some(hit) = self.get::<V>(org, bucket, key).await {
+        let b = self.known_core(bucket)?;
+        if let Some(hit) = get_in(b, org, key).await {
             return Ok(hit);
         }
         check_key(key)?;
-        let b = self.core(bucket);
         let state = b.shared.org(org);
         let ckey = CacheKey::new(org, key);
         let (leader, epoch) = loop {
@@ -306,17 +305,37 @@ impl OrgCache {
 
     /// How many keys of `org` carry `tag` in `bucket` (from the reverse index).
     pub fn tagged_len(&self, org: OrgId, bucket: Bucket, tag: &Tag) -> usize {
-        self.core(bucket).shared.existing_org(org).map_or(0, |s| s.index().tag_len(tag))
+        let state = self.core(bucket).and_then(|b| b.shared.existing_org(org));
+        state.map_or(0, |s| s.index().tag_len(tag))
     }
 
     /// How many keys of `org` are indexed in `bucket`.
     pub fn org_len(&self, org: OrgId, bucket: Bucket) -> usize {
-        self.core(bucket).shared.existing_org(org).map_or(0, |s| s.index().len())
+        self.core(bucket).and_then(|b| b.shared.existing_org(org)).map_or(0, |s| s.index().len())
     }
 
     /// Loads currently running in `bucket` (all orgs); for tests and diagnostics.
     pub fn loads_in_flight(&self, bucket: Bucket) -> usize {
-        self.core(bucket).flights.len()
+        self.core(bucket).map_or(0, |b| b.flights.len())
+    }
+}
+
+async fn get_in<V: Send + Sync + 'static>(b: &BucketCore, org: OrgId, key: &str) -> Option<Cached<V>> {
+    match b.cache.get(&KeyRef { org, key }).await {
+        Some(e) => match downcast::<V>(e) {
+            Some(entry) => {
+                b.shared.counters.hits.incr();
+                Some(Cached { entry, provenance: Provenance::Hit })
+            }
+            None => {
+                b.shared.counters.type_mismatches.fetch_add(1, Relaxed);
+                None
+            }
+        },
+        None => {
+            b.shared.counters.misses.incr();
+            None
+        }
     }
 }
 

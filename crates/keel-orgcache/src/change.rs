@@ -12,6 +12,7 @@ use std::time::Duration;
 pub struct Fingerprint(u64, u64);
 
 impl Fingerprint {
+    /// The fingerprint of `value`.
     pub fn of<T: Hash + ?Sized>(value: &T) -> Fingerprint {
         let run = |salt: u8| {
             let mut h = DefaultHasher::new();
@@ -30,6 +31,7 @@ pub struct ChangeFilter {
 }
 
 impl ChangeFilter {
+    /// Remembers up to `max_keys` fingerprints, each for at most `remember_for`.
     pub fn new(max_keys: u64, remember_for: Duration) -> ChangeFilter {
         ChangeFilter { seen: moka::future::Cache::builder().max_capacity(max_keys).time_to_live(remember_for).build() }
     }
@@ -45,6 +47,7 @@ impl ChangeFilter {
         }
     }
 
+    /// Remembers `fingerprint` as written for this org and key.
     pub async fn record(&self, org: OrgId, key: &str, fingerprint: Fingerprint) {
         self.seen.insert((org, key.to_owned()), fingerprint).await;
     }

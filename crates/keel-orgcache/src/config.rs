@@ -1,7 +1,7 @@
-//! Per-bucket settings (`KEEL_CACHE_TTL_<BUCKET>`, `KEEL_CACHE_CAPACITY_MB_<BUCKET>`), read
-//! through `keel_config::Reader` so every problem is reported with the others.
+//! The cache's buckets and their settings, and overrides read through `keel_config::Reader` so
+//! every problem is reported with the others.
 
-use crate::bucket::{Bucket, POLICIES};
+use crate::bucket::Bucket;
 use keel_config::Reader;
 use std::time::Duration;
 
@@ -9,104 +9,155 @@ use std::time::Duration;
 /// caught rather than served for a week.
 pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 
-const TTL_PREFIX: &str = "KEEL_CACHE_TTL_";
-const CAPACITY_PREFIX: &str = "KEEL_CACHE_CAPACITY_MB_";
-const LOAD_TIMEOUT_VAR: &str = "KEEL_CACHE_LOAD_TIMEOUT";
+/// A loader running longer than this fails its callers unless the bucket says otherwise.
+pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The longest load timeout an override may set.
+const MAX_LOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+const MIB: u64 = 1024 * 1024;
+
+/// One bucket's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BucketConfig {
+    /// Time to live from insertion. For buckets that are invalidated on write this is only the
+    /// backstop for a missed cross-instance notification.
     pub ttl: Duration,
-    /// Weighted capacity in approximate bytes.
+    /// Weighted capacity in approximate bytes (see [`crate::CacheValue::weight`]).
     pub max_weight: u64,
+    /// A loader running longer than this fails its callers with `LoadError::TimedOut`.
     pub load_timeout: Duration,
 }
 
-/// Settings for every bucket; `Default` is the [`POLICIES`] table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheConfig {
-    buckets: [BucketConfig; 3],
+impl BucketConfig {
+    /// Entries live `ttl` and the bucket holds about `max_weight` bytes; loads time out after
+    /// [`DEFAULT_LOAD_TIMEOUT`].
+    pub const fn new(ttl: Duration, max_weight: u64) -> Self {
+        Self { ttl, max_weight, load_timeout: DEFAULT_LOAD_TIMEOUT }
+    }
+
+    /// The same settings with a capacity of `mib` mebibytes.
+    pub const fn with_capacity_mib(mut self, mib: u64) -> Self {
+        self.max_weight = mib.saturating_mul(MIB);
+        self
+    }
+
+    /// The same settings with another load timeout.
+    pub const fn with_load_timeout(mut self, timeout: Duration) -> Self {
+        self.load_timeout = timeout;
+        self
+    }
 }
 
-impl Default for CacheConfig {
-    fn default() -> Self {
-        Self {
-            buckets: POLICIES.map(|p| BucketConfig {
-                ttl: p.ttl,
-                max_weight: p.max_weight,
-                load_timeout: p.load_timeout,
-            }),
-        }
-    }
+/// The buckets of one cache and their settings, in the order they were added.
+///
+/// ```
+/// use keel_orgcache::{Bucket, BucketConfig, CacheConfig};
+/// use std::time::Duration;
+///
+/// const PRICES: Bucket = Bucket::new("prices");
+/// let config = CacheConfig::new().with_bucket(PRICES, BucketConfig::new(Duration::from_secs(60), 8 << 20));
+/// assert_eq!(config.bucket(PRICES).map(|b| b.ttl), Some(Duration::from_secs(60)));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheConfig {
+    buckets: Vec<(Bucket, BucketConfig)>,
 }
 
 impl CacheConfig {
-    pub fn bucket(&self, bucket: Bucket) -> &BucketConfig {
-        &self.buckets[bucket.index()]
+    /// A configuration with no bucket yet.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    pub fn set(mut self, bucket: Bucket, config: BucketConfig) -> Self {
-        self.buckets[bucket.index()] = config;
+    /// Adds `bucket` with `config`, or replaces its settings if it is already there.
+    pub fn with_bucket(mut self, bucket: Bucket, config: BucketConfig) -> Self {
+        match self.buckets.iter_mut().find(|(b, _)| *b == bucket) {
+            Some(slot) => slot.1 = config,
+            None => self.buckets.push((bucket, config)),
+        }
         self
     }
 
-    pub fn with_ttl(mut self, bucket: Bucket, ttl: Duration) -> Self {
-        self.buckets[bucket.index()].ttl = ttl;
+    /// The settings of `bucket`, if it is configured.
+    pub fn bucket(&self, bucket: Bucket) -> Option<&BucketConfig> {
+        self.buckets.iter().find(|(b, _)| *b == bucket).map(|(_, c)| c)
+    }
+
+    /// Every bucket with its settings, in the order added.
+    pub fn buckets(&self) -> impl Iterator<Item = (Bucket, &BucketConfig)> + '_ {
+        self.buckets.iter().map(|(b, c)| (*b, c))
+    }
+
+    fn update(mut self, bucket: Bucket, f: impl FnOnce(&mut BucketConfig)) -> Self {
+        if let Some((_, c)) = self.buckets.iter_mut().find(|(b, _)| *b == bucket) {
+            f(c);
+        }
         self
     }
 
-    pub fn with_max_weight(mut self, bucket: Bucket, max_weight: u64) -> Self {
-        self.buckets[bucket.index()].max_weight = max_weight;
-        self
+    /// Sets the TTL of `bucket` (no effect on a bucket not configured).
+    pub fn with_ttl(self, bucket: Bucket, ttl: Duration) -> Self {
+        self.update(bucket, |c| c.ttl = ttl)
     }
 
+    /// Sets the capacity of `bucket` in approximate bytes (no effect on a bucket not configured).
+    pub fn with_max_weight(self, bucket: Bucket, max_weight: u64) -> Self {
+        self.update(bucket, |c| c.max_weight = max_weight)
+    }
+
+    /// Sets the load timeout of every bucket.
     pub fn with_load_timeout(mut self, timeout: Duration) -> Self {
-        for b in &mut self.buckets {
-            b.load_timeout = timeout;
+        for (_, c) in &mut self.buckets {
+            c.load_timeout = timeout;
         }
         self
     }
 
-    /// Reads `KEEL_CACHE_TTL_<BUCKET>` (e.g. `KEEL_CACHE_TTL_DASHBOARD=5m`),
-    /// `KEEL_CACHE_CAPACITY_MB_<BUCKET>` and `KEEL_CACHE_LOAD_TIMEOUT`; bad values and unknown
-    /// bucket names are recorded on the reader and the default is kept.
-    pub fn from_reader(r: &mut Reader<'_>) -> CacheConfig {
-        let mut cfg = CacheConfig::default();
-        for bucket in Bucket::ALL {
-            let name = bucket.as_str().to_ascii_uppercase();
-            let default = cfg.buckets[bucket.index()];
-            let ttl_var = format!("{TTL_PREFIX}{name}");
-            let ttl = r.duration(&ttl_var, default.ttl);
-            cfg.buckets[bucket.index()].ttl = if ttl.is_zero() || ttl > MAX_TTL {
-                r.problem(&ttl_var, format!("must be from 1ms to 24h, got {ttl:?}; the default is {:?}", default.ttl));
-                default.ttl
+    /// Applies operator overrides named after `prefix`, for every configured bucket:
+    /// `<prefix>TTL_<BUCKET>` (a duration, 1ms to 24h, e.g. `5m`),
+    /// `<prefix>CAPACITY_MB_<BUCKET>` (whole mebibytes, 1 to 65536) and `<prefix>LOAD_TIMEOUT`
+    /// (every bucket, at most 10m), with the bucket name upper-cased. Keel's prefix is
+    /// `KEEL_CACHE_`, giving `KEEL_CACHE_TTL_DASHBOARD=5m`. A bad value is recorded on the
+    /// reader and the configured value kept; so is a variable with the prefix naming no bucket,
+    /// since a misspelt bucket would otherwise be silently ignored.
+    pub fn read_overrides(mut self, r: &mut Reader<'_>, prefix: &str) -> Self {
+        let ttl_prefix = format!("{prefix}TTL_");
+        let capacity_prefix = format!("{prefix}CAPACITY_MB_");
+        let load_timeout_var = format!("{prefix}LOAD_TIMEOUT");
+        for (bucket, cfg) in &mut self.buckets {
+            let name = bucket.name().to_ascii_uppercase();
+            let ttl_var = format!("{ttl_prefix}{name}");
+            let ttl = r.duration(&ttl_var, cfg.ttl);
+            if ttl.is_zero() || ttl > MAX_TTL {
+                r.problem(&ttl_var, format!("must be from 1ms to 24h, got {ttl:?}; the default is {:?}", cfg.ttl));
             } else {
-                ttl
-            };
-            let cap_var = format!("{CAPACITY_PREFIX}{name}");
-            let mb = r.int_in(&cap_var, default.max_weight / (1024 * 1024), 1, 64 * 1024);
-            cfg.buckets[bucket.index()].max_weight = mb * 1024 * 1024;
+                cfg.ttl = ttl;
+            }
+            let cap_var = format!("{capacity_prefix}{name}");
+            let mb = r.int_in(&cap_var, cfg.max_weight / MIB, 1, 64 * 1024);
+            cfg.max_weight = mb * MIB;
         }
-        let timeout = r.duration(LOAD_TIMEOUT_VAR, Duration::ZERO);
+        let timeout = r.duration(&load_timeout_var, Duration::ZERO);
         if !timeout.is_zero() {
-            if timeout > Duration::from_secs(600) {
-                r.problem(LOAD_TIMEOUT_VAR, format!("must be at most 10m, got {timeout:?}"));
+            if timeout > MAX_LOAD_TIMEOUT {
+                r.problem(&load_timeout_var, format!("must be at most 10m, got {timeout:?}"));
             } else {
-                cfg = cfg.with_load_timeout(timeout);
+                self = self.with_load_timeout(timeout);
             }
         }
-        // A misspelt bucket would otherwise be silently ignored and the default TTL served.
-        let known: Vec<String> = Bucket::ALL.iter().map(|b| b.as_str().to_ascii_uppercase()).collect();
+        let known: Vec<String> = self.buckets.iter().map(|(b, _)| b.name().to_ascii_uppercase()).collect();
         let mut keys = r.source().keys();
         keys.sort();
         for key in keys {
-            for prefix in [TTL_PREFIX, CAPACITY_PREFIX] {
-                if let Some(name) = key.strip_prefix(prefix) {
+            for p in [&ttl_prefix, &capacity_prefix] {
+                if let Some(name) = key.strip_prefix(p.as_str()) {
                     if !known.iter().any(|k| k == name) {
                         r.problem(&key, format!("names no cache bucket; the buckets are {}", known.join(", ")));
                     }
                 }
             }
         }
-        cfg
+        self
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 /// bucket's capacity; the default is the shallow size, so types owning heap data (strings,
 /// vectors) should add it.
 pub trait CacheValue: Send + Sync + 'static {
+    /// Approximate size in bytes, counted against the bucket's capacity.
     fn weight(&self) -> usize {
         std::mem::size_of_val(self)
     }
@@ -127,6 +128,7 @@ pub struct Cached<V> {
 }
 
 impl<V> Cached<V> {
+    /// The value (also reachable through `Deref`).
     pub fn value(&self) -> &V {
         &self.entry.value
     }
@@ -136,18 +138,22 @@ impl<V> Cached<V> {
         self.entry.as_of
     }
 
+    /// How the value was obtained.
     pub fn provenance(&self) -> Provenance {
         self.provenance
     }
 
+    /// Served from the cache.
     pub fn was_hit(&self) -> bool {
         self.provenance == Provenance::Hit
     }
 
+    /// Loaded but not stored, because an invalidation overtook the load.
     pub fn is_superseded(&self) -> bool {
         self.provenance == Provenance::Superseded
     }
 
+    /// The tags the value was stored with.
     pub fn tags(&self) -> &[Tag] {
         &self.entry.tags
     }

@@ -10,16 +10,36 @@ use std::time::Duration;
 pub enum LoadError<E> {
     /// The loader's own error, shared by every caller that waited for that load.
     #[error("loading the {bucket} entry failed: {error}")]
-    Failed { bucket: Bucket, error: Arc<E> },
+    Failed {
+        /// The bucket of the key.
+        bucket: Bucket,
+        /// The loader's error.
+        error: Arc<E>,
+    },
     /// The loader panicked; only the calls waiting for it fail, the cache stays usable.
     #[error("the loader for a {bucket} entry panicked; nothing was cached")]
-    Panicked { bucket: Bucket },
-    /// The loader ran past the bucket's load timeout (`KEEL_CACHE_LOAD_TIMEOUT`) and was dropped.
+    Panicked {
+        /// The bucket of the key.
+        bucket: Bucket,
+    },
+    /// The loader ran past the bucket's load timeout ([`crate::BucketConfig::load_timeout`]) and
+    /// was dropped.
     #[error("the loader for a {bucket} entry did not finish within {after:?}; nothing was cached")]
-    TimedOut { bucket: Bucket, after: Duration },
+    TimedOut {
+        /// The bucket of the key.
+        bucket: Bucket,
+        /// The load timeout that ran out.
+        after: Duration,
+    },
     /// The key holds (or is being loaded as) a different type: two call sites share a key.
     #[error("the {bucket} key is cached with a different type than {expected}; use distinct keys per type")]
-    TypeMismatch { bucket: Bucket, expected: &'static str },
+    TypeMismatch {
+        /// The bucket of the key.
+        bucket: Bucket,
+        /// The type this call asked for.
+        expected: &'static str,
+    },
+    /// The key is empty or too long, or the bucket is not configured in this cache.
     #[error(transparent)]
     InvalidName(#[from] NameError),
 }

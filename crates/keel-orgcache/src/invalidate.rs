@@ -12,7 +12,9 @@ impl OrgCache {
     /// Removes one key of `org`. Loads of this org and bucket already running will not store
     /// their result. Returns how many entries were removed here (0 or 1).
     pub async fn invalidate_key(&self, org: OrgId, bucket: Bucket, key: &str) -> usize {
-        let n = apply_in(self.core(bucket), org, &Scope::Key(key.to_owned())).await;
+        // A bucket this cache does not have holds nothing here, and nothing to tell the others.
+        let Some(core) = self.core(bucket) else { return 0 };
+        let n = apply_in(core, org, &Scope::Key(key.to_owned())).await;
         self.publish(org, Some(bucket), Scope::Key(key.to_owned())).await;
         n
     }
@@ -27,13 +29,17 @@ impl OrgCache {
 
     /// Removes the entries of `org` tagged `tag` in one bucket.
     pub async fn invalidate_bucket_tag(&self, org: OrgId, bucket: Bucket, tag: &Tag) -> usize {
-        let n = apply_in(self.core(bucket), org, &Scope::Tag(tag.clone())).await;
+        let Some(core) = self.core(bucket) else { return 0 };
+        let n = apply_in(core, org, &Scope::Tag(tag.clone())).await;
         self.publish(org, Some(bucket), Scope::Tag(tag.clone())).await;
         n
     }
 
     /// Removes every entry of `org`, in one bucket or (`None`) in all of them.
     pub async fn flush_org(&self, org: OrgId, bucket: Option<Bucket>) -> usize {
+        if bucket.is_some_and(|b| self.core(b).is_none()) {
+            return 0;
+        }
         let n = self.apply_local(org, bucket, &Scope::All).await;
         self.publish(org, bucket, Scope::All).await;
         n
@@ -55,8 +61,8 @@ impl OrgCache {
     /// Applies an invalidation here without publishing it (used for received messages).
     pub(crate) async fn apply_local(&self, org: OrgId, bucket: Option<Bucket>, scope: &Scope) -> usize {
         let mut n = 0;
-        for b in Bucket::ALL.into_iter().filter(|b| bucket.is_none_or(|x| x == *b)) {
-            n += apply_in(self.core(b), org, scope).await;
+        for b in self.inner.buckets.iter().filter(|b| bucket.is_none_or(|x| x == b.bucket)) {
+            n += apply_in(b, org, scope).await;
         }
         n
     }

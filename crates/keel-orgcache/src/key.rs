@@ -1,5 +1,6 @@
 //! Cache keys (always carrying an `OrgId`) and invalidation tags.
 
+use crate::bucket::Bucket;
 use keel_ids::OrgId;
 use moka::Equivalent;
 use std::fmt;
@@ -65,13 +66,21 @@ impl Equivalent<CacheKey> for KeyRef<'_> {
     }
 }
 
-/// Why a key or tag was refused.
+/// Why a key, tag or bucket was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
+    /// The tag is empty, too long or holds other characters than `A-Z a-z 0-9 _ . : -`.
     #[error("cache tag must be 1 to {MAX_TAG_LEN} characters of A-Z a-z 0-9 _ . : -, got {0:?}")]
     Tag(String),
+    /// The key is empty or longer than [`MAX_KEY_LEN`] bytes.
     #[error("cache key must be 1 to {MAX_KEY_LEN} bytes, got {0} bytes")]
     KeyLength(usize),
+    /// The bucket name is empty, too long or holds other characters than `a-z 0-9 _ -`.
+    #[error("cache bucket name must be 1 to 32 characters of a-z 0-9 _ -, got {0:?}")]
+    Bucket(String),
+    /// The bucket is not in the [`crate::CacheConfig`] this cache was built with.
+    #[error("cache bucket \"{0}\" is not configured in this cache; add it to the CacheConfig")]
+    UnknownBucket(Bucket),
 }
 
 pub(crate) fn check_key(key: &str) -> Result<(), NameError> {
@@ -87,6 +96,7 @@ pub(crate) fn check_key(key: &str) -> Result<(), NameError> {
 pub struct Tag(Arc<str>);
 
 impl Tag {
+    /// The tag `s`: 1 to [`MAX_TAG_LEN`] characters of `A-Z a-z 0-9 _ . : -`.
     pub fn new(s: &str) -> Result<Tag, NameError> {
         let ok = !s.is_empty()
             && s.len() <= MAX_TAG_LEN
@@ -98,6 +108,7 @@ impl Tag {
         }
     }
 
+    /// The tag's text.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -20,18 +20,24 @@ const VERSION: &str = "ko1";
 pub enum Scope {
     /// Every entry of the org in the bucket (or in all buckets).
     All,
+    /// The entries carrying this tag.
     Tag(Tag),
     /// One key; requires a bucket.
     Key(String),
 }
 
+/// One invalidation as exchanged between instances (see the module docs for its text form).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalidation {
+    /// The sending instance ([`crate::OrgCache::origin`]).
     pub origin: u64,
+    /// The org whose entries go.
     pub org: OrgId,
     /// `None`: every bucket.
     pub bucket: Option<Bucket>,
+    /// Which entries of the org go.
     pub scope: Scope,
+    /// The sender's invalidation counter for this org: a jump means a message was lost.
     pub epoch: u64,
 }
 
@@ -40,15 +46,19 @@ pub struct Invalidation {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unreadable cache invalidation message ({reason}): {excerpt:?}")]
 pub struct MessageError {
+    /// The org, when its field could be read.
     pub org: Option<OrgId>,
+    /// What was wrong.
     pub reason: &'static str,
+    /// The start of the message, for logs.
     pub excerpt: String,
 }
 
 impl Invalidation {
+    /// The text form sent over the bus.
     pub fn encode(&self) -> String {
         let mut s = String::with_capacity(96);
-        let bucket = self.bucket.map_or("*", Bucket::as_str);
+        let bucket = self.bucket.map_or("*", Bucket::name);
         let _ = write!(s, "{VERSION} {:016x} {} {bucket} {} ", self.origin, self.org, self.epoch);
         match &self.scope {
             Scope::All => s.push('*'),
@@ -64,7 +74,9 @@ impl Invalidation {
         s
     }
 
-    pub fn parse(text: &str) -> Result<Invalidation, MessageError> {
+    /// Reads a message; `known` are the receiving cache's buckets, and a message naming another
+    /// bucket is unreadable (its org is still reported, so the receiver can flush just that org).
+    pub fn parse(text: &str, known: &[Bucket]) -> Result<Invalidation, MessageError> {
         let err = |org, reason| MessageError { org, reason, excerpt: text.chars().take(120).collect() };
         let fields: Vec<&str> = text.trim().split(' ').collect();
         // The org is read first so that any later problem can still be confined to it.
@@ -79,7 +91,7 @@ impl Invalidation {
         let Some(org) = org else { return Err(err(None, "org is not a UUID")) };
         let bucket = match fields[3] {
             "*" => None,
-            b => Some(Bucket::parse(b).ok_or_else(|| err(Some(org), "unknown bucket"))?),
+            b => Some(known.iter().copied().find(|k| k.name() == b).ok_or_else(|| err(Some(org), "unknown bucket"))?),
         };
         let epoch: u64 = fields[4].parse().map_err(|_| err(Some(org), "epoch is not a number"))?;
         let scope = match fields[5] {

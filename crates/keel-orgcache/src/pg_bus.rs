@@ -1,20 +1,20 @@
-//! `PgBus`: invalidations over Postgres LISTEN/NOTIFY on channel `keel_orgcache`, received on a
-//! dedicated connection (never one from the application pool), with a flush after every
-//! (re)connect and a heartbeat that catches silently dead listeners.
+//! `PgBus`: invalidations over Postgres LISTEN/NOTIFY (channel `keel_orgcache` unless set),
+//! received on a dedicated connection (never one from the application pool), with a flush after
+//! every (re)connect and a heartbeat that catches silently dead listeners.
 
 use crate::bus::{BusError, BusStatus, BusTask, InvalidationBus};
 use crate::cache::OrgCache;
 use crate::message::Invalidation;
 use futures::future::BoxFuture;
-use keel_storage::sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
-use keel_storage::Db;
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// The NOTIFY channel.
+/// The default NOTIFY channel ([`PgBusOptions::channel`]).
 pub const CHANNEL: &str = "keel_orgcache";
 
+/// How the listener notices and recovers from a dead connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PgBusOptions {
     /// After this long without a notification, the listener connection is probed.
@@ -23,6 +23,9 @@ pub struct PgBusOptions {
     pub probe_timeout: Duration,
     /// Upper bound of the doubling delay between reconnect attempts.
     pub max_backoff: Duration,
+    /// The LISTEN/NOTIFY channel. Every instance of one service must use the same one; two
+    /// services sharing a database use two, so neither flushes on the other's messages.
+    pub channel: &'static str,
 }
 
 impl Default for PgBusOptions {
@@ -31,17 +34,18 @@ impl Default for PgBusOptions {
             heartbeat: Duration::from_secs(30),
             probe_timeout: Duration::from_secs(5),
             max_backoff: Duration::from_secs(30),
+            channel: CHANNEL,
         }
     }
 }
 
-struct Publisher(PgPool);
+struct Publisher(PgPool, &'static str);
 
 impl InvalidationBus for Publisher {
     fn publish<'a>(&'a self, message: &'a Invalidation) -> BoxFuture<'a, Result<(), BusError>> {
         Box::pin(async move {
-            keel_storage::sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(self.1)
                 .bind(message.encode())
                 .execute(&self.0)
                 .await
@@ -55,17 +59,16 @@ impl InvalidationBus for Publisher {
 pub struct PgBus;
 
 impl PgBus {
-    /// Publishes `cache`'s invalidations through `db` and applies other instances' to it.
-    /// SQLite has no LISTEN/NOTIFY and is single-node: use [`crate::LocalBus`] (or no bus).
-    pub fn connect(cache: &OrgCache, db: &Db) -> Result<BusTask, BusError> {
-        PgBus::connect_with(cache, db, PgBusOptions::default())
+    /// Publishes `cache`'s invalidations through `pool` and applies other instances' to it.
+    /// Must be called inside a tokio runtime. SQLite has no LISTEN/NOTIFY and is single-node:
+    /// use [`crate::LocalBus`] (or no bus) there.
+    pub fn connect(cache: &OrgCache, pool: &PgPool) -> Result<BusTask, BusError> {
+        PgBus::connect_with(cache, pool, PgBusOptions::default())
     }
 
-    pub fn connect_with(cache: &OrgCache, db: &Db, options: PgBusOptions) -> Result<BusTask, BusError> {
-        let Some(pool) = db.pg() else {
-            return Err(BusError::Unsupported(db.backend().as_str()));
-        };
-        cache.attach_bus(Arc::new(Publisher(pool.clone())))?;
+    /// [`PgBus::connect`] with other heartbeat, probe and back-off settings.
+    pub fn connect_with(cache: &OrgCache, pool: &PgPool, options: PgBusOptions) -> Result<BusTask, BusError> {
+        cache.attach_bus(Arc::new(Publisher(pool.clone(), options.channel)))?;
         let (status_tx, status) = watch::channel(BusStatus::default());
         let handle = tokio::spawn(listen_loop(cache.clone(), pool.clone(), options, status_tx));
         Ok(BusTask { status, handle })
@@ -96,8 +99,8 @@ async fn connect_listener(app: &PgPool, name: &str, options: &PgBusOptions) -> R
     let pool = listener_pool(app, name, options);
     let fut = async {
         let mut l = PgListener::connect_with(&pool).await?;
-        l.listen(CHANNEL).await?;
-        Ok::<_, keel_storage::sqlx::Error>(l)
+        l.listen(options.channel).await?;
+        Ok::<_, sqlx::Error>(l)
     };
     match tokio::time::timeout(options.probe_timeout, fut).await {
         Ok(Ok(l)) => Ok((l, pool)),
@@ -127,7 +130,7 @@ async fn listen_loop(cache: OrgCache, app: PgPool, options: PgBusOptions, status
             s.connected = true;
             s.resyncs += 1;
         });
-        tracing::info!(channel = CHANNEL, "cache invalidation listener connected");
+        tracing::info!(channel = options.channel, "cache invalidation listener connected");
         loop {
             match tokio::time::timeout(options.heartbeat, listener.try_recv()).await {
                 Ok(Ok(Some(n))) => {
@@ -146,7 +149,7 @@ async fn listen_loop(cache: OrgCache, app: PgPool, options: PgBusOptions, status
                     break;
                 }
                 Err(_) => {
-                    let probe = keel_storage::sqlx::query("SELECT 1").execute(&mut listener);
+                    let probe = sqlx::query("SELECT 1").execute(&mut listener);
                     if !matches!(tokio::time::timeout(options.probe_timeout, probe).await, Ok(Ok(_))) {
                         tracing::warn!("cache invalidation listener stopped answering; reconnecting");
                         break;

@@ -121,13 +121,19 @@ pub struct Evictions {
 /// by up to one maintenance cycle.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BucketStats {
+    /// The bucket counted.
     pub bucket: Bucket,
+    /// Reads answered from the cache.
     pub hits: u64,
+    /// Reads that found nothing.
     pub misses: u64,
     /// Loader runs (a single-flight load counts once however many callers waited).
     pub loads: u64,
+    /// Loader runs that returned an error.
     pub load_failures: u64,
+    /// Loader runs that panicked.
     pub load_panics: u64,
+    /// Loader runs cut off at the load timeout.
     pub load_timeouts: u64,
     /// Total time spent in loaders.
     pub load_time_ms: f64,
@@ -135,16 +141,22 @@ pub struct BucketStats {
     pub superseded_fills: u64,
     /// Reads of a key stored with a different value type (a programming error).
     pub type_mismatches: u64,
+    /// Removals by cause.
     pub evictions: Evictions,
+    /// Entries held.
     pub entries: u64,
+    /// Approximate bytes held (the sum of entry weights).
     pub weighted_size: u64,
 }
 
 /// Counters of the invalidation bus, shared by every bus implementation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct BusStats {
+    /// Invalidations sent to the other instances.
     pub published: u64,
+    /// Invalidations that could not be sent (the TTL bounds what the others then serve).
     pub publish_failures: u64,
+    /// Messages received (our own echoes included).
     pub received: u64,
     /// Messages that could not be parsed (each caused a flush).
     pub malformed: u64,
@@ -160,11 +172,14 @@ type Metric = (&'static str, &'static str, fn(&BucketStats) -> f64);
 /// Everything the metrics endpoint needs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatsSnapshot {
+    /// One entry per bucket, in configuration order.
     pub buckets: Vec<BucketStats>,
+    /// The invalidation bus.
     pub bus: BusStats,
 }
 
 impl StatsSnapshot {
+    /// The counters of one bucket.
     pub fn bucket(&self, bucket: Bucket) -> Option<&BucketStats> {
         self.buckets.iter().find(|b| b.bucket == bucket)
     }

@@ -1,17 +1,12 @@
-//! Once-per-period work per org (the admin alert generation at most once per
-//! `ADMIN_ALERT_SYNC_TTL_MS`), on tokio's clock so tests can pause time.
+//! Once-per-period work per org (regenerating derived rows at most every few minutes however
+//! often a page polls), on tokio's clock so tests can pause time.
 
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
-use keel_config::Reader;
 use keel_ids::OrgId;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// The seed's variable and default: managed alerts are regenerated at most every five minutes.
-pub const ADMIN_ALERT_SYNC_TTL_VAR: &str = "ADMIN_ALERT_SYNC_TTL_MS";
-pub const ADMIN_ALERT_SYNC_TTL_DEFAULT: Duration = Duration::from_millis(300_000);
 
 /// Lets a named job run for an org at most once per `period`, however often it is polled.
 pub struct Throttle {
@@ -21,18 +16,12 @@ pub struct Throttle {
 }
 
 impl Throttle {
+    /// Lets each (org, job) run at most once per `period`.
     pub fn new(period: Duration) -> Throttle {
         Throttle { period, last: DashMap::new(), prune_at: AtomicUsize::new(1024) }
     }
 
-    /// The admin alert throttle, period from `ADMIN_ALERT_SYNC_TTL_MS` (milliseconds, default
-    /// 300000, at most a day); a bad value is recorded on the reader.
-    pub fn admin_alert_sync(r: &mut Reader<'_>) -> Throttle {
-        let default = ADMIN_ALERT_SYNC_TTL_DEFAULT.as_millis() as u64;
-        let ms = r.int_in(ADMIN_ALERT_SYNC_TTL_VAR, default, 0, 86_400_000);
-        Throttle::new(Duration::from_millis(ms))
-    }
-
+    /// The period.
     pub fn period(&self) -> Duration {
         self.period
     }
@@ -76,6 +65,7 @@ impl Throttle {
         self.prune_at.store((self.last.len() * 2).max(1024), Relaxed);
     }
 
+    /// How many (org, job) pairs are remembered.
     pub fn tracked(&self) -> usize {
         self.last.len()
     }

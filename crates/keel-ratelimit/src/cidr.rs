@@ -11,17 +11,36 @@ pub struct Cidr {
     prefix: u8,
 }
 
+/// Why an address or CIDR block was refused; each message shows the expected form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CidrError {
+    /// Not an IP address or `address/prefix` at all.
     #[error("{0:?} is not an IP address or CIDR block like 10.0.0.0/8 or 2001:db8::/32")]
     Address(String),
+    /// The prefix length is longer than the address family allows.
     #[error("{got:?} has prefix length {prefix}, but an {family} prefix is at most {max}")]
-    Prefix { got: String, prefix: String, family: &'static str, max: u8 },
+    Prefix {
+        /// The block as written.
+        got: String,
+        /// The prefix length as written.
+        prefix: String,
+        /// `IPv4` or `IPv6`.
+        family: &'static str,
+        /// The longest prefix of that family (32 or 128).
+        max: u8,
+    },
+    /// Bits are set after the prefix (`10.1.0.1/16`); the message suggests the block meant.
     #[error("{got:?} has bits set after the prefix; did you mean {suggested}?")]
-    HostBits { got: String, suggested: Cidr },
+    HostBits {
+        /// The block as written.
+        got: String,
+        /// The same block with the host bits cleared.
+        suggested: Cidr,
+    },
 }
 
 impl Cidr {
+    /// The block `addr/prefix`; refused if the prefix is too long or host bits are set.
     pub fn new(addr: IpAddr, prefix: u8) -> Result<Self, CidrError> {
         let addr = addr.to_canonical();
         let (max, family) = max_prefix(addr);
@@ -38,6 +57,7 @@ impl Cidr {
         Ok(Self { addr, prefix })
     }
 
+    /// Whether `ip` is inside this block (IPv4-mapped IPv6 counts as IPv4).
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
         ip.is_ipv4() == self.addr.is_ipv4() && mask(ip, self.prefix) == self.addr
@@ -104,14 +124,13 @@ pub struct TrustedProxies {
     nets: Vec<Cidr>,
 }
 
-/// The variable the trusted-proxy list is read from.
-pub const TRUSTED_PROXIES_VAR: &str = "KEEL_TRUSTED_PROXIES";
-
 impl TrustedProxies {
+    /// Trusts no proxy: the client is always the TCP peer.
     pub fn none() -> Self {
         Self::default()
     }
 
+    /// Trusts the proxies in `nets`.
     pub fn new(nets: impl IntoIterator<Item = Cidr>) -> Self {
         Self { nets: nets.into_iter().collect() }
     }
@@ -126,26 +145,29 @@ impl TrustedProxies {
         Ok(Self { nets })
     }
 
-    /// Reads `KEEL_TRUSTED_PROXIES` (unset or empty: trust nobody), recording a problem that
-    /// names the variable if it does not parse.
-    pub fn read(r: &mut keel_config::Reader<'_>) -> Self {
-        match r.raw(TRUSTED_PROXIES_VAR) {
+    /// Reads the list from the setting `var` (unset or empty: trust nobody), recording a
+    /// problem that names the variable if it does not parse. Keel reads `KEEL_TRUSTED_PROXIES`.
+    pub fn read(r: &mut keel_config::Reader<'_>, var: &str) -> Self {
+        match r.raw(var) {
             None => Self::none(),
             Some(v) => Self::parse(&v).unwrap_or_else(|e| {
-                r.problem(TRUSTED_PROXIES_VAR, format!("{e}; list CIDR blocks separated by commas"));
+                r.problem(var, format!("{e}; list CIDR blocks separated by commas"));
                 Self::none()
             }),
         }
     }
 
+    /// Whether `ip` is a trusted proxy.
     pub fn contains(&self, ip: IpAddr) -> bool {
         self.nets.iter().any(|n| n.contains(ip))
     }
 
+    /// True when no proxy is trusted.
     pub fn is_empty(&self) -> bool {
         self.nets.is_empty()
     }
 
+    /// The trusted blocks.
     pub fn nets(&self) -> &[Cidr] {
         &self.nets
     }

@@ -41,19 +41,23 @@ pub struct ClientIpResolver {
 }
 
 impl ClientIpResolver {
+    /// Believes forwarding headers only from `trusted`, reading `X-Forwarded-For` by default.
     pub fn new(trusted: TrustedProxies) -> Self {
         Self { trusted, header: ForwardedHeader::default() }
     }
 
+    /// Reads `header` instead of the default.
     pub fn with_header(mut self, header: ForwardedHeader) -> Self {
         self.header = header;
         self
     }
 
+    /// The forwarding header this resolver reads.
     pub fn header(&self) -> ForwardedHeader {
         self.header
     }
 
+    /// The proxies whose headers are believed.
     pub fn trusted(&self) -> &TrustedProxies {
         &self.trusted
     }

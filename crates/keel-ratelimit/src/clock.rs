@@ -26,6 +26,7 @@ pub struct MonotonicClock {
 }
 
 impl MonotonicClock {
+    /// A clock starting now.
     pub fn new() -> Self {
         Self { origin: Instant::now() }
     }
@@ -68,6 +69,7 @@ impl FakeClock {
         Self::with_unix_origin(FAKE_UNIX_ORIGIN)
     }
 
+    /// A clock at monotonic time zero whose wall clock reads `unix_origin` since the epoch.
     pub fn with_unix_origin(unix_origin: Duration) -> Self {
         Self { nanos: Arc::new(AtomicU64::new(0)), unix_origin }
     }

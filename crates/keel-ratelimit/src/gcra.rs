@@ -53,6 +53,7 @@ impl Decision {
         Decision { allowed, now, tat, emission_ns: quota.emission_ns(), tau_ns: quota.tau_ns(), burst: quota.burst() }
     }
 
+    /// Whether the request conforms (and was counted).
     #[inline]
     pub fn is_allowed(&self) -> bool {
         self.allowed

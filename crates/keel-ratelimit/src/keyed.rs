@@ -57,6 +57,7 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
 }
 
 impl<K: Hash + Eq + Clone, C: Clock> KeyedLimiter<K, C> {
+    /// A limiter for `policy` on `clock` (tests use a [`FakeClock`](crate::FakeClock)).
     pub fn with_clock(policy: impl Into<Arc<str>>, quota: Quota, clock: C) -> Self {
         Self::with_clock_and_hasher(policy, quota, clock, RandomState::new())
     }
@@ -243,22 +244,27 @@ where
         self.slots.load(Ordering::Acquire)
     }
 
+    /// The hard cap on tracked keys.
     pub fn capacity(&self) -> usize {
         self.max_keys
     }
 
+    /// The policy name, as in headers and metrics.
     pub fn policy(&self) -> &str {
         &self.policy
     }
 
+    /// The quota every key is held to.
     pub fn quota(&self) -> &Quota {
         &self.quota
     }
 
+    /// The clock decisions are made on.
     pub fn clock(&self) -> &C {
         &self.clock
     }
 
+    /// A snapshot of this limiter's counters.
     pub fn metrics(&self) -> LimiterMetrics {
         let (allowed, rejected) = self.counters.totals();
         LimiterMetrics {

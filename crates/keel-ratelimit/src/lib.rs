@@ -1,6 +1,7 @@
-//! keel-ratelimit: exact, bounded GCRA rate limiting in process (and, through the database,
-//! shared by every instance), with a tower layer that speaks RFC 9457 and the IETF RateLimit
-//! header fields.
+//! Exact, bounded GCRA rate limiting in process and, through the database, shared by every
+//! instance; HTTP glue behind features.
+//!
+#![doc = include_str!("../README.md")]
 //!
 //! # What a quota means, exactly
 //! A [`Quota`] of `N/P,burst=B` is a GCRA (generic cell rate algorithm, the "virtual scheduling"
@@ -30,14 +31,15 @@
 //! - [`KeyedLimiter`]: in process, one `AtomicU64` per key in a `DashMap`, a hard cap on keys
 //!   with eviction done by the limiter itself (rule in its docs), allowed/rejected counters.
 //! - [`Clock`], [`MonotonicClock`], [`FakeClock`]: injected time; tests never sleep.
-//! - [`Policies`]: `admin_api`, `public_ingress`, `telemetry_ingest`, `password_recovery`,
-//!   each overridable by `KEEL_RATE_LIMIT_<POLICY>=60/1m,burst=60`.
-//! - [`ClientIpResolver`] and [`TrustedProxies`] (`KEEL_TRUSTED_PROXIES`): the client address,
-//!   believing forwarding headers only from trusted proxies, walked from the right.
-//! - [`SharedLimiter`]: the same GCRA in one SQL statement per decision (PostgreSQL, SQLite),
-//!   on the database clock, lock-bounded, pruned automatically.
+//! - [`Policy`]: a policy you define (name, quota, backend, key kind), which builds its limiter.
+//! - [`ClientIpResolver`] and [`TrustedProxies`]: the client address, believing forwarding
+//!   headers only from trusted proxies, walked from the right.
 //! - [`LimitKey`]: client network (IPv6 by /64), user id, or normalised email.
-//! - `layer` (cargo feature `tower`): the tower `Layer`/`Service`.
+//! - `SharedLimiter` (features `postgres`, `sqlite`): the same GCRA in one SQL statement per
+//!   decision, on the database clock, lock-bounded, pruned automatically.
+//! - `layer` (feature `tower`): the tower `Layer`/`Service`, answering RFC 9457 problems.
+
+#![deny(missing_docs)]
 
 mod cidr;
 mod client_ip;
@@ -49,14 +51,17 @@ mod limiter;
 mod metrics;
 mod policy;
 mod quota;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod shared;
+#[cfg(any(feature = "tower", feature = "postgres", feature = "sqlite"))]
 mod throttle;
 
 #[cfg(feature = "tower")]
 pub mod layer;
 
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod schema;
-pub use cidr::{Cidr, CidrError, TrustedProxies, TRUSTED_PROXIES_VAR};
+pub use cidr::{Cidr, CidrError, TrustedProxies};
 pub use client_ip::{ClientIpResolver, ForwardedHeader};
 pub use clock::{Clock, FakeClock, MonotonicClock, FAKE_UNIX_ORIGIN};
 pub use gcra::Decision;
@@ -64,9 +69,11 @@ pub use key::{network_of, LimitKey};
 pub use keyed::{KeyedLimiter, DEFAULT_MAX_KEYS};
 pub use limiter::{CheckFuture, Limiter, Outcome};
 pub use metrics::LimiterMetrics;
-pub use policy::{Backend, FailureMode, KeyKind, Policies, Policy, ENV_PREFIX};
+pub use policy::{Backend, FailureMode, KeyKind, Policy};
 pub use quota::{Quota, QuotaError, MAX_PERIOD};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub use schema::{migrate, SCHEMA};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub use shared::{SharedError, SharedLimiter, DEFAULT_DEADLINE, DEFAULT_LOCK_BUDGET, DEFAULT_PRUNE_EVERY};
 
 #[cfg(test)]

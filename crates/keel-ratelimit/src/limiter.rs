@@ -15,7 +15,10 @@ pub enum Outcome {
     /// No decision could be made in time (the shared limiter's database was slow, locked or down)
     /// and the policy fails closed. Distinct from a quota rejection: the client did nothing wrong
     /// and should retry after `retry_after` (503, not 429).
-    Unavailable { retry_after: Duration },
+    Unavailable {
+        /// How long the client should wait before trying again.
+        retry_after: Duration,
+    },
     /// No decision could be made in time and the policy fails open: admit the request, with no
     /// rate-limit headers (there is no count to report).
     Unlimited,
@@ -24,7 +27,9 @@ pub enum Outcome {
 /// A check in flight. In-process limiters answer immediately without allocating; the shared
 /// limiter's answer is a boxed future.
 pub enum CheckFuture<'a> {
+    /// Already decided; taken on the first poll.
     Ready(Option<Outcome>),
+    /// Decided when the future completes.
     Pending(Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>),
 }
 
@@ -47,11 +52,13 @@ impl Future for CheckFuture<'_> {
 pub trait Limiter: Send + Sync + 'static {
     /// The policy name, as it appears in headers and metrics.
     fn policy(&self) -> &str;
+    /// The quota, as advertised in `RateLimit-Policy`.
     fn quota(&self) -> &Quota;
     /// Decides one request for `key` now.
     fn check_key<'a>(&'a self, key: &'a LimitKey) -> CheckFuture<'a>;
     /// Wall-clock time as the limiter sees it, for `X-RateLimit-Reset`.
     fn unix_now(&self) -> Duration;
+    /// A snapshot of this limiter's counters.
     fn metrics(&self) -> LimiterMetrics;
 }
 

@@ -85,13 +85,16 @@ impl DecisionCounters {
 /// A snapshot of one limiter, for the metrics endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimiterMetrics {
+    /// The policy name.
     pub policy: String,
     /// Keys currently tracked (the cardinality metric); `None` for the shared limiter, whose
     /// rows live in the database.
     pub keys: Option<usize>,
     /// The hard cap on `keys` (in-process limiter only).
     pub max_keys: Option<usize>,
+    /// Requests admitted.
     pub allowed: u64,
+    /// Requests refused by the quota (429).
     pub rejected: u64,
     /// Checks that got no decision (shared limiter: lock budget exceeded, database down).
     pub unavailable: u64,

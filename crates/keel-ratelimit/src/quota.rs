@@ -25,28 +25,49 @@ pub struct Quota {
 /// Why a quota could not be built or parsed; each message says what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QuotaError {
+    /// Nothing was given.
     #[error("is empty: use a limit like 60/1m or 60/1m,burst=60")]
     Empty,
+    /// Not `<requests>/<period>[,burst=<n>]`.
     #[error("must look like <requests>/<period>[,burst=<n>], e.g. 60/1m,burst=60; got {0:?}")]
     Shape(String),
+    /// The request count is not a whole number from 1.
     #[error("request count {0:?} must be a whole number from 1 to 4294967295")]
     Count(String),
+    /// The period is not a duration or unit.
     #[error("period {0:?} must be a duration like 1s, 1m, 1h, 1d or 500ms, or a unit like min or hour")]
     Period(String),
+    /// The period is below 1 ms or not whole milliseconds.
     #[error("period must be at least 1ms and a whole number of milliseconds")]
     PeriodPrecision,
+    /// The period is above [`MAX_PERIOD`].
     #[error("period must be at most 366 days")]
     PeriodTooLong,
+    /// The burst is not a whole number from 1.
     #[error("burst {0:?} must be a whole number from 1 to 4294967295 (burst=1 means no burst)")]
     Burst(String),
+    /// `burst=` appears twice.
     #[error("burst is given twice")]
     DuplicateBurst,
+    /// An option other than `burst=`.
     #[error("unknown option {0:?}: the only option is burst=<n>")]
     UnknownOption(String),
+    /// More than one request per nanosecond.
     #[error("{count} per {period:?} is more than one request per nanosecond")]
-    TooFine { count: u32, period: Duration },
+    TooFine {
+        /// The request count given.
+        count: u32,
+        /// The period given.
+        period: Duration,
+    },
+    /// The burst takes longer than [`MAX_PERIOD`] to earn back.
     #[error("burst {burst} at one request per {interval:?} spans more than 366 days; lower the burst")]
-    BurstTooLong { burst: u32, interval: Duration },
+    BurstTooLong {
+        /// The burst given.
+        burst: u32,
+        /// The emission interval `P / N`.
+        interval: Duration,
+    },
 }
 
 impl Quota {
@@ -77,10 +98,32 @@ impl Quota {
         Ok(Self { count, period, burst, emission_ns, tau_ns })
     }
 
-    /// For constants known valid: no checks, same arithmetic as [`Quota::new`].
-    pub(crate) const fn from_valid_parts(count: u32, period: Duration, burst: u32) -> Self {
-        let emission_ns = period.as_nanos() as u64 / count as u64;
-        Self { count, period, burst, emission_ns, tau_ns: emission_ns * (burst as u64 - 1) }
+    /// [`Quota::new`] for constants written in code: in a `const` item an invalid quota is a
+    /// compile error, as with `http::HeaderName::from_static`. Input (settings, requests) goes
+    /// through [`Quota::new`] or `parse`, never here: called outside a `const` with invalid
+    /// parts this panics.
+    ///
+    /// ```
+    /// use keel_ratelimit::Quota;
+    /// use std::time::Duration;
+    ///
+    /// const LOGIN: Quota = Quota::from_static(5, Duration::from_secs(60), 5);
+    /// assert_eq!(LOGIN, "5/1m".parse().unwrap());
+    /// ```
+    pub const fn from_static(count: u32, period: Duration, burst: u32) -> Self {
+        assert!(count > 0, "a quota's request count must be at least 1");
+        assert!(burst > 0, "a quota's burst must be at least 1");
+        let period_ns = period.as_nanos();
+        assert!(
+            period_ns >= 1_000_000 && period.subsec_nanos() % 1_000_000 == 0,
+            "a quota's period must be a whole number of milliseconds, at least 1ms"
+        );
+        assert!(period_ns <= MAX_PERIOD.as_nanos(), "a quota's period must be at most 366 days");
+        let emission_ns = period_ns as u64 / count as u64;
+        assert!(emission_ns > 0, "a quota may admit at most one request per nanosecond");
+        let tau_ns = emission_ns.saturating_mul(burst as u64 - 1);
+        assert!(tau_ns <= MAX_PERIOD.as_nanos() as u64, "a quota's burst may span at most 366 days");
+        Self { count, period, burst, emission_ns, tau_ns }
     }
 
     /// `count` per `period` with a burst of `count` (the conventional reading of "60/min").
@@ -93,14 +136,17 @@ impl Quota {
         Self::new(self.count, self.period, burst)
     }
 
+    /// `N`: requests per period.
     pub fn count(&self) -> u32 {
         self.count
     }
 
+    /// `P`: the period `N` requests are spread over.
     pub fn period(&self) -> Duration {
         self.period
     }
 
+    /// `B`: how many may arrive at once after a quiet spell.
     pub fn burst(&self) -> u32 {
         self.burst
     }

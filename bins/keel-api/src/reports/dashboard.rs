@@ -13,7 +13,7 @@ use axum::extract::{RawQuery, State};
 use axum::Json;
 use chrono::Datelike;
 use keel_money::{Forecast, Rounding};
-use keel_orgcache::{Bucket, CacheValue, LoadError, Tag};
+use keel_orgcache::{CacheValue, LoadError, Tag};
 use keel_tenancy::Permission;
 use serde_json::{json, Value};
 
@@ -40,14 +40,17 @@ pub(crate) async fn dashboard(
     let tag = Tag::new(DASHBOARD_TAG).map_err(ApiError::internal)?;
     let st = state.clone();
     let org = p.org_id;
-    let cached = state
-        .cache
-        .get_or_load(org, Bucket::Dashboard, &key, &[tag], || async move { compute(&st, org, first).await.map(Kpis) })
-        .await
-        .map_err(|e| match e {
-            LoadError::Failed { error, .. } => (*error).clone(),
-            other => ApiError::internal(other),
-        })?;
+    let cached =
+        state
+            .cache
+            .get_or_load(org, crate::cache::DASHBOARD, &key, &[tag], || async move {
+                compute(&st, org, first).await.map(Kpis)
+            })
+            .await
+            .map_err(|e| match e {
+                LoadError::Failed { error, .. } => (*error).clone(),
+                other => ApiError::internal(other),
+            })?;
     let mut body = cached.value().0.clone();
     body["as_of"] = json!(cached.as_of().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     body["cached"] = json!(cached.was_hit());

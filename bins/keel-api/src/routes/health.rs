@@ -3,7 +3,7 @@
 
 use crate::AppState;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
@@ -16,16 +16,15 @@ pub(crate) async fn live() -> impl IntoResponse {
     (NO_STORE, Json(json!({"status": "ok"})))
 }
 
-/// `GET|HEAD /api/health`: 200 `ok` or 503 `degraded`, always `Cache-Control: no-store`.
-/// Concurrent probes share one run (see keel-health), so a probe storm is one database query.
-pub(crate) async fn health(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
-    let report = if is_internal_caller(&state, &headers) {
+/// `GET|HEAD /api/health`: 200 `ok` or 503 `degraded`, always `Cache-Control: no-store`
+/// (keel-health's axum response). Concurrent probes share one run (see keel-health), so a probe
+/// storm is one database query.
+pub(crate) async fn health(State(state): State<AppState>, headers: HeaderMap) -> keel_health::HealthReport {
+    if is_internal_caller(&state, &headers) {
         state.health.check_with_sections().await
     } else {
         state.health.check().await
-    };
-    let status = StatusCode::from_u16(report.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-    (status, NO_STORE, Json(report))
+    }
 }
 
 /// True only for `Authorization: Bearer <INTERNAL_API_SECRET>`, compared in constant time. A

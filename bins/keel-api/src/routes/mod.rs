@@ -44,7 +44,7 @@ use axum::http::header;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use axum::Router;
-use keel_ratelimit::layer::{KeyFn, RateLimitLayer, RequestInfo};
+use keel_ratelimit::layer::{KeyFn, ProblemTypes, RateLimitLayer, RequestInfo};
 use keel_ratelimit::{ClientIpResolver, LimitKey};
 use std::net::SocketAddr;
 use tower::ServiceBuilder;
@@ -126,6 +126,7 @@ fn admin_floor(state: &AppState) -> RateLimitLayer<impl keel_ratelimit::layer::K
     let signer = state.session_signer.clone();
     let identities = state.identities.clone();
     RateLimitLayer::new(state.limits.admin_api.clone())
+        .problem_types(problem_types())
         .client_ip(ClientIpResolver::new(state.config.trusted_proxies.clone()))
         .peer_addr(peer)
         .key_extractor(KeyFn::new(move |r: &RequestInfo<'_>| {
@@ -142,7 +143,16 @@ fn by_client_ip(
     state: &AppState,
     limiter: std::sync::Arc<dyn keel_ratelimit::Limiter>,
 ) -> RateLimitLayer<keel_ratelimit::layer::ByClientIp> {
-    RateLimitLayer::new(limiter).client_ip(ClientIpResolver::new(state.config.trusted_proxies.clone())).peer_addr(peer)
+    RateLimitLayer::new(limiter)
+        .problem_types(problem_types())
+        .client_ip(ClientIpResolver::new(state.config.trusted_proxies.clone()))
+        .peer_addr(peer)
+}
+
+/// The limiters' 429 and 503 carry Keel's problem types, like every other error of the API:
+/// `https://keel.dev/problems/rate-limited` and `.../rate-limiter-unavailable`.
+fn problem_types() -> ProblemTypes {
+    ProblemTypes::under(crate::PROBLEM_BASE)
 }
 
 /// OPTIONS on a CORS route. tower-http's CORS layer answers every OPTIONS itself, so this never

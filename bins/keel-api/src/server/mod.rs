@@ -51,10 +51,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let state = AppState::new(db.clone(), config);
     // Cache invalidations reach the other api processes over LISTEN/NOTIFY on Postgres; on
     // SQLite there is one node and invalidation is local.
-    let _bus = match keel_orgcache::PgBus::connect(&state.cache, &db) {
-        Ok(task) => Some(task),
-        Err(keel_orgcache::BusError::Unsupported(_)) => None,
-        Err(e) => {
+    let _bus = match db.pg().map(|pool| keel_orgcache::PgBus::connect(&state.cache, pool)) {
+        Some(Ok(task)) => Some(task),
+        None => None,
+        Some(Err(e)) => {
             tracing::warn!(error = %e, "cache invalidation bus not started; entries expire by TTL only");
             None
         }

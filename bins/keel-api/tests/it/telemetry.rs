@@ -191,6 +191,8 @@ async fn ingest_over_its_limit_is_429_and_writes_nothing(t: TestDb) {
     assert!(r.headers().contains_key("retry-after"));
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["status"], 429, "{body}");
+    // keel-ratelimit's neutral default is about:blank; keel-api names its own problem type.
+    assert_eq!(body["type"], "https://keel.dev/problems/rate-limited", "{body}");
     assert_eq!(s.stop().await, 1, "only the admitted batch was written");
 }
 

@@ -10,7 +10,7 @@
 
 use crate::report::{median, Row};
 use keel_ids::OrgId;
-use keel_orgcache::{Bucket, CacheConfig, OrgCache, Tag};
+use keel_orgcache::{Bucket, BucketConfig, CacheConfig, OrgCache, Tag};
 use moka_peer::future::Cache as Moka;
 use moka_peer::notification::RemovalCause;
 use std::convert::Infallible;
@@ -26,7 +26,7 @@ const HIT_OPS: usize = 1_000_000;
 const MISS_OPS: usize = 100_000;
 const ITERATIONS: usize = 7;
 const INVALIDATION_ROUNDS: usize = 9;
-const BUCKET: Bucket = Bucket::Dashboard;
+const BUCKET: Bucket = Bucket::new("dashboard");
 const TTL: Duration = Duration::from_secs(300);
 const CAPACITY: u64 = 1 << 30;
 const PEER: &str = "moka 0.12 future::Cache";
@@ -62,7 +62,8 @@ fn peer_cache(closures: bool, removed: Arc<AtomicU64>) -> Moka<PeerKey, Arc<Peer
 }
 
 fn ours() -> OrgCache {
-    OrgCache::new(&CacheConfig::default().with_ttl(BUCKET, TTL).with_max_weight(BUCKET, CAPACITY))
+    let bucket = BucketConfig::new(TTL, CAPACITY).with_load_timeout(Duration::from_secs(30));
+    OrgCache::new(&CacheConfig::new().with_bucket(BUCKET, bucket))
 }
 
 fn runtime() -> Result<Runtime, String> {

@@ -4,17 +4,25 @@
 //! in `deadline.rs`.
 
 use keel_health::{Check, CheckFuture, CheckStatus, DatabaseCheck, HealthConfig, HealthService, OverallStatus};
-use keel_storage::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use keel_storage::sqlx::sqlite::SqlitePoolOptions;
-use keel_storage::sqlx::{self, PgPool};
 use keel_storage::Db;
 use keel_testkit::TestDb;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::SqlitePoolOptions;
+use sqlx::PgPool;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
+}
+
+/// The check for whichever backend `db` is, as a service holding a `Db` builds it.
+fn database_check(db: &Db) -> DatabaseCheck {
+    match db {
+        Db::Postgres(pool) => DatabaseCheck::postgres(pool.clone()),
+        Db::Sqlite(pool) => DatabaseCheck::sqlite(pool.clone()),
+    }
 }
 
 fn service(check: impl Check, deadline: Duration) -> HealthService {
@@ -46,7 +54,7 @@ async fn wait_for(pool: &PgPool, probe: &str, ok: impl Fn(i64) -> bool) -> bool 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_healthy_is_ok() {
     let Some(t) = TestDb::postgres_empty("keel_health::postgres_healthy_is_ok").await else { return };
-    let report = service(DatabaseCheck::new(t.db.clone()), ms(2_000)).check().await;
+    let report = service(database_check(&t.db), ms(2_000)).check().await;
     assert_eq!(report.service("database"), Some(CheckStatus::Ok), "{:?}", report.outcomes());
     assert_eq!(report.http_status(), 200);
 }
@@ -54,7 +62,7 @@ async fn postgres_healthy_is_ok() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_healthy_is_ok() {
     let t = TestDb::sqlite_empty().await;
-    let report = service(DatabaseCheck::new(t.db.clone()), ms(2_000)).check().await;
+    let report = service(database_check(&t.db), ms(2_000)).check().await;
     assert_eq!(report.service("database"), Some(CheckStatus::Ok), "{:?}", report.outcomes());
 }
 
@@ -68,7 +76,7 @@ async fn postgres_lock_wait_times_out_the_server_cancels_it_and_health_recovers(
     let mut holder = pool.begin().await.unwrap();
     sqlx::query("LOCK TABLE health_locked IN ACCESS EXCLUSIVE MODE").execute(&mut *holder).await.unwrap();
 
-    let svc = service(DatabaseCheck::new(t.db.clone()).with_probe(LOCKED_PROBE).with_timeout(ms(500)), ms(2_000));
+    let svc = service(database_check(&t.db).with_probe(LOCKED_PROBE).with_timeout(ms(500)), ms(2_000));
     let t0 = Instant::now();
     let run = tokio::spawn({
         let svc = svc.clone();
@@ -98,7 +106,7 @@ const SLEEP_PROBE: &str = "SELECT pg_sleep(30)";
 async fn postgres_slow_query_is_cut_off_and_left_running_nowhere() {
     let Some(t) = TestDb::postgres_empty("keel_health::postgres_slow_query").await else { return };
     let pool = t.db.pg().unwrap().clone();
-    let svc = service(DatabaseCheck::new(t.db.clone()).with_probe(SLEEP_PROBE), ms(400));
+    let svc = service(database_check(&t.db).with_probe(SLEEP_PROBE), ms(400));
 
     let t0 = Instant::now();
     let report = svc.check().await;
@@ -126,8 +134,7 @@ async fn a_server_that_accepts_but_never_answers_times_out() {
         }
     });
     let opts = PgConnectOptions::new().host("127.0.0.1").port(port).username("keel").database("keel");
-    let db = Db::Postgres(PgPoolOptions::new().connect_lazy_with(opts));
-    let svc = service(DatabaseCheck::new(db), ms(300));
+    let svc = service(DatabaseCheck::postgres(PgPoolOptions::new().connect_lazy_with(opts)), ms(300));
 
     let t0 = Instant::now();
     let report = svc.check().await;
@@ -146,8 +153,7 @@ async fn a_server_that_is_down_degrades_within_the_deadline() {
         l.local_addr().unwrap().port()
     };
     let opts = PgConnectOptions::new().host("127.0.0.1").port(port).username("keel").database("keel");
-    let db = Db::Postgres(PgPoolOptions::new().connect_lazy_with(opts));
-    let svc = service(DatabaseCheck::new(db), ms(300));
+    let svc = service(DatabaseCheck::postgres(PgPoolOptions::new().connect_lazy_with(opts)), ms(300));
 
     let t0 = Instant::now();
     let report = svc.check().await;
@@ -164,7 +170,7 @@ async fn a_saturated_pool_reads_as_timeout_within_the_budget() {
     let t = TestDb::sqlite_empty().await;
     let pool = SqlitePoolOptions::new().max_connections(1).connect(&t.url).await.unwrap();
     let held = pool.acquire().await.unwrap();
-    let svc = service(DatabaseCheck::new(Db::Sqlite(pool.clone())).with_timeout(ms(300)), ms(2_000));
+    let svc = service(DatabaseCheck::sqlite(pool.clone()).with_timeout(ms(300)), ms(2_000));
 
     let t0 = Instant::now();
     let report = svc.check().await;
@@ -193,7 +199,7 @@ impl Check for Counted {
 async fn a_thousand_probes_against_a_slow_postgres_run_one_query() {
     let Some(t) = TestDb::postgres_empty("keel_health::probe_storm").await else { return };
     let runs = Arc::new(AtomicUsize::new(0));
-    let check = Counted(DatabaseCheck::new(t.db.clone()).with_probe("SELECT pg_sleep(0.3)"), runs.clone());
+    let check = Counted(database_check(&t.db).with_probe("SELECT pg_sleep(0.3)"), runs.clone());
     let svc = service(check, ms(2_000));
 
     let reports = futures::future::join_all((0..1_000).map(|_| svc.check())).await;

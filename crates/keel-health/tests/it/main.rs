@@ -12,6 +12,7 @@ mod config;
 mod database;
 mod deadline;
 mod flight;
+mod handler;
 mod registry;
 mod report;
 mod sections;

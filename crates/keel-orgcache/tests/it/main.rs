@@ -15,10 +15,26 @@ mod tags;
 mod throttle;
 
 use keel_ids::OrgId;
-use keel_orgcache::{CacheConfig, OrgCache, Tag};
+use keel_orgcache::{Bucket, BucketConfig, CacheConfig, OrgCache, Tag};
+use std::time::Duration;
+
+/// The buckets these tests use; any service defines its own the same way.
+pub(crate) const REFERENCE: Bucket = Bucket::new("reference");
+pub(crate) const DASHBOARD: Bucket = Bucket::new("dashboard");
+pub(crate) const SETTINGS: Bucket = Bucket::new("settings");
+
+pub(crate) fn config() -> CacheConfig {
+    CacheConfig::new()
+        .with_bucket(REFERENCE, BucketConfig::new(Duration::from_secs(60), 32 << 20))
+        .with_bucket(
+            DASHBOARD,
+            BucketConfig::new(Duration::from_secs(300), 64 << 20).with_load_timeout(Duration::from_secs(30)),
+        )
+        .with_bucket(SETTINGS, BucketConfig::new(Duration::from_secs(900), 8 << 20))
+}
 
 pub(crate) fn cache() -> OrgCache {
-    OrgCache::new(&CacheConfig::default())
+    OrgCache::new(&config())
 }
 
 pub(crate) fn org() -> OrgId {

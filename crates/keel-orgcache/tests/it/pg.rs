@@ -2,11 +2,10 @@
 //! one is not served stale by the other once the notification arrives (bounded wait), and a
 //! listener that loses its connection flushes after reconnecting.
 
+use crate::SETTINGS;
 use crate::{org, tag};
 use keel_ids::OrgId;
-use keel_orgcache::Bucket;
-use keel_orgcache::{BusError, BusTask, CacheConfig, OrgCache, PgBus, PgBusOptions, Provenance};
-use keel_storage::sqlx;
+use keel_orgcache::{BusTask, OrgCache, PgBus, PgBusOptions, Provenance};
 use keel_storage::Db;
 use keel_testkit::TestDb;
 use std::time::{Duration, Instant};
@@ -29,7 +28,7 @@ async fn setup(db: &Db) {
 async fn currency(cache: &OrgCache, db: &Db, o: OrgId) -> (String, Provenance) {
     let pool = db.pg().unwrap().clone();
     let v = cache
-        .get_or_load(o, Bucket::Settings, "settings", &[tag("settings")], || async move {
+        .get_or_load(o, SETTINGS, "settings", &[tag("settings")], || async move {
             sqlx::query_scalar::<_, String>("SELECT currency FROM org_settings WHERE org = $1")
                 .bind(o.as_uuid())
                 .fetch_one(&pool)
@@ -41,9 +40,13 @@ async fn currency(cache: &OrgCache, db: &Db, o: OrgId) -> (String, Provenance) {
 }
 
 async fn instance(db: &Db) -> (OrgCache, BusTask) {
-    let cache = OrgCache::new(&CacheConfig::default());
-    let options = PgBusOptions { heartbeat: Duration::from_secs(1), ..PgBusOptions::default() };
-    let task = PgBus::connect_with(&cache, db, options).unwrap();
+    instance_on(db, keel_orgcache::CHANNEL).await
+}
+
+async fn instance_on(db: &Db, channel: &'static str) -> (OrgCache, BusTask) {
+    let cache = OrgCache::new(&crate::config());
+    let options = PgBusOptions { heartbeat: Duration::from_secs(1), channel, ..PgBusOptions::default() };
+    let task = PgBus::connect_with(&cache, db.pg().unwrap(), options).unwrap();
     within("listener ready", task.ready()).await;
     (cache, task)
 }
@@ -117,9 +120,22 @@ async fn a_listener_that_loses_its_connection_reconnects_and_flushes() {
     assert_eq!(currency(&b, &t.db, o).await.1, Provenance::Loaded);
 }
 
-#[tokio::test]
-async fn sqlite_has_no_listen_notify() {
-    let t = TestDb::sqlite(crate::SCHEMAS).await;
-    let c = OrgCache::new(&CacheConfig::default());
-    assert!(matches!(PgBus::connect(&c, &t.db), Err(BusError::Unsupported("sqlite"))));
+/// Two services on one database, each on its own channel: neither hears the other. A listener
+/// receives notifications in commit order, so if `b` listened to `c`'s channel too, the first
+/// message it handled would be `c`'s flush of `o`, sent before `a`'s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_on_another_channel_are_not_told() {
+    let Some(t) = TestDb::postgres("orgcache::pg::channels", crate::SCHEMAS).await else { return };
+    let (a, _ta) = instance(&t.db).await;
+    let (b, tb) = instance(&t.db).await;
+    let (c, _tc) = instance_on(&t.db, "orgcache_other_service").await;
+    let (o, p) = (org(), org());
+    b.insert(o, SETTINGS, "s", &[], 1u64).await.unwrap();
+
+    let handled = tb.status().handled;
+    c.flush_org(o, None).await;
+    a.flush_org(p, None).await;
+    within("b receiving a's flush", tb.wait_until(|s| s.handled > handled)).await;
+    assert!(b.get::<u64>(o, SETTINGS, "s").await.is_some(), "b acted on another channel's message");
+    assert_eq!(c.bus_stats().published, 1);
 }

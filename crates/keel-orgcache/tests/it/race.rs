@@ -2,8 +2,9 @@
 //! and on raw moka (which stores the value its load read before the invalidation).
 
 use crate::{cache, org, tag, Gate};
+use crate::{DASHBOARD, REFERENCE};
 use keel_ids::OrgId;
-use keel_orgcache::{Bucket, OrgCache, Provenance, Tag};
+use keel_orgcache::{OrgCache, Provenance, Tag};
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
@@ -21,16 +22,14 @@ struct Ours(OrgCache, OrgId, Tag);
 impl Subject for Ours {
     async fn read<F: Future<Output = u64>>(&self, key: &str, load: impl FnOnce() -> F) -> u64 {
         let tags = [self.2.clone()];
-        let v = self
-            .0
-            .get_or_load(self.1, Bucket::Dashboard, key, &tags, || async move { Ok::<_, Infallible>(load().await) });
+        let v = self.0.get_or_load(self.1, DASHBOARD, key, &tags, || async move { Ok::<_, Infallible>(load().await) });
         *v.await.unwrap()
     }
     async fn invalidate(&self, _key: &str) {
         self.0.invalidate_tag(self.1, &self.2).await;
     }
     async fn peek(&self, key: &str) -> Option<u64> {
-        self.0.get::<u64>(self.1, Bucket::Dashboard, key).await.map(|c| *c)
+        self.0.get::<u64>(self.1, DASHBOARD, key).await.map(|c| *c)
     }
 }
 
@@ -90,7 +89,7 @@ async fn org_cache_serves_no_stale_value_in_the_same_scenario() {
     let (late, stored) = stale_fill_scenario(&ours).await;
     assert_eq!(late, 2);
     assert_eq!(stored, Some(2));
-    assert_eq!(ours.0.stats().bucket(Bucket::Dashboard).unwrap().superseded_fills, 1);
+    assert_eq!(ours.0.stats().bucket(DASHBOARD).unwrap().superseded_fills, 1);
 }
 
 #[tokio::test]
@@ -100,7 +99,7 @@ async fn the_overtaken_load_returns_its_value_flagged_and_unstored() {
     let t = tag("jobs");
     let gate = Gate::new();
     let tags = [t.clone()];
-    let slow = c.get_or_load(o, Bucket::Dashboard, "k", &tags, || async {
+    let slow = c.get_or_load(o, DASHBOARD, "k", &tags, || async {
         gate.pass().await;
         Ok::<_, Infallible>(1u64)
     });
@@ -111,8 +110,8 @@ async fn the_overtaken_load_returns_its_value_flagged_and_unstored() {
     });
     let r = r.unwrap();
     assert_eq!((*r, r.provenance()), (1, Provenance::Superseded));
-    assert!(c.get::<u64>(o, Bucket::Dashboard, "k").await.is_none(), "not stored");
-    assert_eq!(c.tagged_len(o, Bucket::Dashboard, &t), 0, "not indexed");
+    assert!(c.get::<u64>(o, DASHBOARD, "k").await.is_none(), "not stored");
+    assert_eq!(c.tagged_len(o, DASHBOARD, &t), 0, "not indexed");
 }
 
 /// Per-key data: the database version and the version whose invalidation has completed.
@@ -143,10 +142,10 @@ async fn concurrent_invalidations_and_loads_produce_zero_stale_reads() {
                 let key = format!("k{k}");
                 let rows2 = rows.clone();
                 let got = if i % 3 == 0 {
-                    c.get::<u64>(o, Bucket::Dashboard, &key).await.map(|v| *v)
+                    c.get::<u64>(o, DASHBOARD, &key).await.map(|v| *v)
                 } else {
                     let v = c
-                        .get_or_load(o, Bucket::Dashboard, &key, &[tags[k % TAGS].clone()], || async move {
+                        .get_or_load(o, DASHBOARD, &key, &[tags[k % TAGS].clone()], || async move {
                             let v = rows2[k].db.load(SeqCst);
                             // Widen the window between reading the data and storing it.
                             for _ in 0..(k % 3) {
@@ -177,7 +176,7 @@ async fn concurrent_invalidations_and_loads_produce_zero_stale_reads() {
                     // A single-key write.
                     let k = members[(i as usize / 5) % members.len()];
                     let v = rows[k].db.fetch_add(1, SeqCst) + 1;
-                    c.invalidate_key(o, Bucket::Dashboard, &format!("k{k}")).await;
+                    c.invalidate_key(o, DASHBOARD, &format!("k{k}")).await;
                     rows[k].published.fetch_max(v, SeqCst);
                 } else {
                     let vs: Vec<u64> = members.iter().map(|&k| rows[k].db.fetch_add(1, SeqCst) + 1).collect();
@@ -194,7 +193,7 @@ async fn concurrent_invalidations_and_loads_produce_zero_stale_reads() {
         t.await.unwrap();
     }
     let s = c.stats();
-    let d = s.bucket(Bucket::Dashboard).unwrap();
+    let d = s.bucket(DASHBOARD).unwrap();
     eprintln!("reads {} superseded {} loads {}", reads.load(SeqCst), d.superseded_fills, d.loads);
     assert!(reads.load(SeqCst) > 5000);
     assert_eq!(stale.load(SeqCst), 0, "a read returned data older than a completed invalidation");
@@ -239,10 +238,10 @@ async fn raw_moka_predicate_invalidation_leaves_entries_behind() {
     let o = org();
     let t = tag("all");
     for i in 0..1000 {
-        c.insert(o, Bucket::Reference, &format!("k{i}"), std::slice::from_ref(&t), i as u64).await.unwrap();
+        c.insert(o, REFERENCE, &format!("k{i}"), std::slice::from_ref(&t), i as u64).await.unwrap();
     }
     assert_eq!(c.invalidate_tag(o, &t).await, 1000);
     for i in 0..1000 {
-        assert!(c.get::<u64>(o, Bucket::Reference, &format!("k{i}")).await.is_none());
+        assert!(c.get::<u64>(o, REFERENCE, &format!("k{i}")).await.is_none());
     }
 }

@@ -1,7 +1,7 @@
 //! Statistics per bucket and their Prometheus rendering.
 
 use crate::{cache, org, tag};
-use keel_orgcache::Bucket;
+use crate::{DASHBOARD, SETTINGS};
 use std::convert::Infallible;
 
 #[tokio::test]
@@ -10,19 +10,19 @@ async fn hits_misses_loads_and_evictions_are_counted_per_bucket() {
     let o = org();
     let t = tag("jobs");
     let load = || async { Ok::<_, Infallible>(1u64) };
-    c.get_or_load(o, Bucket::Dashboard, "a", std::slice::from_ref(&t), load).await.unwrap();
-    c.get_or_load(o, Bucket::Dashboard, "a", std::slice::from_ref(&t), load).await.unwrap();
-    c.get_or_load(o, Bucket::Dashboard, "a", std::slice::from_ref(&t), load).await.unwrap();
-    assert!(c.get::<u64>(o, Bucket::Settings, "missing").await.is_none());
+    c.get_or_load(o, DASHBOARD, "a", std::slice::from_ref(&t), load).await.unwrap();
+    c.get_or_load(o, DASHBOARD, "a", std::slice::from_ref(&t), load).await.unwrap();
+    c.get_or_load(o, DASHBOARD, "a", std::slice::from_ref(&t), load).await.unwrap();
+    assert!(c.get::<u64>(o, SETTINGS, "missing").await.is_none());
     c.invalidate_tag(o, &t).await;
     c.run_pending_tasks().await;
 
     let s = c.stats();
-    let d = s.bucket(Bucket::Dashboard).unwrap();
+    let d = s.bucket(DASHBOARD).unwrap();
     assert_eq!((d.hits, d.misses, d.loads), (2, 1, 1));
     assert_eq!(d.evictions.explicit, 1);
     assert_eq!(d.entries, 0);
-    let st = s.bucket(Bucket::Settings).unwrap();
+    let st = s.bucket(SETTINGS).unwrap();
     assert_eq!((st.hits, st.misses), (0, 1));
 
     let text = s.to_prometheus();

@@ -1,8 +1,7 @@
 //! Once-per-period work on paused tokio time.
 
 use crate::org;
-use keel_config::{MapSource, Reader};
-use keel_orgcache::{Throttle, ADMIN_ALERT_SYNC_TTL_DEFAULT};
+use keel_orgcache::Throttle;
 use std::time::Duration;
 
 #[tokio::test(start_paused = true)]
@@ -41,23 +40,4 @@ async fn old_entries_are_pruned() {
         assert!(t.should_run(org(), "x"));
     }
     assert!(t.tracked() < 2600, "expired entries were dropped: {}", t.tracked());
-}
-
-#[test]
-fn the_period_comes_from_admin_alert_sync_ttl_ms() {
-    let src = MapSource::new([]);
-    let mut r = Reader::new(&src);
-    assert_eq!(Throttle::admin_alert_sync(&mut r).period(), ADMIN_ALERT_SYNC_TTL_DEFAULT);
-    assert_eq!(ADMIN_ALERT_SYNC_TTL_DEFAULT, Duration::from_secs(300));
-    assert!(r.finish().is_ok());
-
-    let src = MapSource::new([("ADMIN_ALERT_SYNC_TTL_MS", "60000")]);
-    let mut r = Reader::new(&src);
-    assert_eq!(Throttle::admin_alert_sync(&mut r).period(), Duration::from_secs(60));
-
-    let src = MapSource::new([("ADMIN_ALERT_SYNC_TTL_MS", "5m")]);
-    let mut r = Reader::new(&src);
-    assert_eq!(Throttle::admin_alert_sync(&mut r).period(), ADMIN_ALERT_SYNC_TTL_DEFAULT);
-    let problems = r.finish().unwrap_err();
-    assert_eq!(problems.0[0].var, "ADMIN_ALERT_SYNC_TTL_MS");
 }

@@ -19,9 +19,13 @@ pub(crate) fn socket_addr_extension(ext: &Extensions) -> Option<IpAddr> {
 
 /// What a key extractor may look at. The body is not available: a limiter runs before it is read.
 pub struct RequestInfo<'a> {
+    /// The request method.
     pub method: &'a Method,
+    /// The request URI.
     pub uri: &'a Uri,
+    /// The request headers.
     pub headers: &'a HeaderMap,
+    /// The request extensions (what outer layers and the server attached).
     pub extensions: &'a Extensions,
     /// The resolved client address; `None` only if the server attached no peer address.
     pub client_ip: Option<IpAddr>,
@@ -32,6 +36,7 @@ pub struct RequestInfo<'a> {
 /// Returning `None` means "no key for this request": the layer then counts it against the client
 /// IP and logs that it did (throttled to one line per minute). It never answers 500 for it.
 pub trait KeyExtractor: Clone + Send + Sync + 'static {
+    /// The key for this request, or `None` to fall back to the client address.
     fn extract(&self, req: &RequestInfo<'_>) -> Option<LimitKey>;
 }
 
@@ -54,6 +59,7 @@ impl<F> KeyFn<F>
 where
     F: Fn(&RequestInfo<'_>) -> Option<LimitKey> + Clone + Send + Sync + 'static,
 {
+    /// Extracts keys with `f`.
     pub fn new(f: F) -> Self {
         Self(f)
     }

@@ -21,6 +21,10 @@
 //! function (default: a `std::net::SocketAddr` extension). axum users either insert the
 //! `SocketAddr` or pass `.peer_addr(|e| e.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()))`.
 //! The resolved address is inserted as a [`ClientIp`] extension for handlers and inner layers.
+//!
+//! # Problem types
+//! Refusals are `application/problem+json` with `type: "about:blank"` unless
+//! [`RateLimitLayer::problem_types`] names the service's own URIs.
 
 mod extract;
 mod response;
@@ -28,7 +32,7 @@ mod service;
 
 pub use extract::{ByClientIp, ClientIp, KeyExtractor, KeyFn, PeerAddrFn, RequestInfo};
 pub use response::{
-    ResponseBody, PROBLEM_JSON, RATE_LIMITED_TYPE, UNAVAILABLE_TYPE, X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING,
-    X_RATELIMIT_RESET,
+    ProblemTypes, ResponseBody, ABOUT_BLANK, PROBLEM_JSON, RATE_LIMITED_SLUG, UNAVAILABLE_SLUG, X_RATELIMIT_LIMIT,
+    X_RATELIMIT_REMAINING, X_RATELIMIT_RESET,
 };
 pub use service::{RateLimitLayer, RateLimitService};

@@ -5,18 +5,51 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::{Either, Full};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The layer's response body: the inner service's body, or a problem document.
 pub type ResponseBody<B> = Either<B, Full<Bytes>>;
 
+/// The media type of every refusal the layer writes (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";
-/// The problem type of a quota refusal (429).
-pub const RATE_LIMITED_TYPE: &str = "https://keel.dev/problems/rate-limited";
-/// The problem type of "the limiter could not decide in time" (503): not the client's fault.
-pub const UNAVAILABLE_TYPE: &str = "https://keel.dev/problems/rate-limiter-unavailable";
+/// RFC 9457's default problem type: no semantics beyond the HTTP status code.
+pub const ABOUT_BLANK: &str = "about:blank";
+/// The slug a service with its own problem namespace may give a quota refusal (429).
+pub const RATE_LIMITED_SLUG: &str = "rate-limited";
+/// The slug for "the limiter could not decide in time" (503): not the client's fault.
+pub const UNAVAILABLE_SLUG: &str = "rate-limiter-unavailable";
 
+/// The `type` URIs of the layer's two problem documents. The default is `about:blank` for
+/// both (the status code says it all); a service with its own problem namespace sets its URIs,
+/// e.g. [`ProblemTypes::under`]`("https://example.com/problems/")`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProblemTypes {
+    /// The `type` of a 429 quota refusal.
+    pub rate_limited: Arc<str>,
+    /// The `type` of a 503 "could not decide in time".
+    pub unavailable: Arc<str>,
+}
+
+impl Default for ProblemTypes {
+    fn default() -> Self {
+        Self { rate_limited: Arc::from(ABOUT_BLANK), unavailable: Arc::from(ABOUT_BLANK) }
+    }
+}
+
+impl ProblemTypes {
+    /// `<base>rate-limited` and `<base>rate-limiter-unavailable`.
+    pub fn under(base: &str) -> Self {
+        Self {
+            rate_limited: Arc::from(format!("{base}{RATE_LIMITED_SLUG}")),
+            unavailable: Arc::from(format!("{base}{UNAVAILABLE_SLUG}")),
+        }
+    }
+}
+
+/// The limit of the tightest policy that applied (legacy, single-valued).
 pub const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+/// What remains of the tightest policy that applied (legacy, single-valued).
 pub const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
 /// Unix epoch seconds at which the bucket is full again (as GitHub's API).
 pub const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
@@ -88,6 +121,7 @@ fn problem<B>(status: StatusCode, retry_after_secs: u64, body: serde_json::Value
 
 /// 429 with a problem document, `Retry-After`, and the policy's headers.
 pub(crate) fn too_many_requests<B>(
+    types: &ProblemTypes,
     policy: &str,
     quota: &Quota,
     d: &Decision,
@@ -95,7 +129,7 @@ pub(crate) fn too_many_requests<B>(
 ) -> Response<ResponseBody<B>> {
     let retry = ceil_secs(d.retry_after()).max(1);
     let body = serde_json::json!({
-        "type": RATE_LIMITED_TYPE,
+        "type": &*types.rate_limited,
         "title": "Too Many Requests",
         "status": 429,
         "detail": format!("Rate limit {policy:?} ({} requests per {} s, bursts of {}) exceeded; retry in {retry} s.",
@@ -110,10 +144,10 @@ pub(crate) fn too_many_requests<B>(
 }
 
 /// 503 when the limiter could not decide and the policy fails closed.
-pub(crate) fn unavailable<B>(policy: &str, retry_after: Duration) -> Response<ResponseBody<B>> {
+pub(crate) fn unavailable<B>(types: &ProblemTypes, policy: &str, retry_after: Duration) -> Response<ResponseBody<B>> {
     let retry = ceil_secs(retry_after).max(1);
     let body = serde_json::json!({
-        "type": UNAVAILABLE_TYPE,
+        "type": &*types.unavailable,
         "title": "Service Unavailable",
         "status": 503,
         "detail": format!("The rate limiter for {policy:?} could not decide in time; retry in {retry} s."),

@@ -1,7 +1,7 @@
 //! `RateLimitLayer` and `RateLimitService`: check before calling the inner service.
 
 use super::extract::{socket_addr_extension, ByClientIp, ClientIp, KeyExtractor, PeerAddrFn, RequestInfo};
-use super::response::{add_headers, too_many_requests, unavailable, ResponseBody};
+use super::response::{add_headers, too_many_requests, unavailable, ProblemTypes, ResponseBody};
 use crate::throttle::LogThrottle;
 use crate::{ClientIpResolver, LimitKey, Limiter, Outcome};
 use http::{Request, Response};
@@ -21,6 +21,7 @@ struct Shared<X> {
     extractor: X,
     resolver: ClientIpResolver,
     peer: PeerAddrFn,
+    problems: ProblemTypes,
     log: LogThrottle,
 }
 
@@ -45,6 +46,7 @@ impl RateLimitLayer<ByClientIp> {
                 extractor: ByClientIp,
                 resolver: ClientIpResolver::default(),
                 peer: socket_addr_extension,
+                problems: ProblemTypes::default(),
                 log: LogThrottle::new(LOG_INTERVAL_NS),
             }),
         }
@@ -58,13 +60,22 @@ impl<X: KeyExtractor> RateLimitLayer<X> {
             extractor: arc.extractor.clone(),
             resolver: arc.resolver.clone(),
             peer: arc.peer,
+            problems: arc.problems.clone(),
             log: LogThrottle::new(LOG_INTERVAL_NS),
         });
         RateLimitLayer { shared: Arc::new(f(shared)) }
     }
 
+    /// Counts requests against the key `extractor` picks.
     pub fn key_extractor<Y: KeyExtractor>(self, extractor: Y) -> RateLimitLayer<Y> {
-        self.rebuild(|s| Shared { limiter: s.limiter, extractor, resolver: s.resolver, peer: s.peer, log: s.log })
+        self.rebuild(|s| Shared {
+            limiter: s.limiter,
+            extractor,
+            resolver: s.resolver,
+            peer: s.peer,
+            problems: s.problems,
+            log: s.log,
+        })
     }
 
     /// How to find the client address behind trusted proxies.
@@ -77,6 +88,12 @@ impl<X: KeyExtractor> RateLimitLayer<X> {
         self.rebuild(|s| Shared { peer, ..s })
     }
 
+    /// The `type` URIs of the 429 and 503 problem documents (default: `about:blank`).
+    pub fn problem_types(self, problems: ProblemTypes) -> Self {
+        self.rebuild(|s| Shared { problems, ..s })
+    }
+
+    /// The limiter this layer consults.
     pub fn limiter(&self) -> &Arc<dyn Limiter> {
         &self.shared.limiter
     }
@@ -180,8 +197,12 @@ where
                     add_headers(res.headers_mut(), limiter.policy(), limiter.quota(), &d, unix_now);
                     Ok(res.map(Either::Left))
                 }
-                Outcome::Decided(d) => Ok(too_many_requests(limiter.policy(), limiter.quota(), &d, limiter.unix_now())),
-                Outcome::Unavailable { retry_after } => Ok(unavailable(limiter.policy(), retry_after)),
+                Outcome::Decided(d) => {
+                    Ok(too_many_requests(&shared.problems, limiter.policy(), limiter.quota(), &d, limiter.unix_now()))
+                }
+                Outcome::Unavailable { retry_after } => {
+                    Ok(unavailable(&shared.problems, limiter.policy(), retry_after))
+                }
                 Outcome::Unlimited => Ok(inner.call(req).await?.map(Either::Left)),
             }
         })

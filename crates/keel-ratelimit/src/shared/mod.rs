@@ -28,7 +28,6 @@ mod sql;
 use crate::metrics::DecisionCounters;
 use crate::throttle::LogThrottle;
 use crate::{CheckFuture, Decision, FailureMode, LimitKey, Limiter, LimiterMetrics, Outcome, Policy, Quota};
-use keel_storage::sqlx;
 use keel_storage::Db;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,14 +46,22 @@ const PRUNE_BATCH: i64 = 1_000;
 const LOG_INTERVAL_NS: u64 = 60_000_000_000;
 
 /// Why the shared limiter made no decision.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SharedError {
+    /// A hot key's row lock was held longer than the lock budget; always fails closed.
     #[error("the key's row stayed locked beyond the {0:?} budget (a hot key under contention)")]
     LockTimeout(Duration),
+    /// No decision within the overall deadline (slow database, exhausted pool).
     #[error("no decision within {0:?} (database slow or connection pool exhausted)")]
     Deadline(Duration),
+    /// The database answered with an error (its text, for logs).
     #[error("the rate-limit database failed: {0}")]
     Database(String),
+    /// The database handle is of a backend this build left out: enable the keel-ratelimit
+    /// feature of the same name.
+    #[error("keel-ratelimit was built without its `{0}` feature; enable it to use the shared limiter on {0}")]
+    BackendNotBuilt(&'static str),
 }
 
 impl SharedError {
@@ -98,10 +105,10 @@ fn unix_ns() -> u64 {
 impl SharedLimiter {
     /// A shared limiter for `policy` (its quota and failure mode) on `db`.
     pub fn new(db: Db, policy: &Policy) -> Self {
-        Self::with_quota(db, policy.name, policy.quota).on_outage(policy.on_outage)
+        Self::with_quota(db, Arc::clone(&policy.name), policy.quota).on_outage(policy.on_outage)
     }
 
-    /// A shared limiter for a policy not in [`crate::Policies`] (a route-specific limit).
+    /// A shared limiter named `policy` with `quota`, failing closed (no [`Policy`] needed).
     pub fn with_quota(db: Db, policy: impl Into<Arc<str>>, quota: Quota) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -130,6 +137,7 @@ impl SharedLimiter {
         self
     }
 
+    /// What to do when the database cannot decide in time (default: fail closed).
     pub fn on_outage(self, mode: FailureMode) -> Self {
         self.configure(|i| i.on_outage = mode)
     }
@@ -150,10 +158,12 @@ impl SharedLimiter {
         self.configure(|i| i.prune_every_ns = u64::try_from(every.as_nanos()).unwrap_or(u64::MAX))
     }
 
+    /// The policy name, as in headers, metrics and the table's `policy` column.
     pub fn policy(&self) -> &str {
         &self.inner.policy
     }
 
+    /// The quota every key is held to.
     pub fn quota(&self) -> &Quota {
         &self.inner.quota
     }
@@ -230,19 +240,20 @@ impl Inner {
         let key = key.storage_key();
         let t = self.quota.emission_interval().as_nanos() as i64;
         let tau = t * (i64::from(self.quota.burst()) - 1);
-        let lock = format!("{}ms", self.lock_budget.as_millis().max(1));
         let budget = self.lock_budget;
         let row: (i64, i64, bool) = match &self.db {
+            #[cfg(feature = "postgres")]
             Db::Postgres(pool) => sqlx::query_as(sql::PG_DECIDE)
                 .bind(&*self.policy)
                 .bind(&key)
                 .bind(now)
                 .bind(t)
                 .bind(tau)
-                .bind(&lock)
+                .bind(format!("{}ms", self.lock_budget.as_millis().max(1)))
                 .fetch_one(pool)
                 .await
                 .map_err(|e| SharedError::from_sqlx(e, budget))?,
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(pool) => sqlx::query_as(sql::SQLITE_DECIDE)
                 .bind(&*self.policy)
                 .bind(&key)
@@ -252,6 +263,8 @@ impl Inner {
                 .fetch_one(pool)
                 .await
                 .map_err(|e| SharedError::from_sqlx(e, budget))?,
+            #[cfg(not(all(feature = "postgres", feature = "sqlite")))]
+            other => return Err(not_built(other)),
         };
         let (tat, decided, allowed) = row;
         let as_u64 = |v: i64| u64::try_from(v).unwrap_or(0);
@@ -279,11 +292,18 @@ impl Inner {
     }
 }
 
+/// The error for a backend whose feature is off (keel-storage always carries both variants).
+#[cfg(not(all(feature = "postgres", feature = "sqlite")))]
+fn not_built(db: &Db) -> SharedError {
+    SharedError::BackendNotBuilt(db.backend().as_str())
+}
+
 async fn prune(inner: &Inner, now: Option<u64>) -> Result<u64, SharedError> {
     let now = now.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
     let mut total = 0u64;
     loop {
         let deleted = match &inner.db {
+            #[cfg(feature = "postgres")]
             Db::Postgres(pool) => sqlx::query(sql::PG_PRUNE)
                 .bind(&*inner.policy)
                 .bind(now)
@@ -291,6 +311,7 @@ async fn prune(inner: &Inner, now: Option<u64>) -> Result<u64, SharedError> {
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected()),
+            #[cfg(feature = "sqlite")]
             Db::Sqlite(pool) => sqlx::query(sql::SQLITE_PRUNE)
                 .bind(&*inner.policy)
                 .bind(now)
@@ -298,6 +319,8 @@ async fn prune(inner: &Inner, now: Option<u64>) -> Result<u64, SharedError> {
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected()),
+            #[cfg(not(all(feature = "postgres", feature = "sqlite")))]
+            other => return Err(not_built(other)),
         }
         .map_err(|e| SharedError::from_sqlx(e, inner.lock_budget))?;
         total += deleted;

@@ -10,6 +10,7 @@
 
 /// `set_config('lock_timeout', $6, true)` applies to this statement's own transaction
 /// (autocommit), and is evaluated before the insert can wait on the row lock.
+#[cfg(feature = "postgres")]
 pub(super) const PG_DECIDE: &str = r#"
 INSERT INTO keel_rate_limits AS r (policy, key, tat_ns, decided_ns, allowed)
 SELECT $1, $2, n.ns + $4, n.ns, true
@@ -28,6 +29,7 @@ RETURNING tat_ns, decided_ns, allowed
 /// SQLite evaluates every SET expression against the old row, as Postgres does. The database
 /// clock is `unixepoch('subsec')` (millisecond resolution; SQLite is single-host anyway). The
 /// `WHERE true` resolves the parser ambiguity between `SELECT ... ON CONFLICT` and a join.
+#[cfg(feature = "sqlite")]
 pub(super) const SQLITE_DECIDE: &str = r#"
 INSERT INTO keel_rate_limits (policy, key, tat_ns, decided_ns, allowed)
 SELECT ?1, ?2, n.ns + ?4, n.ns, 1
@@ -45,6 +47,7 @@ RETURNING tat_ns, decided_ns, allowed
 /// One batch of idle rows. SKIP LOCKED: a row a decision holds is simply left for next time,
 /// so pruning never makes a decision wait; FOR UPDATE re-checks `tat_ns` on the latest version,
 /// so a row admitted a moment ago is not deleted.
+#[cfg(feature = "postgres")]
 pub(super) const PG_PRUNE: &str = r#"
 DELETE FROM keel_rate_limits WHERE (policy, key) IN (
     SELECT policy, key FROM keel_rate_limits
@@ -54,6 +57,7 @@ DELETE FROM keel_rate_limits WHERE (policy, key) IN (
     FOR UPDATE SKIP LOCKED)
 "#;
 
+#[cfg(feature = "sqlite")]
 pub(super) const SQLITE_PRUNE: &str = r#"
 DELETE FROM keel_rate_limits WHERE policy = ?1 AND key IN (
     SELECT key FROM keel_rate_limits

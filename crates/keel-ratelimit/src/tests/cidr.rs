@@ -1,6 +1,8 @@
 //! CIDR parsing and the trusted-proxy list.
 
-use crate::{Cidr, CidrError, TrustedProxies, TRUSTED_PROXIES_VAR};
+use crate::{Cidr, CidrError, TrustedProxies};
+
+const TRUSTED_PROXIES_VAR: &str = "APP_TRUSTED_PROXIES";
 use keel_config::{MapSource, Reader};
 use std::net::IpAddr;
 
@@ -54,15 +56,15 @@ fn list_parsing() {
 fn read_from_config_names_the_variable() {
     let src = MapSource::new([(TRUSTED_PROXIES_VAR, "10.0.0.0/8,10.1.0.1/16")]);
     let mut r = Reader::new(&src);
-    let t = TrustedProxies::read(&mut r);
+    let t = TrustedProxies::read(&mut r, TRUSTED_PROXIES_VAR);
     assert!(t.is_empty(), "a bad list trusts nobody");
     let problems = r.finish().unwrap_err();
     assert_eq!(problems.0.len(), 1);
-    assert_eq!(problems.0[0].var, "KEEL_TRUSTED_PROXIES");
+    assert_eq!(problems.0[0].var, "APP_TRUSTED_PROXIES");
     assert!(problems.0[0].message.contains("did you mean 10.1.0.0/16"), "{}", problems.0[0].message);
 
     let empty = MapSource::new([]);
     let mut r = Reader::new(&empty);
-    assert!(TrustedProxies::read(&mut r).is_empty(), "unset means trust nobody");
+    assert!(TrustedProxies::read(&mut r, TRUSTED_PROXIES_VAR).is_empty(), "unset means trust nobody");
     r.finish().unwrap();
 }

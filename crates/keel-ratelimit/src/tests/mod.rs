@@ -6,6 +6,7 @@ mod gcra;
 mod keyed;
 mod policy;
 mod quota;
+#[cfg(any(feature = "tower", feature = "postgres", feature = "sqlite"))]
 mod throttle;
 
 use crate::{FakeClock, KeyedLimiter, Quota};

@@ -2,7 +2,7 @@
 
 use crate::support::{body_json, dyn_limiter, header, limiter, request, send, wrap, Inner};
 use http::StatusCode;
-use keel_ratelimit::layer::{RateLimitLayer, PROBLEM_JSON, RATE_LIMITED_TYPE};
+use keel_ratelimit::layer::{ProblemTypes, RateLimitLayer, ABOUT_BLANK, PROBLEM_JSON};
 use keel_ratelimit::{FakeClock, FAKE_UNIX_ORIGIN};
 use std::time::Duration;
 
@@ -53,7 +53,7 @@ async fn seventy_requests_sixty_pass_ten_get_429() {
     assert_eq!(header(&res, "x-ratelimit-reset"), Some((ORIGIN + 60).to_string().as_str()));
     assert_eq!(header(&res, "cache-control"), Some("no-store"));
     let body = body_json(res).await;
-    assert_eq!(body["type"], RATE_LIMITED_TYPE);
+    assert_eq!(body["type"], ABOUT_BLANK, "no problem namespace was configured");
     assert_eq!(body["status"], 429);
     assert_eq!(body["title"], "Too Many Requests");
     assert_eq!(body["policy"], "admin_api");
@@ -83,4 +83,19 @@ async fn retry_after_rounds_up_and_counts_down() {
 
     clock.advance(Duration::from_millis(500));
     assert_eq!(send(&mut svc, request("198.51.100.7")).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_configured_problem_namespace_names_the_429() {
+    let clock = FakeClock::new();
+    let l = limiter("export", "1/1m,burst=1", &clock);
+    let layer =
+        RateLimitLayer::new(dyn_limiter(&l)).problem_types(ProblemTypes::under("https://example.com/problems/"));
+    let mut svc = wrap(&layer, &Inner::default());
+
+    assert_eq!(send(&mut svc, request("198.51.100.7")).await.status(), StatusCode::OK);
+    let res = send(&mut svc, request("198.51.100.7")).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body = body_json(res).await;
+    assert_eq!(body["type"], "https://example.com/problems/rate-limited");
 }

@@ -2,7 +2,7 @@
 
 use crate::support::{body_json, header, request, send, Inner};
 use http::StatusCode;
-use keel_ratelimit::layer::{RateLimitLayer, UNAVAILABLE_TYPE};
+use keel_ratelimit::layer::{ProblemTypes, RateLimitLayer, ABOUT_BLANK};
 use keel_ratelimit::{CheckFuture, LimitKey, Limiter, LimiterMetrics, Outcome, Quota};
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,9 +56,17 @@ async fn unavailable_is_a_503_with_its_own_problem_type() {
     assert_eq!(header(&res, "content-type"), Some("application/problem+json"));
     assert_eq!(header(&res, "ratelimit"), None, "no quota was consulted, so none is reported");
     let body = body_json(res).await;
-    assert_eq!(body["type"], UNAVAILABLE_TYPE);
+    assert_eq!(body["type"], ABOUT_BLANK);
     assert_eq!(body["status"], 503);
     assert_eq!(inner.calls(), 0);
+
+    let types = ProblemTypes::under("https://example.com/problems/");
+    let mut svc = RateLimitLayer::new(stub(Outcome::Unavailable { retry_after: Duration::from_millis(50) }))
+        .problem_types(types.clone())
+        .layer(inner.service());
+    let body = body_json(send(&mut svc, request("198.51.100.7")).await).await;
+    assert_eq!(body["type"], "https://example.com/problems/rate-limiter-unavailable");
+    assert_eq!(&*types.unavailable, "https://example.com/problems/rate-limiter-unavailable");
 }
 
 #[tokio::test]

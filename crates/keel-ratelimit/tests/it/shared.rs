@@ -6,7 +6,7 @@ use keel_config::DatabaseTarget;
 use keel_ratelimit::{
     Decision, FailureMode, FakeClock, KeyedLimiter, LimitKey, Limiter, Outcome, Quota, SharedError, SharedLimiter,
 };
-use keel_storage::{connect, sqlx, ConnectMode, Db};
+use keel_storage::{connect, ConnectMode, Db};
 use keel_testkit::TestDb;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
