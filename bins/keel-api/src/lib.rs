@@ -17,7 +17,7 @@ mod routes;
 mod server;
 mod state;
 
-pub use auth::Principal;
+pub use auth::{Attempt, Principal, SignInThrottle};
 pub use config::{Config, CorsOrigins, DEFAULT_BODY_LIMIT};
 pub use error::{ApiError, FieldError, PROBLEM_BASE};
 pub use keel_worker::shutdown;

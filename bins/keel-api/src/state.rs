@@ -19,6 +19,8 @@ pub struct Limits {
     pub password_recovery: Arc<dyn Limiter>,
     /// `telemetry_ingest`: in process, no database round trip before the write.
     pub telemetry_ingest: Arc<dyn Limiter>,
+    /// `sign_in_failures`: failed sign-ins per account address, shared through the database.
+    pub sign_in_failures: Arc<crate::auth::SignInThrottle>,
 }
 
 #[derive(Clone)]
@@ -56,6 +58,7 @@ impl AppState {
             public_ingress: policy("public_ingress").limiter(&db),
             password_recovery: policy("password_recovery").limiter(&db),
             telemetry_ingest: policy("telemetry_ingest").limiter(&db),
+            sign_in_failures: Arc::new(crate::auth::SignInThrottle::new(&db, &policy("sign_in_failures"))),
         };
         let (recorder, writer) = keel_telemetry::route_pipeline(db.clone(), keel_telemetry::WriterConfig::default());
         let secure = config.settings.is_production();

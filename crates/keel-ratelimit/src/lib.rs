@@ -31,6 +31,7 @@
 //!   with eviction done by the limiter itself (rule in its docs), allowed/rejected counters.
 //! - [`Clock`], [`MonotonicClock`], [`FakeClock`]: injected time; tests never sleep.
 //! - [`Policies`]: `admin_api`, `public_ingress`, `telemetry_ingest`, `password_recovery`,
+//!   `sign_in_failures`,
 //!   each overridable by `KEEL_RATE_LIMIT_<POLICY>=60/1m,burst=60`.
 //! - [`ClientIpResolver`] and [`TrustedProxies`] (`KEEL_TRUSTED_PROXIES`): the client address,
 //!   believing forwarding headers only from trusted proxies, walked from the right.

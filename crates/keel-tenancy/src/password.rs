@@ -19,6 +19,10 @@ pub const MIN_PASSWORD_LEN: usize = 10;
 pub const MAX_PASSWORD_LEN: usize = 256;
 /// The lowest zxcvbn score accepted (0 to 4): at least 10^8 estimated guesses.
 pub const MIN_PASSWORD_SCORE: u8 = 3;
+/// How many leading characters the estimator weighs. Its matching grows faster than linearly
+/// with length (a 256-byte input costs hundreds of milliseconds unoptimised); a password whose
+/// first 100 characters are not guessable is not guessable.
+const ESTIMATED_CHARS: usize = 100;
 
 fn check_length(password: &str) -> Result<(), TenancyError> {
     let n = password.chars().count();
@@ -33,7 +37,8 @@ fn check_length(password: &str) -> Result<(), TenancyError> {
 
 /// Checks a new password against the rule: [`TenancyError::Invalid`] with field `password` and
 /// a message saying what to change (callers rename the field to their own input's name). Give
-/// the user's address when known: a password built from it is refused.
+/// the user's address when known: a password built from it is refused. CPU-bound (up to some
+/// milliseconds): async callers run it on the blocking pool, as [`crate::Tenancy`] does.
 pub fn check_password(password: &str, email: Option<&Email>) -> Result<(), TenancyError> {
     let inputs: Vec<&str> = match email {
         Some(e) => {
@@ -47,7 +52,11 @@ pub fn check_password(password: &str, email: Option<&Email>) -> Result<(), Tenan
 
 pub(crate) fn check_strength(password: &str, user_inputs: &[&str]) -> Result<(), TenancyError> {
     check_length(password)?;
-    let estimate = zxcvbn::zxcvbn(password, user_inputs);
+    let weighed = match password.char_indices().nth(ESTIMATED_CHARS) {
+        Some((end, _)) => &password[..end],
+        None => password,
+    };
+    let estimate = zxcvbn::zxcvbn(weighed, user_inputs);
     if u8::from(estimate.score()) >= MIN_PASSWORD_SCORE {
         return Ok(());
     }
@@ -58,6 +67,14 @@ pub(crate) fn check_strength(password: &str, user_inputs: &[&str]) -> Result<(),
             "is too easy to guess{why}; use a longer passphrase of several uncommon words, not a common password or your email address"
         ),
     ))
+}
+
+/// [`check_password`] on the blocking pool, so a long password never stalls the async threads.
+pub(crate) async fn check_password_off_thread(password: &str, email: Option<&Email>) -> Result<(), TenancyError> {
+    let (pw, email) = (password.to_owned(), email.cloned());
+    tokio::task::spawn_blocking(move || check_password(&pw, email.as_ref()))
+        .await
+        .map_err(|e| TenancyError::Hash(e.to_string()))?
 }
 
 /// Hashes on the blocking pool: Argon2 takes tens of milliseconds of CPU by design. Checks the
@@ -133,6 +150,14 @@ mod tests {
         for pw in ["violet kettle astronaut 42", "Tr4mpoline-Quarry-Oboe", "correct horse battery staple"] {
             assert!(check_password(pw, Email::parse("ann@example.com").ok().as_ref()).is_ok(), "{pw}");
         }
+    }
+
+    #[test]
+    fn only_the_first_hundred_characters_are_weighed() {
+        let strong = "violet kettle astronaut 42 ".repeat(4);
+        let long = format!("{}{}", &strong[..100], "a".repeat(156));
+        assert_eq!(long.len(), MAX_PASSWORD_LEN);
+        assert!(check_password(&long, None).is_ok());
     }
 
     #[test]

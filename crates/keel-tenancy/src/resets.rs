@@ -1,7 +1,7 @@
 //! Password resets: a single-use, expiring token; completing one sets the password and ends
 //! every session of the user, in one transaction.
 
-use crate::password::{check_password, hash_password};
+use crate::password::{check_password_off_thread, hash_password};
 use crate::secret::{hash_secret, new_secret};
 use crate::sessions::chrono_dur;
 use crate::{Tenancy, TenancyError};
@@ -31,7 +31,7 @@ impl Tenancy {
         // A stale link answers "ask for a new one" before any complaint about the password, and
         // costs no hashing. The owner is read to weigh the password against their address.
         let Some(owner) = self.store.reset_owner(&h, now).await? else { return Ok(None) };
-        check_password(new_password, Some(&owner.email))?;
+        check_password_off_thread(new_password, Some(&owner.email)).await?;
         // Hash before spending the token: slow, and a failure must leave the token usable. The
         // spend itself is guarded again, so two racing completions still use it once.
         let hash = hash_password(new_password).await?;

@@ -1,7 +1,7 @@
 //! Users and their role memberships; a membership's role applies to the org and all its
 //! descendants.
 
-use crate::password::{check_password, hash_password, verify_password};
+use crate::password::{check_password_off_thread, hash_password, verify_password};
 use crate::{Role, Tenancy, TenancyError};
 use keel_ids::{Email, OrgId, UserId};
 
@@ -28,7 +28,7 @@ impl Tenancy {
     pub async fn create_user(&self, email: &Email, password: Option<&str>) -> Result<UserId, TenancyError> {
         let hash = match password {
             Some(p) => {
-                check_password(p, Some(email))?;
+                check_password_off_thread(p, Some(email)).await?;
                 Some(hash_password(p).await?)
             }
             None => None,
@@ -60,7 +60,7 @@ impl Tenancy {
     /// Sets a user's password (the same policy as [`Tenancy::create_user`]).
     pub async fn set_password(&self, user: UserId, password: &str) -> Result<(), TenancyError> {
         let record = self.user(user).await?.ok_or_else(|| TenancyError::UnknownUser(user.to_string()))?;
-        check_password(password, Some(&record.email))?;
+        check_password_off_thread(password, Some(&record.email)).await?;
         let hash = hash_password(password).await?;
         if !self.store.set_password_hash(user, &hash).await? {
             return Err(TenancyError::UnknownUser(user.to_string()));

@@ -15,6 +15,7 @@ mod reports;
 mod smoke;
 mod telemetry;
 mod tenancy;
+mod throttle;
 
 use keel_api::{AppState, Config};
 use keel_testkit::TestDb;

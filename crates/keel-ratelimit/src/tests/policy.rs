@@ -12,6 +12,10 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(p.public_ingress.quota, expect("120/1m,burst=60"));
     assert_eq!(p.telemetry_ingest.quota, expect("600/1m,burst=120"));
     assert_eq!(p.password_recovery.quota, expect("5/1h,burst=3"));
+    assert_eq!(p.sign_in_failures.quota, expect("10/15m"));
+    assert_eq!(p.sign_in_failures.quota.burst(), 10);
+    assert_eq!((p.sign_in_failures.key, p.sign_in_failures.backend), (KeyKind::Email, Backend::Shared));
+    assert_eq!(p.sign_in_failures.env_var(), "KEEL_RATE_LIMIT_SIGN_IN_FAILURES");
     assert_eq!((p.admin_api.backend, p.admin_api.key), (Backend::InProcess, KeyKind::UserOrClientIp));
     assert_eq!((p.public_ingress.backend, p.public_ingress.on_outage), (Backend::Shared, FailureMode::Closed));
     assert_eq!(p.telemetry_ingest.backend, Backend::InProcess);
@@ -19,7 +23,7 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(p.admin_api.env_var(), "KEEL_RATE_LIMIT_ADMIN_API");
     assert_eq!(p.get("telemetry_ingest").unwrap().name, "telemetry_ingest");
     assert!(p.get("nope").is_none());
-    assert_eq!(p.iter().count(), 4);
+    assert_eq!(p.iter().count(), 5);
     // Every default, rebuilt through the validating constructor, is identical.
     for policy in p.iter() {
         let q = policy.quota;
@@ -65,7 +69,7 @@ fn lookup_closure() {
     let p = Policies::from_lookup(|k| (k == "KEEL_RATE_LIMIT_TELEMETRY_INGEST").then(|| "100/1s".to_string())).unwrap();
     assert_eq!(p.telemetry_ingest.quota.to_string(), "100/1s,burst=100");
     let e = Policies::from_lookup(|_| Some("bad".into())).unwrap_err();
-    assert_eq!(e.0.len(), 4);
+    assert_eq!(e.0.len(), 5);
 }
 
 #[tokio::test]
