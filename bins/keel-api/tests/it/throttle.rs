@@ -49,13 +49,18 @@ async fn fail(base: &str, email: &str, n: usize, first_addr: usize) {
     }
 }
 
-/// A 429 problem+json with `Retry-After`; returns its detail.
+/// A 429 problem+json with `Retry-After` of at most the default quota's 90 s per attempt.
 async fn assert_throttled(r: reqwest::Response) -> String {
+    assert_throttled_within(r, 90).await
+}
+
+/// A 429 problem+json with `Retry-After` of 1 to `interval_s` seconds; returns its detail.
+async fn assert_throttled_within(r: reqwest::Response, interval_s: u64) -> String {
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
     assert!(r.headers().get("set-cookie").is_none(), "no session");
     let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!((1..=90).contains(&retry), "one more attempt every 90 s: Retry-After {retry}");
+    assert!((1..=interval_s).contains(&retry), "one more attempt every {interval_s} s: Retry-After {retry}");
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["type"], "https://keel.dev/problems/rate-limited");
     body["detail"].as_str().unwrap().to_owned()
@@ -270,16 +275,30 @@ async fn reset_works_while_throttled_and_clears_it(t: TestDb) {
 async fn two_instances_share_the_count(t: TestDb) {
     let w = world(&t).await;
     let db = t.db.clone();
-    let (a, _) = start_keeping_limits(t).await;
+    // The override applies on both instances: 4 failures, not the default 10.
+    let env: Vec<(&str, &str)> = ENV.iter().copied().chain([("KEEL_RATE_LIMIT_SIGN_IN_FAILURES", "4/15m")]).collect();
+    let a = crate::start_with(t, &env).await;
     // A second instance: its own state, limiters and listener, on the same database.
-    let src = keel_config::MapSource(ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+    let src = keel_config::MapSource(env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let b = format!("http://{}", listener.local_addr().unwrap());
     let stop = CancellationToken::new();
     tokio::spawn(keel_api::serve(listener, AppState::new(db, Config::load(&src).unwrap()), stop.clone()));
     let _stop = stop.drop_guard();
-    fail(&base(&a), w.owner_email, ALLOWED_FAILURES / 2, 1).await;
-    fail(&b, w.owner_email, ALLOWED_FAILURES - ALLOWED_FAILURES / 2, 50).await;
-    assert_throttled(sign_in(&base(&a), w.owner_email, PASSWORD, "198.51.100.7").await).await;
-    assert_throttled(sign_in(&b, w.owner_email, PASSWORD, "198.51.100.8").await).await;
+    fail(&base(&a), w.owner_email, 2, 1).await;
+    fail(&b, w.owner_email, 2, 50).await;
+    // 4 per 15 minutes: one attempt back every 225 s.
+    assert_throttled_within(sign_in(&base(&a), w.owner_email, PASSWORD, "198.51.100.7").await, 225).await;
+    assert_throttled_within(sign_in(&b, w.owner_email, PASSWORD, "198.51.100.8").await, 225).await;
+}
+
+#[test]
+fn the_quota_is_overridable_and_a_bad_one_names_its_variable() {
+    let var = "KEEL_RATE_LIMIT_SIGN_IN_FAILURES";
+    let c = Config::load(&keel_config::MapSource::new([])).unwrap();
+    assert_eq!(c.rate_limits.sign_in_failures.quota.to_string(), "10/15m,burst=10", "the documented default");
+    let c = Config::load(&keel_config::MapSource::new([(var, "5/1h,burst=3")])).unwrap();
+    assert_eq!(c.rate_limits.sign_in_failures.quota.to_string(), "5/1h,burst=3");
+    let e = Config::load(&keel_config::MapSource::new([(var, "ten per minute")])).unwrap_err();
+    assert!(e.to_string().contains(var), "{e}");
 }
