@@ -19,7 +19,7 @@ mod routes;
 mod server;
 mod state;
 
-pub use auth::Principal;
+pub use auth::{Attempt, Principal, SignInThrottle};
 pub use config::{Config, CorsOrigins, HttpLimits, DEFAULT_BODY_LIMIT, DEFAULT_MAX_CONNECTIONS};
 pub use error::{ApiError, FieldError, PROBLEM_BASE};
 pub use keel_worker::shutdown;

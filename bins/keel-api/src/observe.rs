@@ -27,7 +27,7 @@ pub(crate) fn register(m: &MetricsRegistry, limits: &Arc<Limits>, cache: &OrgCac
             [&l.admin_api, &l.public_ingress, &l.telemetry_ingest]
                 .map(|x| x.metrics())
                 .into_iter()
-                .chain(std::iter::once(l.password_recovery.metrics()))
+                .chain([l.password_recovery.metrics(), l.sign_in_failures.metrics()])
                 .collect::<Vec<_>>()
         }
     };
@@ -48,6 +48,16 @@ pub(crate) fn register(m: &MetricsRegistry, limits: &Arc<Limits>, cache: &OrgCac
         m,
         FamilyDesc::counter("keel_ratelimit_unavailable_total", "Checks with no decision in time (503)", &["policy"]),
         move || a().into_iter().map(|x| Sample::new([x.policy], x.unavailable as f64)).collect(),
+    );
+    let l = limits.clone();
+    reg(
+        m,
+        FamilyDesc::counter(
+            "keel_sign_in_lockouts_total",
+            "Failed sign-ins that used an account's last attempt (policy sign_in_failures)",
+            &[],
+        ),
+        move || vec![Sample::new(std::iter::empty::<String>(), l.sign_in_failures.lockouts() as f64)],
     );
     let a = all;
     reg(m, FamilyDesc::gauge("keel_ratelimit_keys", "Keys tracked by an in-process limiter", &["policy"]), move || {

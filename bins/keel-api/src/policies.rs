@@ -1,4 +1,4 @@
-//! Keel's four rate-limit policies, defined in one place, each overridable from the environment
+//! Keel's rate-limit policies, defined in one place, each overridable from the environment
 //! with `KEEL_RATE_LIMIT_<POLICY>=60/1m,burst=60`. keel-ratelimit supplies the building blocks
 //! ([`Policy`], [`Quota`]); which policies exist and their defaults are this server's.
 
@@ -15,6 +15,7 @@ const ADMIN_API: Quota = Quota::from_static(60, MINUTE, 60);
 const PUBLIC_INGRESS: Quota = Quota::from_static(120, MINUTE, 60);
 const TELEMETRY_INGEST: Quota = Quota::from_static(600, MINUTE, 120);
 const PASSWORD_RECOVERY: Quota = Quota::from_static(5, HOUR, 3);
+const SIGN_IN_FAILURES: Quota = Quota::from_static(10, Duration::from_secs(15 * 60), 10);
 
 /// `KEEL_RATE_LIMIT_<NAME>`, e.g. `KEEL_RATE_LIMIT_ADMIN_API`.
 pub(crate) fn env_var(policy: &Policy) -> String {
@@ -29,6 +30,7 @@ pub(crate) fn env_var(policy: &Policy) -> String {
 /// | `public_ingress` | `120/1m,burst=60` | shared, fails closed | client IP |
 /// | `telemetry_ingest` | `600/1m,burst=120` | in process | client IP |
 /// | `password_recovery` | `5/1h,burst=3` | shared, fails closed | normalised email |
+/// | `sign_in_failures` | `10/15m,burst=10` | shared, fails closed | normalised email |
 ///
 /// - `admin_api` is the floor under every `/api/admin/*` route, in process so ordinary admin
 ///   reads never pay a database round trip before authentication. 60 back to back, then one per
@@ -43,12 +45,18 @@ pub(crate) fn env_var(policy: &Policy) -> String {
 ///   instances, and this policy exists to stop mailbox flooding. 3 at once, then one per 12
 ///   minutes; at most 7 in any rolling hour. Over the limit the endpoint still answers 202 and
 ///   queues nothing, so the limit reveals nothing about which accounts exist.
+/// - `sign_in_failures` counts failed sign-ins per account address, whatever the client
+///   address, so guessing from many addresses gains nothing; shared, so instances do not
+///   multiply it. 10 failures at once, then one more per 90 s. The caller spends one unit per
+///   attempt and clears the key on success (`SharedLimiter::clear`), so only failures
+///   accumulate; unknown addresses are counted exactly like known ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policies {
     pub admin_api: Policy,
     pub public_ingress: Policy,
     pub telemetry_ingest: Policy,
     pub password_recovery: Policy,
+    pub sign_in_failures: Policy,
 }
 
 impl Default for Policies {
@@ -66,16 +74,26 @@ impl Policies {
             password_recovery: Policy::new("password_recovery", PASSWORD_RECOVERY)
                 .with_backend(Backend::Shared)
                 .with_key(KeyKind::Email),
+            sign_in_failures: Policy::new("sign_in_failures", SIGN_IN_FAILURES)
+                .with_backend(Backend::Shared)
+                .with_key(KeyKind::Email),
         }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Policy> {
-        [&self.admin_api, &self.public_ingress, &self.telemetry_ingest, &self.password_recovery].into_iter()
+        [&self.admin_api, &self.public_ingress, &self.telemetry_ingest, &self.password_recovery, &self.sign_in_failures]
+            .into_iter()
     }
 
     fn iter_mut(&mut self) -> impl Iterator<Item = &mut Policy> {
-        [&mut self.admin_api, &mut self.public_ingress, &mut self.telemetry_ingest, &mut self.password_recovery]
-            .into_iter()
+        [
+            &mut self.admin_api,
+            &mut self.public_ingress,
+            &mut self.telemetry_ingest,
+            &mut self.password_recovery,
+            &mut self.sign_in_failures,
+        ]
+        .into_iter()
     }
 
     pub fn get(&self, name: &str) -> Option<&Policy> {

@@ -19,6 +19,8 @@ pub struct Limits {
     pub password_recovery: Arc<dyn Limiter>,
     /// `telemetry_ingest`: in process, no database round trip before the write.
     pub telemetry_ingest: Arc<dyn Limiter>,
+    /// `sign_in_failures`: failed sign-ins per account address, shared through the database.
+    pub sign_in_failures: Arc<crate::auth::SignInThrottle>,
 }
 
 #[derive(Clone)]
@@ -59,6 +61,7 @@ impl AppState {
             public_ingress: p.public_ingress.limiter(&db),
             password_recovery: p.password_recovery.limiter(&db),
             telemetry_ingest: p.telemetry_ingest.limiter(&db),
+            sign_in_failures: Arc::new(crate::auth::SignInThrottle::new(&db, &p.sign_in_failures)),
         };
         let (recorder, writer) = keel_telemetry::route_pipeline(db.clone(), keel_telemetry::WriterConfig::default());
         let secure = config.settings.is_production();

@@ -74,7 +74,7 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cmd::tenancy::OrgCommand,
     },
-    /// Users: `user create --email E --org ORG --role ROLE [--password-stdin]`.
+    /// Users: `user create --email E --org ORG --role ROLE [--password-stdin]`, `user unlock E`.
     User {
         #[command(subcommand)]
         command: crate::cmd::tenancy::UserCommand,

@@ -7,6 +7,7 @@ mod output;
 
 pub use cli::Cli;
 pub use cmd::migrate::SCHEMAS;
+pub use cmd::tenancy::SIGN_IN_FAILURES_POLICY;
 
 use keel_config::Source;
 use std::process::ExitCode;

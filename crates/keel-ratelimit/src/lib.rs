@@ -34,6 +34,8 @@
 //! - [`Policy`]: a policy you define (name, quota, backend, key kind), which builds its limiter.
 //! - [`ClientIpResolver`] and [`TrustedProxies`]: the client address, believing forwarding
 //!   headers only from trusted proxies, walked from the right.
+//! - [`SharedLimiter`] (features `postgres`, `sqlite`): the same GCRA in one SQL statement per
+//!   decision, on the database clock, lock-bounded, pruned automatically; `clear` forgets a key.
 //! - [`LimitKey`]: client network (IPv6 by /64), user id, or normalised email.
 //! - `SharedLimiter` (features `postgres`, `sqlite`): the same GCRA in one SQL statement per
 //!   decision, on the database clock, lock-bounded, pruned automatically.

@@ -16,8 +16,8 @@ pub enum TenancyError {
     Storage(#[from] keel_storage::StorageError),
 }
 
-impl From<keel_storage::sqlx::Error> for TenancyError {
-    fn from(e: keel_storage::sqlx::Error) -> Self {
+impl From<sqlx::Error> for TenancyError {
+    fn from(e: sqlx::Error) -> Self {
         Self::Storage(e.into())
     }
 }

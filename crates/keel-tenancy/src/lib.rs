@@ -3,7 +3,8 @@
 //!
 //! Transport-free: keel-api turns these into cookies and headers, keel-ops into commands.
 //! Secrets (session ids, API tokens, reset tokens) are random, shown once, and stored only as
-//! SHA-256 hashes; passwords are hashed with Argon2id.
+//! SHA-256 hashes; passwords are hashed with Argon2id and must pass one rule
+//! ([`check_password`]). Storage goes through [`TenancyStore`], one implementation per backend.
 
 mod error;
 mod orgs;
@@ -11,36 +12,57 @@ mod password;
 mod resets;
 mod role;
 mod row;
+mod schema;
 mod secret;
 mod sessions;
+mod store;
 mod tokens;
 mod users;
 
-mod schema;
 pub use error::TenancyError;
 pub use orgs::Org;
-pub use password::{hash_password, verify_password, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
+pub use password::{
+    check_password, hash_password, verify_password, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, MIN_PASSWORD_SCORE,
+};
 pub use role::{Permission, Role};
 pub use schema::{migrate, SCHEMA};
 pub use secret::{hash_secret, new_secret};
 pub use sessions::{NewSession, SessionInfo};
+pub use store::{
+    open as open_store, PgTenancyStore, SqliteTenancyStore, StoreFuture, StoredSession, StoredToken, TenancyStore,
+};
 pub use tokens::IssuedToken;
 pub use users::{Membership, UserRecord};
 
 use keel_storage::Db;
+use std::sync::Arc;
 
-/// The tenancy store over either backend.
+/// The tenancy API over either backend: rules here, rows in a [`TenancyStore`].
 #[derive(Clone, Debug)]
 pub struct Tenancy {
     db: Db,
+    store: Arc<dyn TenancyStore>,
 }
 
 impl Tenancy {
+    /// Tenancy on `db`, through the store for its backend.
     pub fn new(db: Db) -> Self {
-        Self { db }
+        let store = store::open(&db);
+        Self { db, store }
     }
 
+    /// Tenancy through a chosen store (a wrapper that records or fails calls, in tests).
+    pub fn with_store(db: Db, store: Arc<dyn TenancyStore>) -> Self {
+        Self { db, store }
+    }
+
+    /// The database this tenancy was opened on.
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// The store every call goes through.
+    pub fn store(&self) -> &Arc<dyn TenancyStore> {
+        &self.store
     }
 }

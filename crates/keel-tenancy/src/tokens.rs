@@ -1,13 +1,12 @@
 //! Bearer API tokens: `keel_<id>_<secret>`, the secret stored hashed, revocable by id.
 
-use crate::row::{ms, uuid};
 use crate::secret::{hash_secret, new_secret};
 use crate::{Tenancy, TenancyError};
 use chrono::{DateTime, Utc};
 use keel_ids::UserId;
-use keel_storage::{sqlx, Db};
 use subtle::ConstantTimeEq;
 
+/// A token just issued.
 #[derive(Debug, Clone)]
 pub struct IssuedToken {
     pub id: uuid::Uuid,
@@ -26,82 +25,27 @@ pub(crate) fn parse_token(token: &str) -> Option<(uuid::Uuid, &str)> {
 }
 
 impl Tenancy {
+    /// Issues a token for `user`; [`TenancyError::UnknownUser`] if there is no such user.
     pub async fn issue_token(&self, user: UserId) -> Result<IssuedToken, TenancyError> {
         let id = uuid::Uuid::now_v7();
         let secret = new_secret();
-        let res = match self.db() {
-            Db::Postgres(p) => {
-                sqlx::query("INSERT INTO keel_api_tokens (id, user_id, secret_hash) VALUES ($1, $2, $3)")
-                    .bind(id)
-                    .bind(user.as_uuid())
-                    .bind(hash_secret(&secret))
-                    .execute(p)
-                    .await
-                    .map(drop)
-            }
-            Db::Sqlite(p) => sqlx::query("INSERT INTO keel_api_tokens (id, user_id, secret_hash) VALUES (?, ?, ?)")
-                .bind(id.to_string())
-                .bind(user.to_string())
-                .bind(hash_secret(&secret))
-                .execute(p)
-                .await
-                .map(drop),
-        };
-        match res {
-            Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
-                return Err(TenancyError::UnknownUser(user.to_string()));
-            }
-            other => other?,
-        }
+        self.store.insert_token(id, user, &hash_secret(&secret)).await?;
         Ok(IssuedToken { id, token: format!("keel_{}_{secret}", id.simple()) })
     }
 
     /// The token's user, unless it is malformed, unknown, wrong or revoked.
     pub async fn resolve_token(&self, token: &str) -> Result<Option<UserId>, TenancyError> {
         let Some((id, secret)) = parse_token(token) else { return Ok(None) };
-        let row: Option<(String, String, bool)> = match self.db() {
-            Db::Postgres(p) => sqlx::query_as::<_, (uuid::Uuid, String, bool)>(
-                "SELECT user_id, secret_hash, revoked_at IS NOT NULL FROM keel_api_tokens WHERE id = $1",
-            )
-            .bind(id)
-            .fetch_optional(p)
-            .await?
-            .map(|(u, h, r)| (u.to_string(), h, r)),
-            Db::Sqlite(p) => {
-                sqlx::query_as("SELECT user_id, secret_hash, revoked_at IS NOT NULL FROM keel_api_tokens WHERE id = ?")
-                    .bind(id.to_string())
-                    .fetch_optional(p)
-                    .await?
-            }
-        };
-        let Some((user, stored, revoked)) = row else { return Ok(None) };
-        let matches: bool = hash_secret(secret).as_bytes().ct_eq(stored.as_bytes()).into();
-        if !matches || revoked {
+        let Some(stored) = self.store.token(id).await? else { return Ok(None) };
+        let matches: bool = hash_secret(secret).as_bytes().ct_eq(stored.secret_hash.as_bytes()).into();
+        if !matches || stored.revoked {
             return Ok(None);
         }
-        Ok(Some(UserId::from_uuid(uuid(&user)?)))
+        Ok(Some(stored.user_id))
     }
 
     /// Revokes a token; `false` when no such token exists. Revoking twice is harmless.
     pub async fn revoke_token(&self, id: uuid::Uuid, now: DateTime<Utc>) -> Result<bool, TenancyError> {
-        let n = match self.db() {
-            Db::Postgres(p) => {
-                sqlx::query("UPDATE keel_api_tokens SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1")
-                    .bind(id)
-                    .bind(now)
-                    .execute(p)
-                    .await?
-                    .rows_affected()
-            }
-            Db::Sqlite(p) => {
-                sqlx::query("UPDATE keel_api_tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1")
-                    .bind(id.to_string())
-                    .bind(ms(now))
-                    .execute(p)
-                    .await?
-                    .rows_affected()
-            }
-        };
-        Ok(n > 0)
+        self.store.revoke_token(id, now).await
     }
 }

@@ -1,80 +1,51 @@
 //! Users and their role memberships; a membership's role applies to the org and all its
 //! descendants.
 
-use crate::password::{hash_password, verify_password};
-use crate::row::uuid;
+use crate::password::{check_password_off_thread, hash_password, verify_password};
 use crate::{Role, Tenancy, TenancyError};
 use keel_ids::{Email, OrgId, UserId};
-use keel_storage::{sqlx, Db};
 
+/// A user as stored.
 #[derive(Debug, Clone)]
 pub struct UserRecord {
     pub id: UserId,
     pub email: Email,
+    /// Argon2id PHC string; `None` for a user who cannot sign in with a password.
     pub password_hash: Option<String>,
 }
 
+/// A role held in one org (and so in its descendants).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Membership {
     pub org_id: OrgId,
     pub role: Role,
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
-}
-
 impl Tenancy {
-    /// Creates a user; the password (if any) is hashed with Argon2id before it is stored.
+    /// Creates a user. The password (if any) must pass the policy ([`crate::check_password`],
+    /// judged with the address as a guess an attacker would try) and is hashed with Argon2id
+    /// before it is stored.
     pub async fn create_user(&self, email: &Email, password: Option<&str>) -> Result<UserId, TenancyError> {
         let hash = match password {
-            Some(p) => Some(hash_password(p).await?),
+            Some(p) => {
+                check_password_off_thread(p, Some(email)).await?;
+                Some(hash_password(p).await?)
+            }
             None => None,
         };
         let id = UserId::generate();
-        let res = match self.db() {
-            Db::Postgres(p) => sqlx::query("INSERT INTO keel_users (id, email, password_hash) VALUES ($1, $2, $3)")
-                .bind(id.as_uuid())
-                .bind(email.as_str())
-                .bind(&hash)
-                .execute(p)
-                .await
-                .map(drop),
-            Db::Sqlite(p) => sqlx::query("INSERT INTO keel_users (id, email, password_hash) VALUES (?, ?, ?)")
-                .bind(id.to_string())
-                .bind(email.as_str())
-                .bind(&hash)
-                .execute(p)
-                .await
-                .map(drop),
-        };
-        match res {
-            Err(e) if is_unique_violation(&e) => Err(TenancyError::EmailTaken),
-            other => other.map(|()| id).map_err(Into::into),
-        }
+        self.store.insert_user(id, email, hash.as_deref()).await?;
+        Ok(id)
     }
 
+    /// One user by (normalised) email address.
     pub async fn user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, TenancyError> {
-        let row = match self.db() {
-            Db::Postgres(p) => sqlx::query_as::<_, (uuid::Uuid, String, Option<String>)>(
-                "SELECT id, email, password_hash FROM keel_users WHERE email = $1",
-            )
-            .bind(email.as_str())
-            .fetch_optional(p)
-            .await?
-            .map(|(i, e, h)| (i.to_string(), e, h)),
-            Db::Sqlite(p) => {
-                sqlx::query_as::<_, (String, String, Option<String>)>(
-                    "SELECT id, email, password_hash FROM keel_users WHERE email = ?",
-                )
-                .bind(email.as_str())
-                .fetch_optional(p)
-                .await?
-            }
-        };
-        let Some((id, e, h)) = row else { return Ok(None) };
-        let email = Email::parse(&e).map_err(|err| TenancyError::invalid("email", err.to_string()))?;
-        Ok(Some(UserRecord { id: UserId::from_uuid(uuid(&id)?), email, password_hash: h }))
+        self.store.user_by_email(email).await
+    }
+
+    /// One user by id.
+    pub async fn user(&self, id: UserId) -> Result<Option<UserRecord>, TenancyError> {
+        self.store.user_by_id(id).await
     }
 
     /// The user id when the password matches; `None` for a wrong password or unknown email
@@ -86,23 +57,12 @@ impl Tenancy {
         Ok(if ok { user.map(|u| u.id) } else { None })
     }
 
+    /// Sets a user's password (the same policy as [`Tenancy::create_user`]).
     pub async fn set_password(&self, user: UserId, password: &str) -> Result<(), TenancyError> {
+        let record = self.user(user).await?.ok_or_else(|| TenancyError::UnknownUser(user.to_string()))?;
+        check_password_off_thread(password, Some(&record.email)).await?;
         let hash = hash_password(password).await?;
-        let n = match self.db() {
-            Db::Postgres(p) => sqlx::query("UPDATE keel_users SET password_hash = $1 WHERE id = $2")
-                .bind(hash)
-                .bind(user.as_uuid())
-                .execute(p)
-                .await?
-                .rows_affected(),
-            Db::Sqlite(p) => sqlx::query("UPDATE keel_users SET password_hash = ? WHERE id = ?")
-                .bind(hash)
-                .bind(user.to_string())
-                .execute(p)
-                .await?
-                .rows_affected(),
-        };
-        if n == 0 {
+        if !self.store.set_password_hash(user, &hash).await? {
             return Err(TenancyError::UnknownUser(user.to_string()));
         }
         Ok(())
@@ -113,52 +73,12 @@ impl Tenancy {
         if self.org(org).await?.is_none() {
             return Err(TenancyError::UnknownOrg(org.to_string()));
         }
-        const UPSERT: &str = "INSERT INTO keel_memberships (user_id, org_id, role) VALUES ($1, $2, $3)
-             ON CONFLICT (user_id, org_id) DO UPDATE SET role = excluded.role";
-        match self.db() {
-            Db::Postgres(p) => {
-                sqlx::query(UPSERT).bind(user.as_uuid()).bind(org.as_uuid()).bind(role.as_str()).execute(p).await?;
-            }
-            Db::Sqlite(p) => {
-                sqlx::query(&UPSERT.replace('$', "?"))
-                    .bind(user.to_string())
-                    .bind(org.to_string())
-                    .bind(role.as_str())
-                    .execute(p)
-                    .await?;
-            }
-        }
-        Ok(())
+        self.store.upsert_membership(user, org, role).await
     }
 
+    /// The user's memberships, oldest first.
     pub async fn memberships(&self, user: UserId) -> Result<Vec<Membership>, TenancyError> {
-        let rows: Vec<(String, String)> = match self.db() {
-            Db::Postgres(p) => sqlx::query_as::<_, (uuid::Uuid, String)>(
-                "SELECT org_id, role FROM keel_memberships WHERE user_id = $1 ORDER BY created_at, org_id",
-            )
-            .bind(user.as_uuid())
-            .fetch_all(p)
-            .await?
-            .into_iter()
-            .map(|(o, r)| (o.to_string(), r))
-            .collect(),
-            Db::Sqlite(p) => {
-                sqlx::query_as(
-                    "SELECT org_id, role FROM keel_memberships WHERE user_id = ? ORDER BY created_at, org_id",
-                )
-                .bind(user.to_string())
-                .fetch_all(p)
-                .await?
-            }
-        };
-        rows.into_iter()
-            .map(|(o, r)| {
-                Ok(Membership {
-                    org_id: OrgId::from_uuid(uuid(&o)?),
-                    role: r.parse().map_err(|m: String| TenancyError::invalid("role", m))?,
-                })
-            })
-            .collect()
+        self.store.memberships(user).await
     }
 
     /// The user's role in `org`: from a direct membership (fast path), else the strongest

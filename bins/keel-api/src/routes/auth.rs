@@ -1,8 +1,12 @@
 //! Sign-in and sign-out. Sign-in has a time budget (`KEEL_SIGN_IN_TIMEOUT`, 15 s): past it the
 //! client gets 503 with `Retry-After` and a retryable message, never a hung request. Both also
 //! run under the request budget of every `/api/auth/*` call (`KEEL_REQUEST_TIMEOUT`).
+//!
+//! Sign-in passes the per-account throttle first (`sign_in_failures`, see
+//! [`crate::auth::SignInThrottle`]): past it the account answers 429 with `Retry-After` to every
+//! client, known address or not; a success clears the account's failures.
 
-use crate::auth::ResolvedSession;
+use crate::auth::{Attempt, ResolvedSession};
 use crate::extract::AppJson;
 use crate::{ApiError, AppState};
 use axum::extract::State;
@@ -26,13 +30,35 @@ pub(crate) async fn sign_in(
 ) -> Result<Response, ApiError> {
     let email = Email::parse(&body.email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
     let budget = state.config.sign_in_timeout;
+    let throttle = &state.limits.sign_in_failures;
     let work = async {
+        // Spent before the password is looked at, for every address alike (see the module doc).
+        let attempt = throttle.attempt(&email).await;
+        match attempt {
+            Attempt::Allowed(_) | Attempt::Uncounted => {}
+            Attempt::Throttled { retry_after } => {
+                tracing::info!(email = %email, "sign-in refused: too many failures for this account");
+                return Err(too_many_failures(retry_after));
+            }
+            Attempt::Unavailable { retry_after } => {
+                return Err(ApiError::unavailable(
+                    "sign-in is unavailable right now; please try again in a moment",
+                    retry_after.as_secs().max(1),
+                ));
+            }
+        }
         let Some(user) =
             state.tenancy.authenticate(&email, &body.password).await.map_err(crate::error::from_tenancy)?
         else {
             tracing::info!(email = %email, "sign-in refused");
+            throttle.failed(&email, &attempt);
             return Err(ApiError::unauthorized("email or password is wrong"));
         };
+        // Only failures accumulate. Should the clear fail, the user is still signed in; the
+        // leftover count fades at the policy's rate.
+        if let Err(e) = throttle.clear(&email).await {
+            tracing::warn!(email = %email, error = %e, "sign-in succeeded but its failure count was not cleared");
+        }
         let first_org =
             state.tenancy.memberships(user).await.map_err(crate::error::from_tenancy)?.first().map(|m| m.org_id);
         let s = state
@@ -57,6 +83,19 @@ pub(crate) async fn sign_in(
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(res)
+}
+
+/// 429 problem+json with `Retry-After` (whole seconds, rounded up).
+fn too_many_failures(retry_after: std::time::Duration) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate-limited",
+        "Too many requests",
+        "too many failed sign-ins for this account; try again later, or reset the password",
+    );
+    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    e.retry_after_s = Some(secs.max(1));
+    e
 }
 
 pub(crate) async fn sign_out(

@@ -1,7 +1,9 @@
 //! Password recovery through the queue. `forgot-password` always answers 202 — for unknown
 //! addresses and over the per-address limit too — so it reveals nothing about accounts; rapid
 //! duplicates collapse onto one queued `email.send` job via a dedupe key; the address is masked
-//! in every log line. `reset-password` uses the single-use token and ends every session.
+//! in every log line. `reset-password` uses the single-use token, ends every session and
+//! clears the account's failed sign-ins (a stranger who throttled it cannot keep its owner out).
+//! A new password must pass keel-tenancy's rule (422 naming `password` otherwise).
 
 use crate::extract::AppJson;
 use crate::{ApiError, AppState};
@@ -91,8 +93,24 @@ pub(crate) async fn reset_password(
     {
         Some(user) => {
             tracing::info!(%user, "password reset; every session of the user ended");
+            clear_sign_in_failures(&state, user).await;
             Ok(StatusCode::NO_CONTENT)
         }
         None => Err(ApiError::invalid("token", "is unknown, used or expired; ask for a new link")),
+    }
+}
+
+/// The reset is done whatever happens here: a failure is logged, and the leftover count fades at
+/// the policy's rate (or `keel-ops user unlock` clears it).
+async fn clear_sign_in_failures(state: &AppState, user: keel_ids::UserId) {
+    let cleared = match state.tenancy.user(user).await {
+        Ok(Some(u)) => state.limits.sign_in_failures.clear(&u.email).await.map_err(|e| e.to_string()),
+        Ok(None) => Ok(false),
+        Err(e) => Err(e.to_string()),
+    };
+    match cleared {
+        Ok(true) => tracing::info!(%user, "failed sign-ins cleared by the password reset"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(%user, error = %keel_ids::mask_email(&e), "failed sign-ins not cleared after a reset"),
     }
 }

@@ -133,3 +133,9 @@ fn keel_ops_migrates_the_components_keel_api_uses() {
     let names = |s: &[&keel_storage::Schema]| s.iter().map(|s| s.component).collect::<Vec<_>>();
     assert_eq!(names(keel_ops::SCHEMAS), names(keel_api::SCHEMAS));
 }
+
+/// `keel-ops user unlock` clears the rows of the policy keel-api throttles sign-ins with.
+#[test]
+fn keel_ops_unlocks_the_policy_keel_api_throttles_with() {
+    assert_eq!(&*keel_api::Policies::defaults().sign_in_failures.name, keel_ops::SIGN_IN_FAILURES_POLICY);
+}

@@ -122,7 +122,9 @@ async fn sign_in_budget_answers_503_while_sessions_are_locked(t: TestDb) {
             // sign-in runs, so under the held write lock it would fail closed first (its own
             // 250 ms deadline, a different 503). The in-process limiter lets the request reach
             // sign-in's own dependency; PostgreSQL keeps the real one (it never touches
-            // `sessions`).
+            // `sessions`). The per-account throttle (`sign_in_failures`) spends an attempt with
+            // a write too, so on SQLite it is what meets the lock, and it answers with sign-in's
+            // own retryable 503 within its 250 ms deadline.
             let l = &st.limits;
             let policy = st.config.rate_limits.get("public_ingress").unwrap();
             st.limits = std::sync::Arc::new(keel_api::Limits {
@@ -130,6 +132,7 @@ async fn sign_in_budget_answers_503_while_sessions_are_locked(t: TestDb) {
                 public_ingress: std::sync::Arc::new(policy.in_process_limiter()),
                 password_recovery: l.password_recovery.clone(),
                 telemetry_ingest: l.telemetry_ingest.clone(),
+                sign_in_failures: l.sign_in_failures.clone(),
             });
         }
     })

@@ -19,6 +19,7 @@ mod smoke;
 mod switches;
 mod telemetry;
 mod tenancy;
+mod throttle;
 
 use keel_api::{AppState, Config};
 use keel_testkit::TestDb;

@@ -1,11 +1,13 @@
 //! `keel-ops org|user|token`: creating the tenants, people and credentials of a deployment.
 //! Each command prints what it created; with `--json` an object with `id` (and `token`).
+//! `user unlock` clears an account's failed sign-ins (policy `sign_in_failures`).
 
 use crate::exit;
 use crate::output::{print_json, OpsError};
 use clap::{Args, Subcommand};
 use keel_config::Settings;
 use keel_ids::{Email, OrgId};
+use keel_ratelimit::{LimitKey, Policy, Quota, SharedLimiter};
 use keel_storage::{connect, ConnectMode};
 use keel_tenancy::{Role, Tenancy, TenancyError};
 use std::io::Read;
@@ -26,6 +28,14 @@ pub enum OrgCommand {
 pub enum UserCommand {
     /// Create a user with a membership (role applies to the org and its descendants).
     Create(UserCreate),
+    /// Clear an account's failed sign-ins, so it can sign in again at once (the throttle keyed
+    /// by its address; any address can be cleared, known or not).
+    Unlock {
+        /// The account's email address.
+        email: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -90,7 +100,38 @@ pub(crate) async fn org(s: &Settings, cmd: OrgCommand) -> Result<u8, OpsError> {
 }
 
 pub(crate) async fn user(s: &Settings, cmd: UserCommand) -> Result<u8, OpsError> {
-    let UserCommand::Create(a) = cmd;
+    match cmd {
+        UserCommand::Create(a) => create_user(s, a).await,
+        UserCommand::Unlock { email, json } => unlock(s, &email, json).await,
+    }
+}
+
+/// The name of keel-api's failed-sign-in policy (its rows in `keel_rate_limits`).
+pub const SIGN_IN_FAILURES_POLICY: &str = "sign_in_failures";
+
+async fn unlock(s: &Settings, raw: &str, json: bool) -> Result<u8, OpsError> {
+    let email = Email::parse(raw).map_err(|e| OpsError::usage(format!("EMAIL: {e}")))?;
+    let db = connect(&s.database, ConnectMode::Eager).await?;
+    // Only the policy's name matters to a clear, so any quota serves. keel-ops cannot depend on
+    // keel-api, where the policy is defined; a keel-api test holds the two names equal.
+    const ANY: Quota = Quota::from_static(1, std::time::Duration::from_secs(1), 1);
+    let throttle = SharedLimiter::new(db, &Policy::new(SIGN_IN_FAILURES_POLICY, ANY));
+    let cleared = throttle
+        .clear(&LimitKey::email(email.as_str()))
+        .await
+        .map_err(|e| OpsError::unavailable(format!("the sign-in throttle could not be cleared: {e}")))?;
+    // The address is printed masked (`Email`'s Display): CLI output ends up in logs and tickets.
+    if json {
+        print_json(&serde_json::json!({"email": email.to_string(), "cleared": cleared}));
+    } else if cleared {
+        println!("cleared the failed sign-ins of {email}; it can sign in again now");
+    } else {
+        println!("{email} had no failed sign-ins recorded; nothing to clear");
+    }
+    Ok(exit::OK)
+}
+
+async fn create_user(s: &Settings, a: UserCreate) -> Result<u8, OpsError> {
     let email = Email::parse(&a.email).map_err(|e| OpsError::usage(format!("--email: {e}")))?;
     let org = org_id(&a.org, "--org")?;
     let role: Role = a.role.parse().map_err(|e: String| OpsError::usage(format!("--role: {e}")))?;

@@ -199,6 +199,33 @@ impl SharedLimiter {
         prune(&self.inner, now).await
     }
 
+    /// Forgets `key`'s state, so its bucket is full again; `true` if there was any. For counts
+    /// that an event resets (a success clearing a failure count, an operator's unlock). Bounded
+    /// by the same deadline as a decision.
+    pub async fn clear(&self, key: &LimitKey) -> Result<bool, SharedError> {
+        let inner = &self.inner;
+        let key = key.storage_key();
+        let run = async {
+            match &inner.db {
+                Db::Postgres(pool) => sqlx::query(sql::PG_CLEAR)
+                    .bind(&*inner.policy)
+                    .bind(&key)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected()),
+                Db::Sqlite(pool) => sqlx::query(sql::SQLITE_CLEAR)
+                    .bind(&*inner.policy)
+                    .bind(&key)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected()),
+            }
+            .map(|n| n > 0)
+            .map_err(|e| SharedError::from_sqlx(e, inner.lock_budget))
+        };
+        tokio::time::timeout(inner.deadline, run).await.unwrap_or(Err(SharedError::Deadline(inner.deadline)))
+    }
+
     /// Waits for a background prune in flight, if any (tests; graceful shutdown).
     pub async fn join_prune(&self) {
         let task = self.inner.prune_task.lock().unwrap_or_else(|p| p.into_inner()).take();

@@ -65,3 +65,9 @@ DELETE FROM keel_rate_limits WHERE policy = ?1 AND key IN (
       AND tat_ns <= COALESCE(?2, CAST(unixepoch('subsec') * 1000 AS INTEGER) * 1000000)
     LIMIT ?3)
 "#;
+
+/// Forgets one key's state: its bucket is full again (an operator's unlock, or a success that
+/// clears a failure count). Parameters: policy, key.
+pub(super) const PG_CLEAR: &str = "DELETE FROM keel_rate_limits WHERE policy = $1 AND key = $2";
+
+pub(super) const SQLITE_CLEAR: &str = "DELETE FROM keel_rate_limits WHERE policy = ?1 AND key = ?2";

@@ -214,7 +214,29 @@ keel_testkit::backend_tests!(
     outage_follows_the_failure_mode,
     two_instances_never_exceed_the_limit,
     same_decisions_as_in_process,
+    clear_forgets_one_key_of_one_policy,
 );
+
+/// `clear` empties one key's count in one policy (a success or an unlock), nothing else.
+async fn clear_forgets_one_key_of_one_policy(t: TestDb) {
+    let l = SharedLimiter::with_quota(t.db.clone(), "sign_in_failures", quota("2/15m"));
+    let other = SharedLimiter::with_quota(t.db.clone(), "password_recovery", quota("2/15m"));
+    let (ann, bob) = (LimitKey::email("ann@example.com"), LimitKey::email("bob@example.com"));
+    for k in [&ann, &bob] {
+        for _ in 0..2 {
+            assert!(l.check_at(k, Some(BASE)).await.unwrap().is_allowed());
+        }
+    }
+    assert!(other.check_at(&ann, Some(BASE)).await.unwrap().is_allowed());
+    assert!(!l.check_at(&ann, Some(BASE)).await.unwrap().is_allowed());
+    assert!(l.clear(&LimitKey::email(" Ann@Example.com ")).await.unwrap(), "the same normalised key");
+    assert!(!l.clear(&ann).await.unwrap(), "nothing left to clear");
+    let d = l.check_at(&ann, Some(BASE)).await.unwrap();
+    assert!(d.is_allowed() && d.remaining() == 1, "a full bucket again: {d:?}");
+    assert!(!l.check_at(&bob, Some(BASE)).await.unwrap().is_allowed(), "another key keeps its count");
+    assert!(other.check_at(&ann, Some(BASE)).await.unwrap().is_allowed(), "another policy keeps its row");
+    assert_eq!(count_rows(&t.db).await, 3);
+}
 
 /// A row held by another transaction: the decision gives up at the lock budget, distinctly
 /// from a quota refusal, and fails closed even for a fail-open policy.
