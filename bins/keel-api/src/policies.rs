@@ -158,7 +158,10 @@ mod tests {
         assert_eq!(env_var(&p.admin_api), "KEEL_RATE_LIMIT_ADMIN_API");
         assert_eq!(&*p.get("telemetry_ingest").unwrap().name, "telemetry_ingest");
         assert!(p.get("nope").is_none());
-        assert_eq!(p.iter().count(), 4);
+        assert_eq!(p.sign_in_failures.quota, expect("10/15m,burst=10"));
+        assert_eq!((p.sign_in_failures.key, p.sign_in_failures.backend), (KeyKind::Email, Backend::Shared));
+        assert_eq!(env_var(&p.sign_in_failures), "KEEL_RATE_LIMIT_SIGN_IN_FAILURES");
+        assert_eq!(p.iter().count(), 5);
         assert_eq!(p.password_recovery.quota.max_in_window(HOUR), 7);
         assert_eq!(p.public_ingress.quota.max_in_window(MINUTE), 179);
     }
