@@ -11,6 +11,7 @@ backend_tests!(
     idempotency_key_replays_the_first_answer,
     bulk_idempotency_key_replays_the_first_answer,
     idempotency_keys_expire_after_24_hours,
+    concurrent_requests_with_one_idempotency_key_create_once,
     bad_input_is_rejected_and_writes_nothing,
     malformed_amounts_are_400_naming_the_field_and_write_nothing,
     control_characters_are_422_naming_the_field_and_write_nothing,
@@ -164,6 +165,47 @@ async fn bulk_idempotency_key_replays_the_first_answer(t: TestDb) {
         .unwrap();
     assert_eq!(r.status(), 422);
     assert_eq!(total(&c, &s, &w.owner_token).await, 3);
+}
+
+/// Sixteen requests racing with one Idempotency-Key (a client retrying on a timeout while the
+/// first is still in flight): exactly one invoice, and every answer is its replay (201) or
+/// `409` with `Retry-After` while the first runs; never a 5xx (it was a duplicate-key 500).
+async fn concurrent_requests_with_one_idempotency_key_create_once(t: TestDb) {
+    let w = world(&t).await;
+    let s = start(t).await;
+    let c = reqwest::Client::new();
+    let url = s.url("/api/admin/invoices");
+    let sends = (0..16).map(|_| {
+        let r = c.post(&url).bearer_auth(&w.owner_token).header("idempotency-key", "race-1").json(&invoice("Racer"));
+        async move {
+            let r = r.send().await.unwrap();
+            let status = r.status().as_u16();
+            let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            let content_type = r.headers()["content-type"].to_str().unwrap().to_owned();
+            (status, retry_after, content_type, r.json::<serde_json::Value>().await.unwrap())
+        }
+    });
+    let answers = futures::future::join_all(sends).await;
+    let mut ids = Vec::new();
+    for (status, retry_after, content_type, body) in &answers {
+        match status {
+            201 => ids.push(body["id"].as_str().expect("an invoice").to_owned()),
+            409 => {
+                assert_eq!(content_type, "application/problem+json", "{body}");
+                assert!(retry_after.as_deref().is_some_and(|s| s.parse::<u64>().is_ok()), "409 carries Retry-After");
+            }
+            other => panic!("answer {other}: {body}"),
+        }
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every 201 is the one creation or its replay: {answers:?}");
+    assert_eq!(total(&c, &s, &w.owner_token).await, 1, "exactly one invoice");
+    // Once it has finished, the key replays.
+    let r = c.post(&url).bearer_auth(&w.owner_token).header("idempotency-key", "race-1").json(&invoice("Racer"));
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["idempotency-replayed"], "true");
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["id"].as_str(), Some(ids[0].as_str()));
 }
 
 /// Moves every stored Idempotency-Key of `org` back by `hours`, as if it had been used then.
@@ -456,7 +498,7 @@ async fn postgres_list_query_uses_the_org_created_id_index() {
         .await
         .unwrap();
     }
-    sqlx::query("ANALYZE invoices").execute(p).await.unwrap();
+    sqlx::query("ANALYZE keel_invoices").execute(p).await.unwrap();
     // The handler's own query text (store::list with no status and no search), first page.
     let plan: serde_json::Value = sqlx::query_scalar(
         "EXPLAIN (FORMAT JSON) SELECT id, org_id, number, status, customer_name, currency, total_minor, line_items, created_at
@@ -478,7 +520,7 @@ async fn postgres_list_query_uses_the_org_created_id_index() {
     assert_eq!(limit["Node Type"], "Limit", "{text}");
     let scan = &limit["Plans"][0];
     assert_eq!(scan["Node Type"], "Index Scan", "the index itself gives the order, no sort: {text}");
-    assert_eq!(scan["Index Name"], "invoices_org_created_id_idx", "{text}");
+    assert_eq!(scan["Index Name"], "keel_invoices_org_created_id_idx", "{text}");
     assert_eq!(scan["Scan Direction"], "Backward", "{text}");
 }
 

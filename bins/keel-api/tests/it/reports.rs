@@ -4,7 +4,8 @@
 use crate::fixture::{invoice, world};
 use crate::start_state;
 use futures::future::BoxFuture;
-use keel_api::reports::{Cursor, DbReportSource, Grouping, Kind, ReportSource, ReportSourceError, Row};
+use keel_api::reports::{Cursor, DbReportSource, Kind, ReportQuery, ReportSource, Row};
+use keel_billing::BillingError;
 use keel_money::Page;
 use keel_storage::{sqlx, Db};
 use keel_testkit::{backend_tests, TestDb};
@@ -271,24 +272,18 @@ impl FailOnPage {
 }
 
 impl ReportSource for FailOnPage {
-    fn page<'a>(
-        &'a self,
-        kind: Kind,
-        org: keel_ids::OrgId,
-        from: chrono::DateTime<chrono::Utc>,
-        until: chrono::DateTime<chrono::Utc>,
-        grouping: Grouping,
+    fn page(
+        &self,
+        query: ReportQuery,
         cursor: Option<Cursor>,
         limit: usize,
-    ) -> BoxFuture<'a, Result<Page<Cursor, Row>, ReportSourceError>> {
+    ) -> BoxFuture<'_, Result<Page<Cursor, Row>, BillingError>> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         if n == self.fail_at {
-            *self.failed.lock().unwrap() = Some(kind);
-            return Box::pin(async {
-                Err(ReportSourceError::Db(sqlx::Error::Protocol("injected page failure".into())))
-            });
+            *self.failed.lock().unwrap() = Some(query.kind);
+            return Box::pin(async { Err(BillingError::from(sqlx::Error::Protocol("injected page failure".into()))) });
         }
-        self.inner.page(kind, org, from, until, grouping, cursor, limit)
+        self.inner.page(query, cursor, limit)
     }
 }
 
