@@ -19,9 +19,23 @@ use std::time::Duration;
 /// SQLSTATE `lock_not_available`: `lock_timeout` expired.
 const LOCK_NOT_AVAILABLE: &str = "55P03";
 
-const COLS: &str = "id, org_id, number, status, customer_name, currency, total_minor, line_items, created_at";
+/// A timestamp column as chrono can hold it, else NULL. sqlx decodes `infinity` or a year past
+/// chrono's +262142 by adding microseconds to an epoch, which panics; a stored value like that
+/// must be a [`BillingError::BadRow`], never a panic or a default.
+macro_rules! time_col {
+    ($c:literal) => {
+        concat!("CASE WHEN isfinite(", $c, ") AND ", $c, " < '262143-01-01 00:00:00+00' THEN ", $c, " END")
+    };
+}
 
-type InvoiceRow = (uuid::Uuid, uuid::Uuid, String, String, String, String, i64, serde_json::Value, DateTime<Utc>);
+const COLS: &str = concat!(
+    "id, org_id, number, status, customer_name, currency, total_minor, line_items, ",
+    time_col!("created_at"),
+    " AS created_at"
+);
+
+type InvoiceRow =
+    (uuid::Uuid, uuid::Uuid, String, String, String, String, i64, serde_json::Value, Option<DateTime<Utc>>);
 
 /// The PostgreSQL billing store.
 #[derive(Debug, Clone)]
@@ -201,6 +215,10 @@ impl PgBillingStore {
         limit: usize,
     ) -> Result<Page<Cursor, Row>, BillingError> {
         let (table, time, amount) = q.kind.columns();
+        let shown_time = match q.kind {
+            Kind::Invoices => time_col!("created_at"),
+            Kind::Payments => time_col!("paid_at"),
+        };
         // Only plain columns come back: the month key and the cursor are made here, because
         // `to_char`, `extract` and `id::text` per row cost the database about three times the
         // index scan itself.
@@ -223,12 +241,12 @@ impl PgBillingStore {
         };
         let keyset = if after.is_some() { format!("AND ({time}, id) > ($4, $5)") } else { String::new() };
         let sql = format!(
-            "SELECT {status_col}, currency, {amount}, {time}, id FROM {table}
+            "SELECT {status_col}, currency, {amount}, {shown_time}, id FROM {table}
              WHERE org_id = $1 AND {time} >= $2 AND {time} < $3 {keyset}
              ORDER BY {time}, id LIMIT $6"
         );
         let (after_time, after_id) = after.unwrap_or((q.from, uuid::Uuid::nil()));
-        let rows: Vec<(String, String, i64, DateTime<Utc>, uuid::Uuid)> = sqlx::query_as(&sql)
+        let rows: Vec<(String, String, i64, Option<DateTime<Utc>>, uuid::Uuid)> = sqlx::query_as(&sql)
             .bind(q.org.as_uuid())
             .bind(q.from)
             .bind(q.until)
@@ -237,6 +255,13 @@ impl PgBillingStore {
             .bind((limit + 1) as i64)
             .fetch_all(&self.pool)
             .await?;
+        let rows = rows
+            .into_iter()
+            .map(|(group, currency, amount, at, id)| match at {
+                Some(at) => Ok((group, currency, amount, at, id)),
+                None => Err(BillingError::bad(table, id, time, "a time out of range (infinite, or past year 262142)")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let page = Page::keyset_probed(rows, limit, |r| (r.3.timestamp_micros(), r.4.to_string()));
         page.try_map(|(group, currency, amount, at, id)| {
             let group = match q.grouping {
@@ -269,7 +294,9 @@ fn from_row(r: InvoiceRow) -> Result<Invoice, BillingError> {
         currency: r.5,
         total_minor: r.6,
         line_items: line_items(&id, r.7)?,
-        created_at: r.8,
+        created_at: r.8.ok_or_else(|| {
+            BillingError::bad("keel_invoices", &id, "created_at", "a time out of range (infinite, or past year 262142)")
+        })?,
     })
 }
 
