@@ -34,6 +34,9 @@ const COLS: &str = concat!(
     " AS created_at"
 );
 
+/// (group, currency, amount, time, id) of one report row.
+type ReportRow = (String, String, i64, Option<DateTime<Utc>>, uuid::Uuid);
+
 type InvoiceRow =
     (uuid::Uuid, uuid::Uuid, String, String, String, String, i64, serde_json::Value, Option<DateTime<Utc>>);
 
@@ -246,7 +249,7 @@ impl PgBillingStore {
              ORDER BY {time}, id LIMIT $6"
         );
         let (after_time, after_id) = after.unwrap_or((q.from, uuid::Uuid::nil()));
-        let rows: Vec<(String, String, i64, Option<DateTime<Utc>>, uuid::Uuid)> = sqlx::query_as(&sql)
+        let rows: Vec<ReportRow> = sqlx::query_as(&sql)
             .bind(q.org.as_uuid())
             .bind(q.from)
             .bind(q.until)

@@ -1,9 +1,8 @@
-//! Shared helpers: a store and an org on a test database, invoices to create, raw SQL.
+//! Shared helpers: a store and an org on a test database, invoices to create.
 
 use chrono::{DateTime, TimeZone, Utc};
 use keel_billing::{BillingStore, Invoice, InvoiceStatus, LineItem, NewInvoice, Rendered};
 use keel_ids::OrgId;
-use keel_storage::Db;
 use keel_testkit::TestDb;
 use std::sync::Arc;
 
@@ -34,37 +33,4 @@ pub(crate) fn new_invoice(customer: &str, unit: i64) -> NewInvoice {
 pub(crate) fn render(inv: &[Invoice]) -> Rendered {
     let ids: Vec<String> = inv.iter().map(|i| i.id.to_string()).collect();
     Rendered { status: 201, body: ids.join(",") }
-}
-
-/// Runs one statement with `?` placeholders (rewritten to `$n` on PostgreSQL), binding text.
-pub(crate) async fn exec(db: &Db, sql: &str, args: &[&str]) -> Result<u64, keel_storage::sqlx::Error> {
-    use keel_storage::sqlx;
-    match db {
-        Db::Postgres(p) => {
-            let mut n = 0;
-            let sql: String = sql
-                .chars()
-                .map(|c| {
-                    if c == '?' {
-                        n += 1;
-                        format!("${n}")
-                    } else {
-                        c.to_string()
-                    }
-                })
-                .collect();
-            let mut q = sqlx::query(&sql);
-            for a in args {
-                q = q.bind(*a);
-            }
-            Ok(q.execute(p).await?.rows_affected())
-        }
-        Db::Sqlite(p) => {
-            let mut q = sqlx::query(sql);
-            for a in args {
-                q = q.bind(*a);
-            }
-            Ok(q.execute(p).await?.rows_affected())
-        }
-    }
 }
