@@ -89,7 +89,7 @@ async fn request_budget_answers_503_while_a_table_is_locked(t: TestDb) {
     let w = world(&t).await;
     let (pg, url) = (matches!(t.db, Db::Postgres(_)), t.url.clone());
     let s = start_with(t, &[("KEEL_REQUEST_TIMEOUT", REQUEST_BUDGET)]).await;
-    let lock = Lock::take(pg, &url, "invoices").await;
+    let lock = Lock::take(pg, &url, "keel_invoices").await;
     let c = client();
     let list = s.url("/api/admin/invoices");
     if pg {
@@ -145,7 +145,7 @@ async fn sign_in_budget_answers_503_while_sessions_are_locked(t: TestDb) {
     assert_eq!(r.status(), 200);
     let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
 
-    let lock = Lock::take(pg, &url, "sessions").await;
+    let lock = Lock::take(pg, &url, "keel_sessions").await;
     let r = sign_in().await.unwrap();
     assert!(r.headers().get("set-cookie").is_none(), "no session was handed out");
     assert_retryable_503(r, "sign-in").await;
