@@ -5,12 +5,20 @@ use keel_storage::{Db, Legacy, Migration, MigrationReport, Schema, StorageError}
 /// Billing's schema: its migrations for both backends, recorded in `keel_billing_migrations`.
 pub static SCHEMA: Schema = Schema {
     component: "billing",
-    migrations: &[Migration {
-        version: 1,
-        description: "invoices",
-        postgres: include_str!("../migrations/postgres/0001_invoices.sql"),
-        sqlite: include_str!("../migrations/sqlite/0001_invoices.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            description: "invoices",
+            postgres: include_str!("../migrations/postgres/0001_invoices.sql"),
+            sqlite: include_str!("../migrations/sqlite/0001_invoices.sql"),
+        },
+        Migration {
+            version: 2,
+            description: "amount bounds",
+            postgres: include_str!("../migrations/postgres/0002_amount_bounds.sql"),
+            sqlite: include_str!("../migrations/sqlite/0002_amount_bounds.sql"),
+        },
+    ],
     legacy: Some(Legacy {
         requires: &[(6, "invoices")],
         also_owns: &[(8, "report keyset indexes")],

@@ -6,12 +6,13 @@
 //! (`CHF 1,234.50`); comma thousands grouping; a '.' decimal point; always exactly `exponent`
 //! decimals (`$5.00`, `¥1,235`, `KWD 1.500`).
 
-use crate::Money;
+use crate::{Currency, Money};
 use std::fmt::{self, Write};
 
 /// Appends `|minor|` as decimal text with `exponent` decimals, grouping the integer part if asked.
-fn push_digits(out: &mut String, magnitude: u64, exponent: u8, grouped: bool) {
-    let scale = 10u64.pow(u32::from(exponent));
+/// u128, so wide totals ([`crate::WideTotal`]) render by the same rules as single amounts.
+fn push_digits(out: &mut String, magnitude: u128, exponent: u8, grouped: bool) {
+    let scale = 10u128.pow(u32::from(exponent));
     let (int, frac) = (magnitude / scale, magnitude % scale);
     let digits = int.to_string();
     if grouped {
@@ -30,23 +31,37 @@ fn push_digits(out: &mut String, magnitude: u64, exponent: u8, grouped: bool) {
     }
 }
 
+/// The display form (`$1,234.50`) of `minor` units of `currency`, for any width of integer.
+pub(crate) fn display(minor: i128, currency: Currency) -> String {
+    let mut out = String::with_capacity(32);
+    if minor < 0 {
+        out.push('-');
+    }
+    match currency.symbol() {
+        Some(symbol) => out.push_str(symbol),
+        None => {
+            out.push_str(currency.code());
+            out.push(' ');
+        }
+    }
+    push_digits(&mut out, minor.unsigned_abs(), currency.exponent(), true);
+    out
+}
+
+/// The plain export form (`1234.50`) of `minor` units of `currency`, for any width of integer.
+pub(crate) fn plain(minor: i128, currency: Currency) -> String {
+    let mut out = String::with_capacity(24);
+    if minor < 0 {
+        out.push('-');
+    }
+    push_digits(&mut out, minor.unsigned_abs(), currency.exponent(), false);
+    out
+}
+
 impl fmt::Display for Money {
     /// `$1,234.50`, `-$0.01`, `¥1,235`, `CHF 1,234.50`. Honours width/alignment (`{:>12}`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let currency = self.currency();
-        let mut out = String::with_capacity(32);
-        if self.is_negative() {
-            out.push('-');
-        }
-        match currency.symbol() {
-            Some(symbol) => out.push_str(symbol),
-            None => {
-                out.push_str(currency.code());
-                out.push(' ');
-            }
-        }
-        push_digits(&mut out, self.minor().unsigned_abs(), currency.exponent(), true);
-        f.pad(&out)
+        f.pad(&display(i128::from(self.minor()), self.currency()))
     }
 }
 
@@ -65,11 +80,6 @@ impl Money {
 
 impl fmt::Display for PlainAmount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut out = String::with_capacity(24);
-        if self.0.is_negative() {
-            out.push('-');
-        }
-        push_digits(&mut out, self.0.minor().unsigned_abs(), self.0.currency().exponent(), false);
-        f.pad(&out)
+        f.pad(&plain(i128::from(self.0.minor()), self.0.currency()))
     }
 }

@@ -11,7 +11,8 @@
 //!   always sum to the original, negatives mirror positives.
 //! - [`Forecast`] / [`Estimated`]: labelled figures that do not mix with actuals by type.
 //! - [`Totals`], [`sum_pages`], [`sum_pages_by`], [`fold_pages`]: exact per-currency totals and
-//!   counts over keyset-paginated sources, all pages or an error.
+//!   counts over keyset-paginated sources, all pages or an error. [`sum_pages_by_wide`] answers
+//!   in [`WideTotals`] (i128), which no sum of stored amounts can overflow.
 //!
 //! ## Text forms (decided here, relied on by the API)
 //! - Input: [`Money::parse`] takes `-?digits(.digits)?` (a leading `+` is allowed), which is also
@@ -89,10 +90,12 @@ pub use error::MoneyError;
 pub use format::PlainAmount;
 pub use labelled::{Estimated, Forecast};
 pub use money::Money;
-pub use paged::{fold_pages, sum_pages, sum_pages_by, Drained, GroupedTotals, Page, PagedError};
+pub use paged::{
+    fold_pages, sum_pages, sum_pages_by, sum_pages_by_wide, Drained, GroupedTotals, GroupedWideTotals, Page, PagedError,
+};
 pub use rate::Rate;
 pub use rounding::{Rounding, UnknownRounding};
-pub use totals::{CurrencyTotal, ExactTotals, Totals};
+pub use totals::{CurrencyTotal, ExactTotals, Totals, WideTotal, WideTotals};
 
 #[cfg(test)]
 mod tests;

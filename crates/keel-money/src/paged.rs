@@ -9,7 +9,7 @@
 //! next one. If any page fails, the whole aggregation fails and the partial tally is dropped, so a
 //! caller can never show a total that silently covers only the first pages.
 
-use crate::{ExactTotals, Money, MoneyError, Totals};
+use crate::{ExactTotals, Money, MoneyError, Totals, WideTotals};
 use std::collections::BTreeMap;
 use std::future::Future;
 
@@ -196,4 +196,32 @@ where
         .map(|(group, totals)| Ok((group, finish(&totals)?)))
         .collect::<Result<BTreeMap<_, _>, PagedError<E>>>()?;
     Ok(GroupedTotals { groups, overall: finish(&overall)? })
+}
+
+/// Wide exact totals per group and overall, each split by currency ([`sum_pages_by_wide`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GroupedWideTotals<G: Ord> {
+    /// The totals of each group.
+    pub groups: BTreeMap<G, WideTotals>,
+    /// The totals of all rows together.
+    pub overall: WideTotals,
+}
+
+/// As [`sum_pages_by`], but the totals are i128 ([`WideTotals`]), so no data can overflow
+/// them: only a page failing (or a cursor that does not advance) fails the sum.
+pub async fn sum_pages_by_wide<K, G, E, F, Fut>(fetch: F) -> Result<GroupedWideTotals<G>, PagedError<E>>
+where
+    K: Clone + PartialEq,
+    G: Ord,
+    F: FnMut(Option<K>) -> Fut,
+    Fut: Future<Output = Result<Page<K, (G, Money)>, E>>,
+{
+    let mut overall = Totals::new();
+    let drained = fold_pages(fetch, BTreeMap::<G, Totals>::new(), |groups, (group, amount)| {
+        overall.add(amount)?;
+        groups.entry(group).or_default().add(amount)
+    })
+    .await?;
+    let groups = drained.value.into_iter().map(|(group, totals)| (group, totals.finish_wide())).collect();
+    Ok(GroupedWideTotals { groups, overall: overall.finish_wide() })
 }

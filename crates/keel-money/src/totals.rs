@@ -127,3 +127,85 @@ impl ExactTotals {
         self.get(currency).map_or(Money::zero(currency), |t| t.total)
     }
 }
+
+/// An exact total of one currency that never overflows: i128 minor units. A [`Totals`] sums
+/// i64 amounts counted in a u64, so its magnitude stays below 2^63 × 2^64 = 2^127 and always
+/// fits; [`Totals::finish_wide`] therefore cannot fail, where [`Totals::finish`] fails once a
+/// total passes i64. What a report should answer with when any stored data may be summed.
+///
+/// Serde form: the same as [`CurrencyTotal`]'s, `minor` a JSON integer of any size:
+/// `{"currency":"USD","minor":123450,"formatted":"$1,234.50","plain":"1234.50","count":3}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WideTotal {
+    /// The currency summed.
+    pub currency: Currency,
+    /// The sum in minor units.
+    pub minor: i128,
+    /// How many amounts were summed.
+    pub count: u64,
+}
+
+impl WideTotal {
+    /// The total as [`Money`], if it fits i64 minor units.
+    pub fn to_money(&self) -> Result<Money, MoneyError> {
+        Money::from_minor_i128(self.minor, self.currency)
+    }
+
+    /// `self × numer / denom`, rounded once under `rounding` (a projection of a total, say).
+    pub fn mul_ratio(&self, numer: i64, denom: i64, rounding: crate::Rounding) -> Result<WideTotal, MoneyError> {
+        let rate = crate::Rate::new(numer, denom)?;
+        let product =
+            self.minor.checked_mul(i128::from(rate.numer())).ok_or(MoneyError::Overflow { op: "multiply total" })?;
+        let minor = crate::rounding::div_round(product, i128::from(rate.denom()), rounding);
+        Ok(WideTotal { minor, ..*self })
+    }
+
+    /// The display form, as [`Money`]'s `Display` (`$1,234.50`).
+    pub fn formatted(&self) -> String {
+        crate::format::display(self.minor, self.currency)
+    }
+
+    /// The plain export form, as [`Money::plain`] (`1234.50`).
+    pub fn plain(&self) -> String {
+        crate::format::plain(self.minor, self.currency)
+    }
+}
+
+impl serde::Serialize for WideTotal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("WideTotal", 5)?;
+        st.serialize_field("currency", &self.currency)?;
+        st.serialize_field("minor", &self.minor)?;
+        st.serialize_field("formatted", &self.formatted())?;
+        st.serialize_field("plain", &self.plain())?;
+        st.serialize_field("count", &self.count)?;
+        st.end()
+    }
+}
+
+/// Finished wide totals: one entry per currency present (ordered by code) and the row count.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct WideTotals {
+    /// One total per currency present, ordered by code.
+    pub per_currency: Vec<WideTotal>,
+    /// How many rows were summed, all currencies together.
+    pub rows: u64,
+}
+
+impl WideTotals {
+    /// The total in `currency`, if any row had it.
+    pub fn get(&self, currency: Currency) -> Option<&WideTotal> {
+        self.per_currency.iter().find(|t| t.currency == currency)
+    }
+}
+
+impl Totals {
+    /// The exact totals, one per currency seen, ordered by code, at whatever width they need.
+    pub fn finish_wide(&self) -> WideTotals {
+        let mut per_currency: Vec<WideTotal> =
+            self.entries.iter().map(|e| WideTotal { currency: e.currency, minor: e.sum, count: e.count }).collect();
+        per_currency.sort_by_key(|t| t.currency);
+        WideTotals { rows: per_currency.iter().map(|t| t.count).sum(), per_currency }
+    }
+}

@@ -4,35 +4,70 @@
 //! forecast is a separate, labelled field and never mixed into actual amounts.
 
 use super::range::{month, next_month, start_of};
-use super::revenue::{exact_json, totals};
-use super::source::{Grouping, Kind};
+use super::revenue::{totals, Exact};
 use crate::auth::Principal;
 use crate::extract::{param, query_pairs};
 use crate::{ApiError, AppState};
 use axum::extract::{RawQuery, State};
 use axum::Json;
 use chrono::Datelike;
-use keel_money::{Forecast, Rounding};
+use keel_billing::report::{Grouping, Kind};
+use keel_money::{Rounding, WideTotal, WideTotals};
 use keel_orgcache::{CacheValue, LoadError, Tag};
 use keel_tenancy::Permission;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 /// The tag every dashboard entry carries; invoice and payment writes invalidate it.
 pub(crate) const DASHBOARD_TAG: &str = "billing";
 
-struct Kpis(Value);
+/// The cached figures. Typed, not a serde_json::Value: a Value cannot hold an integer past 64
+/// bits, and a total may be one (reports answer in i128; see the module doc).
+#[derive(Serialize)]
+struct Kpis {
+    month: String,
+    invoices: WideTotals,
+    open_invoices: WideTotals,
+    payments: WideTotals,
+    forecast: Option<ForecastKpi>,
+}
+
+#[derive(Serialize)]
+struct ForecastKpi {
+    label: &'static str,
+    basis: &'static str,
+    totals: Vec<ProjectedTotal>,
+}
+
+#[derive(Serialize)]
+struct ProjectedTotal {
+    currency: &'static str,
+    minor: i128,
+    formatted: String,
+}
 
 impl CacheValue for Kpis {
     fn weight(&self) -> usize {
-        self.0.to_string().len()
+        serde_json::to_vec(self).map_or(1, |v| v.len())
     }
+}
+
+/// The answer: the cached figures, and when and whether they came from the cache.
+#[derive(Serialize)]
+struct Answer<'a> {
+    month: &'a str,
+    invoices: Exact<'a>,
+    open_invoices: Exact<'a>,
+    payments: Exact<'a>,
+    forecast: &'a Option<ForecastKpi>,
+    as_of: String,
+    cached: bool,
 }
 
 pub(crate) async fn dashboard(
     State(state): State<AppState>,
     p: Principal,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     p.require(Permission::ReportsView)?;
     let q = query_pairs(raw.as_deref());
     let first = month("month", param(&q, "month"))?;
@@ -40,52 +75,64 @@ pub(crate) async fn dashboard(
     let tag = Tag::new(DASHBOARD_TAG).map_err(ApiError::internal)?;
     let st = state.clone();
     let org = p.org_id;
-    let cached =
-        state
-            .cache
-            .get_or_load(org, crate::cache::DASHBOARD, &key, &[tag], || async move {
-                compute(&st, org, first).await.map(Kpis)
-            })
-            .await
-            .map_err(|e| match e {
-                LoadError::Failed { error, .. } => (*error).clone(),
-                other => ApiError::internal(other),
-            })?;
-    let mut body = cached.value().0.clone();
-    body["as_of"] = json!(cached.as_of().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-    body["cached"] = json!(cached.was_hit());
-    Ok(Json(body))
+    let cached = state
+        .cache
+        .get_or_load(org, crate::cache::DASHBOARD, &key, &[tag], || async move { compute(&st, org, first).await })
+        .await
+        .map_err(|e| match e {
+            LoadError::Failed { error, .. } => (*error).clone(),
+            other => ApiError::internal(other),
+        })?;
+    let k = cached.value();
+    let answer = Answer {
+        month: &k.month,
+        invoices: Exact::of(&k.invoices),
+        open_invoices: Exact::of(&k.open_invoices),
+        payments: Exact::of(&k.payments),
+        forecast: &k.forecast,
+        as_of: cached.as_of().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        cached: cached.was_hit(),
+    };
+    Ok(axum::response::IntoResponse::into_response(Json(answer)))
 }
 
-async fn compute(state: &AppState, org: keel_ids::OrgId, first: chrono::NaiveDate) -> Result<Value, ApiError> {
+async fn compute(state: &AppState, org: keel_ids::OrgId, first: chrono::NaiveDate) -> Result<Kpis, ApiError> {
     let (start, end) = (start_of(first), start_of(next_month(first)));
     let invoices = totals(state, Kind::Invoices, org, start, end, Grouping::Status).await?;
     let payments = totals(state, Kind::Payments, org, start, end, Grouping::Status).await?;
-    let open = invoices.groups.get("open").map(exact_json).unwrap_or(json!({"count": 0, "totals": []}));
+    let open = invoices.groups.get("open").cloned().unwrap_or_default();
     // Forecast: month-end payments at the month's daily rate so far (current month only).
     let now = chrono::Utc::now();
     let forecast = if now >= start && now < end {
         let days_in_month = (next_month(first) - first).num_days();
         let elapsed = (now.date_naive() - first).num_days() + 1;
-        let projected: Vec<Value> = payments
+        let totals = payments
             .overall
             .per_currency
             .iter()
-            .filter_map(|c| c.total.mul_ratio(days_in_month, elapsed, Rounding::HalfEven).ok())
-            .map(|m| {
-                let f = Forecast::new(m);
-                json!({"currency": m.currency().code(), "minor": m.minor(), "formatted": f.to_string()})
+            .map(|c| c.mul_ratio(days_in_month, elapsed, Rounding::HalfEven))
+            .collect::<Result<Vec<WideTotal>, _>>()
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .map(|m| ProjectedTotal {
+                currency: m.currency.code(),
+                minor: m.minor,
+                formatted: keel_money::Forecast::new(m.formatted()).to_string(),
             })
             .collect();
-        json!({"label": "forecast: month-end payments at this month's daily rate so far", "basis": "forecast", "totals": projected})
+        Some(ForecastKpi {
+            label: "forecast: month-end payments at this month's daily rate so far",
+            basis: "forecast",
+            totals,
+        })
     } else {
-        Value::Null
+        None
     };
-    Ok(json!({
-        "month": format!("{:04}-{:02}", first.year(), first.month()),
-        "invoices": exact_json(&invoices.overall),
-        "open_invoices": open,
-        "payments": exact_json(&payments.overall),
-        "forecast": forecast,
-    }))
+    Ok(Kpis {
+        month: format!("{:04}-{:02}", first.year(), first.month()),
+        invoices: invoices.overall,
+        open_invoices: open,
+        payments: payments.overall,
+        forecast,
+    })
 }

@@ -2,7 +2,6 @@
 //! per currency (never mixed) and exact counts, from invoices and payments.
 
 use super::range::{day, span};
-use super::source::{Grouping, Kind, ReportSourceError};
 use crate::auth::Principal;
 use crate::extract::{param, query_pairs};
 use crate::{ApiError, AppState};
@@ -10,9 +9,11 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use keel_money::{ExactTotals, GroupedTotals, PagedError};
+use keel_billing::report::{Grouping, Kind, ReportQuery};
+use keel_billing::BillingError;
+use keel_money::{GroupedWideTotals, PagedError, WideTotal, WideTotals};
 use keel_tenancy::Permission;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 pub(crate) async fn revenue(
     State(state): State<AppState>,
@@ -49,14 +50,60 @@ pub(crate) async fn revenue(
         res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
         return Ok(res);
     }
-    Ok(Json(json!({
-        "from": from.to_string(),
-        "to": to.to_string(),
-        "group_by": if grouping == Grouping::Month { "month" } else { "status" },
-        "invoices": grouped_json(&invoices),
-        "payments": grouped_json(&payments),
-    }))
+    // Typed, not a serde_json::Value: a Value cannot hold an integer past 64 bits, and a
+    // total may be one.
+    Ok(Json(Revenue {
+        from: from.to_string(),
+        to: to.to_string(),
+        group_by: if grouping == Grouping::Month { "month" } else { "status" },
+        invoices: Grouped::of(&invoices),
+        payments: Grouped::of(&payments),
+    })
     .into_response())
+}
+
+#[derive(Serialize)]
+struct Revenue<'a> {
+    from: String,
+    to: String,
+    group_by: &'static str,
+    invoices: Grouped<'a>,
+    payments: Grouped<'a>,
+}
+
+#[derive(Serialize)]
+struct Grouped<'a> {
+    groups: Vec<Group<'a>>,
+    overall: Exact<'a>,
+}
+
+#[derive(Serialize)]
+struct Group<'a> {
+    key: &'a str,
+    count: u64,
+    totals: &'a [WideTotal],
+}
+
+/// `{"count": rows, "totals": [per currency]}`.
+#[derive(Serialize)]
+pub(crate) struct Exact<'a> {
+    count: u64,
+    totals: &'a [WideTotal],
+}
+
+impl<'a> Exact<'a> {
+    pub(crate) fn of(t: &'a WideTotals) -> Self {
+        Exact { count: t.rows, totals: &t.per_currency }
+    }
+}
+
+impl<'a> Grouped<'a> {
+    fn of(g: &'a GroupedWideTotals<String>) -> Self {
+        Grouped {
+            groups: g.groups.iter().map(|(k, t)| Group { key: k, count: t.rows, totals: &t.per_currency }).collect(),
+            overall: Exact::of(&g.overall),
+        }
+    }
 }
 
 pub(crate) async fn totals(
@@ -66,21 +113,22 @@ pub(crate) async fn totals(
     start: chrono::DateTime<chrono::Utc>,
     end: chrono::DateTime<chrono::Utc>,
     grouping: Grouping,
-) -> Result<GroupedTotals<String>, ApiError> {
+) -> Result<GroupedWideTotals<String>, ApiError> {
     let size = state.report_page_size;
     let source = state.reports.clone();
-    keel_money::sum_pages_by(|cursor| {
+    let query = ReportQuery { kind, org, from: start, until: end, grouping };
+    // Wide (i128) sums: see the module doc for why no stored data can overflow them.
+    keel_money::sum_pages_by_wide(|cursor| {
         let source = source.clone();
-        async move { source.page(kind, org, start, end, grouping, cursor, size).await }
+        async move { source.page(query, cursor, size).await }
     })
     .await
     .map_err(report_failed)
 }
 
 /// Any page failing fails the report with a 5xx problem: never a partial or zero total.
-fn report_failed(e: PagedError<ReportSourceError>) -> ApiError {
-    let unavailable = matches!(&e, PagedError::Page { source: ReportSourceError::Db(d), .. }
-        if matches!(d, keel_storage::sqlx::Error::Io(_) | keel_storage::sqlx::Error::PoolTimedOut | keel_storage::sqlx::Error::PoolClosed));
+fn report_failed(e: PagedError<BillingError>) -> ApiError {
+    let unavailable = matches!(&e, PagedError::Page { source, .. } if source.is_unavailable());
     let mut a = if unavailable {
         ApiError::unavailable("the report's data source is unavailable; no partial totals are returned", 5)
     } else {
@@ -95,32 +143,15 @@ fn report_failed(e: PagedError<ReportSourceError>) -> ApiError {
     a
 }
 
-pub(crate) fn exact_json(t: &ExactTotals) -> Value {
-    json!({"count": t.rows, "totals": t.per_currency})
-}
-
-fn grouped_json(g: &GroupedTotals<String>) -> Value {
-    let groups: Vec<Value> = g
-        .groups
-        .iter()
-        .map(|(k, t)| {
-            let mut v = exact_json(t);
-            v["key"] = json!(k);
-            v
-        })
-        .collect();
-    json!({"groups": groups, "overall": exact_json(&g.overall)})
-}
-
-fn csv_rows(out: &mut String, section: &str, group: &str, t: &ExactTotals) {
+fn csv_rows(out: &mut String, section: &str, group: &str, t: &WideTotals) {
     for c in &t.per_currency {
         out.push_str(&format!(
             "{section},{},{},{},{},{}\n",
             csv_field(group),
-            c.total.currency().code(),
+            c.currency.code(),
             c.count,
-            c.total.minor(),
-            c.total.plain()
+            c.minor,
+            c.plain()
         ));
     }
 }

@@ -7,17 +7,40 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use keel_billing::invoices::{self as store, Created, Idempotency, InvoiceStatus, ListFilter, NewInvoice};
-use keel_money::{Currency, Money};
+use keel_billing::{
+    BillingError, BillingStore, Created, Idempotency, Invoice, InvoiceStatus, LineItem, ListFilter, NewInvoice,
+    Payment, Rendered, MAX_AMOUNT_MINOR,
+};
+use keel_money::Currency;
 use keel_tenancy::Permission;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 /// Arrays in request bodies are capped here (bulk creates, line items).
 pub(crate) const MAX_ITEMS: usize = 1000;
 pub(crate) const DEFAULT_LIMIT: i64 = 50;
 pub(crate) const MAX_LIMIT: i64 = 200;
 const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+/// `Retry-After` of a 409 for an Idempotency-Key still in use: the first request normally
+/// finishes within this, and its answer is then replayed.
+const IN_PROGRESS_RETRY_AFTER_S: u64 = 1;
+
+/// The billing store on the state's database (a cheap handle: the pool is shared).
+fn billing(state: &AppState) -> Arc<dyn BillingStore> {
+    keel_billing::open(state.db.clone())
+}
+
+/// A stored value this build does not recognise is a 500 (logged, never sent); storage
+/// failures map as storage errors (503 when the database is unavailable).
+impl From<BillingError> for ApiError {
+    fn from(e: BillingError) -> Self {
+        match e {
+            BillingError::Storage(s) => s.into(),
+            other => ApiError::internal(other),
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -77,7 +100,11 @@ fn validate(inv: &InvoiceIn, at: &str) -> Result<NewInvoice, ApiError> {
     if inv.line_items.is_empty() || inv.line_items.len() > MAX_ITEMS {
         return Err(ApiError::invalid_field(format!("{at}line_items"), format!("must hold 1 to {MAX_ITEMS} items")));
     }
-    let mut total = Money::zero(currency);
+    // Every amount is bounded by MAX_AMOUNT_MINOR, so a report summing any number of them
+    // cannot overflow (see its doc); i128 here, because quantity × unit may pass i64 before
+    // the bound refuses it.
+    let max = i128::from(MAX_AMOUNT_MINOR);
+    let mut total: i128 = 0;
     for (i, li) in inv.line_items.iter().enumerate() {
         let f = |name: &str| format!("{at}line_items[{i}].{name}");
         let d = li.description.trim();
@@ -91,23 +118,41 @@ fn validate(inv: &InvoiceIn, at: &str) -> Result<NewInvoice, ApiError> {
         if li.unit_amount_minor < 0 {
             return Err(ApiError::invalid_field(f("unit_amount_minor"), "must not be negative"));
         }
-        let line = Money::from_minor(li.unit_amount_minor, currency)
-            .checked_mul(li.quantity)
-            .and_then(|m| total.checked_add(m))
-            .map_err(|e| ApiError::invalid_field(f("unit_amount_minor"), e.to_string()))?;
-        total = line;
+        if li.unit_amount_minor > MAX_AMOUNT_MINOR {
+            return Err(ApiError::invalid_field(
+                f("unit_amount_minor"),
+                format!("must be at most {MAX_AMOUNT_MINOR} minor units (the largest amount Keel accepts)"),
+            ));
+        }
+        let line = i128::from(li.quantity) * i128::from(li.unit_amount_minor);
+        if line > max {
+            return Err(ApiError::invalid_field(
+                f("unit_amount_minor"),
+                format!("quantity × unit_amount_minor is {line}; a line may be at most {MAX_AMOUNT_MINOR} minor units"),
+            ));
+        }
+        total += line;
+        if total > max {
+            return Err(ApiError::invalid_field(
+                format!("{at}line_items"),
+                format!("the invoice total passes {MAX_AMOUNT_MINOR} minor units (the largest amount Keel accepts) at line {i}; split it into several invoices"),
+            ));
+        }
     }
-    let line_items = serde_json::to_value(&inv.line_items).map_err(ApiError::internal)?;
-    Ok(NewInvoice {
-        customer_name: name.to_owned(),
-        currency: currency.code(),
-        status,
-        total_minor: total.minor(),
-        line_items,
-    })
+    let total = i64::try_from(total).map_err(ApiError::internal)?;
+    let line_items = inv
+        .line_items
+        .iter()
+        .map(|li| LineItem {
+            description: li.description.clone(),
+            quantity: li.quantity,
+            unit_amount_minor: li.unit_amount_minor,
+        })
+        .collect();
+    Ok(NewInvoice { customer_name: name.to_owned(), currency: currency.code(), status, total_minor: total, line_items })
 }
 
-fn idempotency<'a>(headers: &'a HeaderMap, body: &impl Serialize) -> Result<Option<Idempotency<'a>>, ApiError> {
+fn idempotency(headers: &HeaderMap, body: &impl Serialize) -> Result<Option<Idempotency>, ApiError> {
     let Some(v) = headers.get(IDEMPOTENCY_HEADER) else { return Ok(None) };
     let key = v
         .to_str()
@@ -116,7 +161,7 @@ fn idempotency<'a>(headers: &'a HeaderMap, body: &impl Serialize) -> Result<Opti
         .filter(|k| !k.is_empty() && k.len() <= 200)
         .ok_or_else(|| ApiError::bad_param("Idempotency-Key", "must be 1 to 200 visible ASCII characters"))?;
     let canonical = serde_json::to_vec(body).map_err(ApiError::internal)?;
-    Ok(Some(Idempotency { key, request_hash: hex::encode(Sha256::digest(&canonical)) }))
+    Ok(Some(Idempotency { key: key.to_owned(), request_hash: hex::encode(Sha256::digest(&canonical)) }))
 }
 
 async fn create_common(
@@ -129,24 +174,27 @@ async fn create_common(
 ) -> Result<Response, ApiError> {
     let idem = idempotency(headers, body)?;
     let now = chrono::Utc::now();
+    let store = billing(state);
     if let Some(i) = &idem {
-        if let Some(found) = store::find_idempotent(&state.db, p.org_id, i.key, &i.request_hash, now).await? {
+        if let Some(found) = store.find_idempotent(p.org_id, i, now).await? {
             return Ok(replay(found));
         }
     }
-    let render = |inv: &[store::Invoice]| {
+    let render = move |inv: &[Invoice]| {
         let body = if bulk {
             serde_json::to_string(&serde_json::json!({"items": inv}))
         } else {
             serde_json::to_string(&inv[0])
         };
-        (201u16, body.unwrap_or_default())
+        Rendered { status: 201, body: body.unwrap_or_default() }
     };
-    let created = store::create(&state.db, p.org_id, &items, idem, now, render).await?;
-    invalidate_billing(state, p.org_id).await;
+    // The key is claimed inside the create's transaction: racing requests with one key create
+    // once; the others replay its answer, or get 409 while it is still running.
+    let created = store.create(p.org_id, &items, idem.as_ref(), now, &render).await?;
     Ok(match created {
         Created::New(inv) => {
-            let (status, body) = render(&inv);
+            invalidate_billing(state, p.org_id).await;
+            let Rendered { status, body } = render(&inv);
             json_response(status, body, false)
         }
         other => replay(other),
@@ -155,12 +203,23 @@ async fn create_common(
 
 fn replay(c: Created) -> Response {
     match c {
-        Created::Replay { status, body } => json_response(status, body, true),
+        Created::Replay(Rendered { status, body }) => json_response(status, body, true),
         Created::KeyReused => ApiError::invalid(
             "Idempotency-Key",
             "was already used with a different request in the last 24 hours; use a new key",
         )
         .into_response(),
+        // The IETF Idempotency-Key draft's answer to a concurrent request with the same key.
+        Created::InProgress => {
+            let mut e = ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency-key-in-use",
+                "Request in progress",
+                "a request with this Idempotency-Key is still being processed; retry after Retry-After seconds to get its answer",
+            );
+            e.retry_after_s = Some(IN_PROGRESS_RETRY_AFTER_S);
+            e.into_response()
+        }
         Created::New(_) => ApiError::internal("replay of a new creation").into_response(),
     }
 }
@@ -253,7 +312,8 @@ pub(crate) async fn list_for(
     if let Some(q) = q {
         plain_text("q", q, false)?;
     }
-    let (items, total) = store::list(&state.db, p.org_id, &ListFilter { status, q, limit, offset }).await?;
+    let filter = ListFilter { status, q, limit, offset };
+    let keel_billing::InvoicePage { items, total } = billing(state).list(p.org_id, &filter).await?;
     Ok(Json(serde_json::json!({"items": items, "total": total, "limit": limit, "offset": offset})))
 }
 
@@ -266,13 +326,10 @@ pub(crate) async fn get_one(
     State(state): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
-) -> Result<Json<store::Invoice>, ApiError> {
+) -> Result<Json<Invoice>, ApiError> {
     p.require(Permission::InvoicesView)?;
     let id = invoice_id(&id)?;
-    store::get(&state.db, p.org_id, id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("no such invoice in this org"))
+    billing(&state).get(p.org_id, id).await?.map(Json).ok_or_else(|| ApiError::not_found("no such invoice in this org"))
 }
 
 #[derive(Deserialize)]
@@ -290,15 +347,21 @@ pub(crate) async fn add_payment(
     p: Principal,
     Path(id): Path<String>,
     body: JsonAfterAuth<PaymentIn>,
-) -> Result<(StatusCode, Json<store::Payment>), ApiError> {
+) -> Result<(StatusCode, Json<Payment>), ApiError> {
     p.require(Permission::BillingManage)?;
     let id = invoice_id(&id)?;
     let body = body.parse()?;
     if body.amount_minor <= 0 {
         return Err(ApiError::invalid("amount_minor", "must be greater than zero"));
     }
-    let invoice =
-        store::get(&state.db, p.org_id, id).await?.ok_or_else(|| ApiError::not_found("no such invoice in this org"))?;
+    if body.amount_minor > MAX_AMOUNT_MINOR {
+        return Err(ApiError::invalid(
+            "amount_minor",
+            format!("must be at most {MAX_AMOUNT_MINOR} minor units (the largest amount Keel accepts)"),
+        ));
+    }
+    let store = billing(&state);
+    let invoice = store.get(p.org_id, id).await?.ok_or_else(|| ApiError::not_found("no such invoice in this org"))?;
     if let Some(c) = &body.currency {
         if !c.eq_ignore_ascii_case(&invoice.currency) {
             return Err(ApiError::invalid(
@@ -310,7 +373,7 @@ pub(crate) async fn add_payment(
     if invoice.status == InvoiceStatus::Void {
         return Err(ApiError::invalid("invoice", "is void and cannot take payments"));
     }
-    let payment = store::add_payment(&state.db, p.org_id, &invoice, body.amount_minor, chrono::Utc::now()).await?;
+    let payment = store.add_payment(p.org_id, &invoice, body.amount_minor, chrono::Utc::now()).await?;
     invalidate_billing(&state, p.org_id).await;
     Ok((StatusCode::CREATED, Json(payment)))
 }

@@ -33,6 +33,14 @@ fn problem() -> Value {
     json!({"description": "Problem details (RFC 9457)", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
 }
 
+/// 409 for a create whose Idempotency-Key another request still holds.
+fn in_progress() -> Value {
+    let mut p = problem();
+    p["description"] =
+        json!("a request with this Idempotency-Key is still being processed; retry after Retry-After seconds");
+    p
+}
+
 fn body(schema: &str) -> Value {
     json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
 }
@@ -90,6 +98,7 @@ fn operation(method: &str, path: &str, summary: &str) -> Value {
             ]);
             op["requestBody"] = body("InvoiceIn");
             op["responses"]["201"] = ok("created");
+            op["responses"]["409"] = in_progress();
         }
         ("post", "/api/admin/invoices/bulk") => {
             op["parameters"] = admin_params(vec![
@@ -97,6 +106,7 @@ fn operation(method: &str, path: &str, summary: &str) -> Value {
             ]);
             op["requestBody"] = body("BulkIn");
             op["responses"]["201"] = ok("created");
+            op["responses"]["409"] = in_progress();
         }
         ("get", "/api/admin/invoices/{id}") => {
             op["parameters"] = admin_params(vec![id_param()]);
@@ -148,7 +158,7 @@ pub(crate) fn build() -> Value {
             "LineItem": {"type": "object", "additionalProperties": false, "required": ["description", "quantity", "unit_amount_minor"], "properties": {
                 "description": {"type": "string", "minLength": 1, "maxLength": 500},
                 "quantity": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                "unit_amount_minor": {"type": "integer", "minimum": 0}}},
+                "unit_amount_minor": {"type": "integer", "minimum": 0, "maximum": keel_billing::MAX_AMOUNT_MINOR}}},
             "InvoiceIn": {"type": "object", "additionalProperties": false, "required": ["customer_name", "currency", "line_items"], "properties": {
                 "customer_name": {"type": "string", "minLength": 1, "maxLength": 200},
                 "currency": {"type": "string", "minLength": 3, "maxLength": 3},
@@ -166,7 +176,7 @@ pub(crate) fn build() -> Value {
             "ResetPassword": {"type": "object", "additionalProperties": false, "required": ["token", "password"], "properties": {
                 "token": {"type": "string"}, "password": {"type": "string", "minLength": 10, "maxLength": 256}}},
             "PaymentIn": {"type": "object", "additionalProperties": false, "required": ["amount_minor"], "properties": {
-                "amount_minor": {"type": "integer", "minimum": 1}, "currency": {"type": "string"}}}
+                "amount_minor": {"type": "integer", "minimum": 1, "maximum": keel_billing::MAX_AMOUNT_MINOR}, "currency": {"type": "string"}}}
         }}
     })
 }

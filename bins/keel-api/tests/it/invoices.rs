@@ -11,6 +11,8 @@ backend_tests!(
     idempotency_key_replays_the_first_answer,
     bulk_idempotency_key_replays_the_first_answer,
     idempotency_keys_expire_after_24_hours,
+    concurrent_requests_with_one_idempotency_key_create_once,
+    amounts_past_the_maximum_are_422_naming_the_field,
     bad_input_is_rejected_and_writes_nothing,
     malformed_amounts_are_400_naming_the_field_and_write_nothing,
     control_characters_are_422_naming_the_field_and_write_nothing,
@@ -164,6 +166,110 @@ async fn bulk_idempotency_key_replays_the_first_answer(t: TestDb) {
         .unwrap();
     assert_eq!(r.status(), 422);
     assert_eq!(total(&c, &s, &w.owner_token).await, 3);
+}
+
+/// Every amount a write accepts is bounded by `MAX_AMOUNT_MINOR`, on both backends. Two
+/// invoices with `unit_amount_minor` i64::MAX used to be accepted, and the org's reports then
+/// answered 500 for good; a huge payment was 500 on SQLite and accepted on PostgreSQL.
+async fn amounts_past_the_maximum_are_422_naming_the_field(t: TestDb) {
+    use keel_billing::MAX_AMOUNT_MINOR as MAX;
+    let w = world(&t).await;
+    let s = start(t).await;
+    let c = reqwest::Client::new();
+    let tok = &w.owner_token;
+    let url = s.url("/api/admin/invoices");
+    let refused = |r: reqwest::Response, field: &'static str| async move {
+        assert_eq!(r.status(), 422, "{field}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["errors"][0]["field"], field, "{body}");
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains(&MAX.to_string()), "names the maximum: {body}");
+    };
+    let with_line = |quantity: i64, unit: i64| {
+        let mut inv = invoice("Big");
+        inv["line_items"][0]["quantity"] = serde_json::json!(quantity);
+        inv["line_items"][0]["unit_amount_minor"] = serde_json::json!(unit);
+        inv
+    };
+    for _ in 0..2 {
+        refused(create(&c, &url, tok, with_line(1, i64::MAX)).await, "line_items[0].unit_amount_minor").await;
+    }
+    refused(create(&c, &url, tok, with_line(1, MAX + 1)).await, "line_items[0].unit_amount_minor").await;
+    // quantity × unit past the maximum (each within it).
+    refused(create(&c, &url, tok, with_line(2, MAX / 2 + 1)).await, "line_items[0].unit_amount_minor").await;
+    // Two lines, each within it, whose total is not.
+    let mut two = with_line(1, MAX);
+    two["line_items"] = serde_json::json!([two["line_items"][0].clone(), {"description": "More", "quantity": 1, "unit_amount_minor": 1}]);
+    refused(create(&c, &url, tok, two).await, "line_items").await;
+    let bulk = serde_json::json!({"invoices": [invoice("Fine"), with_line(1, i64::MAX)]});
+    refused(
+        create(&c, &s.url("/api/admin/invoices/bulk"), tok, bulk).await,
+        "invoices[1].line_items[0].unit_amount_minor",
+    )
+    .await;
+    assert_eq!(total(&c, &s, tok).await, 0, "nothing written");
+    // The maximum itself is accepted, and the org's reports keep answering.
+    let r = create(&c, &url, tok, with_line(1, MAX)).await;
+    assert_eq!(r.status(), 201);
+    let inv: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(inv["total_minor"], MAX);
+    let pay_url = s.url(&format!("/api/admin/invoices/{}/payments", inv["id"].as_str().unwrap()));
+    let pay = |amount: i64| {
+        let r = c.post(&pay_url).bearer_auth(tok).json(&serde_json::json!({"amount_minor": amount}));
+        async move { r.send().await.unwrap() }
+    };
+    refused(pay(i64::MAX).await, "amount_minor").await;
+    refused(pay(MAX + 1).await, "amount_minor").await;
+    for _ in 0..3 {
+        assert_eq!(pay(MAX).await.status(), 201);
+    }
+    let d = chrono::Utc::now().format("%Y-%m-%d");
+    let r = c.get(s.url(&format!("/api/admin/reports/revenue?from={d}&to={d}"))).bearer_auth(tok).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["invoices"]["overall"]["totals"][0]["minor"], MAX);
+    assert_eq!(body["payments"]["overall"]["totals"][0]["minor"], 3 * MAX);
+}
+
+/// Sixteen requests racing with one Idempotency-Key (a client retrying on a timeout while the
+/// first is still in flight): exactly one invoice, and every answer is its replay (201) or
+/// `409` with `Retry-After` while the first runs; never a 5xx (it was a duplicate-key 500).
+async fn concurrent_requests_with_one_idempotency_key_create_once(t: TestDb) {
+    let w = world(&t).await;
+    let s = start(t).await;
+    let c = reqwest::Client::new();
+    let url = s.url("/api/admin/invoices");
+    let sends = (0..16).map(|_| {
+        let r = c.post(&url).bearer_auth(&w.owner_token).header("idempotency-key", "race-1").json(&invoice("Racer"));
+        async move {
+            let r = r.send().await.unwrap();
+            let status = r.status().as_u16();
+            let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            let content_type = r.headers()["content-type"].to_str().unwrap().to_owned();
+            (status, retry_after, content_type, r.json::<serde_json::Value>().await.unwrap())
+        }
+    });
+    let answers = futures::future::join_all(sends).await;
+    let mut ids = Vec::new();
+    for (status, retry_after, content_type, body) in &answers {
+        match status {
+            201 => ids.push(body["id"].as_str().expect("an invoice").to_owned()),
+            409 => {
+                assert_eq!(content_type, "application/problem+json", "{body}");
+                assert!(retry_after.as_deref().is_some_and(|s| s.parse::<u64>().is_ok()), "409 carries Retry-After");
+            }
+            other => panic!("answer {other}: {body}"),
+        }
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every 201 is the one creation or its replay: {answers:?}");
+    assert_eq!(total(&c, &s, &w.owner_token).await, 1, "exactly one invoice");
+    // Once it has finished, the key replays.
+    let r = c.post(&url).bearer_auth(&w.owner_token).header("idempotency-key", "race-1").json(&invoice("Racer"));
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["idempotency-replayed"], "true");
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["id"].as_str(), Some(ids[0].as_str()));
 }
 
 /// Moves every stored Idempotency-Key of `org` back by `hours`, as if it had been used then.

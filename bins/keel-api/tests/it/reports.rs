@@ -4,7 +4,8 @@
 use crate::fixture::{invoice, world};
 use crate::start_state;
 use futures::future::BoxFuture;
-use keel_api::reports::{Cursor, DbReportSource, Grouping, Kind, ReportSource, ReportSourceError, Row};
+use keel_api::reports::{Cursor, DbReportSource, Kind, ReportQuery, ReportSource, Row};
+use keel_billing::BillingError;
 use keel_money::Page;
 use keel_storage::{sqlx, Db};
 use keel_testkit::{backend_tests, TestDb};
@@ -20,6 +21,7 @@ backend_tests!(
     a_failing_payments_page_fails_the_dashboard,
     bad_report_parameters_are_named,
     dashboard_is_cached_and_follows_writes,
+    a_report_over_the_maximum_amount_times_many_rows_is_exact,
 );
 
 const PAGE: usize = 7;
@@ -271,24 +273,18 @@ impl FailOnPage {
 }
 
 impl ReportSource for FailOnPage {
-    fn page<'a>(
-        &'a self,
-        kind: Kind,
-        org: keel_ids::OrgId,
-        from: chrono::DateTime<chrono::Utc>,
-        until: chrono::DateTime<chrono::Utc>,
-        grouping: Grouping,
+    fn page(
+        &self,
+        query: ReportQuery,
         cursor: Option<Cursor>,
         limit: usize,
-    ) -> BoxFuture<'a, Result<Page<Cursor, Row>, ReportSourceError>> {
+    ) -> BoxFuture<'_, Result<Page<Cursor, Row>, BillingError>> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         if n == self.fail_at {
-            *self.failed.lock().unwrap() = Some(kind);
-            return Box::pin(async {
-                Err(ReportSourceError::Db(sqlx::Error::Protocol("injected page failure".into())))
-            });
+            *self.failed.lock().unwrap() = Some(query.kind);
+            return Box::pin(async { Err(BillingError::from(sqlx::Error::Protocol("injected page failure".into()))) });
         }
-        self.inner.page(kind, org, from, until, grouping, cursor, limit)
+        self.inner.page(query, cursor, limit)
     }
 }
 
@@ -414,4 +410,77 @@ async fn dashboard_is_cached_and_follows_writes(t: TestDb) {
     assert_eq!(third["invoices"]["count"], 1);
     assert_eq!(third["invoices"]["totals"][0]["minor"], 25100);
     assert!(third["forecast"]["label"].as_str().unwrap().starts_with("forecast"));
+}
+
+/// Rows stored straight into the database: `n` invoices and `n` payments (on the first
+/// invoice) of `amount` USD each, at `at`.
+async fn insert_many(db: &Db, org: keel_ids::OrgId, n: i64, amount: i64, at: chrono::DateTime<chrono::Utc>) {
+    match db {
+        Db::Postgres(p) => {
+            sqlx::query(
+                "INSERT INTO keel_invoices (id, org_id, number, status, customer_name, currency, total_minor, line_items, created_at)
+                 SELECT ('00000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, $1, 'INV-BIG-' || g, 'open', 'Big', 'USD', $3, '[]', $4
+                   FROM generate_series(1, $2) g",
+            )
+            .bind(org.as_uuid()).bind(n).bind(amount).bind(at).execute(p).await.unwrap();
+            sqlx::query(
+                "INSERT INTO keel_payments (id, org_id, invoice_id, amount_minor, currency, paid_at)
+                 SELECT ('00000000-0000-4000-9000-' || lpad(g::text, 12, '0'))::uuid, $1, '00000000-0000-4000-8000-000000000001', $3, 'USD', $4
+                   FROM generate_series(1, $2) g",
+            )
+            .bind(org.as_uuid()).bind(n).bind(amount).bind(at).execute(p).await.unwrap();
+        }
+        Db::Sqlite(p) => {
+            sqlx::query(
+                "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < ?2)
+                 INSERT INTO keel_invoices (id, org_id, number, status, customer_name, currency, total_minor, line_items, created_at)
+                 SELECT printf('00000000-0000-4000-8000-%012d', n), ?1, 'INV-BIG-' || n, 'open', 'Big', 'USD', ?3, '[]', ?4 FROM g",
+            )
+            .bind(org.to_string()).bind(n).bind(amount).bind(at.timestamp_millis()).execute(p).await.unwrap();
+            sqlx::query(
+                "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < ?2)
+                 INSERT INTO keel_payments (id, org_id, invoice_id, amount_minor, currency, paid_at)
+                 SELECT printf('00000000-0000-4000-9000-%012d', n), ?1, '00000000-0000-4000-8000-000000000001', ?3, 'USD', ?4 FROM g",
+            )
+            .bind(org.to_string()).bind(n).bind(amount).bind(at.timestamp_millis()).execute(p).await.unwrap();
+        }
+    }
+}
+
+/// The largest amount the writes accept, on 10,000 invoices and 10,000 payments: each total is
+/// past i64 (it used to answer 500), and the report and dashboard give it exactly, in JSON and
+/// CSV, over many pages.
+async fn a_report_over_the_maximum_amount_times_many_rows_is_exact(t: TestDb) {
+    use keel_billing::MAX_AMOUNT_MINOR as MAX;
+    const ROWS: i64 = 10_000;
+    let w = world(&t).await;
+    insert_many(&t.db, w.parent, ROWS, MAX, chrono::Utc::now()).await;
+    let s = start_state(t, &[], |_| {}).await;
+    let c = reqwest::Client::new();
+    let expected = i128::from(ROWS) * i128::from(MAX);
+    assert!(expected > i128::from(i64::MAX));
+    let d = today();
+    let get = |path: String| {
+        let (c, url, tok) = (c.clone(), s.url(&path), w.owner_token.clone());
+        async move {
+            let r = c.get(url).bearer_auth(tok).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, text) = get(format!("/api/admin/reports/revenue?from={d}&to={d}&group_by=status")).await;
+    assert_eq!(status, 200, "{text}");
+    // serde_json::Value cannot hold the number; the text holds it exactly.
+    let usd = format!(
+        r#""minor":{expected},"formatted":"$99,999,999,999,999,900.00","plain":"99999999999999900.00","count":{ROWS}"#
+    );
+    assert_eq!(text.matches(&usd).count(), 4, "invoices (open, overall) and payments (payment, overall): {text}");
+    let (status, csv) = get(format!("/api/admin/reports/revenue?from={d}&to={d}&format=csv")).await;
+    assert_eq!(status, 200, "{csv}");
+    for section in ["invoices", "payments"] {
+        assert!(csv.contains(&format!("{section},ALL,USD,{ROWS},{expected},99999999999999900.00\n")), "{csv}");
+    }
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let (status, dash) = get(format!("/api/admin/dashboard?month={month}")).await;
+    assert_eq!(status, 200, "{dash}");
+    assert_eq!(dash.matches(&usd).count(), 3, "invoices, open invoices and payments: {dash}");
 }

@@ -57,3 +57,46 @@ fn serde_form_carries_minor_formatted_plain_and_count() {
         r#"{"currency":"USD","minor":123450,"formatted":"$1,234.50","plain":"1234.50","count":3}"#
     );
 }
+
+#[test]
+fn wide_totals_hold_sums_past_i64_and_render_them_exactly() {
+    let usd = |m| Money::from_minor(m, Currency::USD);
+    let mut t = Totals::new();
+    for _ in 0..3 {
+        t.add(usd(i64::MAX)).unwrap();
+    }
+    t.add(Money::from_minor(-7, Currency::KWD)).unwrap();
+    let wide = t.finish_wide();
+    assert_eq!(wide.rows, 4);
+    let total = wide.get(Currency::USD).unwrap();
+    assert_eq!(total.minor, 3 * i128::from(i64::MAX));
+    assert_eq!(total.count, 3);
+    assert!(total.to_money().is_err(), "past i64 it is no Money");
+    assert_eq!(total.plain(), "276701161105643274.21");
+    assert_eq!(total.formatted(), "$276,701,161,105,643,274.21");
+    let json = serde_json::to_string(total).unwrap();
+    assert_eq!(
+        json,
+        r#"{"currency":"USD","minor":27670116110564327421,"formatted":"$276,701,161,105,643,274.21","plain":"276701161105643274.21","count":3}"#
+    );
+    let kwd = wide.get(Currency::KWD).unwrap();
+    assert_eq!((kwd.formatted(), kwd.plain()), ("-KWD 0.007".to_owned(), "-0.007".to_owned()));
+    // The wide forms agree with Money's wherever Money can hold the total.
+    let m = Money::from_minor(-123_456_789, Currency::EUR);
+    let mut t = Totals::new();
+    t.add(m).unwrap();
+    let w = t.finish_wide().per_currency[0];
+    assert_eq!((w.formatted(), w.plain()), (m.to_string(), m.plain().to_string()));
+    assert_eq!(w.to_money().unwrap(), m);
+    // Projections round once, as Money's do.
+    let p = w.mul_ratio(31, 7, crate::Rounding::HalfEven).unwrap();
+    assert_eq!(p.to_money().unwrap(), m.mul_ratio(31, 7, crate::Rounding::HalfEven).unwrap());
+    assert!(w.mul_ratio(1, 0, crate::Rounding::HalfEven).is_err());
+}
+
+#[test]
+fn the_largest_sum_a_u64_count_of_i64_amounts_can_make_fits_i128() {
+    // The bound WideTotal relies on: |sum| <= u64::MAX * 2^63 < i128::MAX.
+    let worst = i128::from(u64::MAX).checked_mul(1i128 << 63).unwrap();
+    assert!(worst < i128::MAX);
+}
