@@ -125,7 +125,7 @@ impl NoteTx {
                     .bind(body)
                     .fetch_one(&mut **tx)
                     .await?;
-                queue.enqueue_in(&mut **tx, NewJob::args(&ProcessNote { note_id: id })?).await?;
+                queue.enqueue_in(tx, NewJob::args(&ProcessNote { note_id: id })?).await?;
                 id
             }
             NoteTx::Sqlite(tx, queue) => {
@@ -133,7 +133,7 @@ impl NoteTx {
                     .bind(body)
                     .fetch_one(&mut **tx)
                     .await?;
-                queue.enqueue_in(&mut **tx, NewJob::args(&ProcessNote { note_id: id })?).await?;
+                queue.enqueue_in(tx, NewJob::args(&ProcessNote { note_id: id })?).await?;
                 id
             }
         };

@@ -2,7 +2,7 @@
 //! lets the service install its own schema and Keel's.
 
 use crate::support::{count, eventually, sqlx_migrations, start, ROOMY};
-use keel_queue::{JobFilter, JobState, JobStore};
+use keel_queue::{JobFilter, JobState};
 use keel_testkit::TestDb;
 use serde_json::{json, Value};
 

@@ -11,25 +11,25 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 /// How long a test waits for the worker or the database to reach a state before failing.
-pub const DEADLINE: Duration = Duration::from_secs(30);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
 /// Pause between polls: short, so a test finishes as soon as the state is reached.
 const POLL: Duration = Duration::from_millis(20);
 
 /// A generous quota, for the tests that are not about rate limiting.
-pub const ROOMY: &str = "1000/1m,burst=1000";
+pub(crate) const ROOMY: &str = "1000/1m,burst=1000";
 
 /// A running service.
-pub struct Service {
-    pub public: SocketAddr,
-    pub metrics: SocketAddr,
-    pub db: Db,
-    pub http: reqwest::Client,
+pub(crate) struct Service {
+    pub(crate) public: SocketAddr,
+    pub(crate) metrics: SocketAddr,
+    pub(crate) db: Db,
+    pub(crate) http: reqwest::Client,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
 /// Migrates the test's empty database the way the service does at startup, then serves it.
-pub async fn start(t: &TestDb, quota: &str) -> Service {
+pub(crate) async fn start(t: &TestDb, quota: &str) -> Service {
     host_axum::migrate(&t.db).await.expect("the service's migrations");
     let settings = Settings::from_source(&MapSource::new([("HOST_AXUM_RATE_LIMIT", quota)])).expect("settings");
     let state = AppState::new(t.db.clone(), &settings).expect("state");
@@ -42,27 +42,27 @@ pub async fn start(t: &TestDb, quota: &str) -> Service {
 }
 
 impl Service {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.public)
     }
 
-    pub async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.http.get(self.url(path)).send().await.unwrap()
     }
 
-    pub async fn post_note(&self, body: serde_json::Value) -> reqwest::Response {
+    pub(crate) async fn post_note(&self, body: serde_json::Value) -> reqwest::Response {
         self.http.post(self.url("/notes")).json(&body).send().await.unwrap()
     }
 
     /// Stops the service and checks it stopped cleanly.
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.shutdown.cancel();
         self.task.await.expect("serve did not panic").expect("serve stopped cleanly");
     }
 }
 
 /// Polls `check` until it returns `Some`, failing after [`DEADLINE`].
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -78,7 +78,7 @@ where
 }
 
 /// One integer from SQL that reads the same on both backends.
-pub async fn count(db: &Db, sql: &str) -> i64 {
+pub(crate) async fn count(db: &Db, sql: &str) -> i64 {
     match db {
         Db::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await,
         Db::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await,
@@ -87,7 +87,7 @@ pub async fn count(db: &Db, sql: &str) -> i64 {
 }
 
 /// `_sqlx_migrations`, as (version, description).
-pub async fn sqlx_migrations(db: &Db) -> Vec<(i64, String)> {
+pub(crate) async fn sqlx_migrations(db: &Db) -> Vec<(i64, String)> {
     let sql = "SELECT version, description FROM _sqlx_migrations ORDER BY version";
     match db {
         Db::Postgres(p) => sqlx::query_as(sql).fetch_all(p).await,
