@@ -64,9 +64,7 @@ impl From<JsonRejection> for Problem {
     fn from(r: JsonRejection) -> Problem {
         let (status, title) = match r {
             JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "Invalid input"),
-            JsonRejection::MissingJsonContentType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Send Content-Type: application/json")
-            }
+            JsonRejection::MissingJsonContentType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type"),
             _ => (StatusCode::BAD_REQUEST, "Malformed request"),
         };
         Problem { status, title, detail: r.body_text(), errors: Vec::new() }

@@ -198,6 +198,9 @@ async fn bad_notes_are_refused_naming_the_field(t: TestDb) {
         .unwrap();
     assert_eq!(malformed.status(), 400);
     assert_eq!(malformed.headers()["content-type"], "application/problem+json");
+    let not_json = s.http.post(s.url("/notes")).body("{\"body\": \"x\"}").send().await.unwrap();
+    assert_eq!(not_json.status(), 415, "a body without Content-Type: application/json");
+    assert_eq!(not_json.headers()["content-type"], "application/problem+json");
     let exactly_max = "y".repeat(host_axum::routes::MAX_NOTE_CHARS);
     assert_eq!(s.post_note(json!({"body": exactly_max})).await.status(), 201, "the limit itself is accepted");
     assert_eq!(count(&s.db, "SELECT COUNT(*) FROM host_notes").await, 1);
