@@ -147,6 +147,7 @@ mod tests {
 | bins | `w`, `x` | any library; `x` uses `w` for the embedded worker |
 | dev | `t` | L0-L1, only as a dev-dependency |
 | bench | `z` | anything, behind per-family features |
+| example | `e` | any library |
 
 ## Next
 ";
@@ -164,6 +165,9 @@ mod tests {
         assert_eq!(allowed("t"), ["a", "b", "c"]);
         assert!(l["z"].anything && l["z"].behind_features);
         assert_eq!(l["d"].layer, "L2");
+        // An example (a host service) may use every library, but never a binary.
+        assert_eq!(allowed("e"), ["a", "b", "c", "d"]);
+        assert!(!l["e"].anything && !l["e"].dev_only);
     }
 
     #[test]

@@ -25,7 +25,7 @@ fn rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn every_rust_file_opens_with_a_module_doc() {
     let root = crate::run::root();
     let mut files = Vec::new();
-    for d in ["crates", "bins", "xtask"] {
+    for d in ["crates", "bins", "examples", "xtask"] {
         rs_files(&root.join(d), &mut files);
     }
     let missing: Vec<_> = files
@@ -105,7 +105,7 @@ fn the_layer_table_matches_the_dependency_graph() {
     let doc = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
     let layers = layers::parse(&doc).unwrap_or_else(|e| panic!("{e}"));
     let mut bad = Vec::new();
-    for dir in ["crates", "bins"] {
+    for dir in ["crates", "bins", "examples"] {
         for e in std::fs::read_dir(root.join(dir)).unwrap().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let Ok(text) = std::fs::read_to_string(e.path().join("Cargo.toml")) else { continue };
@@ -162,7 +162,7 @@ fn in_process_crates_build_without_a_database_driver() {
 #[test]
 fn crate_folders_are_named_as_their_packages() {
     let root = crate::run::root();
-    for dir in ["crates", "bins"] {
+    for dir in ["crates", "bins", "examples"] {
         for e in std::fs::read_dir(root.join(dir)).unwrap().flatten() {
             let manifest = std::fs::read_to_string(e.path().join("Cargo.toml")).unwrap_or_default();
             let folder = e.file_name().to_string_lossy().into_owned();
