@@ -43,11 +43,15 @@ pub struct AppState {
     pub(crate) writer: Arc<std::sync::Mutex<Option<keel_telemetry::RouteWriter>>>,
     pub(crate) session_signer: SessionSigner,
     pub(crate) identities: IdentityCache,
+    /// When the database last refused a write; the health check reads it.
+    pub write_health: Arc<crate::WriteHealth>,
 }
 
 impl AppState {
     pub fn new(db: Db, config: Config) -> Self {
-        let health = HealthService::builder(config.health).check(DatabaseCheck::new(db.clone()));
+        let write_health = Arc::new(crate::WriteHealth::default());
+        let database = crate::write_health::WriteAwareCheck::new(DatabaseCheck::new(db.clone()), write_health.clone());
+        let health = HealthService::builder(config.health).check(database);
         let p = &config.rate_limits;
         let policy = |name: &str| p.get(name).cloned().unwrap_or_else(|| unreachable!("policy {name} is built in"));
         let limits = Limits {
@@ -57,7 +61,10 @@ impl AppState {
             password_recovery: policy("password_recovery").limiter(&db),
             telemetry_ingest: policy("telemetry_ingest").limiter(&db),
         };
-        let (recorder, writer) = keel_telemetry::route_pipeline(db.clone(), keel_telemetry::WriterConfig::default());
+        let (recorder, writer) = keel_telemetry::route_pipeline(
+            db.clone(),
+            keel_telemetry::WriterConfig { max_routes: config.telemetry.max_routes, ..Default::default() },
+        );
         let secure = config.settings.is_production();
         let signer = SessionSigner::new(config.settings.internal_api_secret.as_ref().map(|s| s.expose()), secure);
         let cache = keel_orgcache::OrgCache::new(&config.cache);
@@ -91,6 +98,7 @@ impl AppState {
             limits,
             session_signer: signer,
             identities: IdentityCache::new(),
+            write_health,
         }
     }
 }
