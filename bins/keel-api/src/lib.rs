@@ -20,7 +20,7 @@ mod write_health;
 
 pub use auth::Principal;
 pub use config::{Config, CorsOrigins, HttpLimits, DEFAULT_BODY_LIMIT, DEFAULT_MAX_CONNECTIONS};
-pub use error::{ApiError, FieldError, PROBLEM_BASE};
+pub use error::{ApiError, FieldError, PROBLEM_BASE, WRITE_REFUSED_RETRY_AFTER_S};
 pub use keel_worker::shutdown;
 pub use routes::is_internal_caller;
 pub use server::{run, serve, serve_metrics, serve_router, DRAIN_DEADLINE};
