@@ -283,10 +283,12 @@ async fn routes_beyond_the_daily_bound_are_stored_as_other(t: TestDb) {
         let r = c.post(&url).json(&serde_json::json!({ "events": batch })).send().await.unwrap();
         assert_eq!(r.status(), 202);
     }
-    let db = s.t.db.clone();
-    assert_eq!(s.stop().await, 6);
+    s.shutdown.cancel();
+    s.task.await.unwrap().unwrap();
+    let db = &s.t.db;
+    assert_eq!(stored(db).await, 6);
     let q = "SELECT route, count(*) FROM route_performance_events WHERE kind <> 'server' GROUP BY route ORDER BY route";
-    let rows: Vec<(String, i64)> = match &db {
+    let rows: Vec<(String, i64)> = match db {
         Db::Postgres(p) => sqlx::query_as(q).fetch_all(p).await.unwrap(),
         Db::Sqlite(p) => sqlx::query_as(q).fetch_all(p).await.unwrap(),
     };
