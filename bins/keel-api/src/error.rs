@@ -29,6 +29,9 @@ pub struct ProblemDetails {
     pub retry_after_s: Option<u64>,
     /// Logged, never sent.
     pub internal: Option<String>,
+    /// The database refused a write (disk full or failing): the response is marked so health
+    /// reports it (see `write_health`).
+    pub write_refused: bool,
 }
 
 #[derive(Serialize)]
@@ -52,6 +55,7 @@ impl ApiError {
             errors: Vec::new(),
             retry_after_s: None,
             internal: None,
+            write_refused: false,
         }))
     }
 
@@ -168,9 +172,21 @@ impl std::ops::DerefMut for ApiError {
     }
 }
 
+/// `Retry-After` when the database refuses writes for lack of space: an operator has to free
+/// space first, so a client retrying every second would only add load.
+pub const WRITE_REFUSED_RETRY_AFTER_S: u64 = 5;
+
 impl From<keel_storage::StorageError> for ApiError {
     fn from(e: keel_storage::StorageError) -> Self {
-        if e.is_unavailable() {
+        if e.is_storage_full() {
+            let mut a = ApiError::unavailable(
+                "the database cannot store writes right now; nothing was stored, retry shortly",
+                WRITE_REFUSED_RETRY_AFTER_S,
+            );
+            a.internal = Some(e.to_string());
+            a.write_refused = true;
+            a
+        } else if e.is_unavailable() {
             let mut a = ApiError::unavailable("the database is unavailable; retry shortly", 1);
             a.internal = Some(e.to_string());
             a
@@ -189,7 +205,15 @@ impl From<sqlx::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Some(cause) = &self.internal {
-            tracing::error!(status = self.status.as_u16(), cause = %keel_telemetry::redact(cause), "request failed");
+            if self.write_refused {
+                tracing::error!(
+                    status = self.status.as_u16(),
+                    cause = %keel_telemetry::redact(cause),
+                    "write refused by the database (disk full or failing); readiness reports the database degraded"
+                );
+            } else {
+                tracing::error!(status = self.status.as_u16(), cause = %keel_telemetry::redact(cause), "request failed");
+            }
         }
         let body = Problem {
             type_: format!("{PROBLEM_BASE}{}", self.slug),
@@ -203,6 +227,9 @@ impl IntoResponse for ApiError {
         res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(s) = self.retry_after_s {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        if self.write_refused {
+            res.extensions_mut().insert(crate::write_health::WriteRefused);
         }
         res
     }

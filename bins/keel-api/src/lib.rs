@@ -18,15 +18,17 @@ pub mod reports;
 mod routes;
 mod server;
 mod state;
+mod write_health;
 
 pub use auth::{Attempt, Principal, SignInThrottle};
 pub use config::{Config, CorsOrigins, HttpLimits, DEFAULT_BODY_LIMIT, DEFAULT_MAX_CONNECTIONS};
-pub use error::{ApiError, FieldError, PROBLEM_BASE};
+pub use error::{ApiError, FieldError, PROBLEM_BASE, WRITE_REFUSED_RETRY_AFTER_S};
 pub use keel_worker::shutdown;
 pub use policies::Policies;
 pub use routes::is_internal_caller;
 pub use server::{run, serve, serve_metrics, serve_router, DRAIN_DEADLINE};
 pub use state::{AppState, Limits};
+pub use write_health::{WriteHealth, REFUSED_WRITE_WINDOW};
 
 /// Every component keel-api reads or writes, in installation order (tenancy first: billing's
 /// tables reference its orgs). `keel-ops migrate` installs the same list.

@@ -45,14 +45,18 @@ pub struct AppState {
     pub(crate) writer: Arc<std::sync::Mutex<Option<keel_telemetry::RouteWriter>>>,
     pub(crate) session_signer: SessionSigner,
     pub(crate) identities: IdentityCache,
+    /// When the database last refused a write; the health check reads it.
+    pub write_health: Arc<crate::WriteHealth>,
 }
 
 impl AppState {
     pub fn new(db: Db, config: Config) -> Self {
+        let write_health = Arc::new(crate::WriteHealth::default());
         let database = match &db {
             Db::Postgres(pool) => DatabaseCheck::postgres(pool.clone()),
             Db::Sqlite(pool) => DatabaseCheck::sqlite(pool.clone()),
         };
+        let database = crate::write_health::WriteAwareCheck::new(database, write_health.clone());
         let health = HealthService::builder(config.health).check(database);
         let p = &config.rate_limits;
         let limits = Limits {
@@ -63,7 +67,10 @@ impl AppState {
             telemetry_ingest: p.telemetry_ingest.limiter(&db),
             sign_in_failures: Arc::new(crate::auth::SignInThrottle::new(&db, &p.sign_in_failures)),
         };
-        let (recorder, writer) = keel_telemetry::route_pipeline(db.clone(), keel_telemetry::WriterConfig::default());
+        let (recorder, writer) = keel_telemetry::route_pipeline(
+            db.clone(),
+            keel_telemetry::WriterConfig { max_routes: config.telemetry.max_routes, ..Default::default() },
+        );
         let secure = config.settings.is_production();
         let signer = SessionSigner::new(config.settings.internal_api_secret.as_ref().map(|s| s.expose()), secure);
         let cache = keel_orgcache::OrgCache::new(&config.cache);
@@ -97,6 +104,7 @@ impl AppState {
             limits,
             session_signer: signer,
             identities: IdentityCache::new(),
+            write_health,
         }
     }
 }

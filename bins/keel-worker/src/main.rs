@@ -28,14 +28,15 @@ async fn main() -> ExitCode {
     }
     let shutdown = keel_worker::shutdown::on_signal();
     keel_worker::watch_switches(switches.clone());
-    let db =
-        match keel_storage::open(&config.settings.database, config.settings.auto_migrate, keel_worker::SCHEMAS).await {
-            Ok(db) => db,
-            Err(e) => {
-                eprintln!("keel-worker: {e}");
-                return ExitCode::from(1);
-            }
-        };
+    let limits = keel_storage::SessionLimits { pool: config.settings.pool, ..Default::default() };
+    let s = &config.settings;
+    let db = match keel_storage::open_limited(&s.database, s.auto_migrate, keel_worker::SCHEMAS, limits).await {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("keel-worker: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let metrics_bind = config.metrics_bind;
     let listener = match tokio::net::TcpListener::bind(metrics_bind).await {
         Ok(l) => l,

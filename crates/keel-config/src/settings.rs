@@ -1,6 +1,6 @@
 //! The settings every Keel process shares, loaded from one place.
 
-use crate::{DatabaseTarget, Problems, Reader, Secret, Source};
+use crate::{DatabaseTarget, PoolSettings, Problems, Reader, Secret, Source};
 use std::net::SocketAddr;
 
 /// `KEEL_ENV`: production makes some settings mandatory and changes defaults (JSON logs).
@@ -31,6 +31,8 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// `DATABASE_URL`: PostgreSQL, or SQLite at `./data/keel.db` when unset.
     pub database: DatabaseTarget,
+    /// `KEEL_DB_MAX_CONNECTIONS`, `KEEL_DB_MIN_CONNECTIONS`, `KEEL_DB_ACQUIRE_TIMEOUT`: the pool.
+    pub pool: PoolSettings,
     /// `KEEL_ENV`: development (default) or production.
     pub environment: Environment,
     /// `INTERNAL_API_SECRET`: required in production, at least [`MIN_INTERNAL_SECRET_LEN`] long.
@@ -62,6 +64,7 @@ impl Settings {
                 DatabaseTarget::parse(None).unwrap_or(DatabaseTarget::Sqlite { path: "./data/keel.db".into() })
             }
         };
+        let pool = PoolSettings::read(r);
         let environment = match r.raw("KEEL_ENV").map(|v| v.trim().to_ascii_lowercase()) {
             None => Environment::Development,
             Some(v) if v == "development" || v == "dev" => Environment::Development,
@@ -102,6 +105,7 @@ impl Settings {
         Settings {
             bind,
             database,
+            pool,
             environment,
             internal_api_secret,
             log_filter,

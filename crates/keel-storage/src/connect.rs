@@ -1,26 +1,38 @@
 //! Opening a pool from a [`DatabaseTarget`], with the settings each backend needs.
 
+use crate::release::{postgres_clean, sqlite_clean};
 use crate::{Db, Schema, StorageError};
-use keel_config::DatabaseTarget;
+use keel_config::{DatabaseTarget, PoolSettings};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// Postgres pool size per process. Several api and worker processes share one server, whose
-/// default `max_connections` is 100; 10 each leaves room for operators and a handful of nodes.
+/// Postgres pool size per process unless `KEEL_DB_MAX_CONNECTIONS` says otherwise. Several api
+/// and worker processes share one server, whose default `max_connections` is 100; 10 each
+/// leaves room for operators and a handful of nodes.
 pub const PG_MAX_CONNECTIONS: u32 = 10;
 
-/// SQLite pool size: readers run in parallel under WAL, writers take turns (one writer at a
-/// time is SQLite's rule), so a few connections are enough.
+/// SQLite pool size unless `KEEL_DB_MAX_CONNECTIONS` says otherwise: readers run in parallel
+/// under WAL, writers take turns (one writer at a time is SQLite's rule), so a few connections
+/// are enough.
 pub const SQLITE_MAX_CONNECTIONS: u32 = 4;
+
+/// The most connections a SQLite pool opens whatever `KEEL_DB_MAX_CONNECTIONS` says: with one
+/// writer at a time, more connections only add writers queued on the file lock (each holding
+/// a page cache), not throughput.
+pub const SQLITE_MAX_CONNECTIONS_CAP: u32 = 16;
 
 /// How long a writer waits for SQLite's lock before giving up with SQLITE_BUSY.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Bound on getting a connection from the pool, so a saturated pool yields an error instead of
-/// a hung request.
-pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound on getting a connection from the pool unless `KEEL_DB_ACQUIRE_TIMEOUT` says
+/// otherwise, so a saturated pool yields an error instead of a hung request.
+pub const ACQUIRE_TIMEOUT: Duration = keel_config::DEFAULT_ACQUIRE_TIMEOUT;
+
+/// How long an idle Postgres connection is kept before it is closed.
+const PG_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// When a pool opens its first connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,15 +44,55 @@ pub enum ConnectMode {
     Lazy,
 }
 
-/// Limits the database server enforces on every connection of a pool. PostgreSQL only: an
-/// embedded SQLite has no server that could keep working after the caller gave up.
+/// How a pool is sized, and the limits the database server enforces on each of its
+/// connections.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SessionLimits {
-    /// `statement_timeout` for every statement on the pool's connections. A caller with its
-    /// own time budget (keel-api's per-request budget) sets it a little above that budget, so
-    /// a statement whose request was already answered 503 does not go on waiting on a lock
-    /// and holding a pooled connection. Migrations never run under it (see [`open_limited`]).
+    /// `statement_timeout` for every statement on the pool's connections (PostgreSQL only: an
+    /// embedded SQLite has no server that could keep working after the caller gave up). A
+    /// caller with its own time budget (keel-api's per-request budget) sets it a little above
+    /// that budget, so a statement whose request was already answered 503 does not go on
+    /// waiting on a lock and holding a pooled connection. Migrations never run under it (see
+    /// [`open_limited`]).
     pub statement_timeout: Option<Duration>,
+    /// Pool size and acquire timeout (`KEEL_DB_*`); the default leaves each backend its own.
+    pub pool: PoolSettings,
+}
+
+/// Keel's PostgreSQL pool options for `pool`: its size and acquire timeout, and the release
+/// check that closes any connection returned inside a transaction (see the `release` module).
+pub fn postgres_pool_options(pool: &PoolSettings) -> PgPoolOptions {
+    let max = pool.max_or(PG_MAX_CONNECTIONS);
+    PgPoolOptions::new()
+        .max_connections(max)
+        .min_connections(pool.min_connections.min(max))
+        .acquire_timeout(pool.acquire_timeout)
+        .idle_timeout(Some(PG_IDLE_TIMEOUT))
+        .after_release(|conn, _meta| Box::pin(postgres_clean(conn)))
+}
+
+/// Keel's SQLite pool options for `pool`: its size (at most [`SQLITE_MAX_CONNECTIONS_CAP`]),
+/// acquire timeout, and the same release check as [`postgres_pool_options`].
+pub fn sqlite_pool_options(pool: &PoolSettings) -> SqlitePoolOptions {
+    let max = pool.max_or(SQLITE_MAX_CONNECTIONS).min(SQLITE_MAX_CONNECTIONS_CAP);
+    SqlitePoolOptions::new()
+        .max_connections(max)
+        .min_connections(pool.min_connections.min(max))
+        .acquire_timeout(pool.acquire_timeout)
+        .after_release(|conn, _meta| Box::pin(sqlite_clean(conn)))
+}
+
+/// Keel's per-connection SQLite settings for the database file at `path`.
+pub fn sqlite_connect_options(path: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // NORMAL under WAL survives a process crash; only an OS crash or power loss can
+        // drop the last commits. FULL would double the fsyncs of every job completion.
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        .foreign_keys(true)
 }
 
 /// Opens a pool for `target` with no session limits.
@@ -63,10 +115,7 @@ pub async fn connect_limited(
                 // Sent in the startup packet, so it holds from the connection's first statement.
                 opts = opts.options([("statement_timeout", format!("{}ms", t.as_millis().max(1)))]);
             }
-            let pool = PgPoolOptions::new()
-                .max_connections(PG_MAX_CONNECTIONS)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .idle_timeout(Some(Duration::from_secs(300)));
+            let pool = postgres_pool_options(&limits.pool);
             let pool = match mode {
                 ConnectMode::Lazy => pool.connect_lazy_with(opts),
                 ConnectMode::Eager => pool.connect_with(opts).await.map_err(|e| StorageError::Unreachable {
@@ -81,19 +130,8 @@ pub async fn connect_limited(
                 std::fs::create_dir_all(dir)
                     .map_err(|e| StorageError::DataDir { path: path.display().to_string(), cause: e.to_string() })?;
             }
-            let opts = SqliteConnectOptions::new()
-                .filename(path)
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                // NORMAL under WAL survives a process crash; only an OS crash or power loss can
-                // drop the last commits. FULL would double the fsyncs of every job completion.
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(SQLITE_BUSY_TIMEOUT)
-                .foreign_keys(true);
-            let pool = SqlitePoolOptions::new()
-                .max_connections(SQLITE_MAX_CONNECTIONS)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(opts)
+            let pool = sqlite_pool_options(&limits.pool)
+                .connect_with(sqlite_connect_options(path))
                 .await
                 .map_err(|e| StorageError::DataDir { path: path.display().to_string(), cause: e.to_string() })?;
             Ok(Db::Sqlite(pool))
@@ -139,9 +177,10 @@ pub async fn open_limited(
     if !auto_migrate {
         return connect_limited(target, ConnectMode::Lazy, limits).await;
     }
-    let db = connect(target, ConnectMode::Eager).await?;
+    let unlimited = SessionLimits { statement_timeout: None, ..limits };
+    let db = connect_limited(target, ConnectMode::Eager, unlimited).await?;
     crate::migrate_all(&db, schemas).await?;
-    if limits == SessionLimits::default() || !matches!(target, DatabaseTarget::Postgres { .. }) {
+    if limits.statement_timeout.is_none() || !matches!(target, DatabaseTarget::Postgres { .. }) {
         return Ok(db);
     }
     db.close().await;

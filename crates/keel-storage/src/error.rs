@@ -60,16 +60,61 @@ pub enum StorageError {
 }
 
 impl StorageError {
-    /// True when retrying later could succeed (server down, pool exhausted), as opposed to a
-    /// broken query or schema.
+    /// True when retrying later could succeed (server down, pool exhausted, the disk full or
+    /// failing, the database busy), as opposed to a broken query or schema.
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Unreachable { .. } => true,
-            Self::Query(e) => matches!(
-                e,
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
-            ),
+            Self::Query(e) => {
+                matches!(
+                    e,
+                    sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
+                ) || is_write_refused(e)
+                    || is_busy(e)
+            }
             _ => false,
         }
     }
+
+    /// True when the database could not store a write for lack of space or a failing disk:
+    /// SQLite's SQLITE_FULL and SQLITE_IOERR, PostgreSQL's `disk_full` (53100) and `io_error`
+    /// (58030). The write was not stored (the statement, or its whole transaction, was rolled
+    /// back); it can succeed once space returns.
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, Self::Query(e) if is_write_refused(e))
+    }
+}
+
+/// SQLite primary result codes (the low byte of an extended code, e.g. SQLITE_IOERR_WRITE).
+const SQLITE_BUSY: i64 = 5;
+const SQLITE_LOCKED: i64 = 6;
+const SQLITE_IOERR: i64 = 10;
+const SQLITE_FULL: i64 = 13;
+/// PostgreSQL SQLSTATEs for a write the server could not store.
+const PG_DISK_FULL: &str = "53100";
+const PG_IO_ERROR: &str = "58030";
+
+fn is_write_refused(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => match d.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+            Some(_) => matches!(sqlite_primary(d.code().as_deref()), Some(SQLITE_FULL | SQLITE_IOERR)),
+            None => matches!(d.code().as_deref(), Some(PG_DISK_FULL | PG_IO_ERROR)),
+        },
+        _ => false,
+    }
+}
+
+/// SQLite's lock stayed taken past the busy timeout (another writer, another process): the
+/// write was not done and can be retried.
+fn is_busy(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
+            matches!(sqlite_primary(d.code().as_deref()), Some(SQLITE_BUSY | SQLITE_LOCKED))
+        }
+        _ => false,
+    }
+}
+
+fn sqlite_primary(code: Option<&str>) -> Option<i64> {
+    code.and_then(|c| c.parse::<i64>().ok()).map(|c| c & 0xff)
 }

@@ -5,11 +5,13 @@
 mod connect;
 mod db;
 mod error;
+mod release;
 mod schema;
 
 pub use connect::{
-    connect, connect_limited, open, open_limited, ConnectMode, SessionLimits, ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS,
-    SQLITE_BUSY_TIMEOUT, SQLITE_MAX_CONNECTIONS,
+    connect, connect_limited, open, open_limited, postgres_pool_options, sqlite_connect_options, sqlite_pool_options,
+    ConnectMode, SessionLimits, ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS, SQLITE_BUSY_TIMEOUT, SQLITE_MAX_CONNECTIONS,
+    SQLITE_MAX_CONNECTIONS_CAP,
 };
 pub use db::{Backend, Capabilities, Db};
 pub use error::StorageError;

@@ -6,7 +6,7 @@
 //! every `flush_interval` or as soon as a batch is ready, and a last time on shutdown.
 
 use crate::metrics::{FamilyDesc, MetricsError, MetricsRegistry, Sample};
-use crate::{insert_samples, RouteSample};
+use crate::{cap_browser_routes, insert_samples, RouteSample};
 use keel_storage::Db;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,11 +24,19 @@ pub struct WriterConfig {
     pub batch_size: usize,
     /// Longest a sample waits in the buffer under light traffic.
     pub flush_interval: Duration,
+    /// Distinct browser routes kept per UTC day (`ROUTE_TELEMETRY_MAX_ROUTES`); samples of
+    /// later routes are stored under `other` (see [`crate::cap_browser_routes`]).
+    pub max_routes: u32,
 }
 
 impl Default for WriterConfig {
     fn default() -> Self {
-        Self { capacity: 50_000, batch_size: 1_000, flush_interval: Duration::from_secs(1) }
+        Self {
+            capacity: 50_000,
+            batch_size: 1_000,
+            flush_interval: Duration::from_secs(1),
+            max_routes: crate::DEFAULT_MAX_ROUTES,
+        }
     }
 }
 
@@ -81,6 +89,7 @@ pub struct RouteWriter {
     shared: Arc<Shared>,
     db: Db,
     flush_interval: Duration,
+    max_routes: u32,
 }
 
 /// A recorder and its writer over `db`. Spawn `writer.run(shutdown)` and await it after
@@ -98,7 +107,12 @@ pub fn route_pipeline(db: Db, config: WriterConfig) -> (RouteRecorder, RouteWrit
         write_errors: AtomicU64::new(0),
         lost: AtomicU64::new(0),
     });
-    let writer = RouteWriter { shared: Arc::clone(&shared), db, flush_interval: config.flush_interval };
+    let writer = RouteWriter {
+        shared: Arc::clone(&shared),
+        db,
+        flush_interval: config.flush_interval,
+        max_routes: config.max_routes,
+    };
     (RouteRecorder(shared), writer)
 }
 
@@ -214,10 +228,17 @@ impl RouteWriter {
         RouteRecorder(Arc::clone(&self.shared)).stats()
     }
 
-    async fn write(&self, batch: Vec<RouteSample>) {
+    async fn write(&self, mut batch: Vec<RouteSample>) {
         let s = &self.shared;
-        for chunk in batch.chunks(s.batch_size) {
-            match insert_samples(&self.db, chunk).await {
+        for chunk in batch.chunks_mut(s.batch_size) {
+            // Failing to check the bound must not let unchecked routes in: the chunk is lost
+            // and counted like a failed insert.
+            let capped = cap_browser_routes(&self.db, chunk, self.max_routes).await;
+            let stored = match capped {
+                Ok(_) => insert_samples(&self.db, chunk).await,
+                Err(e) => Err(e),
+            };
+            match stored {
                 Ok(n) => {
                     s.written.fetch_add(n, Ordering::Relaxed);
                 }

@@ -56,13 +56,19 @@ pub enum IngestError {
     /// Fields are missing or invalid; every problem found, each naming its field.
     #[error("{}", .0.first().map(|p| format!("{}: {}", p.field, p.message)).unwrap_or_default())]
     Invalid(Vec<FieldProblem>),
+    /// Well formed, but a value the server does not accept from clients: a `sample_rate` it
+    /// did not publish (see [`check_sample_rates`]). Each problem names its field.
+    #[error("{}", .0.first().map(|p| format!("{}: {}", p.field, p.message)).unwrap_or_default())]
+    Unacceptable(Vec<FieldProblem>),
 }
 
 impl IngestError {
-    /// 413 for a body or batch over the limits, 400 otherwise.
+    /// 413 for a body or batch over the limits, 422 for a value refused by policy, 400
+    /// otherwise.
     pub fn http_status(&self) -> u16 {
         match self {
             Self::BodyTooLarge { .. } | Self::TooManyEvents { .. } => 413,
+            Self::Unacceptable(_) => 422,
             Self::Malformed(_) | Self::Invalid(_) => 400,
         }
     }
@@ -73,7 +79,7 @@ impl IngestError {
         match self {
             Self::BodyTooLarge { .. } | Self::Malformed(_) => one("body"),
             Self::TooManyEvents { .. } => one("events"),
-            Self::Invalid(p) => p.clone(),
+            Self::Invalid(p) | Self::Unacceptable(p) => p.clone(),
         }
     }
 }
@@ -126,6 +132,34 @@ pub fn parse_ingest(body: &[u8], now: DateTime<Utc>) -> Result<Vec<RouteSample>,
         Ok(samples)
     } else {
         Err(IngestError::Invalid(problems.0))
+    }
+}
+
+/// Refuses a parsed batch (`samples[i]` is `events[i]`) when an event claims a sample rate
+/// other than those in `published` (what `GET /api/telemetry/config` serves).
+///
+/// Each sample stands for 1 / rate requests in the report that feeds the scale decision, so an
+/// unauthenticated client choosing its own rate (0.0001: one event counted as 10,000 requests)
+/// could steer that decision. A client honouring the published config always sends one of them.
+pub fn check_sample_rates(samples: &[RouteSample], published: &[SampleRate]) -> Result<(), IngestError> {
+    let shown: Vec<String> = published.iter().map(|r| r.as_f64().to_string()).collect();
+    let mut problems = Problems::default();
+    for (i, s) in samples.iter().enumerate() {
+        if !published.contains(&s.sample_rate()) {
+            problems.push(
+                &format!("events[{i}].sample_rate"),
+                &format!(
+                    "{} is not a sample rate this server publishes; use the rate from GET /api/telemetry/config ({})",
+                    s.sample_rate().as_f64(),
+                    if shown.is_empty() { "none: sampling is off".to_owned() } else { shown.join(" or ") }
+                ),
+            );
+        }
+    }
+    if problems.0.is_empty() {
+        Ok(())
+    } else {
+        Err(IngestError::Unacceptable(problems.0))
     }
 }
 

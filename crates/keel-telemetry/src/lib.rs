@@ -29,6 +29,7 @@ pub mod percentile;
 mod redact;
 pub mod report;
 mod route;
+mod route_cap;
 mod sample;
 mod settings;
 mod store;
@@ -37,7 +38,8 @@ mod schema;
 pub use buffer::{route_pipeline, RecorderStats, RouteRecorder, RouteWriter, WriterConfig};
 pub use error::TelemetryError;
 pub use ingest::{
-    parse_ingest, FieldProblem, IngestError, MAX_BODY_BYTES, MAX_CLOCK_SKEW, MAX_EVENTS, MAX_EVENT_AGE, MAX_PROBLEMS,
+    check_sample_rates, parse_ingest, FieldProblem, IngestError, MAX_BODY_BYTES, MAX_CLOCK_SKEW, MAX_EVENTS,
+    MAX_EVENT_AGE, MAX_PROBLEMS,
 };
 #[cfg(feature = "tower")]
 pub use layer::{RouteTiming, RouteTimingLayer};
@@ -47,7 +49,8 @@ pub use percentile::{route_percentiles, weighted_nearest_rank, PercentileEngine,
 pub use redact::redact;
 pub use report::{build_report, ReportError, ReportOptions, ReportStep, TelemetryReport};
 pub use route::{RouteTemplate, MAX_ROUTE_LEN};
+pub use route_cap::{cap_browser_routes, DEFAULT_MAX_ROUTES, OTHER_ROUTE};
 pub use sample::{normalize_method, RouteSample, SampleKind, SampleRate, MAX_DURATION};
 pub use schema::{migrate, SCHEMA};
-pub use settings::{is_admin_route, ClientConfig, TelemetrySettings, DEFAULT_RETENTION_DAYS};
+pub use settings::{is_admin_route, ClientConfig, TelemetrySettings, DEFAULT_RETENTION_DAYS, MAX_MAX_ROUTES};
 pub use store::{insert_samples, prune_events};

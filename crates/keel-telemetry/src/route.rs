@@ -56,6 +56,12 @@ impl RouteTemplate {
         RouteTemplate(if t.is_empty() { "/".to_owned() } else { t.to_owned() })
     }
 
+    /// The catch-all [`crate::OTHER_ROUTE`] for browser routes beyond the day's bound
+    /// (`ROUTE_TELEMETRY_MAX_ROUTES`). Not a template a client can send (those start with `/`).
+    pub fn other() -> RouteTemplate {
+        RouteTemplate(crate::OTHER_ROUTE.to_owned())
+    }
+
     /// The template's text, like `/api/orgs/:org/invoices`.
     pub fn as_str(&self) -> &str {
         &self.0

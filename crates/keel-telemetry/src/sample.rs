@@ -121,6 +121,10 @@ impl RouteSample {
     pub fn route(&self) -> &RouteTemplate {
         &self.route
     }
+    /// Files the sample under another route (the daily route bound's [`crate::OTHER_ROUTE`]).
+    pub(crate) fn set_route(&mut self, route: RouteTemplate) {
+        self.route = route;
+    }
     /// Where the sample came from.
     pub fn kind(&self) -> SampleKind {
         self.kind

@@ -1,16 +1,24 @@
-//! Telemetry's own schema (`route_performance_events`), installed by [`migrate`].
+//! Telemetry's own schema (`route_performance_events`, `keel_telemetry_route_days`), installed by [`migrate`].
 
 use keel_storage::{Db, Legacy, Migration, MigrationReport, Schema, StorageError};
 
 /// telemetry's schema: its migrations for both backends, recorded in `keel_telemetry_migrations`.
 pub static SCHEMA: Schema = Schema {
     component: "telemetry",
-    migrations: &[Migration {
-        version: 1,
-        description: "route_performance_events",
-        postgres: include_str!("../migrations/postgres/0001_route_performance_events.sql"),
-        sqlite: include_str!("../migrations/sqlite/0001_route_performance_events.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            description: "route_performance_events",
+            postgres: include_str!("../migrations/postgres/0001_route_performance_events.sql"),
+            sqlite: include_str!("../migrations/sqlite/0001_route_performance_events.sql"),
+        },
+        Migration {
+            version: 2,
+            description: "route_days",
+            postgres: include_str!("../migrations/postgres/0002_route_days.sql"),
+            sqlite: include_str!("../migrations/sqlite/0002_route_days.sql"),
+        },
+    ],
     legacy: Some(Legacy {
         requires: &[(4, "telemetry")],
         also_owns: &[],

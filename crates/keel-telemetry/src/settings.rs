@@ -1,7 +1,12 @@
 //! Route telemetry settings (`ROUTE_TELEMETRY_*`) and the sampling config served to browsers.
 
+use crate::{SampleRate, DEFAULT_MAX_ROUTES};
 use keel_config::Reader;
 use serde::Serialize;
+
+/// Largest `ROUTE_TELEMETRY_MAX_ROUTES`: beyond it a day's report and its percentile query
+/// stop being readable or cheap.
+pub const MAX_MAX_ROUTES: u32 = 100_000;
 
 /// Days of route timing kept by default (`ROUTE_TELEMETRY_RETENTION_DAYS`).
 pub const DEFAULT_RETENTION_DAYS: u64 = 30;
@@ -21,6 +26,9 @@ pub struct TelemetrySettings {
     pub ingest_disabled: bool,
     /// `ROUTE_TELEMETRY_RETENTION_DAYS` (default 30, 1 to 3650).
     pub retention_days: u64,
+    /// `ROUTE_TELEMETRY_MAX_ROUTES` (default [`DEFAULT_MAX_ROUTES`], 1 to 100000): distinct
+    /// browser routes kept per UTC day; samples of later routes are stored under `other`.
+    pub max_routes: u32,
 }
 
 impl Default for TelemetrySettings {
@@ -31,6 +39,7 @@ impl Default for TelemetrySettings {
             admin_sample_rate: 0.20,
             ingest_disabled: false,
             retention_days: DEFAULT_RETENTION_DAYS,
+            max_routes: DEFAULT_MAX_ROUTES,
         }
     }
 }
@@ -57,12 +66,28 @@ impl TelemetrySettings {
             admin_sample_rate: r.fraction("ROUTE_TELEMETRY_ADMIN_SAMPLE_RATE", d.admin_sample_rate),
             ingest_disabled: r.bool("ROUTE_TELEMETRY_INGEST_DISABLED", d.ingest_disabled),
             retention_days: r.int_in("ROUTE_TELEMETRY_RETENTION_DAYS", d.retention_days, 1, 3650),
+            max_routes: u32::try_from(r.int_in(
+                "ROUTE_TELEMETRY_MAX_ROUTES",
+                u64::from(d.max_routes),
+                1,
+                u64::from(MAX_MAX_ROUTES),
+            ))
+            .unwrap_or(d.max_routes),
         }
     }
 
     /// The subset of settings a browser needs.
     pub fn client_config(&self) -> ClientConfig {
         ClientConfig { enabled: self.enabled, sample_rate: self.sample_rate, admin_sample_rate: self.admin_sample_rate }
+    }
+
+    /// The sample rates ingest accepts: those `GET /api/telemetry/config` serves (a rate of 0,
+    /// "sample nothing", admits no event).
+    pub fn published_rates(&self) -> Vec<SampleRate> {
+        let mut rates: Vec<SampleRate> =
+            [self.sample_rate, self.admin_sample_rate].into_iter().filter_map(|r| SampleRate::new(r).ok()).collect();
+        rates.dedup();
+        rates
     }
 
     /// The sample rate a browser applies to `route`: admin routes use the admin rate.
@@ -96,6 +121,21 @@ mod tests {
             serde_json::to_value(s.client_config()).unwrap(),
             serde_json::json!({"enabled": true, "sample_rate": 0.05, "admin_sample_rate": 0.2})
         );
+    }
+
+    #[test]
+    fn max_routes_is_read_and_bounded() {
+        let read = |v: &str| {
+            let src = MapSource::new([("ROUTE_TELEMETRY_MAX_ROUTES", v)]);
+            let mut r = Reader::new(&src);
+            let s = TelemetrySettings::read(&mut r);
+            (s.max_routes, r.into_problems().into_iter().map(|p| p.var).collect::<Vec<_>>())
+        };
+        assert_eq!(TelemetrySettings::default().max_routes, 500);
+        assert_eq!(read("20"), (20, vec![]));
+        for bad in ["0", "100001", "many"] {
+            assert_eq!(read(bad), (500, vec!["ROUTE_TELEMETRY_MAX_ROUTES".to_owned()]), "{bad}");
+        }
     }
 
     #[test]

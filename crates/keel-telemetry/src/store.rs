@@ -115,6 +115,7 @@ pub async fn prune_events(db: &Db, retention_days: u64, now: DateTime<Utc>) -> R
         };
         total += deleted;
         if deleted < PRUNE_BATCH as u64 {
+            crate::route_cap::prune_route_days(db, crate::route_cap::day_number(cutoff)).await?;
             return Ok(total);
         }
     }

@@ -7,7 +7,8 @@
 //! template, status and latency), catch-panic (500 problem+json; inside the two above so a
 //! panic keeps its request id and its access-log line), problem bodies (framework errors
 //! rewritten as problem+json), header bounds (414/431 problem+json), internal-header stripping,
-//! gzip (JSON and CSV of 1 KiB or more), body limit, route timing. Then per group.
+//! gzip (JSON and CSV of 1 KiB or more), body limit, the refused-write note (a write the database
+//! refused for lack of space degrades health: `write_health`), route timing. Then per group.
 //! `/api/admin/*`: CORS (tower-http, our allow-list), the `admin_api` rate-limit floor (keyed by
 //! the signed session cookie or a cached token identity, so no database round trip), the time
 //! budget (`KEEL_REQUEST_TIMEOUT`), the root session middleware, then the handlers' own
@@ -112,7 +113,10 @@ fn edge(app: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(from_fn(m::header_limits))
         .layer(from_fn(m::strip_internal_headers))
         .layer(m::compression());
-    app.layer(timing).layer(DefaultBodyLimit::max(state.config.body_limit as usize)).layer(stack)
+    app.layer(timing)
+        .layer(from_fn_with_state(state.clone(), crate::write_health::note_refused_writes))
+        .layer(DefaultBodyLimit::max(state.config.body_limit as usize))
+        .layer(stack)
 }
 
 fn peer(ext: &http::Extensions) -> Option<std::net::IpAddr> {

@@ -171,7 +171,7 @@ pub(crate) fn build() -> Value {
                     "required": ["route", "kind", "duration_ms", "occurred_at", "sample_rate"], "properties": {
                         "route": {"type": "string", "maxLength": 200}, "kind": {"type": "string", "enum": ["navigation", "api"]},
                         "duration_ms": {"type": "number", "minimum": 0, "maximum": 600000}, "status": {"type": "integer", "minimum": 100, "maximum": 599},
-                        "occurred_at": {"type": "string", "format": "date-time"}, "sample_rate": {"type": "number", "minimum": 0, "exclusiveMinimum": true, "maximum": 1}}}}}},
+                        "occurred_at": {"type": "string", "format": "date-time"}, "sample_rate": {"type": "number", "minimum": 0, "exclusiveMinimum": true, "maximum": 1, "description": "one of the rates GET /api/telemetry/config serves; any other is 422"}}}}}},
             "ForgotPassword": {"type": "object", "additionalProperties": false, "required": ["email"], "properties": {"email": {"type": "string", "format": "email"}}},
             "ResetPassword": {"type": "object", "additionalProperties": false, "required": ["token", "password"], "properties": {
                 "token": {"type": "string"}, "password": {"type": "string", "minLength": 10, "maxLength": 256}}},

@@ -10,7 +10,8 @@ use axum::Json;
 
 /// `POST /api/telemetry/route-timing` with `{"events": [...]}`: 202 when accepted, 204 when
 /// ingest is switched off (`ROUTE_TELEMETRY_INGEST_DISABLED=true`), 400/413 naming the field
-/// otherwise. A batch is stored whole or not at all.
+/// otherwise, and 422 naming `events[i].sample_rate` for a sample rate the server did not
+/// publish at `/api/telemetry/config`. A batch is stored whole or not at all.
 pub(crate) async fn ingest(State(state): State<AppState>, req: Request) -> Result<StatusCode, ApiError> {
     if state.config.telemetry.ingest_disabled {
         return Ok(StatusCode::NO_CONTENT);
@@ -34,16 +35,24 @@ pub(crate) async fn ingest(State(state): State<AppState>, req: Request) -> Resul
             ApiError::bad_param("body", "could not be read (the upload failed or was cut short)")
         }
     })?;
-    let samples = keel_telemetry::parse_ingest(&body, chrono::Utc::now()).map_err(|e| {
-        let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-        let mut a = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(status, "too-large", "Request body too large", e.to_string())
-        } else {
-            ApiError::bad_request(e.to_string())
-        };
-        a.errors = e.problems().into_iter().map(|p| FieldError { field: p.field, message: p.message }).collect();
-        a
-    })?;
+    let samples = keel_telemetry::parse_ingest(&body, chrono::Utc::now())
+        .and_then(|samples| {
+            keel_telemetry::check_sample_rates(&samples, &state.config.telemetry.published_rates()).map(|()| samples)
+        })
+        .map_err(|e| {
+            let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+            let mut a = match status {
+                StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::new(status, "too-large", "Request body too large", e.to_string())
+                }
+                StatusCode::UNPROCESSABLE_ENTITY => {
+                    ApiError::new(status, "invalid-input", "Invalid input", e.to_string())
+                }
+                _ => ApiError::bad_request(e.to_string()),
+            };
+            a.errors = e.problems().into_iter().map(|p| FieldError { field: p.field, message: p.message }).collect();
+            a
+        })?;
     // A full buffer drops the batch and counts it; the client's answer does not change, since
     // telemetry must never make a page slower or fail.
     let _ = state.recorder.record_all(samples);

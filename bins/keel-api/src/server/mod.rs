@@ -25,7 +25,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     tracing::info!(database = %s.database, auto_migrate = s.auto_migrate, "opening database");
     // A statement outliving its request's budget is stopped by the server too, instead of
     // waiting on a lock with a pooled connection after the client already got its 503.
-    let limits = keel_storage::SessionLimits { statement_timeout: Some(config.request_timeout + STATEMENT_MARGIN) };
+    let limits = keel_storage::SessionLimits {
+        statement_timeout: Some(config.request_timeout + STATEMENT_MARGIN),
+        pool: s.pool,
+    };
     let db = keel_storage::open_limited(&s.database, s.auto_migrate, crate::SCHEMAS, limits)
         .await
         .map_err(|e| anyhow::anyhow!(e))?;

@@ -11,11 +11,13 @@ backend_tests!(
     rejected_batches_name_their_field_and_write_nothing,
     ingest_over_its_limit_is_429_and_writes_nothing,
     ingest_switch_and_config,
-    metrics_expose_http_histogram_and_limiters
+    metrics_expose_http_histogram_and_limiters,
+    only_published_sample_rates_are_accepted,
+    routes_beyond_the_daily_bound_are_stored_as_other
 );
 
 fn event(route: &str, ms: f64) -> serde_json::Value {
-    serde_json::json!({"route": route, "kind": "navigation", "duration_ms": ms, "occurred_at": chrono::Utc::now().to_rfc3339(), "sample_rate": 0.5})
+    serde_json::json!({"route": route, "kind": "navigation", "duration_ms": ms, "occurred_at": chrono::Utc::now().to_rfc3339(), "sample_rate": 0.05})
 }
 
 /// Browser and API-client events stored (the server's own `server` samples are left out: every
@@ -239,4 +241,58 @@ async fn metrics_expose_http_histogram_and_limiters(t: TestDb) {
         let value = line.rsplit(' ').next().unwrap();
         assert!(value.parse::<f64>().is_ok(), "unparseable sample line: {line}");
     }
+}
+
+/// A client choosing its own sample rate would choose its own weight in the report (0.0001: one
+/// event counted as 10,000 requests): only the rates `/api/telemetry/config` publishes pass.
+async fn only_published_sample_rates_are_accepted(t: TestDb) {
+    let s = Served::start(t, &[]).await;
+    let c = reqwest::Client::new();
+    let url = s.url("/api/telemetry/route-timing");
+    let cfg: serde_json::Value = c.get(s.url("/api/telemetry/config")).send().await.unwrap().json().await.unwrap();
+    let mut forged = event("/fake/x", 59_000.0);
+    forged["sample_rate"] = serde_json::json!(0.0001);
+    let r = c.post(&url).json(&serde_json::json!({"events": [event("/ok", 1.0), forged]})).send().await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["errors"][0]["field"], "events[1].sample_rate", "{body}");
+    assert_eq!(body["errors"].as_array().unwrap().len(), 1, "{body}");
+    // The literal body is not accepted either.
+    let literal = serde_json::json!({"route": "/fake/x", "duration_ms": 59000, "sample_rate": 0.0001});
+    let r = c.post(&url).json(&literal).send().await.unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    // Each published rate is accepted, on any route.
+    let mut admin_rate = event("/ok", 2.0);
+    admin_rate["sample_rate"] = cfg["admin_sample_rate"].clone();
+    let mut public_rate = event("/admin/invoices", 3.0);
+    public_rate["sample_rate"] = cfg["sample_rate"].clone();
+    let r = c.post(&url).json(&serde_json::json!({"events": [admin_rate, public_rate]})).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(s.stop().await, 2, "only the batch with published rates was stored");
+}
+
+/// With `ROUTE_TELEMETRY_MAX_ROUTES=2`, a day keeps two distinct browser routes; every later
+/// one is stored under `other`, and a route already kept stays itself.
+async fn routes_beyond_the_daily_bound_are_stored_as_other(t: TestDb) {
+    let s = Served::start(t, &[("ROUTE_TELEMETRY_MAX_ROUTES", "2")]).await;
+    let c = reqwest::Client::new();
+    let url = s.url("/api/telemetry/route-timing");
+    for batch in [
+        vec![event("/a", 1.0), event("/b", 1.0)],
+        vec![event("/fake/one", 1.0), event("/a", 2.0), event("/fake/two", 1.0), event("/fake/three", 1.0)],
+    ] {
+        let r = c.post(&url).json(&serde_json::json!({ "events": batch })).send().await.unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    s.shutdown.cancel();
+    s.task.await.unwrap().unwrap();
+    let db = &s.t.db;
+    assert_eq!(stored(db).await, 6);
+    let q = "SELECT route, count(*) FROM route_performance_events WHERE kind <> 'server' GROUP BY route ORDER BY route";
+    let rows: Vec<(String, i64)> = match db {
+        Db::Postgres(p) => sqlx::query_as(q).fetch_all(p).await.unwrap(),
+        Db::Sqlite(p) => sqlx::query_as(q).fetch_all(p).await.unwrap(),
+    };
+    assert_eq!(rows, [("/a".to_owned(), 2), ("/b".to_owned(), 1), ("other".to_owned(), 3)]);
 }

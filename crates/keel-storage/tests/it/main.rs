@@ -6,6 +6,8 @@ const SCHEMAS: &[&keel_storage::Schema] = &[];
 use keel_storage::{Backend, Db, Legacy, Migration, Schema, SessionLimits, StorageError};
 use keel_testkit::{backend_tests, TestDb};
 
+mod pool;
+
 backend_tests!(
     schemas_install_once_in_their_own_tracking_table,
     failed_migration_keeps_last_good_version,
@@ -290,7 +292,7 @@ async fn session_limits_stop_long_statements_on_the_server(t: TestDb) {
         Backend::Postgres => keel_config::DatabaseTarget::Postgres { url: keel_config::Secret::new(t.url.clone()) },
         Backend::Sqlite => keel_config::DatabaseTarget::Sqlite { path: t.url.trim_start_matches("sqlite://").into() },
     };
-    let limits = SessionLimits { statement_timeout: Some(std::time::Duration::from_millis(300)) };
+    let limits = SessionLimits { statement_timeout: Some(std::time::Duration::from_millis(300)), ..Default::default() };
     let db = keel_storage::open_limited(&target, true, &[&DEMO], limits).await.unwrap();
     db.ping().await.unwrap();
     match &db {

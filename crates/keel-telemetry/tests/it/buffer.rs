@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 fn quiet(capacity: usize, batch_size: usize) -> WriterConfig {
     // An hour-long interval: within a test only a full batch or shutdown makes the writer write.
-    WriterConfig { capacity, batch_size, flush_interval: Duration::from_secs(3600) }
+    WriterConfig { capacity, batch_size, flush_interval: Duration::from_secs(3600), ..WriterConfig::default() }
 }
 
 backend_tests!(

@@ -12,6 +12,7 @@ mod metrics;
 mod percentiles;
 mod prune;
 mod report;
+mod route_cap;
 mod statements;
 
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};

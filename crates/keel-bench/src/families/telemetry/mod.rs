@@ -215,7 +215,12 @@ async fn start_server(pg: &ScratchPg) -> Result<BenchServer, String> {
     let url = pg.url();
     server::start(
         pg.db.clone(),
-        &[("DATABASE_URL", url.as_str()), ("KEEL_RATE_LIMIT_TELEMETRY_INGEST", NO_INGEST_LIMIT)],
+        &[
+            ("DATABASE_URL", url.as_str()),
+            ("KEEL_RATE_LIMIT_TELEMETRY_INGEST", NO_INGEST_LIMIT),
+            // The bodies claim rate 1; ingest accepts only published rates.
+            ("ROUTE_TELEMETRY_SAMPLE_RATE", "1"),
+        ],
     )
     .await
 }
