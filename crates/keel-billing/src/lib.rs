@@ -10,6 +10,8 @@
 //! keel-api serves it; keel-ops installs its schema and backs it up. It is a library crate only
 //! so that both binaries reach it without depending on each other. Its tables reference
 //! keel-tenancy's `keel_orgs`, so [`migrate`] runs after `keel_tenancy::migrate`.
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
 
 mod error;
 mod model;

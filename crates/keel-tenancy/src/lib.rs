@@ -5,6 +5,8 @@
 //! Secrets (session ids, API tokens, reset tokens) are random, shown once, and stored only as
 //! SHA-256 hashes; passwords are hashed with Argon2id and must pass one rule
 //! ([`check_password`]). Storage goes through [`TenancyStore`], one implementation per backend.
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
 
 mod error;
 mod orgs;

@@ -6,8 +6,11 @@ use keel_ids::OrgId;
 /// An org: a tenant, possibly under a parent org.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Org {
+    /// Its id.
     pub id: OrgId,
+    /// Its display name (1 to 200 characters).
     pub name: String,
+    /// The org it belongs to, if any (a franchise's branch names the franchise).
     pub parent_id: Option<OrgId>,
 }
 

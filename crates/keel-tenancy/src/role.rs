@@ -4,26 +4,36 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// A member's role in an org and all its descendants, least to most powerful.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
+    /// Reads invoices and reports.
     Viewer,
+    /// Also creates invoices and sees billing.
     Manager,
+    /// Everything, including destructive actions.
     Owner,
 }
 
+/// One thing a caller may do; [`Role::permits`] is the one table of who may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Permission {
+    /// Reading invoices.
     InvoicesView,
+    /// Creating and changing invoices.
     InvoicesManage,
     /// Voiding invoices: destructive, owners only.
     InvoicesVoid,
     /// Payments and invoice attachments follow billing permissions, not invoice ones.
     BillingView,
+    /// Recording payments.
     BillingManage,
+    /// Revenue reports and dashboards.
     ReportsView,
 }
 
 impl Permission {
+    /// Its stable name (`invoices.view`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InvoicesView => "invoices.view",
@@ -37,6 +47,7 @@ impl Permission {
 }
 
 impl Role {
+    /// Its stored name (`viewer`, `manager`, `owner`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Viewer => "viewer",

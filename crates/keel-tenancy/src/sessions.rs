@@ -13,14 +13,18 @@ use std::time::Duration;
 pub struct NewSession {
     /// The cookie value; never stored.
     pub token: String,
+    /// When it expires unless used (each use slides it forward).
     pub expires_at: DateTime<Utc>,
 }
 
 /// A live session, as resolved from its cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
+    /// Who is signed in.
     pub user_id: UserId,
+    /// The org the user chose to act in, if any.
     pub active_org: Option<OrgId>,
+    /// When it expires.
     pub expires_at: DateTime<Utc>,
     /// True when this lookup slid the expiry forward (the cookie should be re-issued).
     pub refreshed: bool,

@@ -9,6 +9,7 @@ use subtle::ConstantTimeEq;
 /// A token just issued.
 #[derive(Debug, Clone)]
 pub struct IssuedToken {
+    /// Its id (for listing and revoking; not a secret).
     pub id: uuid::Uuid,
     /// Shown once; only its hash is stored.
     pub token: String,

@@ -8,7 +8,9 @@ use keel_ids::{Email, OrgId, UserId};
 /// A user as stored.
 #[derive(Debug, Clone)]
 pub struct UserRecord {
+    /// Its id.
     pub id: UserId,
+    /// Its normalised address.
     pub email: Email,
     /// Argon2id PHC string; `None` for a user who cannot sign in with a password.
     pub password_hash: Option<String>,
@@ -17,7 +19,9 @@ pub struct UserRecord {
 /// A role held in one org (and so in its descendants).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Membership {
+    /// The org the role is held in.
     pub org_id: OrgId,
+    /// The role.
     pub role: Role,
 }
 
