@@ -26,6 +26,11 @@ async fn main() -> ExitCode {
         eprintln!("keel-worker: {e}");
         return ExitCode::from(2);
     }
+    let mut config = config;
+    if let Err(e) = config.resolve_keyring() {
+        eprintln!("keel-worker: {e:#}");
+        return ExitCode::from(2);
+    }
     let shutdown = keel_worker::shutdown::on_signal();
     keel_worker::watch_switches(switches.clone());
     let db =
@@ -54,7 +59,7 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics listening");
-    let app = keel_worker::metrics_router(worker.clone(), keel_queue::open(db.clone()), db.clone(), health);
+    let app = keel_worker::metrics_router(worker.clone(), keel_worker::open_store(&ctx), db.clone(), health);
     let metrics = tokio::spawn(keel_worker::serve_metrics(listener, app, shutdown.clone()));
     let res = keel_worker::run_worker(&ctx, worker, shutdown).await;
     let _ = metrics.await;

@@ -7,6 +7,7 @@ mod crash;
 mod health;
 mod kinds;
 mod metrics;
+mod password_reset;
 mod retention;
 mod switches;
 
