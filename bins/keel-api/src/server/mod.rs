@@ -20,7 +20,9 @@ pub(crate) const STATEMENT_MARGIN: Duration = Duration::from_secs(1);
 
 /// The whole process: open the database (migrating if configured), start the embedded worker
 /// if configured, bind and serve until `shutdown`.
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(mut config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    // Before anything is served or run: sealed jobs need the key (development: the key file).
+    config.worker.resolve_keyring()?;
     let s = &config.settings;
     tracing::info!(database = %s.database, auto_migrate = s.auto_migrate, "opening database");
     // A statement outliving its request's budget is stopped by the server too, instead of

@@ -283,3 +283,36 @@ fn forgot_password_logs_only_masked_addresses() {
     assert_eq!(sent.count(), 1, "the one queued email was sent");
     drop(t);
 }
+
+/// Production with no job encryption key refuses to start (exit 2), naming the variable and
+/// nothing else: every other production setting here is valid.
+#[test]
+fn production_without_a_job_encryption_key_refuses_to_start_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(BIN)
+        .current_dir(dir.path())
+        .env("KEEL_ENV", "production")
+        .env("INTERNAL_API_SECRET", "s".repeat(40))
+        .env("KEEL_BIND", "127.0.0.1:0")
+        .env("KEEL_METRICS_BIND", "127.0.0.1:0")
+        .env("DATABASE_URL", format!("sqlite://{}/keel.db", dir.path().display()))
+        .env_remove("KEEL_JOB_ENCRYPTION_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 problem(s)") && err.contains("KEEL_JOB_ENCRYPTION_KEY"), "{err}");
+    assert!(err.contains("KEEL_ENV=production"), "{err}");
+    assert!(!dir.path().join("data").exists(), "no development key file in production");
+    // A malformed key is refused by name too, without echoing it.
+    let out = std::process::Command::new(BIN)
+        .current_dir(dir.path())
+        .env("KEEL_JOB_ENCRYPTION_KEY", "k1:c2hvcnQtYnV0LXNlY3JldA==")
+        .env("KEEL_JOB_DECRYPTION_KEYS", "k0:AAAA,oops")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("KEEL_JOB_ENCRYPTION_KEY") && err.contains("KEEL_JOB_DECRYPTION_KEYS"), "{err}");
+    assert!(!err.contains("c2hvcnQtYnV0LXNlY3JldA") && !err.contains("AAAA"), "key material echoed: {err}");
+}

@@ -5,6 +5,8 @@ const SCHEMAS: &[&keel_storage::Schema] = keel_ops::SCHEMAS;
 
 mod audit;
 mod backup;
+mod logs;
+mod secrets;
 mod slo;
 mod smoke;
 mod upgrade;
