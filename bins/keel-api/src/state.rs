@@ -63,8 +63,7 @@ impl AppState {
         let cache = keel_orgcache::OrgCache::new(&config.cache);
         // Seals sensitive jobs (forgot-password's address, emails) with the configured keys;
         // `server::run` resolves the development key file before building the state.
-        let mut queue_options = keel_queue::StoreOptions::default();
-        queue_options.keyring = config.worker.keyring.clone();
+        let queue_options = keel_queue::StoreOptions { keyring: config.worker.keyring.clone(), ..Default::default() };
         let queue = keel_queue::open_with(db.clone(), Arc::new(keel_queue::SystemClock), queue_options);
         // The built-in registry only fails on a bad KEEL_SMTP_URL, which configuration loading
         // already rejected; an empty registry then still queues (the worker reports the error).

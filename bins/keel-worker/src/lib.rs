@@ -59,8 +59,7 @@ pub fn build(ctx: &WorkerContext) -> anyhow::Result<Worker> {
 /// The job store for `ctx`, sealing and opening with the configured keyring (see
 /// [`WorkerConfig::resolve_keyring`]; without one, sealed jobs are refused and cannot run).
 pub fn open_store(ctx: &WorkerContext) -> Arc<dyn keel_queue::Store> {
-    let mut opts = keel_queue::StoreOptions::default();
-    opts.keyring = ctx.config.keyring.clone();
+    let opts = keel_queue::StoreOptions { keyring: ctx.config.keyring.clone(), ..Default::default() };
     keel_queue::open_with(ctx.db.clone(), Arc::new(keel_queue::SystemClock), opts)
 }
 
