@@ -26,11 +26,6 @@ async fn main() -> ExitCode {
         eprintln!("keel-worker: {e}");
         return ExitCode::from(2);
     }
-    let mut config = config;
-    if let Err(e) = config.resolve_keyring() {
-        eprintln!("keel-worker: {e:#}");
-        return ExitCode::from(2);
-    }
     let shutdown = keel_worker::shutdown::on_signal();
     keel_worker::watch_switches(switches.clone());
     let db =
@@ -41,6 +36,12 @@ async fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         };
+    // Once the database is there (a process that cannot start leaves no key file behind).
+    let mut config = config;
+    if let Err(e) = config.resolve_keyring() {
+        eprintln!("keel-worker: {e:#}");
+        return ExitCode::from(2);
+    }
     let metrics_bind = config.metrics_bind;
     let listener = match tokio::net::TcpListener::bind(metrics_bind).await {
         Ok(l) => l,

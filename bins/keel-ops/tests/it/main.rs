@@ -24,7 +24,12 @@ pub(crate) fn latest(component: &str) -> i64 {
 
 fn ops(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut c = Command::new(BIN);
-    c.args(args).env_remove("DATABASE_URL").env_remove("KEEL_ENV").env_remove("INTERNAL_API_SECRET");
+    c.args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("KEEL_ENV")
+        .env_remove("INTERNAL_API_SECRET")
+        // Enqueueing a sealed kind by hand would otherwise create ./data/job-encryption.key here.
+        .env("KEEL_JOB_ENCRYPTION_KEY", keel_testkit::TEST_JOB_ENCRYPTION_KEY);
     for (k, v) in env {
         c.env(k, v);
     }
@@ -41,7 +46,12 @@ fn ops(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
 async fn ops_stdin(args: &[&str], env: &[(&str, &str)], stdin: &str) -> (i32, String, String) {
     use tokio::io::AsyncWriteExt;
     let mut c = tokio::process::Command::new(BIN);
-    c.args(args).env_remove("DATABASE_URL").env_remove("KEEL_ENV").env_remove("INTERNAL_API_SECRET");
+    c.args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("KEEL_ENV")
+        .env_remove("INTERNAL_API_SECRET")
+        // Enqueueing a sealed kind by hand would otherwise create ./data/job-encryption.key here.
+        .env("KEEL_JOB_ENCRYPTION_KEY", keel_testkit::TEST_JOB_ENCRYPTION_KEY);
     for (k, v) in env {
         c.env(k, v);
     }
@@ -74,7 +84,12 @@ fn help_documents_exit_codes() {
 fn config_check_reports_every_problem() {
     let (code, out, err) = ops(
         &["config", "check"],
-        &[("KEEL_BIND", "x"), ("KEEL_ENV", "production"), ("DATABASE_URL", "redis://:topsecret@h/0")],
+        &[
+            ("KEEL_BIND", "x"),
+            ("KEEL_ENV", "production"),
+            ("DATABASE_URL", "redis://:topsecret@h/0"),
+            ("KEEL_JOB_ENCRYPTION_KEY", ""),
+        ],
     );
     assert_eq!(code, 2, "{out}{err}");
     for var in ["KEEL_BIND", "DATABASE_URL", "INTERNAL_API_SECRET", "KEEL_JOB_ENCRYPTION_KEY"] {
