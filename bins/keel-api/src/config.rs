@@ -18,7 +18,8 @@ pub(crate) const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct Config {
     pub settings: Settings,
-    /// The embedded worker's settings (queue sizing, mail, webhooks), read with everything else.
+    /// The embedded worker's settings (queue sizing, mail, webhooks, the job encryption keys,
+    /// `KEEL_PUBLIC_URL` and `KEEL_PASSWORD_RESET_TTL`), read with everything else.
     pub worker: keel_worker::WorkerConfig,
     pub switches: keel_queue::SwitchBoard,
     pub health: keel_health::HealthConfig,
@@ -36,12 +37,8 @@ pub struct Config {
     /// `KEEL_REQUEST_TIMEOUT`: the time budget of every `/api/admin/*` and `/api/auth/*`
     /// request; past it the client gets 503 + Retry-After.
     pub request_timeout: Duration,
-    /// `KEEL_PASSWORD_RESET_TTL`: how long a reset link works.
-    pub reset_ttl: Duration,
     /// `KEEL_REPORT_MAX_DAYS`: the widest date range a report accepts.
     pub report_max_days: u32,
-    /// `KEEL_PUBLIC_URL`: the base of links in emails.
-    pub public_url: String,
     /// `KEEL_METRICS_BIND`: where `/metrics` is served, off the public port.
     pub metrics_bind: SocketAddr,
     /// `KEEL_HTTP_HEADER_TIMEOUT`, `KEEL_HTTP_IDLE_TIMEOUT`, `KEEL_HTTP_MAX_CONNECTIONS`: the
@@ -127,13 +124,7 @@ impl Config {
                 r.problem(var, "must be longer than zero, like 500ms or 30s");
             }
         }
-        let reset_ttl = r.duration("KEEL_PASSWORD_RESET_TTL", Duration::from_secs(3600));
         let report_max_days = r.int_in("KEEL_REPORT_MAX_DAYS", 366, 1, 3660) as u32;
-        let default_url = format!("http://{}", settings.bind);
-        let public_url = r.string("KEEL_PUBLIC_URL", &default_url).trim_end_matches('/').to_owned();
-        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
-            r.problem("KEEL_PUBLIC_URL", "must start with http:// or https://");
-        }
         let metrics_bind = r.parse(
             "KEEL_METRICS_BIND",
             SocketAddr::from(([127, 0, 0, 1], 9090)),
@@ -162,9 +153,7 @@ impl Config {
             body_limit,
             sign_in_timeout,
             request_timeout,
-            reset_ttl,
             report_max_days,
-            public_url,
             metrics_bind,
             http,
         })

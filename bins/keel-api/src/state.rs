@@ -74,7 +74,10 @@ impl AppState {
         let secure = config.settings.is_production();
         let signer = SessionSigner::new(config.settings.internal_api_secret.as_ref().map(|s| s.expose()), secure);
         let cache = keel_orgcache::OrgCache::new(&config.cache);
-        let queue = keel_queue::open(db.clone());
+        // Seals sensitive jobs (forgot-password's address, emails) with the configured keys;
+        // `server::run` resolves the development key file before building the state.
+        let queue_options = keel_queue::StoreOptions { keyring: config.worker.keyring.clone(), ..Default::default() };
+        let queue = keel_queue::open_with(db.clone(), Arc::new(keel_queue::SystemClock), queue_options);
         // The built-in registry only fails on a bad KEEL_SMTP_URL, which configuration loading
         // already rejected; an empty registry then still queues (the worker reports the error).
         let registry = keel_worker::builtin_registry(&config.worker, Some(db.clone())).unwrap_or_default();

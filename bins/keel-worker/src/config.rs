@@ -3,9 +3,10 @@
 
 use crate::kinds::Sender;
 use keel_config::{Problem, Problems, Reader, Settings, Source};
-use keel_queue::WorkerSettings;
+use keel_queue::{KeySettings, Keyring, WorkerSettings};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The longest `KEEL_WEBHOOK_TIMEOUT`: a delivery holds a worker slot for that long.
@@ -37,6 +38,17 @@ pub struct WorkerConfig {
     /// reads its own).
     pub health: keel_health::HealthConfig,
     pub telemetry_retention_days: u64,
+    /// `KEEL_PUBLIC_URL`: the base of links in emails (default `http://` + `KEEL_BIND`). Read
+    /// here because the worker writes the password-reset mail; keel-api reads it from here too.
+    pub public_url: String,
+    /// `KEEL_PASSWORD_RESET_TTL`: how long a reset link works (default 1h).
+    pub reset_ttl: Duration,
+    /// `KEEL_JOB_ENCRYPTION_KEY` and `KEEL_JOB_DECRYPTION_KEYS`, validated (required in
+    /// production).
+    pub job_keys: KeySettings,
+    /// The keys sealed jobs are sealed and opened with: the configured ones, or after
+    /// [`WorkerConfig::resolve_keyring`] the development key file's.
+    pub keyring: Option<Arc<Keyring>>,
 }
 
 impl WorkerConfig {
@@ -86,6 +98,20 @@ impl WorkerConfig {
             "an address like 127.0.0.1:9091",
         );
         let telemetry_retention_days = r.int_in("ROUTE_TELEMETRY_RETENTION_DAYS", 30, 1, 3650);
+        let reset_ttl = r.duration("KEEL_PASSWORD_RESET_TTL", Duration::from_secs(3600));
+        if reset_ttl < Duration::from_secs(60) {
+            r.problem(
+                "KEEL_PASSWORD_RESET_TTL",
+                "must be at least 1m, like 30m or 1h: a shorter link expires in transit",
+            );
+        }
+        let default_url = format!("http://{}", settings.bind);
+        let public_url = r.string("KEEL_PUBLIC_URL", &default_url).trim_end_matches('/').to_owned();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            r.problem("KEEL_PUBLIC_URL", "must start with http:// or https://");
+        }
+        let job_keys = KeySettings::read(r, settings.is_production());
+        let keyring = job_keys.keyring().and_then(Result::ok).map(Arc::new);
         let cfg = WorkerConfig {
             settings,
             worker,
@@ -99,8 +125,28 @@ impl WorkerConfig {
             metrics_bind,
             health: keel_health::HealthConfig::default(),
             telemetry_retention_days,
+            public_url,
+            reset_ttl,
+            job_keys,
+            keyring,
         };
         (cfg, extra)
+    }
+
+    /// Makes sure a keyring is present: the configured one, or in development (no
+    /// `KEEL_JOB_ENCRYPTION_KEY`, which production refuses at load) the key kept in
+    /// [`keel_queue::seal::DEV_KEY_FILE`], created on first start. Logs where the key came
+    /// from and its id, never the key.
+    pub fn resolve_keyring(&mut self) -> anyhow::Result<Arc<Keyring>> {
+        if let Some(k) = &self.keyring {
+            return Ok(k.clone());
+        }
+        let path = std::path::Path::new(keel_queue::seal::DEV_KEY_FILE);
+        let ring = Arc::new(self.job_keys.resolve(path).map_err(|e| anyhow::anyhow!("{e}"))?);
+        tracing::info!(key_id = ring.current_id(), file = %path.display(),
+            "job encryption: KEEL_JOB_ENCRYPTION_KEY is unset, using the development key file");
+        self.keyring = Some(ring.clone());
+        Ok(ring)
     }
 
     /// The standalone worker's whole configuration, every problem at once.

@@ -12,8 +12,8 @@ mod switches;
 
 pub use config::WorkerConfig;
 pub use kinds::{
-    builtin_options, builtin_registry, webhook_signature, FileOutbox, MailError, MailFuture, Mailer, Message, Sender,
-    SmtpMailer, DELIVERY_ID_HEADER, SIGNATURE_HEADER,
+    builtin_options, builtin_registry, webhook_signature, FileOutbox, MailError, MailFuture, Mailer, Message,
+    PasswordResetRequest, Sender, SmtpMailer, DELIVERY_ID_HEADER, SIGNATURE_HEADER,
 };
 pub use metrics::{metrics_router, serve_metrics};
 pub use schema::{migrate, CAMPAIGNS_SCHEMA, SCHEMAS};
@@ -35,7 +35,7 @@ pub struct WorkerContext {
 
 /// Builds the queue worker (built-in job kinds, scheduled tasks) for `ctx`.
 pub fn build(ctx: &WorkerContext) -> anyhow::Result<Worker> {
-    let store = keel_queue::open(ctx.db.clone());
+    let store = open_store(ctx);
     let registry = builtin_registry(&ctx.config, Some(ctx.db.clone()))?;
     let retention_days = ctx.config.telemetry_retention_days;
     let db = ctx.db.clone();
@@ -54,6 +54,13 @@ pub fn build(ctx: &WorkerContext) -> anyhow::Result<Worker> {
     Ok(Worker::new(store, registry, ctx.config.worker.clone())
         .with_switches(ctx.switches.clone())
         .with_task(telemetry_prune))
+}
+
+/// The job store for `ctx`, sealing and opening with the configured keyring (see
+/// [`WorkerConfig::resolve_keyring`]; without one, sealed jobs are refused and cannot run).
+pub fn open_store(ctx: &WorkerContext) -> Arc<dyn keel_queue::Store> {
+    let opts = keel_queue::StoreOptions { keyring: ctx.config.keyring.clone(), ..Default::default() };
+    keel_queue::open_with(ctx.db.clone(), Arc::new(keel_queue::SystemClock), opts)
 }
 
 /// Runs until `shutdown` is cancelled, then drains in-flight jobs (see keel-queue).

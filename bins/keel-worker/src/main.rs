@@ -37,6 +37,12 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // Once the database is there (a process that cannot start leaves no key file behind).
+    let mut config = config;
+    if let Err(e) = config.resolve_keyring() {
+        eprintln!("keel-worker: {e:#}");
+        return ExitCode::from(2);
+    }
     let metrics_bind = config.metrics_bind;
     let listener = match tokio::net::TcpListener::bind(metrics_bind).await {
         Ok(l) => l,
@@ -55,7 +61,7 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics listening");
-    let app = keel_worker::metrics_router(worker.clone(), keel_queue::open(db.clone()), db.clone(), health);
+    let app = keel_worker::metrics_router(worker.clone(), keel_worker::open_store(&ctx), db.clone(), health);
     let metrics = tokio::spawn(keel_worker::serve_metrics(listener, app, shutdown.clone()));
     let res = keel_worker::run_worker(&ctx, worker, shutdown).await;
     let _ = metrics.await;

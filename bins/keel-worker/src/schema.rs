@@ -21,9 +21,11 @@ pub static CAMPAIGNS_SCHEMA: Schema = Schema {
     }),
 };
 
-/// Every component the worker reads or writes, in installation order: the queue, telemetry (its
+/// Every component the worker reads or writes, in installation order: tenancy (the password
+/// reset kind reads accounts and writes reset tokens), the queue, telemetry (its
 /// retention task prunes route timings) and the campaign kind's table.
-pub static SCHEMAS: &[&Schema] = &[&keel_queue::SCHEMA, &keel_telemetry::SCHEMA, &CAMPAIGNS_SCHEMA];
+pub static SCHEMAS: &[&Schema] =
+    &[&keel_tenancy::SCHEMA, &keel_queue::SCHEMA, &keel_telemetry::SCHEMA, &CAMPAIGNS_SCHEMA];
 
 /// Installs or upgrades every component in [`SCHEMAS`].
 pub async fn migrate(db: &Db) -> Result<Vec<MigrationReport>, StorageError> {

@@ -85,6 +85,8 @@ impl Dispatcher {
             queue: job.queue.clone(),
             org: job.org,
             payload: job.payload.clone(),
+            // Run here, never stored: the handler gets the payload as given.
+            sealed: false,
             priority: job.priority,
             state: JobState::Processing,
             run_at: job.run_at.unwrap_or(now),

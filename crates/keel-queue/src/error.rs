@@ -87,6 +87,10 @@ pub enum QueueError {
     #[error("queue database error: {0}")]
     Database(String),
 
+    /// Sealing a sensitive payload failed (no keyring, or a payload that cannot be sealed).
+    #[error(transparent)]
+    Seal(#[from] crate::SealError),
+
     /// A row read back from the database does not decode; names the column.
     #[error("corrupt queue row ({0}); was the table edited by hand?")]
     Corrupt(String),

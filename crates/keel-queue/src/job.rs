@@ -146,8 +146,12 @@ pub struct Job {
     pub queue: String,
     /// The tenant it belongs to, if any.
     pub org: Option<OrgId>,
-    /// The payload as JSON text.
+    /// The payload as JSON text; sealed values are envelopes (opened for the handler only).
+    /// Serialized with every envelope shown as `[sealed]` ([`crate::redact_payload`]).
+    #[serde(serialize_with = "serialize_redacted")]
     pub payload: String,
+    /// Parts of the payload were sealed at enqueue ([`crate::seal`]).
+    pub sealed: bool,
     /// Lower runs first.
     pub priority: i16,
     /// Where it is in its life.
@@ -188,4 +192,13 @@ impl Job {
     pub fn payload_value(&self) -> serde_json::Value {
         serde_json::from_str(&self.payload).unwrap_or(serde_json::Value::Null)
     }
+
+    /// The payload as shown to people and tools: sealed values as `[sealed]`.
+    pub fn payload_redacted(&self) -> String {
+        crate::redact_payload(&self.payload)
+    }
+}
+
+fn serialize_redacted<S: serde::Serializer>(payload: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::redact_payload(payload))
 }

@@ -5,6 +5,8 @@
 //! ## Layout
 //! - [`Job`], [`JobState`], [`Lease`]: the stored job and its state machine.
 //! - [`NewJob`], [`JobArgs`], [`KindOptions`]: what callers enqueue.
+//! - [`seal`]: sealed job arguments ([`Keyring`], [`Sensitive`]): sensitive payloads are
+//!   encrypted at enqueue, opened only in the worker, shown as `[sealed]`, erased on completion.
 //! - [`store`]: the [`JobStore`] / [`CronStore`] contract and its Postgres and SQLite
 //!   implementations ([`PgStore`], [`SqliteStore`]), held to one conformance suite.
 //!
@@ -12,6 +14,10 @@
 //! bumps the job's fencing token (`lease_seq`); finishing, heartbeating and releasing all
 //! match on it, so a worker whose lease was rescued can never complete the job a second
 //! time. Delivery is at least once: a handler may run again after a crash.
+//!
+//! **Architecture Invariant:** a payload (or field) declared [`Sensitive`] is never stored in
+//! clear: the store seals it at enqueue or refuses the job, only the worker opens it (just
+//! before the handler runs), and completing the job erases it.
 //!
 //! **Architecture Invariant:** a dedupe key is held only by active jobs (pending,
 //! processing, retrying), enforced by a partial unique index, never by check-then-insert.
@@ -32,6 +38,8 @@ mod switches_file;
 mod wake;
 pub mod worker;
 
+pub mod seal;
+
 mod schema;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dispatch::{DispatchError, Dispatched, Dispatcher};
@@ -43,10 +51,11 @@ pub use new_job::{
 };
 pub use retry::RetryPolicy;
 pub use schema::{migrate, SCHEMA};
+pub use seal::{redact_payload, JobKey, KeySettings, Keyring, SealError, Sensitive, SEALED_MARK};
 pub use snapshot::{QueueSnapshot, StateCounts};
 pub use store::{
-    open, open_with, Claim, CronStore, Finish, Finished, JobFilter, JobStore, Outcome, PauseReason, PgStore,
-    RequeueReport, Rescued, SqliteStore, Store, StoreOptions,
+    open, open_sealed, open_with, Claim, CronStore, Finish, Finished, JobFilter, JobStore, Outcome, PauseReason,
+    PgStore, RequeueReport, Rescued, SqliteStore, Store, StoreOptions,
 };
 pub use switches::{
     is_switch_name, kind_switch, task_switch, SwitchBoard, Switches, GLOBAL_SWITCHES, SWITCHES_FILE_VAR,

@@ -1,7 +1,7 @@
 //! What a caller hands to `enqueue`: [`NewJob`], and the typed route to it, [`JobArgs`].
 
 use crate::names::check_name;
-use crate::{JobId, QueueError, RetryPolicy};
+use crate::{JobId, Keyring, QueueError, RetryPolicy, Sensitive};
 use chrono::{DateTime, Utc};
 use keel_ids::OrgId;
 use serde::de::DeserializeOwned;
@@ -20,7 +20,8 @@ pub const DEFAULT_QUEUE: &str = "default";
 /// How jobs of one kind are queued and run. `queue`, `priority` and `max_attempts` are applied
 /// at enqueue, by [`NewJob::args`] for typed jobs and by [`crate::Registry::prepare`] (which
 /// the [`crate::Dispatcher`] calls) for registered kinds; a bare [`NewJob::new`] knows no kind
-/// options. `retry` and `timeout` are applied by the worker.
+/// options. `retry` and `timeout` are applied by the worker. `sensitive` is applied at enqueue
+/// too: the store seals what it names (see [`crate::seal`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KindOptions {
     /// The queue its jobs go to (default [`DEFAULT_QUEUE`]).
@@ -33,6 +34,8 @@ pub struct KindOptions {
     pub retry: RetryPolicy,
     /// A run longer than this is stopped and counts as a retryable failure.
     pub timeout: Duration,
+    /// What of the payload is sealed at enqueue (default: nothing).
+    pub sensitive: Option<Sensitive>,
 }
 
 impl Default for KindOptions {
@@ -43,6 +46,7 @@ impl Default for KindOptions {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(300),
+            sensitive: None,
         }
     }
 }
@@ -71,6 +75,17 @@ impl KindOptions {
     /// Sets [`KindOptions::timeout`].
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = t;
+        self
+    }
+    /// Seals the whole payload of this kind's jobs.
+    pub fn sealed(mut self) -> Self {
+        self.sensitive = Some(Sensitive::Payload);
+        self
+    }
+    /// Seals these top-level fields of this kind's payloads (a JSON object); the others stay
+    /// readable.
+    pub fn sealed_fields(mut self, fields: &[&str]) -> Self {
+        self.sensitive = Some(Sensitive::Fields(fields.iter().map(|f| (*f).to_owned()).collect()));
         self
     }
 }
@@ -118,7 +133,10 @@ pub struct NewJob {
     pub(crate) run_at: Option<DateTime<Utc>>,
     pub(crate) max_attempts: u32,
     pub(crate) dedupe_key: Option<String>,
-    /// Which of queue, priority and max_attempts the caller set, so kind defaults fill only
+    pub(crate) sensitive: Option<Sensitive>,
+    /// Set once the store has sealed the payload.
+    pub(crate) sealed: bool,
+    /// Which of queue, priority, max_attempts and sensitivity the caller set, so kind defaults fill only
     /// the rest.
     explicit: Explicit,
 }
@@ -128,6 +146,7 @@ struct Explicit {
     queue: bool,
     priority: bool,
     max_attempts: bool,
+    sensitive: bool,
 }
 
 impl NewJob {
@@ -163,6 +182,9 @@ impl NewJob {
         if !self.explicit.max_attempts {
             self.max_attempts = o.max_attempts;
         }
+        if !self.explicit.sensitive {
+            self.sensitive.clone_from(&o.sensitive);
+        }
         self
     }
 
@@ -177,6 +199,8 @@ impl NewJob {
             run_at: None,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             dedupe_key: None,
+            sensitive: None,
+            sealed: false,
             explicit: Explicit::default(),
         }
     }
@@ -210,6 +234,22 @@ impl NewJob {
         self.dedupe_key = Some(key.to_owned());
         self
     }
+    /// Seals the whole payload at enqueue, whatever the kind's options say.
+    pub fn sealed(mut self) -> Self {
+        self.sensitive = Some(Sensitive::Payload);
+        self.explicit.sensitive = true;
+        self
+    }
+    /// Seals these top-level fields at enqueue, whatever the kind's options say.
+    pub fn sealed_fields(mut self, fields: &[&str]) -> Self {
+        self.sensitive = Some(Sensitive::Fields(fields.iter().map(|f| (*f).to_owned()).collect()));
+        self.explicit.sensitive = true;
+        self
+    }
+    /// What will be sealed at enqueue, if anything.
+    pub fn sensitive(&self) -> Option<&Sensitive> {
+        self.sensitive.as_ref()
+    }
     /// The tenant the job belongs to (scopes its dedupe key and lets tools filter by org).
     pub fn org(mut self, org: OrgId) -> Self {
         self.org = Some(org);
@@ -223,6 +263,23 @@ impl NewJob {
     /// The job's kind.
     pub fn kind(&self) -> &str {
         &self.kind
+    }
+
+    /// Seals the payload if the job is sensitive (once), then checks it against the limits:
+    /// what the store runs before inserting.
+    pub(crate) fn sealed_and_checked(
+        mut self,
+        keyring: Option<&Keyring>,
+        max_payload: usize,
+    ) -> Result<NewJob, QueueError> {
+        if let (Some(what), false) = (&self.sensitive, self.sealed) {
+            let ring = keyring.ok_or_else(|| crate::SealError::NoKeyring { kind: self.kind.clone() })?;
+            check_name("job kind", &self.kind)?;
+            self.payload = crate::seal::seal_payload(ring, &self.kind, self.id, &self.payload, what)?;
+            self.sealed = true;
+        }
+        self.check(max_payload)?;
+        Ok(self)
     }
 
     pub(crate) fn check(&self, max_payload: usize) -> Result<(), QueueError> {

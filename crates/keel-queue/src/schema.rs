@@ -5,12 +5,20 @@ use keel_storage::{Db, Legacy, Migration, MigrationReport, Schema, StorageError}
 /// queue's schema: its migrations for both backends, recorded in `keel_queue_migrations`.
 pub static SCHEMA: Schema = Schema {
     component: "queue",
-    migrations: &[Migration {
-        version: 1,
-        description: "queue",
-        postgres: include_str!("../migrations/postgres/0001_queue.sql"),
-        sqlite: include_str!("../migrations/sqlite/0001_queue.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            description: "queue",
+            postgres: include_str!("../migrations/postgres/0001_queue.sql"),
+            sqlite: include_str!("../migrations/sqlite/0001_queue.sql"),
+        },
+        Migration {
+            version: 2,
+            description: "sealed",
+            postgres: include_str!("../migrations/postgres/0002_sealed.sql"),
+            sqlite: include_str!("../migrations/sqlite/0002_sealed.sql"),
+        },
+    ],
     legacy: Some(Legacy {
         requires: &[(2, "queue")],
         also_owns: &[],

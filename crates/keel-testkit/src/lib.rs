@@ -10,7 +10,7 @@
 mod process;
 mod testdb;
 
-pub use process::Proc;
+pub use process::{Proc, TEST_JOB_ENCRYPTION_KEY};
 pub use testdb::{postgres_admin_url, TestDb};
 
 /// Runs each listed `async fn name(db: TestDb)` once on SQLite and once on PostgreSQL, as the

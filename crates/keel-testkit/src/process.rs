@@ -13,14 +13,29 @@ pub struct Proc {
     pub seen: Vec<String>,
 }
 
+/// The job encryption key test processes get unless a test sets its own (an empty value means
+/// unset): without one a development process would create `./data/job-encryption.key` in the
+/// test's working directory.
+pub const TEST_JOB_ENCRYPTION_KEY: &str = "test:dGhpcyBpcyBub3QgYSBzZWNyZXQsIGp1c3QgdGVzdHM=";
+
 impl Proc {
-    /// Starts `bin` with `env` added to a clean-ish environment (JSON logs at info level).
+    /// Starts `bin` with `env` added to a clean-ish environment (JSON logs at info level, the
+    /// test job encryption key).
     pub fn start(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
+        Self::start_in(None, bin, args, env)
+    }
+
+    /// [`Proc::start`] in working directory `dir` (where relative paths like `./data` land).
+    pub fn start_in(dir: Option<&std::path::Path>, bin: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
         let mut cmd = Command::new(bin);
+        if let Some(d) = dir {
+            cmd.current_dir(d);
+        }
         cmd.args(args)
             .env_remove("DATABASE_URL")
             .env("KEEL_LOG_FORMAT", "json")
             .env("RUST_LOG", "info")
+            .env("KEEL_JOB_ENCRYPTION_KEY", TEST_JOB_ENCRYPTION_KEY)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

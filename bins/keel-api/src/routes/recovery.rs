@@ -1,19 +1,22 @@
-//! Password recovery through the queue. `forgot-password` always answers 202 — for unknown
-//! addresses and over the per-address limit too — so it reveals nothing about accounts; rapid
-//! duplicates collapse onto one queued `email.send` job via a dedupe key; the address is masked
-//! in every log line. `reset-password` uses the single-use token, ends every session and
-//! clears the account's failed sign-ins (a stranger who throttled it cannot keep its owner out).
-//! A new password must pass keel-tenancy's rule (422 naming `password` otherwise).
+//! Password recovery through the queue. `forgot-password` does the same work whatever the
+//! address: normalise it, apply the per-address limit, enqueue one `auth.password_reset` job
+//! (the address sealed, deduped by a keyed hash of it) and answer 202. It never looks the
+//! account up: the worker does that, mints the token and mails the link, so neither the answer,
+//! its timing nor the statements run tell whether an account exists, and the link is never
+//! stored anywhere but in the mail. The address is masked in every log line. `reset-password`
+//! uses the single-use token, ends every session and clears the
+//! account's failed sign-ins (a stranger who throttled it cannot keep its owner out). A new
+//! password must pass keel-tenancy's rule (422 naming `password` otherwise).
 
 use crate::extract::AppJson;
 use crate::{ApiError, AppState};
 use axum::extract::State;
 use axum::http::StatusCode;
 use keel_ids::Email;
-use keel_queue::{Dispatched, NewJob};
+use keel_queue::NewJob;
 use keel_ratelimit::{LimitKey, Outcome};
+use keel_worker::PasswordResetRequest;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,35 +40,23 @@ pub(crate) async fn forgot_password(
         }
         _ => {}
     }
-    let Some(user) = state.tenancy.user_by_email(&email).await.map_err(crate::error::from_tenancy)? else {
-        tracing::info!(email = %email, "password recovery for an unknown address; nothing queued");
-        return Ok(StatusCode::ACCEPTED);
+    let Some(keyring) = state.queue.keyring() else {
+        tracing::error!("password recovery cannot be queued: no job encryption key (KEEL_JOB_ENCRYPTION_KEY)");
+        return Err(ApiError::unavailable("password recovery is unavailable; please try again later", 30));
     };
-    let now = chrono::Utc::now();
-    let token =
-        state.tenancy.create_reset(user.id, state.config.reset_ttl, now).await.map_err(crate::error::from_tenancy)?;
-    let link = format!("{}/reset-password?token={token}", state.config.public_url);
-    let payload = serde_json::json!({
-        "to": email.as_str(),
-        "subject": "Reset your password",
-        "text": format!("Someone asked to reset the password of this account. If it was you, open:\n\n{link}\n\nThe link works once and expires in {} minutes.", state.config.reset_ttl.as_secs() / 60),
-    });
-    // One active recovery email per address: the key is a hash, so the address is not stored
-    // in the dedupe index in the clear.
-    let dedupe = format!("password-recovery:{}", hex::encode(Sha256::digest(email.as_str().as_bytes())));
-    let job = NewJob::new("email.send", &payload).map_err(ApiError::internal)?.dedupe_key(&dedupe);
-    match state.dispatcher.dispatch(job).await {
-        Ok(Dispatched::Queued(e)) if e.is_duplicate() => {
-            // The earlier email is still on its way; this token would never be sent.
-            let _ = state.tenancy.cancel_reset(&token).await;
-            tracing::info!(email = %email, job = %e.id(), "password recovery collapsed onto the queued email");
+    // One active request per address: the dedupe key is a keyed hash, so the address is not in
+    // the dedupe index in clear. Enqueued directly, never run inline: the handler's account
+    // lookup must stay off the request path whatever the incident switches say.
+    let dedupe = PasswordResetRequest::dedupe_key(keyring, &email);
+    let job =
+        NewJob::args(&PasswordResetRequest { email: email.clone() }).map_err(ApiError::internal)?.dedupe_key(&dedupe);
+    match state.queue.enqueue(job).await {
+        Ok(e) => {
+            tracing::info!(email = %email, job = %e.id(), duplicate = e.is_duplicate(), "password recovery queued")
         }
-        Ok(Dispatched::Queued(e)) => tracing::info!(email = %email, job = %e.id(), "password recovery email queued"),
-        Ok(Dispatched::RanInline) => tracing::info!(email = %email, "password recovery email sent inline"),
         Err(e) => {
-            let _ = state.tenancy.cancel_reset(&token).await;
-            tracing::error!(email = %email, error = %keel_ids::mask_email(&e.to_string()), "password recovery email not queued");
-            return Err(ApiError::unavailable("the email could not be queued; please try again shortly", 5));
+            tracing::error!(email = %email, error = %keel_ids::mask_email(&e.to_string()), "password recovery not queued");
+            return Err(ApiError::unavailable("the request could not be queued; please try again shortly", 5));
         }
     }
     Ok(StatusCode::ACCEPTED)

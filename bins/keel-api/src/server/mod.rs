@@ -20,7 +20,7 @@ pub(crate) const STATEMENT_MARGIN: Duration = Duration::from_secs(1);
 
 /// The whole process: open the database (migrating if configured), start the embedded worker
 /// if configured, bind and serve until `shutdown`.
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(mut config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let s = &config.settings;
     tracing::info!(database = %s.database, auto_migrate = s.auto_migrate, "opening database");
     // A statement outliving its request's budget is stopped by the server too, instead of
@@ -32,6 +32,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let db = keel_storage::open_limited(&s.database, s.auto_migrate, crate::SCHEMAS, limits)
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
+    // Before anything is served or run (and once the database is there, so a process that
+    // cannot start leaves no key file behind): sealed jobs need the key (development: the file).
+    config.worker.resolve_keyring()?;
+    let s = &config.settings;
     let listener = TcpListener::bind(s.bind)
         .await
         .with_context(|| format!("cannot bind KEEL_BIND={}: is another process using the port?", s.bind))?;

@@ -22,10 +22,29 @@ fn captured() -> &'static Captured {
     LOGS.get_or_init(|| {
         let logs = Captured::default();
         let sink = logs.clone();
-        let subscriber = tracing_subscriber::fmt().json().with_writer(move || sink.clone()).finish();
+        // sqlx's statement log too (debug), for the tests that compare the statements a
+        // request ran; each line carries its spans, so a request's statements are found by id.
+        let filter = tracing_subscriber::EnvFilter::new("info,sqlx::query=debug");
+        let subscriber =
+            tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(move || sink.clone()).finish();
         tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber of this test binary");
         logs
     })
+}
+
+/// The SQL statements run while serving the request with this `x-request-id`, in order (the
+/// text, not the bound values).
+pub(crate) fn statements_of_request(request_id: &str) -> Vec<String> {
+    lines()
+        .into_iter()
+        .filter(|v| v["target"] == "sqlx::query")
+        .filter(|v| v["spans"].as_array().is_some_and(|spans| spans.iter().any(|s| s["request_id"] == request_id)))
+        .map(|v| {
+            let f = &v["fields"];
+            let full = f["db.statement"].as_str().unwrap_or_default().trim();
+            if full.is_empty() { f["summary"].as_str().unwrap_or_default() } else { full }.to_owned()
+        })
+        .collect()
 }
 
 /// Installs the capture (call before the code under test runs) and returns what it holds.

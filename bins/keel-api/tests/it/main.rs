@@ -61,9 +61,19 @@ pub(crate) async fn start_with(t: TestDb, env: &[(&str, &str)]) -> Server {
 }
 
 /// Starts the server with a state adjusted by `tweak` (e.g. a smaller report page size).
+/// The job encryption key of in-process test servers (a real server resolves one at startup).
+pub(crate) const TEST_JOB_KEY: &str = keel_testkit::TEST_JOB_ENCRYPTION_KEY;
+
+/// The configuration a test server gets from `env`, with [`TEST_JOB_KEY`] unless `env` sets one.
+pub(crate) fn config(env: &[(&str, &str)]) -> Config {
+    let mut vars: std::collections::HashMap<String, String> =
+        env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    vars.entry("KEEL_JOB_ENCRYPTION_KEY".into()).or_insert_with(|| TEST_JOB_KEY.into());
+    Config::load(&keel_config::MapSource(vars)).unwrap()
+}
+
 pub(crate) async fn start_state(t: TestDb, env: &[(&str, &str)], tweak: impl FnOnce(&mut AppState)) -> Server {
-    let src = keel_config::MapSource(env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
-    let config = Config::load(&src).unwrap();
+    let config = config(env);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();

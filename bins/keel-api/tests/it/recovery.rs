@@ -1,22 +1,40 @@
 //! Password recovery through the queue, and the internal queue snapshot on /api/health.
 
 use crate::fixture::{world, PASSWORD};
-use crate::{start_state, start_with};
+use crate::{config, start_with};
 use keel_queue::{JobFilter, JobState};
+use keel_storage::Db;
 use keel_testkit::{backend_tests, TestDb};
 
 backend_tests!(
-    forgot_password_queues_one_email_and_reveals_nothing,
+    forgot_password_queues_one_sealed_request_whatever_the_address,
+    forgot_password_runs_the_same_statements_for_known_and_unknown_addresses,
     reset_password_is_single_use_and_ends_sessions,
     health_shows_queue_snapshot_only_to_the_internal_bearer
 );
 
-async fn email_jobs(q: &std::sync::Arc<dyn keel_queue::Store>) -> Vec<keel_queue::Job> {
-    q.list(JobFilter { kind: Some("email.send".into()), limit: Some(1000), ..Default::default() }).await.unwrap()
+const KIND: &str = "auth.password_reset";
+
+async fn reset_jobs(q: &std::sync::Arc<dyn keel_queue::Store>) -> Vec<keel_queue::Job> {
+    q.list(JobFilter { kind: Some(KIND.into()), limit: Some(1000), ..Default::default() }).await.unwrap()
 }
 
-async fn forgot_password_queues_one_email_and_reveals_nothing(t: TestDb) {
+/// Every job row as stored, as text.
+async fn jobs_text(db: &Db) -> String {
+    let q = "SELECT kind || coalesce(dedupe_key, '') || payload || coalesce(last_error, '') FROM keel_jobs";
+    match db {
+        Db::Sqlite(p) => sqlx::query_scalar::<_, String>(q).fetch_all(p).await.unwrap(),
+        Db::Postgres(p) => sqlx::query_scalar::<_, String>(&q.replace("|| payload ||", "|| payload::text ||"))
+            .fetch_all(p)
+            .await
+            .unwrap(),
+    }
+    .join("\n")
+}
+
+async fn forgot_password_queues_one_sealed_request_whatever_the_address(t: TestDb) {
     let w = world(&t).await;
+    let db = t.db.clone();
     let q = keel_queue::open(t.db.clone());
     let s = start_with(t, &[("KEEL_RATE_LIMIT_PASSWORD_RECOVERY", "2/1h,burst=2"), ("KEEL_EMBEDDED_WORKER", "false")])
         .await;
@@ -28,23 +46,54 @@ async fn forgot_password_queues_one_email_and_reveals_nothing(t: TestDb) {
     };
     assert_eq!(post("Owner@Example.com").await, 202);
     assert_eq!(post("owner@example.com").await, 202, "a rapid duplicate");
-    let jobs = email_jobs(&q).await;
-    assert_eq!(jobs.len(), 1, "duplicates collapse onto one queued email");
-    assert!(jobs[0].payload.contains("reset-password?token="));
+    let jobs = reset_jobs(&q).await;
+    assert_eq!(jobs.len(), 1, "duplicates collapse onto one queued request");
+    assert!(jobs[0].sealed);
+    assert_eq!(jobs[0].payload_redacted(), r#"{"email":"[sealed]"}"#);
     assert_eq!(post("nobody@example.com").await, 202, "unknown address: same answer");
-    assert_eq!(email_jobs(&q).await.len(), 1, "nothing queued for an unknown address");
+    assert_eq!(reset_jobs(&q).await.len(), 2, "and the same work: one queued request");
+    let stored = jobs_text(&db).await;
+    assert!(!stored.contains("example.com") && !stored.to_lowercase().contains("owner@"), "{stored}");
+    assert!(!stored.contains("token"), "no link, no token: {stored}");
     // Over the per-address limit (2 per hour): still 202, nothing queued.
     q.cancel(jobs[0].id).await.unwrap();
     assert_eq!(post("owner@example.com").await, 202);
-    assert_eq!(email_jobs(&q).await.len(), 1, "the limit stopped it even though no active job blocks it");
+    assert_eq!(reset_jobs(&q).await.len(), 2, "the limit stopped it even though no active job blocks it");
     assert_eq!(post("not an email").await, 422);
     let _ = w;
 }
 
+/// The request path must not depend on whether the account exists: the statements run (not
+/// their timing) for a known and an unknown address are the same, in the same order.
+async fn forgot_password_runs_the_same_statements_for_known_and_unknown_addresses(t: TestDb) {
+    crate::logs::lines();
+    let w = world(&t).await;
+    let s = start_with(t, &[("KEEL_EMBEDDED_WORKER", "false")]).await;
+    let c = reqwest::Client::new();
+    let mut runs = Vec::new();
+    for email in [w.owner_email, "nobody@example.com"] {
+        let r = c.post(s.url("/api/auth/forgot-password")).json(&serde_json::json!({"email": email})).send().await;
+        let r = r.unwrap();
+        assert_eq!(r.status(), 202);
+        let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+        runs.push(crate::logs::statements_of_request(&id));
+    }
+    assert!(runs[0].iter().any(|s| s.contains("INSERT INTO keel_jobs")), "the capture sees the request: {:?}", runs[0]);
+    assert!(!runs[0].iter().any(|s| s.contains("keel_users")), "no account lookup on the request path: {:?}", runs[0]);
+    assert_eq!(runs[0], runs[1], "a known and an unknown address ran different statements");
+}
+
 async fn reset_password_is_single_use_and_ends_sessions(t: TestDb) {
     let w = world(&t).await;
-    let q = keel_queue::open(t.db.clone());
-    let s = start_state(t, &[("KEEL_EMBEDDED_WORKER", "false")], |_| {}).await;
+    let outbox = tempfile::tempdir().unwrap();
+    let env = [("KEEL_EMBEDDED_WORKER", "false"), ("KEEL_MAIL_OUTBOX_DIR", outbox.path().to_str().unwrap())];
+    let ctx = keel_worker::WorkerContext {
+        db: t.db.clone(),
+        config: config(&env).worker,
+        switches: keel_queue::SwitchBoard::default(),
+    };
+    let worker = keel_worker::build(&ctx).unwrap();
+    let s = start_with(t, &env).await;
     let c = reqwest::Client::new();
     let r = c
         .post(s.url("/api/auth/sign-in"))
@@ -62,8 +111,10 @@ async fn reset_password_is_single_use_and_ends_sessions(t: TestDb) {
             .status(),
         202
     );
-    let job = email_jobs(&q).await.pop().unwrap();
-    let token = job.payload.split("token=").nth(1).unwrap().chars().take(64).collect::<String>();
+    while let keel_queue::worker::Tick::Ran { .. } = worker.tick("default").await.unwrap() {}
+    let mail = std::fs::read_dir(outbox.path()).unwrap().next().expect("the worker mailed the link").unwrap();
+    let text = std::fs::read_to_string(mail.path()).unwrap().replace("=\r\n", "").replace("=3D", "=");
+    let token = text.split("token=").nth(1).unwrap().chars().take(64).collect::<String>();
     let reset = |tok: String, pw: &'static str| {
         let (c, url) = (c.clone(), s.url("/api/auth/reset-password"));
         async move {

@@ -6,6 +6,8 @@ use keel_config::{Reader, Settings, Source};
 pub(crate) fn check(source: &dyn Source, json: bool) -> u8 {
     let mut r = Reader::new(source);
     let s = Settings::read(&mut r);
+    // The job encryption keys: malformed, or missing in production, stop keel-api and keel-worker.
+    keel_queue::KeySettings::read(&mut r, s.is_production());
     let problems = r.into_problems();
     if json {
         let list: Vec<_> =

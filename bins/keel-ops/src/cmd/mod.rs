@@ -21,7 +21,7 @@ pub(crate) async fn dispatch(cli: Cli, source: &dyn Source) -> Result<u8, OpsErr
         Command::Db { command: DbCommand::Audit(args) } => audit::run(&settings(source)?, args).await,
         Command::Backup { command } => backup::run(&settings(source)?, command).await,
         Command::Smoke(args) => smoke::run(args).await,
-        Command::Queue { command } => queue::queue(&settings(source)?, command).await,
+        Command::Queue { command } => queue::queue(&settings(source)?, source, command).await,
         Command::Cron { command } => queue::cron(&settings(source)?, command).await,
         Command::Telemetry { command } => telemetry::export(&settings(source)?, command).await,
         Command::Scale { command } => telemetry::gate(&settings(source)?, command).await,

@@ -1,12 +1,14 @@
 //! `keel-ops queue …` and `keel-ops cron …`: the operator's view of the job queue and the
-//! scheduled work. Names and JSON fields are a contract: runbooks depend on them.
+//! scheduled work. Names and JSON fields are a contract: runbooks depend on them. Sealed job
+//! arguments show as `[sealed]` (the CLI holds no key to open them and never prints
+//! ciphertext), and email addresses are masked everywhere.
 
 use crate::exit;
 use crate::output::{print_json, OpsError};
 use clap::Subcommand;
-use keel_config::Settings;
+use keel_config::{Settings, Source};
 use keel_queue::store::RunFilter;
-use keel_queue::{JobFilter, JobId, JobState, NewJob, QueueError, Store};
+use keel_queue::{JobFilter, JobId, JobState, KeySettings, NewJob, QueueError, Store, StoreOptions};
 use keel_storage::{connect, ConnectMode};
 use std::sync::Arc;
 
@@ -98,15 +100,39 @@ fn qerr(e: QueueError) -> OpsError {
         return OpsError::unavailable(text);
     }
     match e {
-        QueueError::Invalid { .. } | QueueError::PayloadTooLarge { .. } | QueueError::Payload { .. } => {
-            OpsError::usage(text)
-        }
+        QueueError::Invalid { .. }
+        | QueueError::PayloadTooLarge { .. }
+        | QueueError::Payload { .. }
+        | QueueError::Seal(_) => OpsError::usage(text),
         _ => OpsError::failed(text),
     }
 }
 
 async fn store(s: &Settings) -> Result<Arc<dyn Store>, OpsError> {
     Ok(keel_queue::open(connect(&s.database, ConnectMode::Eager).await?))
+}
+
+/// A store that seals, for enqueueing sensitive kinds by hand: the configured key, or in
+/// development the key file the API and worker share (created if missing).
+async fn sealing_store(s: &Settings, source: &dyn Source) -> Result<Arc<dyn Store>, OpsError> {
+    let keys = KeySettings::from_source(source, s.is_production()).map_err(|p| OpsError::usage(p.to_string()))?;
+    let ring = keys
+        .resolve(std::path::Path::new(keel_queue::seal::DEV_KEY_FILE))
+        .map_err(|e| OpsError::usage(e.to_string()))?;
+    let db = connect(&s.database, ConnectMode::Eager).await?;
+    Ok(keel_queue::open_with(db, Arc::new(keel_queue::SystemClock), StoreOptions::default().keyring(Arc::new(ring))))
+}
+
+/// A job as JSON for people: sealed values as `[sealed]` (done by `Job`'s serialization),
+/// email addresses masked in the payload and the error.
+fn job_json(job: &keel_queue::Job) -> serde_json::Value {
+    let mut v = json_of(job);
+    for field in ["payload", "last_error"] {
+        if let Some(text) = v.get(field).and_then(|p| p.as_str()).map(keel_ids::mask_email) {
+            v[field] = serde_json::json!(text);
+        }
+    }
+    v
 }
 
 fn job_id(raw: &str) -> Result<JobId, OpsError> {
@@ -117,8 +143,12 @@ fn json_of<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or_default()
 }
 
-pub(crate) async fn queue(s: &Settings, cmd: QueueCommand) -> Result<u8, OpsError> {
-    let st = store(s).await?;
+pub(crate) async fn queue(s: &Settings, source: &dyn Source, cmd: QueueCommand) -> Result<u8, OpsError> {
+    let sensitive = match &cmd {
+        QueueCommand::Enqueue { kind, .. } => keel_worker::builtin_options(kind).is_some_and(|o| o.sensitive.is_some()),
+        _ => false,
+    };
+    let st = if sensitive { sealing_store(s, source).await? } else { store(s).await? };
     match cmd {
         QueueCommand::Stats { json } => {
             let snap = st.snapshot().await.map_err(qerr)?;
@@ -150,7 +180,7 @@ pub(crate) async fn queue(s: &Settings, cmd: QueueCommand) -> Result<u8, OpsErro
                 .await
                 .map_err(qerr)?;
             if json {
-                print_json(&json_of(&jobs));
+                print_json(&serde_json::Value::Array(jobs.iter().map(job_json).collect()));
             } else {
                 println!("{:<38} {:<18} {:<12} {:>7}  last error", "id", "kind", "state", "attempt");
                 for j in jobs {
@@ -170,11 +200,7 @@ pub(crate) async fn queue(s: &Settings, cmd: QueueCommand) -> Result<u8, OpsErro
         QueueCommand::Show { id } => {
             let job =
                 st.get(job_id(&id)?).await.map_err(qerr)?.ok_or_else(|| OpsError::failed(format!("no job {id}")))?;
-            let mut v = json_of(&job);
-            if let Some(p) = v.get("payload").and_then(|p| p.as_str()).map(keel_ids::mask_email) {
-                v["payload"] = serde_json::json!(p);
-            }
-            print_json(&v);
+            print_json(&job_json(&job));
         }
         QueueCommand::Enqueue { kind, payload, count, dedupe_key, json } => {
             let value: serde_json::Value =

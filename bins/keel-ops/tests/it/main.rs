@@ -5,6 +5,8 @@ const SCHEMAS: &[&keel_storage::Schema] = keel_ops::SCHEMAS;
 
 mod audit;
 mod backup;
+mod logs;
+mod secrets;
 mod slo;
 mod smoke;
 mod upgrade;
@@ -14,9 +16,20 @@ use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_keel-ops");
 
+/// A component's newest migration version (what a fresh install or an upgrade reaches).
+pub(crate) fn latest(component: &str) -> i64 {
+    let schema = keel_ops::SCHEMAS.iter().find(|s| s.component == component).expect("a known component");
+    schema.migrations.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
 fn ops(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut c = Command::new(BIN);
-    c.args(args).env_remove("DATABASE_URL").env_remove("KEEL_ENV").env_remove("INTERNAL_API_SECRET");
+    c.args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("KEEL_ENV")
+        .env_remove("INTERNAL_API_SECRET")
+        // Enqueueing a sealed kind by hand would otherwise create ./data/job-encryption.key here.
+        .env("KEEL_JOB_ENCRYPTION_KEY", keel_testkit::TEST_JOB_ENCRYPTION_KEY);
     for (k, v) in env {
         c.env(k, v);
     }
@@ -33,7 +46,12 @@ fn ops(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
 async fn ops_stdin(args: &[&str], env: &[(&str, &str)], stdin: &str) -> (i32, String, String) {
     use tokio::io::AsyncWriteExt;
     let mut c = tokio::process::Command::new(BIN);
-    c.args(args).env_remove("DATABASE_URL").env_remove("KEEL_ENV").env_remove("INTERNAL_API_SECRET");
+    c.args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("KEEL_ENV")
+        .env_remove("INTERNAL_API_SECRET")
+        // Enqueueing a sealed kind by hand would otherwise create ./data/job-encryption.key here.
+        .env("KEEL_JOB_ENCRYPTION_KEY", keel_testkit::TEST_JOB_ENCRYPTION_KEY);
     for (k, v) in env {
         c.env(k, v);
     }
@@ -66,10 +84,15 @@ fn help_documents_exit_codes() {
 fn config_check_reports_every_problem() {
     let (code, out, err) = ops(
         &["config", "check"],
-        &[("KEEL_BIND", "x"), ("KEEL_ENV", "production"), ("DATABASE_URL", "redis://:topsecret@h/0")],
+        &[
+            ("KEEL_BIND", "x"),
+            ("KEEL_ENV", "production"),
+            ("DATABASE_URL", "redis://:topsecret@h/0"),
+            ("KEEL_JOB_ENCRYPTION_KEY", ""),
+        ],
     );
     assert_eq!(code, 2, "{out}{err}");
-    for var in ["KEEL_BIND", "DATABASE_URL", "INTERNAL_API_SECRET"] {
+    for var in ["KEEL_BIND", "DATABASE_URL", "INTERNAL_API_SECRET", "KEEL_JOB_ENCRYPTION_KEY"] {
         assert!(err.contains(var), "{var}: {err}");
     }
     assert!(!err.contains("topsecret"));
@@ -94,16 +117,16 @@ fn migrate_dry_run_then_apply_then_nothing() {
     let (code, out, _) = ops(&["migrate", "--json"], &env);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    for (c, schema) in v["components"].as_array().unwrap().iter().zip(keel_ops::SCHEMAS) {
-        assert_eq!(c["component"], schema.component, "{c}");
-        assert_eq!(c["current"], schema.migrations.len(), "{c}");
-        assert_eq!(c["applied"].as_array().unwrap().len(), schema.migrations.len(), "{c}");
+    for c in v["components"].as_array().unwrap() {
+        let latest = latest(c["component"].as_str().unwrap());
+        assert_eq!(c["current"], latest, "{c}");
+        assert_eq!(c["applied"].as_array().unwrap().len() as i64, latest, "{c}");
     }
     let (code, out, _) = ops(&["migrate"], &env);
     assert_eq!(code, 0);
     for schema in keel_ops::SCHEMAS {
-        let line = format!("{:<10} version {}", schema.component, schema.migrations.len());
-        assert!(out.contains(&line), "{line}: {out}");
+        let line = format!("{:<10} version {}", schema.component, latest(schema.component));
+        assert!(out.lines().any(|l| l.trim_end() == line), "{line:?} in {out}");
     }
     assert!(!out.contains("applied"), "{out}");
 }
@@ -210,8 +233,8 @@ fn health_deep_reports_inside_the_database() {
     assert!(v["http"]["error"].as_str().unwrap().contains("cannot reach"));
     assert_eq!(v["database"]["backend"], "sqlite");
     assert_eq!(v["database"]["rows.invoices"], 0);
-    for schema in keel_ops::SCHEMAS {
-        assert_eq!(v["database"]["migrations"][schema.component], schema.migrations.len(), "{}: {v}", schema.component);
+    for component in ["tenancy", "billing", "queue", "ratelimit", "telemetry", "campaigns"] {
+        assert_eq!(v["database"]["migrations"][component], latest(component), "{component}: {v}");
     }
     // Without --deep an unreachable server is exit 3.
     assert_eq!(ops(&["health", "--url", "http://127.0.0.1:1"], &env).0, 3);

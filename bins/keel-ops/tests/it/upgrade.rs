@@ -111,18 +111,17 @@ async fn a_keel_0_1_database_upgrades_in_place_with_every_row(t: TestDb) {
     assert_eq!(code, 0, "{err}");
     let dry: serde_json::Value = serde_json::from_str(&out).unwrap();
     for c in dry["components"].as_array().unwrap() {
-        assert!(
-            c["pending"].as_array().unwrap().is_empty(),
-            "an adopted component has nothing after its baseline: {c}"
-        );
+        // Pending: only the migrations newer than 0.1 (after the adopted baseline, version 1).
+        let pending = c["pending"].as_array().unwrap().len() as i64;
+        assert_eq!(pending, crate::latest(c["component"].as_str().unwrap()) - 1, "{c}");
     }
 
     let (code, out, err) = crate::ops_async(&["migrate", "--json"], &env).await;
     assert_eq!(code, 0, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    for (c, schema) in v["components"].as_array().unwrap().iter().zip(keel_ops::SCHEMAS) {
+    for c in v["components"].as_array().unwrap() {
         assert_eq!(c["adopted_legacy"], true, "{c}");
-        assert_eq!(c["current"], schema.migrations.len(), "{c}");
+        assert_eq!(c["current"], crate::latest(c["component"].as_str().unwrap()), "{c}");
     }
     for (table, rows) in EXPECTED {
         assert_eq!(scalar(&t.db, &format!("SELECT count(*) FROM {table}")).await, *rows, "{table}");

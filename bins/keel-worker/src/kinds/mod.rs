@@ -1,22 +1,25 @@
-//! The built-in job kinds: `email.send`, `webhook.deliver`, `demo.sleep` and `demo.fail`.
+//! The built-in job kinds: `email.send`, `auth.password_reset`, `webhook.deliver`,
+//! `campaign.batch`, `demo.sleep` and `demo.fail`.
 
 mod campaign;
 mod compose;
 mod demo;
 mod destination;
 mod mail;
+mod password_reset;
 pub(crate) mod smtp;
 pub(crate) mod webhook;
 
 pub use compose::Sender;
 pub(crate) use destination::{parse_allowed, ALLOWED_NETS_VAR};
 pub use mail::{FileOutbox, MailError, MailFuture, Mailer, Message};
+pub use password_reset::PasswordResetRequest;
 pub use smtp::SmtpMailer;
 pub(crate) use webhook::DEFAULT_DELIVERY_TIMEOUT;
 pub use webhook::{signature as webhook_signature, DELIVERY_ID_HEADER, SIGNATURE_HEADER};
 
 use crate::WorkerConfig;
-use keel_queue::{KindOptions, Registry};
+use keel_queue::{JobArgs, KindOptions, Registry};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +29,9 @@ use std::time::Duration;
 /// one from the API. `None` for kinds Keel does not define.
 pub fn builtin_options(kind: &str) -> Option<KindOptions> {
     Some(match kind {
-        "email.send" => KindOptions::default().max_attempts(8),
+        // Every email carries personal data (address, often names in the text): sealed whole.
+        "email.send" => KindOptions::default().max_attempts(8).sealed(),
+        "auth.password_reset" => PasswordResetRequest::options(),
         "webhook.deliver" => KindOptions::default()
             .queue("webhooks")
             .max_attempts(10)
@@ -46,8 +51,9 @@ fn options(kind: &str) -> KindOptions {
     builtin_options(kind).unwrap_or_default()
 }
 
-/// The registry every Keel worker runs (and keel-api uses for inline dispatch). `campaign.batch`
-/// needs the database for its totals and is registered only when one is given.
+/// The registry every Keel worker runs (and keel-api uses for inline dispatch).
+/// `campaign.batch` (its totals) and `auth.password_reset` (accounts and reset tokens) need the
+/// database and are registered only when one is given.
 pub fn builtin_registry(cfg: &WorkerConfig, db: Option<keel_storage::Db>) -> anyhow::Result<Registry> {
     let mailer: Arc<dyn Mailer> = match &cfg.smtp_url {
         Some(url) => Arc::new(
@@ -78,6 +84,17 @@ pub fn builtin_registry(cfg: &WorkerConfig, db: Option<keel_storage::Db>) -> any
     })
     .map_err(|e| anyhow::anyhow!(e))?;
     if let Some(db) = db {
+        let resets = Arc::new(password_reset::PasswordResets {
+            tenancy: keel_tenancy::Tenancy::new(db.clone()),
+            mailer: mailer.clone(),
+            public_url: cfg.public_url.clone(),
+            ttl: cfg.reset_ttl,
+        });
+        r.register(move |req: PasswordResetRequest, ctx| {
+            let resets = resets.clone();
+            async move { resets.run(req, ctx).await }
+        })
+        .map_err(|e| anyhow::anyhow!(e))?;
         let m = mailer.clone();
         r.register_json("campaign.batch", options("campaign.batch"), move |payload, ctx| {
             let (db, m) = (db.clone(), m.clone());

@@ -19,7 +19,7 @@ pub use cron_types::{CronBegin, CronBegun, CronOutcome, CronPause, CronRun, Cron
 pub use pg::PgStore;
 pub use sqlite::SqliteStore;
 
-use crate::{Clock, Enqueued, Job, JobId, JobState, Lease, NewJob, QueueError, QueueSnapshot, Wakeup};
+use crate::{Clock, Enqueued, Job, JobId, JobState, Keyring, Lease, NewJob, QueueError, QueueSnapshot, Wakeup};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use keel_ids::OrgId;
@@ -206,6 +206,12 @@ pub trait JobStore: Send + Sync {
     /// Deletes completed and cancelled jobs that finished before `now - older_than`, in
     /// batches; returns how many.
     fn prune(&self, older_than: Duration) -> StoreFuture<'_, u64>;
+
+    /// The keys this store seals sensitive jobs with, which the worker opens them with.
+    /// `None` (the default): sensitive jobs are refused at enqueue and sealed ones cannot run.
+    fn keyring(&self) -> Option<&Keyring> {
+        None
+    }
 }
 
 /// Scheduled-task runs: one active run per task, a compare-and-set heartbeat, the execution
@@ -244,17 +250,28 @@ pub trait CronStore: Send + Sync {
 pub trait Store: JobStore + CronStore {}
 impl<T: JobStore + CronStore + ?Sized> Store for T {}
 
-/// Limits applied at enqueue.
-#[derive(Debug, Clone, Copy)]
+/// Limits and keys applied at enqueue.
+#[derive(Debug, Clone)]
 pub struct StoreOptions {
     /// Payloads above this many bytes are refused at enqueue (default
-    /// [`crate::DEFAULT_MAX_PAYLOAD_BYTES`]).
+    /// [`crate::DEFAULT_MAX_PAYLOAD_BYTES`]); a sealed payload is measured sealed.
     pub max_payload_bytes: usize,
+    /// Seals sensitive jobs at enqueue and opens them for the worker (default none: sensitive
+    /// jobs are refused).
+    pub keyring: Option<Arc<Keyring>>,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_payload_bytes: crate::DEFAULT_MAX_PAYLOAD_BYTES }
+        Self { max_payload_bytes: crate::DEFAULT_MAX_PAYLOAD_BYTES, keyring: None }
+    }
+}
+
+impl StoreOptions {
+    /// Sets [`StoreOptions::keyring`].
+    pub fn keyring(mut self, keyring: Arc<Keyring>) -> Self {
+        self.keyring = Some(keyring);
+        self
     }
 }
 
@@ -263,7 +280,12 @@ pub fn open(db: Db) -> Arc<dyn Store> {
     open_with(db, Arc::new(crate::SystemClock), StoreOptions::default())
 }
 
-/// The store for a database with a chosen clock and limits.
+/// The store for a database on the system clock, sealing sensitive jobs with `keyring`.
+pub fn open_sealed(db: Db, keyring: Arc<Keyring>) -> Arc<dyn Store> {
+    open_with(db, Arc::new(crate::SystemClock), StoreOptions::default().keyring(keyring))
+}
+
+/// The store for a database with a chosen clock, limits and keys.
 pub fn open_with(db: Db, clock: Arc<dyn Clock>, options: StoreOptions) -> Arc<dyn Store> {
     match db {
         Db::Postgres(p) => Arc::new(PgStore::new(p).with_clock(clock).with_options(options)),

@@ -28,7 +28,8 @@ const BULK_CHUNK: usize = 5_000;
 /// our lookup; more than a handful would mean a pathological churn of one key.
 const DEDUPE_TRIES: usize = 8;
 
-pub(crate) const JOB_COLS: &str = "j.id, j.kind, j.queue, j.org_id, j.payload::text AS payload, j.priority, j.state, \
+pub(crate) const JOB_COLS: &str =
+    "j.id, j.kind, j.queue, j.org_id, j.payload::text AS payload, j.sealed, j.priority, j.state, \
      j.run_at, j.attempt, j.max_attempts, j.dedupe_key, j.lease_seq, j.lease_expires_at, j.locked_by, j.last_error, \
      j.created_at, j.updated_at, j.started_at, j.finished_at";
 
@@ -70,14 +71,14 @@ impl PgStore {
     /// Enqueues inside the caller's transaction (pass `&mut *tx`): the job exists only if
     /// the caller commits, and the wakeup NOTIFY is delivered only then.
     pub async fn enqueue_in(&self, conn: &mut PgConnection, job: NewJob) -> Result<Enqueued, QueueError> {
-        job.check(self.opts.max_payload_bytes)?;
+        let job = job.sealed_and_checked(self.opts.keyring.as_deref(), self.opts.max_payload_bytes)?;
         let now = self.clock.now();
         let run_at = job.run_at.unwrap_or(now);
         let sql = format!(
             "WITH ins AS ( \
-               INSERT INTO keel_jobs (id, kind, queue, org_id, payload, priority, state, run_at, max_attempts, \
+               INSERT INTO keel_jobs (id, kind, queue, org_id, payload, sealed, priority, state, run_at, max_attempts, \
                                       dedupe_key, created_at, updated_at) \
-               VALUES ($1, $2, $3, $4, $5::jsonb, $6, 'pending', $7, $8, $9, $10, $10) \
+               VALUES ($1, $2, $3, $4, $5::jsonb, $11, $6, 'pending', $7, $8, $9, $10, $10) \
                ON CONFLICT DO NOTHING \
                RETURNING id, queue, run_at) \
              SELECT ins.id FROM ins \
@@ -95,6 +96,7 @@ impl PgStore {
                 .bind(job.max_attempts as i32)
                 .bind(&job.dedupe_key)
                 .bind(now)
+                .bind(job.sealed)
                 .fetch_optional(&mut *conn)
                 .await?;
             if let Some(id) = inserted {
@@ -141,9 +143,10 @@ impl PgStore {
         conn: &mut PgConnection,
         jobs: Vec<NewJob>,
     ) -> Result<Vec<Enqueued>, QueueError> {
-        for j in &jobs {
-            j.check(self.opts.max_payload_bytes)?;
-        }
+        let jobs = jobs
+            .into_iter()
+            .map(|j| j.sealed_and_checked(self.opts.keyring.as_deref(), self.opts.max_payload_bytes))
+            .collect::<Result<Vec<_>, _>>()?;
         let now = self.clock.now();
         let mut results: Vec<Option<Enqueued>> = vec![None; jobs.len()];
         let mut wake_queues = BTreeSet::new();
@@ -213,6 +216,7 @@ impl PgStore {
         );
         let (mut prios, mut run_ats, mut maxes, mut keys) =
             (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut sealed = Vec::with_capacity(n);
         for &i in chunk {
             let j = &jobs[i];
             ids.push(j.id.as_uuid());
@@ -224,15 +228,16 @@ impl PgStore {
             run_ats.push(j.run_at.unwrap_or(now));
             maxes.push(j.max_attempts as i32);
             keys.push(j.dedupe_key.as_deref());
+            sealed.push(j.sealed);
         }
         let rows: Vec<Uuid> = sqlx::query_scalar(
-            "INSERT INTO keel_jobs (id, kind, queue, org_id, payload, priority, state, run_at, max_attempts, dedupe_key, \
-                                    created_at, updated_at) \
-             SELECT t.id, t.kind, t.queue, t.org_id, t.payload::jsonb, t.priority, 'pending', t.run_at, t.max_attempts, \
-                    t.dedupe_key, $10, $10 \
+            "INSERT INTO keel_jobs (id, kind, queue, org_id, payload, sealed, priority, state, run_at, max_attempts, \
+                                    dedupe_key, created_at, updated_at) \
+             SELECT t.id, t.kind, t.queue, t.org_id, t.payload::jsonb, t.sealed, t.priority, 'pending', t.run_at, \
+                    t.max_attempts, t.dedupe_key, $10, $10 \
              FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::int2[], $7::timestamptz[], \
-                         $8::int4[], $9::text[]) \
-                  AS t(id, kind, queue, org_id, payload, priority, run_at, max_attempts, dedupe_key) \
+                         $8::int4[], $9::text[], $11::bool[]) \
+                  AS t(id, kind, queue, org_id, payload, priority, run_at, max_attempts, dedupe_key, sealed) \
              ON CONFLICT DO NOTHING \
              RETURNING id",
         )
@@ -246,6 +251,7 @@ impl PgStore {
         .bind(&maxes)
         .bind(&keys)
         .bind(now)
+        .bind(&sealed)
         .fetch_all(&mut *conn)
         .await?;
         Ok(rows.into_iter().collect())
@@ -343,18 +349,32 @@ impl PgStore {
         if !done.is_empty() {
             let ids: Vec<Uuid> = done.iter().map(|f| f.lease.job.as_uuid()).collect();
             let seqs: Vec<i64> = done.iter().map(|f| f.lease.token).collect();
-            let rows: Vec<Uuid> = sqlx::query_scalar(
+            // A sealed job's payload comes back so its sealed values can be erased below.
+            let rows: Vec<(Uuid, Option<String>)> = sqlx::query_as(
                 "UPDATE keel_jobs j SET state = 'completed', finished_at = $3, updated_at = $3, lease_expires_at = NULL \
                  FROM UNNEST($1::uuid[], $2::int8[]) AS t(id, seq) \
                  WHERE j.id = ANY($1::uuid[]) AND j.id = t.id AND j.lease_seq = t.seq AND j.state = 'processing' \
-                 RETURNING j.id",
+                 RETURNING j.id, CASE WHEN j.sealed THEN j.payload::text END",
             )
             .bind(&ids)
             .bind(&seqs)
             .bind(now)
             .fetch_all(&mut *tx)
             .await?;
-            states.extend(rows.into_iter().map(|id| (id, JobState::Completed)));
+            let erase: Vec<(Uuid, String)> =
+                rows.iter().filter_map(|(id, p)| p.as_deref().map(|p| (*id, crate::redact_payload(p)))).collect();
+            if !erase.is_empty() {
+                let (ids, payloads): (Vec<Uuid>, Vec<String>) = erase.into_iter().unzip();
+                sqlx::query(
+                    "UPDATE keel_jobs j SET payload = t.payload::jsonb FROM UNNEST($1::uuid[], $2::text[]) AS t(id, payload) \
+                     WHERE j.id = ANY($1::uuid[]) AND j.id = t.id",
+                )
+                .bind(&ids)
+                .bind(&payloads)
+                .execute(&mut *tx)
+                .await?;
+            }
+            states.extend(rows.into_iter().map(|(id, _)| (id, JobState::Completed)));
         }
         let failed: Vec<&Finish> = batch.iter().filter(|f| f.outcome != Outcome::Completed).collect();
         if !failed.is_empty() {
@@ -533,6 +553,7 @@ pub(crate) fn job_from_row(row: &PgRow) -> Result<Job, QueueError> {
         queue: row.try_get("queue")?,
         org: row.try_get::<Option<Uuid>, _>("org_id")?.map(OrgId::from_uuid),
         payload: row.try_get("payload")?,
+        sealed: row.try_get("sealed")?,
         priority: row.try_get("priority")?,
         state: state.parse()?,
         run_at: row.try_get("run_at")?,
@@ -626,5 +647,8 @@ impl JobStore for PgStore {
     }
     fn prune(&self, older_than: Duration) -> StoreFuture<'_, u64> {
         Box::pin(self.prune_impl(older_than))
+    }
+    fn keyring(&self) -> Option<&crate::Keyring> {
+        self.opts.keyring.as_deref()
     }
 }

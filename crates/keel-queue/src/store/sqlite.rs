@@ -16,11 +16,12 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// Rows per multi-row INSERT: 11 bound values each keeps a statement far below SQLite's
+/// Rows per multi-row INSERT: 12 bound values each keeps a statement far below SQLite's
 /// 32,766-variable limit.
 const BULK_CHUNK: usize = 500;
 
-pub(crate) const JOB_COLS: &str = "id, kind, queue, org_id, payload, priority, state, run_at, attempt, max_attempts, \
+pub(crate) const JOB_COLS: &str =
+    "id, kind, queue, org_id, payload, sealed, priority, state, run_at, attempt, max_attempts, \
      dedupe_key, lease_seq, lease_expires_at, locked_by, last_error, created_at, updated_at, started_at, finished_at";
 
 pub(crate) const BEGIN: &str = "BEGIN IMMEDIATE";
@@ -68,7 +69,7 @@ impl SqliteStore {
     /// in-process wakeup fires now: a woken worker's claim waits for the caller's write lock,
     /// then sees the job if (and only if) it was committed.
     pub async fn enqueue_in(&self, conn: &mut SqliteConnection, job: NewJob) -> Result<Enqueued, QueueError> {
-        job.check(self.opts.max_payload_bytes)?;
+        let job = job.sealed_and_checked(self.opts.keyring.as_deref(), self.opts.max_payload_bytes)?;
         let now = self.clock.now();
         let out = self.insert_one(conn, &job, now).await?;
         self.wake.wake();
@@ -82,15 +83,16 @@ impl SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Enqueued, QueueError> {
         let inserted: Option<String> = sqlx::query_scalar(
-            "INSERT INTO keel_jobs (id, kind, queue, org_id, payload, priority, state, run_at, max_attempts, dedupe_key, \
-                                    created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+            "INSERT INTO keel_jobs (id, kind, queue, org_id, payload, sealed, priority, state, run_at, max_attempts, \
+                                    dedupe_key, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind(job.id.to_string())
         .bind(&job.kind)
         .bind(&job.queue)
         .bind(job.org.map(|o| o.to_string()))
         .bind(&job.payload)
+        .bind(job.sealed)
         .bind(job.priority)
         .bind(ms(job.run_at.unwrap_or(now)))
         .bind(job.max_attempts as i64)
@@ -139,15 +141,16 @@ impl SqliteStore {
         conn: &mut SqliteConnection,
         jobs: Vec<NewJob>,
     ) -> Result<Vec<Enqueued>, QueueError> {
-        for j in &jobs {
-            j.check(self.opts.max_payload_bytes)?;
-        }
+        let jobs = jobs
+            .into_iter()
+            .map(|j| j.sealed_and_checked(self.opts.keyring.as_deref(), self.opts.max_payload_bytes))
+            .collect::<Result<Vec<_>, _>>()?;
         let now = self.clock.now();
         let mut results = Vec::with_capacity(jobs.len());
         for chunk in jobs.chunks(BULK_CHUNK) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO keel_jobs (id, kind, queue, org_id, payload, priority, state, run_at, max_attempts, \
-                 dedupe_key, created_at, updated_at) ",
+                "INSERT INTO keel_jobs (id, kind, queue, org_id, payload, sealed, priority, state, run_at, \
+                 max_attempts, dedupe_key, created_at, updated_at) ",
             );
             q.push_values(chunk, |mut b, j| {
                 b.push_bind(j.id.to_string())
@@ -155,6 +158,7 @@ impl SqliteStore {
                     .push_bind(j.queue.clone())
                     .push_bind(j.org.map(|o| o.to_string()))
                     .push_bind(j.payload.clone())
+                    .push_bind(j.sealed)
                     .push_bind(j.priority)
                     .push("'pending'")
                     .push_bind(ms(j.run_at.unwrap_or(now)))
@@ -251,15 +255,28 @@ impl SqliteStore {
         let mut out = Vec::with_capacity(batch.len());
         for f in &batch {
             let state: Option<String> = match &f.outcome {
-                Outcome::Completed => sqlx::query_scalar(
-                    "UPDATE keel_jobs SET state = 'completed', finished_at = ?1, updated_at = ?1, lease_expires_at = NULL \
-                     WHERE id = ?2 AND lease_seq = ?3 AND state = 'processing' RETURNING state",
-                )
-                .bind(now)
-                .bind(f.lease.job.to_string())
-                .bind(f.lease.token)
-                .fetch_optional(&mut *tx)
-                .await?,
+                Outcome::Completed => {
+                    // A sealed job's payload comes back so its sealed values are erased now.
+                    let done: Option<(String, Option<String>)> = sqlx::query_as(
+                        "UPDATE keel_jobs SET state = 'completed', finished_at = ?1, updated_at = ?1, \
+                           lease_expires_at = NULL \
+                         WHERE id = ?2 AND lease_seq = ?3 AND state = 'processing' \
+                         RETURNING state, CASE WHEN sealed THEN payload END",
+                    )
+                    .bind(now)
+                    .bind(f.lease.job.to_string())
+                    .bind(f.lease.token)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some((_, Some(payload))) = &done {
+                        sqlx::query("UPDATE keel_jobs SET payload = ? WHERE id = ?")
+                            .bind(crate::redact_payload(payload))
+                            .bind(f.lease.job.to_string())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    done.map(|(state, _)| state)
+                }
                 other => {
                     let (mode, error, at) = super::pg::fail_parts(other, ms_to_time(now));
                     sqlx::query_scalar(
@@ -369,6 +386,7 @@ pub(crate) fn job_from_row(row: &SqliteRow) -> Result<Job, QueueError> {
         queue: row.try_get("queue")?,
         org: org.map(|o| OrgId::parse(&o).map_err(|e| QueueError::Corrupt(e.to_string()))).transpose()?,
         payload: row.try_get("payload")?,
+        sealed: row.try_get("sealed")?,
         priority: row.try_get("priority")?,
         state: state.parse()?,
         run_at: ms_to_time(row.try_get("run_at")?),
@@ -401,7 +419,7 @@ impl JobStore for SqliteStore {
     }
     fn enqueue(&self, job: NewJob) -> StoreFuture<'_, Enqueued> {
         Box::pin(async move {
-            job.check(self.opts.max_payload_bytes)?;
+            let job = job.sealed_and_checked(self.opts.keyring.as_deref(), self.opts.max_payload_bytes)?;
             let now = self.clock.now();
             let mut tx = self.pool.begin_with(BEGIN).await?;
             let out = self.insert_one(&mut tx, &job, now).await?;
@@ -468,5 +486,8 @@ impl JobStore for SqliteStore {
     }
     fn prune(&self, older_than: Duration) -> StoreFuture<'_, u64> {
         Box::pin(self.prune_impl(older_than))
+    }
+    fn keyring(&self) -> Option<&crate::Keyring> {
+        self.opts.keyring.as_deref()
     }
 }

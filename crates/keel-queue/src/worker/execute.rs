@@ -41,6 +41,18 @@ pub(crate) async fn execute(shared: &Shared, job: Job, cancel: CancellationToken
             ),
         });
     }
+    // Sealed values are opened here, just before the handler, and live only in its context;
+    // a job that cannot be opened (its key rotated away, altered, erased) is dead-lettered
+    // with the reason: retrying the same bytes with the same keys cannot help.
+    let mut job = job;
+    if job.sealed {
+        match crate::seal::open_payload(shared.store.keyring(), &job.kind, job.id, &job.payload) {
+            Ok(opened) => job.payload = opened,
+            Err(e) => {
+                return Done::Finish(Outcome::DeadLetter { error: format!("cannot open the sealed payload: {e}") })
+            }
+        }
+    }
     let attempt = job.attempt;
     let timeout = reg.options.timeout;
     let policy = reg.options.retry;

@@ -7,6 +7,7 @@ const SCHEMAS: &[&keel_storage::Schema] = &[&keel_queue::SCHEMA];
 mod cron_store;
 mod incidents;
 mod schema;
+mod sealed;
 mod store_admin;
 mod store_core;
 mod support;

@@ -174,6 +174,9 @@ impl TableWriter {
     }
 
     pub(super) fn push(&mut self, line: &str) -> Result<(), OpsError> {
+        let scrubbed =
+            if self.table == super::sealed::JOBS_TABLE { super::sealed::scrub_job_row(line) } else { line.into() };
+        let line: &str = &scrubbed;
         // Raw line breaks can only be whitespace inside a `json` column's value (JSON strings
         // escape theirs), so a space keeps every value equal and lines intact.
         let line = if line.contains(['\n', '\r']) { line.replace(['\n', '\r'], " ") } else { line.to_owned() };

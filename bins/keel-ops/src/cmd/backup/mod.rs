@@ -4,6 +4,7 @@
 mod export;
 mod manifest;
 mod restore;
+mod sealed;
 mod sqlite;
 mod tables;
 pub(crate) mod term;

@@ -1,0 +1,3 @@
+-- Sealed job arguments: `sealed` says the payload holds envelopes ({"$sealed": {"kid", "ct"}})
+-- that only the worker opens; completing such a job erases them (they become "[sealed]").
+ALTER TABLE keel_jobs ADD COLUMN sealed boolean NOT NULL DEFAULT false;
