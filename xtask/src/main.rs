@@ -12,9 +12,9 @@ mod ci;
 mod pg;
 mod run;
 mod schemathesis;
-mod tools;
 #[cfg(test)]
 mod tidy;
+mod tools;
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -55,7 +55,11 @@ impl Cluster {
             "\n== PostgreSQL: TEST_DATABASE_URL is unset; starting a throwaway cluster from {} in {}{}",
             c.bin.display(),
             c.dir.display(),
-            if as_pg_user { format!(" (as the `{PG_USER}` user: initdb and postgres refuse root)") } else { String::new() }
+            if as_pg_user {
+                format!(" (as the `{PG_USER}` user: initdb and postgres refuse root)")
+            } else {
+                String::new()
+            }
         );
         c.init()?;
         c.run()?;
@@ -88,9 +92,7 @@ impl Cluster {
         quiet(initdb, "initdb")?;
         // A self-signed certificate is all the TLS test needs: it checks the session is
         // encrypted, not who signed the certificate.
-        if !tools::on_path("openssl") {
-            tools::apt_install(&["openssl"], "the test cluster's TLS certificate")?;
-        }
+        tools::debian_tool("openssl", "openssl", "the test cluster's TLS certificate")?;
         let mut cert = self.command("openssl");
         cert.args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"]);
         cert.arg("-keyout").arg(data.join("server.key")).arg("-out").arg(data.join("server.crt"));
@@ -263,7 +265,9 @@ fn server_bin() -> anyhow::Result<PathBuf> {
     }
     tools::apt_install(&["postgresql"], "the PostgreSQL test suites (a throwaway server)")?;
     find_server_bin().with_context(|| {
-        format!("no PostgreSQL server binaries (initdb) under {DEBIAN_PG_LIB}/<version>/bin or from `pg_config --bindir`")
+        format!(
+            "no PostgreSQL server binaries (initdb) under {DEBIAN_PG_LIB}/<version>/bin or from `pg_config --bindir`"
+        )
     })
 }
 
