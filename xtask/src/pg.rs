@@ -263,7 +263,10 @@ fn server_bin() -> anyhow::Result<PathBuf> {
     if let Some(bin) = find_server_bin() {
         return Ok(bin);
     }
-    tools::apt_install(&["postgresql"], "the PostgreSQL test suites (a throwaway server)")?;
+    tools::apt_install(
+        &["postgresql"],
+        "a throwaway server for the PostgreSQL test suites (or set TEST_DATABASE_URL to a server of yours)",
+    )?;
     find_server_bin().with_context(|| {
         format!(
             "no PostgreSQL server binaries (initdb) under {DEBIAN_PG_LIB}/<version>/bin or from `pg_config --bindir`"
