@@ -3,12 +3,7 @@
 use crate::run::{cargo, step};
 use anyhow::{bail, Context};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::process::Command;
 use std::time::Duration;
-
-/// Where the Postgres suites run when `TEST_DATABASE_URL` is not set: the local server that
-/// every development and CI machine of this project has.
-const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 pub(crate) fn ci() -> anyhow::Result<()> {
     let mut fmt = cargo();
@@ -33,16 +28,26 @@ fn doc() -> anyhow::Result<()> {
     step("rustdoc (warnings denied)", d)
 }
 
-/// The whole test suite, with the Postgres suites pointed at a real server. Refuses to run
-/// when no server answers: a Postgres suite that silently skips is a lie.
+/// The whole test suite, with the Postgres suites pointed at a real server: the one
+/// `TEST_DATABASE_URL` names (refused when nothing answers there: a Postgres suite that
+/// silently skips is a lie), or else a throwaway cluster xtask starts and removes itself.
 pub(crate) fn test() -> anyhow::Result<()> {
-    let url = std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_TEST_DATABASE_URL.to_owned());
-    check_reachable(&url)?;
+    match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.trim().is_empty()) {
+        Some(url) => {
+            check_reachable(&url)?;
+            run_tests(&url)
+        }
+        None => {
+            // Dropped when this block ends: the cluster is stopped and deleted, pass or fail.
+            let cluster = crate::pg::Cluster::start()?;
+            run_tests(&cluster.url())
+        }
+    }
+}
+
+fn run_tests(database_url: &str) -> anyhow::Result<()> {
     let mut t = cargo();
-    t.args(["test", "--workspace", "--locked"]).env("TEST_DATABASE_URL", &url);
+    t.args(["test", "--workspace", "--locked"]).env("TEST_DATABASE_URL", database_url);
     step("tests (SQLite and PostgreSQL)", t)
 }
 
@@ -59,19 +64,14 @@ fn check_reachable(url: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     bail!(
-        "no PostgreSQL answers at {hostport} (TEST_DATABASE_URL). Start it (e.g. `pg_ctlcluster --skip-systemctl-redirect 15 main start`) or set TEST_DATABASE_URL"
+        "no PostgreSQL answers at {hostport} (TEST_DATABASE_URL). Start that server, or unset TEST_DATABASE_URL and xtask starts a throwaway one"
     )
 }
 
 /// cargo-deny: licenses, bans and sources always; advisories only when the advisory database
 /// can be fetched (this project's machines are offline apart from package registries).
 fn deny() -> anyhow::Result<()> {
-    let have = Command::new("cargo").args(["deny", "--version"]).output().map(|o| o.status.success()).unwrap_or(false);
-    if !have {
-        let mut install = cargo();
-        install.args(["install", "cargo-deny", "--locked", "--version", "^0.20"]);
-        step("install cargo-deny", install)?;
-    }
+    crate::tools::cargo_deny()?;
     let mut d = cargo();
     d.args(["deny", "--all-features", "check", "licenses", "bans", "sources"]);
     step("cargo deny (licenses, bans, sources)", d)?;

@@ -1,8 +1,9 @@
 //! `cargo xtask <task>`: the project's automation, in Rust so it runs wherever cargo does.
 //!
-//! - `ci`: everything CI runs — fmt check, clippy `-D warnings`, tests on SQLite and
-//!   PostgreSQL, cargo-deny.
-//! - `test`: the test suite on both backends only.
+//! - `ci`: everything CI runs — fmt check, clippy `-D warnings`, rustdoc, tests on SQLite and
+//!   PostgreSQL, schemathesis, cargo-deny. Sets up what it needs (see `pg` and `tools`).
+//! - `test`: the test suite on both backends only; without `TEST_DATABASE_URL` it starts a
+//!   throwaway PostgreSQL cluster under `target/` and removes it afterwards.
 //! - `schemathesis`: the real keel-api fuzzed from its OpenAPI document; any 5xx fails (part of `ci`).
 //! - `bench <name>|all`: a benchmark family in release mode against its peers.
 
@@ -12,10 +13,12 @@ mod ci;
 mod layers;
 #[cfg(test)]
 mod manifest;
+mod pg;
 mod run;
 mod schemathesis;
 #[cfg(test)]
 mod tidy;
+mod tools;
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -1,11 +1,22 @@
 //! Running commands from the workspace root, echoing them first.
 
 use anyhow::{bail, Context};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub(crate) fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask.parent().map_or_else(|| xtask.join(".."), Path::to_path_buf)
+}
+
+/// Cargo's target directory (`CARGO_TARGET_DIR`, else `target/` in the workspace), where
+/// xtask keeps what it sets up: a throwaway database cluster, a Python virtual environment.
+pub(crate) fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+        Some(t) if t.is_absolute() => t,
+        Some(t) => root().join(t),
+        None => root().join("target"),
+    }
 }
 
 pub(crate) fn cargo() -> Command {

@@ -4,6 +4,8 @@
 mod cli;
 mod cmd;
 mod output;
+mod progress;
+mod table;
 
 pub use cli::Cli;
 pub use cmd::migrate::SCHEMAS;

@@ -69,9 +69,11 @@ pub(crate) async fn run(source: &dyn Source, a: HealthArgs) -> Result<u8, OpsErr
             );
         }
         if let Some(d) = v.get("database") {
+            let mut t = crate::table::new(&["database", "value"], &[]);
             for (k, val) in d.as_object().into_iter().flatten() {
-                println!("{k:<28} {val}");
+                t.add_row([k.clone(), val.as_str().map_or_else(|| val.to_string(), str::to_owned)]);
             }
+            crate::table::print(&t);
         }
     }
     Ok(if ok { exit::OK } else { exit::FAILED })

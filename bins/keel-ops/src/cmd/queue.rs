@@ -5,6 +5,7 @@
 
 use crate::exit;
 use crate::output::{print_json, OpsError};
+use crate::table;
 use clap::Subcommand;
 use keel_config::{Settings, Source};
 use keel_queue::store::RunFilter;
@@ -160,10 +161,12 @@ pub(crate) async fn queue(s: &Settings, source: &dyn Source, cmd: QueueCommand) 
                 v["by_kind"] = json_of(&snap.by_kind);
                 print_json(&v);
             } else {
+                let mut t = table::new(&["state", "jobs"], &[1]);
                 for state in JobState::ALL {
-                    println!("{:<12} {}", state.as_str(), snap.counts.get(state));
+                    t.add_row([state.as_str().to_owned(), snap.counts.get(state).to_string()]);
                 }
-                println!("{:<12} {:.1}s", "oldest_pending_age", snap.oldest_pending_age_s);
+                t.add_row(["oldest_pending_age".to_owned(), format!("{:.1}s", snap.oldest_pending_age_s)]);
+                table::print(&t);
                 if !snap.paused_queues.is_empty() {
                     println!("paused queues: {}", snap.paused_queues.join(", "));
                 }
@@ -182,18 +185,15 @@ pub(crate) async fn queue(s: &Settings, source: &dyn Source, cmd: QueueCommand) 
             if json {
                 print_json(&serde_json::Value::Array(jobs.iter().map(job_json).collect()));
             } else {
-                println!("{:<38} {:<18} {:<12} {:>7}  last error", "id", "kind", "state", "attempt");
-                for j in jobs {
+                let mut t = table::new(&["id", "kind", "state", "attempt", "last error"], &[3]);
+                for j in &jobs {
                     let err = j.last_error.as_deref().map(keel_ids::mask_email).unwrap_or_default();
-                    println!(
-                        "{:<38} {:<18} {:<12} {:>3}/{:<3}  {}",
-                        j.id,
-                        j.kind,
-                        j.state.as_str(),
-                        j.attempt,
-                        j.max_attempts,
-                        err
-                    );
+                    let attempt = format!("{}/{}", j.attempt, j.max_attempts);
+                    t.add_row([j.id.to_string(), j.kind.clone(), j.state.as_str().to_owned(), attempt, err]);
+                }
+                table::print(&t);
+                if jobs.is_empty() {
+                    println!("no {} jobs", state.as_str());
                 }
             }
         }
@@ -275,21 +275,25 @@ pub(crate) async fn cron(s: &Settings, cmd: CronCommand) -> Result<u8, OpsError>
             if json {
                 print_json(&json_of(&runs));
             } else {
-                println!("{:<24} {:<26} {:<15} {:>6} {:>8}  error", "task", "started", "outcome", "items", "skipped");
+                let mut t = table::new(&["task", "started", "outcome", "items", "skipped", "error"], &[3, 4]);
+                let empty = runs.is_empty();
                 for r in runs {
                     let outcome = r
                         .outcome
                         .map(|o| json_of(&o).as_str().unwrap_or("").to_owned())
                         .unwrap_or_else(|| "running".into());
-                    println!(
-                        "{:<24} {:<26} {:<15} {:>6} {:>8}  {}",
+                    t.add_row([
                         r.task,
-                        r.started_at.format("%Y-%m-%d %H:%M:%S%.3f"),
+                        r.started_at.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
                         outcome,
-                        r.items,
-                        r.skipped_ticks,
-                        r.error.as_deref().map(keel_ids::mask_email).unwrap_or_default()
-                    );
+                        r.items.to_string(),
+                        r.skipped_ticks.to_string(),
+                        r.error.as_deref().map(keel_ids::mask_email).unwrap_or_default(),
+                    ]);
+                }
+                table::print(&t);
+                if empty {
+                    println!("no cron runs recorded");
                 }
             }
         }

@@ -5,13 +5,13 @@
 
 use crate::exit;
 use crate::output::OpsError;
+use crate::progress::Progress;
 use clap::{Args, Subcommand, ValueEnum};
 use keel_config::Settings;
 use keel_money::{Currency, Money};
 use keel_storage::{connect, ConnectMode};
 use keel_telemetry::report::{CostInputs, LoadTarget, Slo};
 use keel_telemetry::{build_report, ReportOptions, ReportStep, TelemetryReport};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -155,16 +155,9 @@ async fn report(s: &Settings, a: &ReportArgs) -> Result<TelemetryReport, OpsErro
     let opts = options(a)?;
     let db = connect(&s.database, ConnectMode::Eager).await?;
     // Progress on a terminal only: piped output carries nothing but the report.
-    let tty = std::io::stderr().is_terminal();
-    let mut progress = |step: ReportStep| {
-        if tty {
-            eprint!("\r\x1b[2K… {}", step.label());
-        }
-    };
-    let r = build_report(&db, &opts, chrono::Utc::now(), &mut progress).await;
-    if tty {
-        eprint!("\r\x1b[2K");
-    }
+    let progress = Progress::stderr();
+    let r = build_report(&db, &opts, chrono::Utc::now(), &mut |step: ReportStep| progress.phase(step.label())).await;
+    progress.finish();
     db.close().await;
     r.map_err(|e| OpsError::failed(e.to_string()))
 }

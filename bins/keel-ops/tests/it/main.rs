@@ -324,3 +324,32 @@ fn queue_and_cron_commands() {
     assert_eq!(ops(&["cron", "pause", "all"], &env).0, 0);
     assert!(ops(&["cron", "resume", "all"], &env).1.contains("resumed"));
 }
+
+/// A job kind far longer than any fixed column width widens its column: every line of the
+/// table keeps the same column boundaries and the kind is printed whole.
+#[test]
+fn queue_list_table_holds_its_columns_with_a_long_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/keel.db", dir.path().display());
+    let env = [("DATABASE_URL", url.as_str())];
+    assert_eq!(ops(&["migrate"], &env).0, 0);
+    let long = "reports.quarterly_reconciliation_with_the_external_ledger_export";
+    for kind in ["demo.sleep", long] {
+        let (code, _, err) = ops(&["queue", "enqueue", "--kind", kind, "--payload", r#"{"ms":1}"#], &env);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, out, err) = ops(&["queue", "list", "--state", "pending"], &env);
+    assert_eq!(code, 0, "{err}");
+    let bars = |line: &str| line.char_indices().filter(|(_, c)| *c == '|').map(|(i, _)| i).collect::<Vec<_>>();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "a header, its rule and two jobs:\n{out}");
+    assert_eq!(bars(lines[0]).len(), 6, "five columns:\n{out}");
+    for l in &lines {
+        assert_eq!(bars(l), bars(lines[0]), "every line has the same column boundaries:\n{out}");
+    }
+    assert!(out.contains(long) && out.contains("demo.sleep"), "{out}");
+    assert!(!out.contains('\u{1b}'), "no escape codes when stdout is not a terminal: {out:?}");
+    let (_, stats, _) = ops(&["queue", "stats"], &env);
+    assert!(stats.lines().all(|l| bars(l) == bars(stats.lines().next().unwrap())), "{stats}");
+    assert!(stats.contains("| oldest_pending_age |"), "{stats}");
+}

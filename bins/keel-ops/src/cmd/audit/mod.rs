@@ -16,9 +16,10 @@ mod tests;
 
 pub(crate) use args::AuditArgs;
 
-use crate::cmd::backup::term::{Paint, Progress};
+use crate::cmd::backup::term::Paint;
 use crate::exit;
 use crate::output::{print_json, OpsError};
+use crate::progress::Progress;
 use keel_config::Settings;
 use keel_storage::{connect, ConnectMode, Db};
 
@@ -47,7 +48,7 @@ pub(crate) async fn run(s: &Settings, args: AuditArgs) -> Result<u8, OpsError> {
             ));
         }
     };
-    let mut progress = Progress::stderr();
+    let progress = Progress::stderr();
     let loaded = catalog::load(&pool, &args.tenant_columns, &args.per_row_functions, &mut |step| {
         progress.phase(&format!("auditing: reading {step}…"))
     })

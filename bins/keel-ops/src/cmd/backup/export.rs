@@ -5,8 +5,8 @@
 
 use super::manifest::{self, Manifest, TableEntry};
 use super::tables::{self, db_error, BizTable};
-use super::term::Progress;
 use crate::output::OpsError;
+use crate::progress::Progress;
 use futures::TryStreamExt;
 use sha2::{Digest, Sha256};
 use sqlx::{self, PgPool};
@@ -96,7 +96,7 @@ pub(crate) struct Exported {
 }
 
 pub(crate) async fn export(pool: &PgPool, out: &Path, wanted: &[String]) -> Result<Exported, OpsError> {
-    let mut progress = Progress::stderr();
+    let progress = Progress::stderr();
     let mut tx = pool.begin().await.map_err(|e| db_error("starting the snapshot", e))?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
@@ -119,12 +119,12 @@ pub(crate) async fn export(pool: &PgPool, out: &Path, wanted: &[String]) -> Resu
         let mut w = TableWriter::create(&partial, &t.schema, &t.name)?;
         let sql = format!("SELECT row_to_json(t)::text FROM {} t ORDER BY {}", t.source(), t.order_by.join(", "));
         let what = format!("exporting {}", t.full_name());
-        progress.phase(&format!("exporting {}…", t.full_name()));
+        progress.rows(&what, u64::try_from(t.estimate).ok());
         let mut stream = sqlx::query_scalar::<_, String>(&sql).fetch(&mut *tx);
         while let Some(line) = stream.try_next().await.map_err(|e| db_error(&what, e))? {
             w.push(&line)?;
             if w.rows % 1000 == 0 {
-                progress.set(&format!("exporting {}: {} of ~{} rows", t.full_name(), w.rows, t.estimate.max(0)));
+                progress.position(w.rows);
             }
         }
         drop(stream);

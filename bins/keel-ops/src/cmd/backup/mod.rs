@@ -68,9 +68,11 @@ pub(crate) async fn run(s: &Settings, command: BackupCommand) -> Result<u8, OpsE
             if json {
                 print_json(&json!({"dir": out.display().to_string(), "manifest": m, "rows": total}));
             } else {
+                let mut table = crate::table::new(&["table", "rows", "file"], &[1]);
                 for t in &m.tables {
-                    println!("  {:<40} {:>10} rows  {}", t.name(), t.rows, t.file);
+                    table.add_row([t.name(), t.rows.to_string(), t.file.clone()]);
                 }
+                crate::table::print(&table);
                 println!(
                     "exported {total} rows from {} tables to {} (schema {})",
                     m.tables.len(),

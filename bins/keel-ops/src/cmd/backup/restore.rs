@@ -5,8 +5,8 @@
 
 use super::manifest::{Manifest, TableEntry};
 use super::tables::{self, db_error, BizTable, Fk};
-use super::term::Progress;
 use crate::output::OpsError;
+use crate::progress::Progress;
 use sqlx::{self, PgConnection, PgPool};
 use std::io::BufRead;
 use std::path::Path;
@@ -26,7 +26,7 @@ pub(crate) async fn restore(pool: &PgPool, dir: &Path, m: &Manifest, force: bool
             m.backend, m.backend
         )));
     }
-    let mut progress = Progress::stderr();
+    let progress = Progress::stderr();
     let mut tx = pool.begin().await.map_err(|e| db_error("starting the restore", e))?;
     tables::all_rows_or_error(&mut tx).await?;
     super::versions::check(&m.schema_versions, &super::versions::postgres(&mut tx).await?)?;
@@ -73,8 +73,8 @@ pub(crate) async fn restore(pool: &PgPool, dir: &Path, m: &Manifest, force: bool
     let mut done = Vec::new();
     for t in &order {
         let Some((_, entry)) = targets.iter().find(|(x, _)| x.oid == t.oid) else { continue };
-        progress.phase(&format!("restoring {}…", t.full_name()));
-        load_table(&mut tx, dir, t, entry, &fks, &mut progress).await?;
+        progress.rows(&format!("restoring {}", t.full_name()), Some(entry.rows));
+        load_table(&mut tx, dir, t, entry, &fks, &progress).await?;
         reset_sequences(&mut tx, t).await?;
         let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", t.source()))
             .fetch_one(&mut *tx)
@@ -103,7 +103,7 @@ async fn load_table(
     t: &BizTable,
     entry: &TableEntry,
     fks: &[Fk],
-    progress: &mut Progress,
+    progress: &Progress,
 ) -> Result<(), OpsError> {
     let (cols, overriding) = tables::insert_columns(conn, t.oid).await?;
     let cols = cols.join(", ");
@@ -139,7 +139,7 @@ async fn load_table(
             batch.push(']');
             sqlx::query(&insert).bind(&batch).execute(&mut *conn).await.map_err(|e| db_error(&what, e))?;
             loaded += in_batch as u64;
-            progress.set(&format!("restoring {}: {loaded} of {} rows", t.full_name(), entry.rows));
+            progress.position(loaded);
             batch = String::from("[");
             in_batch = 0;
         }

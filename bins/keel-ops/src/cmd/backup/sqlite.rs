@@ -7,8 +7,8 @@
 use super::export::{prepare, seal, select, Partial, TableWriter};
 use super::manifest::{self, Manifest, TableEntry};
 use super::tables::{fk_order, BizTable, Fk};
-use super::term::Progress;
 use crate::output::OpsError;
+use crate::progress::Progress;
 use futures::TryStreamExt;
 use sqlx::{self, Row, SqliteConnection, SqlitePool};
 use std::io::BufRead;
@@ -99,7 +99,7 @@ async fn list(conn: &mut SqliteConnection) -> Result<(Vec<SqliteTable>, Vec<Fk>)
 }
 
 pub(crate) async fn export(pool: &SqlitePool, out: &Path, wanted: &[String]) -> Result<Manifest, OpsError> {
-    let mut progress = Progress::stderr();
+    let progress = Progress::stderr();
     let mut tx = pool.begin().await.map_err(|e| db_error("starting the snapshot", e))?;
     let (all, fks) = list(&mut tx).await?;
     let schema_versions = super::versions::sqlite(&mut tx).await?;
@@ -130,13 +130,13 @@ pub(crate) async fn export(pool: &SqlitePool, out: &Path, wanted: &[String]) -> 
         let sql =
             format!("SELECT json_object({}) FROM {} ORDER BY {}", pairs.join(", "), bt.qname, bt.order_by.join(", "));
         let what = format!("exporting {}", bt.full_name());
-        progress.phase(&format!("{what}…"));
+        progress.rows(&what, None);
         let mut w = TableWriter::create(&partial, &bt.schema, &bt.name)?;
         let mut stream = sqlx::query_scalar::<_, String>(&sql).fetch(&mut *tx);
         while let Some(line) = stream.try_next().await.map_err(|e| db_error(&what, e))? {
             w.push(&line)?;
             if w.rows % 1000 == 0 {
-                progress.set(&format!("{what}: {} rows", w.rows));
+                progress.position(w.rows);
             }
         }
         drop(stream);
@@ -169,7 +169,7 @@ pub(crate) async fn restore(
             m.backend, m.backend
         )));
     }
-    let mut progress = Progress::stderr();
+    let progress = Progress::stderr();
     let mut tx = pool.begin().await.map_err(|e| db_error("starting the restore", e))?;
     super::versions::check(&m.schema_versions, &super::versions::sqlite(&mut tx).await?)?;
     let (all, fks) = list(&mut tx).await?;
@@ -213,7 +213,7 @@ pub(crate) async fn restore(
     for bt in &order {
         let Some((t, entry)) = targets.iter().find(|(t, _)| t.table.oid == bt.oid) else { continue };
         let what = format!("restoring {}", bt.full_name());
-        progress.phase(&format!("{what}…"));
+        progress.rows(&what, Some(entry.rows));
         let cols: Vec<String> = t.columns.iter().map(|c| q(c)).collect();
         let values: Vec<String> =
             t.columns.iter().map(|c| format!("json_extract(value, {})", lit(&format!("$.\"{c}\"")))).collect();
@@ -227,7 +227,7 @@ pub(crate) async fn restore(
         let file =
             std::fs::File::open(&path).map_err(|e| OpsError::failed(format!("cannot read {}: {e}", path.display())))?;
         let mut batch = String::from("[");
-        let mut in_batch = 0usize;
+        let (mut in_batch, mut loaded) = (0usize, 0u64);
         for line in std::io::BufReader::with_capacity(1 << 20, file).lines() {
             let line = line.map_err(|e| OpsError::failed(format!("cannot read {}: {e}", path.display())))?;
             if in_batch > 0 {
@@ -238,6 +238,8 @@ pub(crate) async fn restore(
             if in_batch >= BATCH_ROWS || batch.len() >= BATCH_BYTES {
                 batch.push(']');
                 sqlx::query(&insert).bind(&batch).execute(&mut *tx).await.map_err(|e| db_error(&what, e))?;
+                loaded += in_batch as u64;
+                progress.position(loaded);
                 batch = String::from("[");
                 in_batch = 0;
             }

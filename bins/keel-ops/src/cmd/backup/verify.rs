@@ -2,8 +2,8 @@
 //! the manifest; name every file that differs, is missing, or is not in the manifest.
 
 use super::manifest::{self, Manifest};
-use super::term::Progress;
 use crate::output::OpsError;
+use crate::progress::Progress;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::Path;
@@ -17,7 +17,7 @@ pub(crate) struct Problem {
 /// The manifest and every problem found (empty when the backup is intact).
 pub(crate) fn check(dir: &Path) -> Result<(Manifest, Vec<Problem>), OpsError> {
     let m = manifest::read(dir)?;
-    let mut progress = Progress::stderr();
+    let progress = Progress::stderr();
     let mut problems = Vec::new();
     for t in &m.tables {
         progress.phase(&format!("verifying {}…", t.file));
