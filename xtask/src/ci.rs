@@ -41,9 +41,36 @@ pub(crate) fn test() -> anyhow::Result<()> {
         .filter(|u| !u.trim().is_empty())
         .unwrap_or_else(|| DEFAULT_TEST_DATABASE_URL.to_owned());
     check_reachable(&url)?;
+    ensure_promtool()?;
     let mut t = cargo();
     t.args(["test", "--workspace", "--locked"]).env("TEST_DATABASE_URL", &url);
     step("tests (SQLite and PostgreSQL)", t)
+}
+
+/// The metrics tests pipe each binary's `/metrics` into `promtool check metrics` and fail
+/// without it under `CI=true`. It comes from Debian's `prometheus` package: installed with
+/// apt-get when running as root (as CI does), otherwise a message naming the package.
+fn ensure_promtool() -> anyhow::Result<()> {
+    let have = |cmd: &str, args: &[&str]| Command::new(cmd).args(args).output().is_ok_and(|o| o.status.success());
+    if have("promtool", &["--version"]) {
+        return Ok(());
+    }
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root {
+        bail!("promtool is missing: install Debian's `prometheus` package (sudo apt-get install -y prometheus)");
+    }
+    let mut update = Command::new("apt-get");
+    update.args(["update", "-qq"]);
+    step("apt-get update (for promtool)", update)?;
+    let mut install = Command::new("apt-get");
+    install
+        .args(["install", "-y", "-qq", "--no-install-recommends", "prometheus"])
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    step("install promtool (Debian package prometheus)", install)?;
+    if !have("promtool", &["--version"]) {
+        bail!("the `prometheus` package is installed but promtool does not run");
+    }
+    Ok(())
 }
 
 fn check_reachable(url: &str) -> anyhow::Result<()> {
