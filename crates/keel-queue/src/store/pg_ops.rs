@@ -216,7 +216,7 @@ impl PgStore {
             let ms = l.as_millis().clamp(1, i32::MAX as u128);
             sqlx::query(&format!("SET LOCAL statement_timeout = {ms}")).execute(&mut *tx).await?;
         }
-        let read = Self::snapshot_reads(&mut *tx, now).await;
+        let read = Self::snapshot_reads(&mut tx, now).await;
         let (rows, oldest, expired, paused) = read.map_err(|e| crate::error::timed_out(e, "queue snapshot", limit))?;
         tx.commit().await?;
         let rows = rows
