@@ -62,6 +62,11 @@ impl Collector for PullFamily {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let d = &self.desc;
         let samples = self.samples();
+        // A family with nothing to report is left out (as client_golang does): a HELP/TYPE
+        // pair without samples is legal but trips stricter readers.
+        if samples.is_empty() {
+            return Ok(());
+        }
         let mut family = encoder.encode_descriptor(d.base_name(), &d.help, None, d.kind.prometheus())?;
         for (values, value) in &samples {
             let pairs = d.pairs(values);

@@ -88,6 +88,10 @@ impl<M: EncodeMetric + Clone + Send + Sync + 'static> Collector for Capped<M> {
         let mut rows: Vec<(Vec<String>, M)> =
             self.series.iter().map(|e| (e.key().clone(), e.value().metric.clone())).collect();
         rows.sort_by(|a, b| a.0.cmp(&b.0));
+        // Nothing observed yet: left out, like an empty pull family.
+        if rows.is_empty() {
+            return Ok(());
+        }
         let mut family = encoder.encode_descriptor(d.base_name(), &d.help, None, d.kind.prometheus())?;
         for (values, metric) in &rows {
             let pairs = d.pairs(values);

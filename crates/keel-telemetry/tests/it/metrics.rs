@@ -248,6 +248,17 @@ fn bad_collector_samples_are_left_out_not_rendered() {
 }
 
 #[test]
+fn families_with_nothing_to_report_are_left_out() {
+    let reg = MetricsRegistry::new();
+    reg.register(FamilyDesc::gauge("keel_y", "Y.", &["k"]).unwrap(), Vec::new).unwrap();
+    reg.histogram(FamilyDesc::histogram("keel_z_seconds", "Z.", &["k"]).unwrap(), &[1.0], 5, "k").unwrap();
+    // No HELP/TYPE without samples (legal, but stricter readers such as smoke's refuse it).
+    assert_eq!(reg.render(), "");
+    reg.http().observe("GET", Some("/a"), 200, Duration::from_millis(1));
+    assert!(parse(&reg.render()).keys().eq([HTTP_DURATION_METRIC]));
+}
+
+#[test]
 fn labelled_families_are_capped_and_check_their_labels() {
     let reg = MetricsRegistry::new();
     let h = reg

@@ -5,6 +5,9 @@
 //! format leaves to readers: at least one sample, no series twice, no label repeated within a
 //! series, histograms consistent.
 //!
+//! The parser also refuses a HELP/TYPE pair with no samples, which the format allows; Keel's
+//! registry never writes one (an empty family is left out).
+//!
 //! Not prometheus-parse: it reads lines with regular expressions that drop, without an error,
 //! any sample whose label values contain `}` (keel-api's route templates do:
 //! `/api/admin/invoices/{id}`) and keeps escapes undecoded.
