@@ -1,6 +1,7 @@
 //! The metrics listener's router (`KEEL_METRICS_BIND`): `/metrics` in the Prometheus text
-//! format and nothing else. It is off the public port because a scrape costs a database query
-//! and publishes queue counts that `/api/health` shows only to internal callers.
+//! format (OpenMetrics on request) and nothing else. It is off the public port because it
+//! publishes queue counts that `/api/health` shows only to internal callers (and their
+//! snapshot, shared per interval, is still a database query).
 
 use crate::{ApiError, AppState};
 use axum::extract::State;
