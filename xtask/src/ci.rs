@@ -32,6 +32,7 @@ fn doc() -> anyhow::Result<()> {
 /// `TEST_DATABASE_URL` names (refused when nothing answers there: a Postgres suite that
 /// silently skips is a lie), or else a throwaway cluster xtask starts and removes itself.
 pub(crate) fn test() -> anyhow::Result<()> {
+    ensure_promtool()?;
     match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.trim().is_empty()) {
         Some(url) => {
             check_reachable(&url)?;
@@ -49,6 +50,13 @@ fn run_tests(database_url: &str) -> anyhow::Result<()> {
     let mut t = cargo();
     t.args(["test", "--workspace", "--locked"]).env("TEST_DATABASE_URL", database_url);
     step("tests (SQLite and PostgreSQL)", t)
+}
+
+/// The metrics tests pipe each binary's `/metrics` into `promtool check metrics` and fail
+/// without it under `CI=true`. It comes from Debian's `prometheus` package: installed with
+/// apt-get when running as root (as CI does), otherwise a message naming the package.
+fn ensure_promtool() -> anyhow::Result<()> {
+    crate::tools::debian_tool("promtool", "prometheus", "the metrics tests check each binary's /metrics with promtool")
 }
 
 fn check_reachable(url: &str) -> anyhow::Result<()> {

@@ -1,5 +1,6 @@
 //! The metrics families keel-api exports at `/metrics`, each read from its owner's counters at
-//! scrape time (rate limiters, org cache, route telemetry buffer).
+//! scrape time (rate limiters, org cache, route telemetry buffer, database pool, the shared
+//! queue snapshot), plus the embedded worker's job families.
 
 use crate::state::Limits;
 use keel_orgcache::OrgCache;
@@ -20,7 +21,14 @@ fn reg(
     }
 }
 
-pub(crate) fn register(m: &MetricsRegistry, limits: &Arc<Limits>, cache: &OrgCache, recorder: &RouteRecorder) {
+pub(crate) fn register(
+    m: &MetricsRegistry,
+    limits: &Arc<Limits>,
+    cache: &OrgCache,
+    recorder: &RouteRecorder,
+    db: &keel_storage::Db,
+    snapshot: &keel_queue::SharedSnapshot,
+) -> Arc<keel_worker::JobMetrics> {
     let all = {
         let l = limits.clone();
         move || {
@@ -82,4 +90,17 @@ pub(crate) fn register(m: &MetricsRegistry, limits: &Arc<Limits>, cache: &OrgCac
     if let Err(e) = recorder.register_metrics(m) {
         tracing::error!(error = %e, "route telemetry metrics not registered");
     }
+    if let Err(e) = keel_telemetry::metrics::register_pool_metrics(m, db) {
+        tracing::error!(error = %e, "database pool metrics not registered");
+    }
+    if let Err(e) = keel_worker::metrics::register_queue_gauges(m, snapshot) {
+        tracing::error!(error = %e, "queue gauges not registered");
+    }
+    // The same names as the standalone worker's, so dashboards read both alike. Registration
+    // fails only on a bad name fixed in keel-worker (its tests register them too); the
+    // fallback registry keeps the observer working, unexported.
+    keel_worker::JobMetrics::register(m).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "job metrics not registered");
+        keel_worker::JobMetrics::register(&MetricsRegistry::new()).unwrap_or_else(|e| unreachable!("{e}"))
+    })
 }

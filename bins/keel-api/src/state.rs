@@ -37,8 +37,11 @@ pub struct AppState {
     pub metrics: Arc<keel_telemetry::MetricsRegistry>,
     /// The job queue, and the dispatcher that honours `<KIND>_QUEUE_DISABLED` (run inline).
     pub queue: Arc<dyn keel_queue::Store>,
-    /// `keel_queue_jobs{state}`, refreshed from one snapshot query at each scrape.
-    pub(crate) queue_gauges: Option<keel_telemetry::metrics::PushedFamily>,
+    /// The queue snapshot behind the queue gauges and health's `queue` section: at most one
+    /// bounded query per `KEEL_METRICS_SNAPSHOT_INTERVAL`, however many scrapes and probes.
+    pub queue_snapshot: keel_queue::SharedSnapshot,
+    /// The embedded worker's job families (`keel_job_*`), fed through its observer.
+    pub job_metrics: Arc<keel_worker::JobMetrics>,
     pub dispatcher: keel_queue::Dispatcher,
     pub recorder: keel_telemetry::RouteRecorder,
     /// The batch writer behind `recorder`, started by `serve` (which also flushes it at the end).
@@ -84,16 +87,15 @@ impl AppState {
         let dispatcher = keel_queue::Dispatcher::new(queue.clone(), registry, config.switches.clone());
         let limits = Arc::new(limits);
         let metrics = Arc::new(keel_telemetry::MetricsRegistry::new());
-        crate::observe::register(&metrics, &limits, &cache, &recorder);
-        let health = crate::routes::with_queue_section(health, queue.clone());
-        let queue_gauges =
-            keel_telemetry::metrics::FamilyDesc::gauge("keel_queue_jobs", "Jobs per state at this scrape", &["state"])
-                .and_then(|d| metrics.pushed(d))
-                .ok();
+        let queue_snapshot =
+            keel_worker::metrics::queue_snapshot(queue.clone(), config.worker.metrics_snapshot_interval);
+        let job_metrics = crate::observe::register(&metrics, &limits, &cache, &recorder, &db, &queue_snapshot);
+        let health = crate::routes::with_queue_section(health, queue_snapshot.clone());
         Self {
             cache,
             queue,
-            queue_gauges,
+            queue_snapshot,
+            job_metrics,
             dispatcher,
             metrics,
             recorder,

@@ -12,6 +12,9 @@ use std::time::Duration;
 /// The longest `KEEL_WEBHOOK_TIMEOUT`: a delivery holds a worker slot for that long.
 const MAX_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// Prometheus' default scrape interval: a snapshot per scrape of one Prometheus, fewer with more.
+const DEFAULT_SNAPSHOT_INTERVAL: Duration = Duration::from_secs(15);
+
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub settings: Settings,
@@ -34,6 +37,9 @@ pub struct WorkerConfig {
     pub webhook_timeout: Duration,
     /// `KEEL_WORKER_METRICS_BIND`, default `127.0.0.1:9091` (standalone worker only).
     pub metrics_bind: SocketAddr,
+    /// `KEEL_METRICS_SNAPSHOT_INTERVAL`, default 15 s: the queue gauges (and keel-api's health
+    /// queue section) come from at most one database snapshot per interval.
+    pub metrics_snapshot_interval: Duration,
     /// `HEALTH_TIMEOUT_MS` for the listener's `/api/health` (standalone worker only; keel-api
     /// reads its own).
     pub health: keel_health::HealthConfig,
@@ -97,6 +103,10 @@ impl WorkerConfig {
             SocketAddr::from(([127, 0, 0, 1], 9091)),
             "an address like 127.0.0.1:9091",
         );
+        let metrics_snapshot_interval = r.duration("KEEL_METRICS_SNAPSHOT_INTERVAL", DEFAULT_SNAPSHOT_INTERVAL);
+        if metrics_snapshot_interval < Duration::from_secs(1) || metrics_snapshot_interval > Duration::from_secs(3600) {
+            r.problem("KEEL_METRICS_SNAPSHOT_INTERVAL", "must be between 1s and 1h, like 15s");
+        }
         let telemetry_retention_days = r.int_in("ROUTE_TELEMETRY_RETENTION_DAYS", 30, 1, 3650);
         let reset_ttl = r.duration("KEEL_PASSWORD_RESET_TTL", Duration::from_secs(3600));
         if reset_ttl < Duration::from_secs(60) {
@@ -123,6 +133,7 @@ impl WorkerConfig {
             webhook_allowed_nets,
             webhook_timeout,
             metrics_bind,
+            metrics_snapshot_interval,
             health: keel_health::HealthConfig::default(),
             telemetry_retention_days,
             public_url,
@@ -184,6 +195,12 @@ mod tests {
         assert_eq!(load(&[("ROUTE_TELEMETRY_RETENTION_DAYS", "7")]).unwrap().telemetry_retention_days, 7);
         let p = load(&[("KEEL_WORKER_METRICS_BIND", "localhost")]).unwrap_err();
         assert!(p.to_string().contains("KEEL_WORKER_METRICS_BIND"), "{p}");
+        assert_eq!(c.metrics_snapshot_interval, Duration::from_secs(15));
+        assert_eq!(load(&[("KEEL_METRICS_SNAPSHOT_INTERVAL", "1m")]).unwrap().metrics_snapshot_interval.as_secs(), 60);
+        for bad in ["0s", "2h", "soon"] {
+            let p = load(&[("KEEL_METRICS_SNAPSHOT_INTERVAL", bad)]).unwrap_err();
+            assert!(p.to_string().contains("KEEL_METRICS_SNAPSHOT_INTERVAL"), "{bad}: {p}");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 mod config;
 mod health;
 mod kinds;
-mod metrics;
+pub mod metrics;
 mod schema;
 pub mod shutdown;
 mod switches;
@@ -15,7 +15,7 @@ pub use kinds::{
     builtin_options, builtin_registry, webhook_signature, FileOutbox, MailError, MailFuture, Mailer, Message,
     PasswordResetRequest, Sender, SmtpMailer, DELIVERY_ID_HEADER, SIGNATURE_HEADER,
 };
-pub use metrics::{metrics_router, serve_metrics};
+pub use metrics::{metrics_router, serve_metrics, JobMetrics, WorkerMetrics};
 pub use schema::{migrate, CAMPAIGNS_SCHEMA, SCHEMAS};
 pub use switches::{watch_switches, SWITCHES_FILE_POLL};
 

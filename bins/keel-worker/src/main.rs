@@ -53,15 +53,28 @@ async fn main() -> ExitCode {
     };
     let health = config.health;
     let ctx = keel_worker::WorkerContext { db: db.clone(), config, switches };
+    // The keyring lets the health and metrics store read sealed jobs' rows like the worker does.
+    let store = keel_worker::open_store(&ctx);
+    let metrics = match keel_worker::WorkerMetrics::new(&db, store.clone(), ctx.config.metrics_snapshot_interval) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("keel-worker: metrics: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let worker = match keel_worker::build(&ctx) {
-        Ok(w) => Arc::new(w),
+        Ok(w) => Arc::new(w.with_observer(metrics.jobs.clone())),
         Err(e) => {
             eprintln!("keel-worker: {e:#}");
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = metrics.register_worker(&worker) {
+        eprintln!("keel-worker: metrics: {e}");
+        return ExitCode::from(1);
+    }
     tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics listening");
-    let app = keel_worker::metrics_router(worker.clone(), keel_worker::open_store(&ctx), db.clone(), health);
+    let app = keel_worker::metrics_router(&metrics, worker.clone(), store, db.clone(), health);
     let metrics = tokio::spawn(keel_worker::serve_metrics(listener, app, shutdown.clone()));
     let res = keel_worker::run_worker(&ctx, worker, shutdown).await;
     let _ = metrics.await;

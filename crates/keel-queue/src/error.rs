@@ -90,6 +90,17 @@ pub enum QueueError {
     /// Sealing a sensitive payload failed (no keyring, or a payload that cannot be sealed).
     #[error(transparent)]
     Seal(#[from] crate::SealError),
+    /// A bounded read ([`crate::JobStore::snapshot_within`]) ran past its limit and the
+    /// database stopped it.
+    #[error(
+        "{what} took longer than {limit:?} and was stopped by the database; it is slow or the jobs table is very large"
+    )]
+    TimedOut {
+        /// What was stopped (`queue snapshot`).
+        what: &'static str,
+        /// The limit it ran past.
+        limit: std::time::Duration,
+    },
 
     /// A row read back from the database does not decode; names the column.
     #[error("corrupt queue row ({0}); was the table edited by hand?")]
@@ -105,6 +116,17 @@ impl QueueError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Unavailable(_))
     }
+}
+
+/// Maps a statement stopped by its time bound (PostgreSQL `57014` query_canceled, SQLite
+/// `SQLITE_INTERRUPT` 9) to [`QueueError::TimedOut`]; any other error as usual.
+pub(crate) fn timed_out(e: sqlx::Error, what: &'static str, limit: Option<std::time::Duration>) -> QueueError {
+    if let (Some(limit), sqlx::Error::Database(db)) = (limit, &e) {
+        if matches!(db.code().as_deref(), Some("57014") | Some("9")) {
+            return QueueError::TimedOut { what, limit };
+        }
+    }
+    e.into()
 }
 
 impl From<sqlx::Error> for QueueError {

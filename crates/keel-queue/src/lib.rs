@@ -31,6 +31,7 @@ mod job;
 mod names;
 mod new_job;
 mod retry;
+mod shared_snapshot;
 mod snapshot;
 pub mod store;
 mod switches;
@@ -52,6 +53,7 @@ pub use new_job::{
 pub use retry::RetryPolicy;
 pub use schema::{migrate, SCHEMA};
 pub use seal::{redact_payload, JobKey, KeySettings, Keyring, SealError, Sensitive, SEALED_MARK};
+pub use shared_snapshot::{SharedSnapshot, SnapshotResult};
 pub use snapshot::{QueueSnapshot, StateCounts};
 pub use store::{
     open, open_sealed, open_with, Claim, CronStore, Finish, Finished, JobFilter, JobStore, Outcome, PauseReason,
@@ -64,7 +66,10 @@ pub use switches_file::FileSwitches;
 /// The token [`Worker::run`] takes, re-exported so callers need not name tokio-util's version.
 pub use tokio_util::sync::CancellationToken;
 pub use wake::Wakeup;
-pub use worker::{JobContext, JobError, JobErrorKind, QueueSettings, Registry, Worker, WorkerSettings};
+pub use worker::{
+    JobContext, JobError, JobErrorKind, JobFinished, JobObserver, JobOutcome, JobStarted, QueueSettings, Registry,
+    Worker, WorkerSettings,
+};
 
 #[cfg(test)]
 mod tests;

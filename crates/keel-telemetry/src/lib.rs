@@ -44,7 +44,7 @@ pub use ingest::{
 #[cfg(feature = "tower")]
 pub use layer::{RouteTiming, RouteTimingLayer};
 pub use logging::{init_logging, LoggingError};
-pub use metrics::{MetricsRegistry, CONTENT_TYPE as METRICS_CONTENT_TYPE};
+pub use metrics::{Exposition, MetricsRegistry, CONTENT_TYPE as METRICS_CONTENT_TYPE};
 pub use percentile::{route_percentiles, weighted_nearest_rank, PercentileEngine, RoutePercentiles};
 pub use redact::redact;
 pub use report::{build_report, ReportError, ReportOptions, ReportStep, TelemetryReport};

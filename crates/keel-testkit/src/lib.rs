@@ -6,11 +6,14 @@
 //! here and dropped when the [`TestDb`] is dropped. Without `TEST_DATABASE_URL` a Postgres test
 //! prints `SKIPPED (postgres): <name>` straight to stderr (so it shows even when cargo captures
 //! output) and returns; under `CI=true` it fails instead, so CI can never pass by skipping.
+//! [`promtool_check_metrics`] follows the same rule for Prometheus' `promtool`.
 
 mod process;
+mod promtool;
 mod testdb;
 
 pub use process::{Proc, TEST_JOB_ENCRYPTION_KEY};
+pub use promtool::promtool_check_metrics;
 pub use testdb::{postgres_admin_url, TestDb};
 
 /// Runs each listed `async fn name(db: TestDb)` once on SQLite and once on PostgreSQL, as the

@@ -1,11 +1,12 @@
 //! The metrics listener's router (`KEEL_METRICS_BIND`): `/metrics` in the Prometheus text
-//! format and nothing else. It is off the public port because a scrape costs a database query
-//! and publishes queue counts that `/api/health` shows only to internal callers.
+//! format (OpenMetrics on request) and nothing else. It is off the public port because it
+//! publishes queue counts that `/api/health` shows only to internal callers (and their
+//! snapshot, shared per interval, is still a database query).
 
 use crate::{ApiError, AppState};
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
@@ -18,20 +19,9 @@ pub(crate) fn metrics_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// `GET /metrics`: Prometheus text format.
-pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    // Queue gauges come from one bounded snapshot query; if it is slow the other families
-    // still answer, with the previous gauge values.
-    if let Some(g) = &state.queue_gauges {
-        if let Ok(Ok(s)) = tokio::time::timeout(std::time::Duration::from_secs(1), state.queue.snapshot()).await {
-            let samples = keel_queue::JobState::ALL
-                .iter()
-                .map(|st| keel_telemetry::metrics::Sample::new([st.as_str()], s.counts.get(*st) as f64))
-                .collect();
-            let _ = g.replace(samples);
-        }
-    }
-    let mut res = state.metrics.render().into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(keel_telemetry::METRICS_CONTENT_TYPE));
-    res
+/// `GET /metrics`: the Prometheus text format, or OpenMetrics when `Accept` asks for it. The
+/// queue gauges come from the shared snapshot (one bounded query per interval for every
+/// scraper and health probe together); if it fails they keep their previous values.
+pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    keel_worker::metrics::scrape(&state.metrics, &state.queue_snapshot, &headers).await
 }

@@ -44,18 +44,21 @@ pub async fn run(mut config: Config, shutdown: CancellationToken) -> anyhow::Res
     let metrics_listener = TcpListener::bind(config.metrics_bind).await.with_context(|| {
         format!("cannot bind KEEL_METRICS_BIND={}: is another process using the port?", config.metrics_bind)
     })?;
-    let worker = if s.embedded_worker {
-        let ctx = keel_worker::WorkerContext {
-            db: db.clone(),
-            config: config.worker.clone(),
-            switches: config.switches.clone(),
-        };
-        let token = shutdown.child_token();
-        Some(tokio::spawn(async move { keel_worker::run(ctx, token).await }))
-    } else {
-        None
-    };
+    let ctx = s.embedded_worker.then(|| keel_worker::WorkerContext {
+        db: db.clone(),
+        config: config.worker.clone(),
+        switches: config.switches.clone(),
+    });
     let state = AppState::new(db.clone(), config);
+    let worker = match ctx {
+        Some(ctx) => {
+            // Its jobs are counted in this process's metrics (`keel_job_*`).
+            let w = keel_worker::build(&ctx)?.with_observer(state.job_metrics.clone());
+            let token = shutdown.child_token();
+            Some(tokio::spawn(async move { keel_worker::run_worker(&ctx, std::sync::Arc::new(w), token).await }))
+        }
+        None => None,
+    };
     // Cache invalidations reach the other api processes over LISTEN/NOTIFY on Postgres; on
     // SQLite there is one node and invalidation is local.
     let _bus = match db.pg().map(|pool| keel_orgcache::PgBus::connect(&state.cache, pool)) {

@@ -12,6 +12,7 @@ mod fixture;
 mod health;
 mod invoices;
 mod logs;
+mod metrics;
 mod openapi_sync;
 mod process;
 mod recovery;

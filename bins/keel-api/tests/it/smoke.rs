@@ -5,7 +5,7 @@ use crate::start;
 use clap::Parser;
 use keel_testkit::TestDb;
 
-async fn smoke(base: &str, metrics: &str) -> u8 {
+pub(crate) async fn smoke(base: &str, metrics: &str) -> u8 {
     let cli = keel_ops::Cli::parse_from(["keel-ops", "smoke", "--base-url", base, "--metrics-url", metrics, "--json"]);
     keel_ops::run_code(cli, &keel_config::MapSource::default()).await
 }

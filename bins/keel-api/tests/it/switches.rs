@@ -13,7 +13,7 @@ fn the_switches_file_steers_a_running_api_on_sighup() {
     let t = rt.block_on(keel_testkit::TestDb::sqlite(crate::SCHEMAS));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("switches");
-    write_atomically(&file, "# no incident\n").unwrap();
+    write_atomically(&file, "# no incident\n");
     let outbox = dir.path().join("outbox");
     for embedded in ["true", "false"] {
         let env = [
@@ -23,10 +23,10 @@ fn the_switches_file_steers_a_running_api_on_sighup() {
             ("KEEL_MAIL_OUTBOX_DIR", outbox.to_str().unwrap()),
             ("KEEL_SWITCHES_FILE", file.to_str().unwrap()),
         ];
-        write_atomically(&file, "# no incident\n").unwrap();
+        write_atomically(&file, "# no incident\n");
         let mut p = Proc::start(BIN, &[], &env);
         p.wait_listening();
-        write_atomically(&file, "DISABLE_SCHEDULED_WORK=true\nEMAIL_SEND_QUEUE_DISABLED=true\n").unwrap();
+        write_atomically(&file, "DISABLE_SCHEDULED_WORK=true\nEMAIL_SEND_QUEUE_DISABLED=true\n");
         p.signal("HUP");
         let reloaded = p.wait_for(Duration::from_secs(30), |v| v["event"] == "switches_reloaded");
         assert_eq!(reloaded["active"], "[\"DISABLE_SCHEDULED_WORK\", \"EMAIL_SEND_QUEUE_DISABLED\"]", "{reloaded}");

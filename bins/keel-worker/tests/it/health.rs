@@ -75,7 +75,9 @@ async fn a_worker_without_claim_loops_or_database_is_degraded(t: TestDb) {
     let ctx = keel_worker::WorkerContext { db: t.db.clone(), config, switches: keel_queue::SwitchBoard::default() };
     // Built, never run: no claim loop is alive.
     let worker = Arc::new(keel_worker::build(&ctx).unwrap());
-    let app = keel_worker::metrics_router(worker, keel_queue::open(t.db.clone()), t.db.clone(), health);
+    let store = keel_queue::open(t.db.clone());
+    let metrics = keel_worker::WorkerMetrics::new(&t.db, store.clone(), Duration::from_secs(15)).unwrap();
+    let app = keel_worker::metrics_router(&metrics, worker, store, t.db.clone(), health);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = tokio_util::sync::CancellationToken::new();

@@ -17,7 +17,7 @@ fn skipped(v: &serde_json::Value, task: &str, reason: &str) -> bool {
 async fn the_switches_file_steers_a_running_worker_on_sighup_and_on_change(t: TestDb) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("switches");
-    write_atomically(&file, "# no incident\n").unwrap();
+    write_atomically(&file, "# no incident\n");
     let outbox = dir.path().join("outbox");
     let env = [
         ("DATABASE_URL", t.url.as_str()),
@@ -36,7 +36,7 @@ async fn the_switches_file_steers_a_running_worker_on_sighup_and_on_change(t: Te
     let job = store.enqueue(NewJob::new("demo.sleep", &serde_json::json!({"ms": 1})).unwrap()).await.unwrap().id();
 
     // The file names the switch: its false clears the environment's true, without a restart.
-    write_atomically(&file, "DISABLE_SCHEDULED_WORK=false\n").unwrap();
+    write_atomically(&file, "DISABLE_SCHEDULED_WORK=false\n");
     p.signal("HUP");
     let reloaded = wait(&mut p, &|v| v["event"] == "switches_reloaded" && v["active"] == "[]");
     assert!(["sighup", "file_changed"].contains(&reloaded["trigger"].as_str().unwrap()), "{reloaded}");
@@ -52,13 +52,13 @@ async fn the_switches_file_steers_a_running_worker_on_sighup_and_on_change(t: Te
     }
 
     // An edit alone (no signal) is picked up by the file watch; one task only this time.
-    write_atomically(&file, "DISABLE_SCHEDULED_WORK=false\nDISABLE_BACKGROUND_JOB_CRON=true\n").unwrap();
+    write_atomically(&file, "DISABLE_SCHEDULED_WORK=false\nDISABLE_BACKGROUND_JOB_CRON=true\n");
     let reloaded = wait(&mut p, &|v| v["event"] == "switches_reloaded" && v["trigger"] == "file_changed");
     assert_eq!(reloaded["active"], "[\"DISABLE_BACKGROUND_JOB_CRON\"]", "{reloaded}");
     wait(&mut p, &|v| skipped(v, "background_job", "DISABLE_BACKGROUND_JOB_CRON=true"));
 
     // A bad edit is reported with its line and keeps the switches in force.
-    write_atomically(&file, "DISABLE_BACKGROUND_JOB_CRON=perhaps\n").unwrap();
+    write_atomically(&file, "DISABLE_BACKGROUND_JOB_CRON=perhaps\n");
     p.signal("HUP");
     let refused = wait(&mut p, &|v| v["event"] == "switches_not_reloaded");
     let problems = refused["problems"].as_str().unwrap_or_default();

@@ -18,6 +18,9 @@
 //!   invoices for the org, all with distinct numbers. One untimed round first, so every timed
 //!   round runs on warm keep-alive connections and an existing day counter.
 //!
+//! - **Scrape storm** (`api_storm.rs`): admin list latency p50/p99 with 0 vs 8 concurrent
+//!   `/metrics` scrapers against 100,000 pending jobs.
+//!
 //! Method: `CLIENTS` client tasks issue requests back to back for `ROUND` each, after a
 //! warm-up of every side. Rounds alternate the order of the sides (full, bare, bearer, then
 //! the reverse) and each side's figure is the median of `ROUNDS`, so load from other work on
@@ -174,17 +177,22 @@ async fn measure(
 
     eprintln!("api/{name}: {CREATES} concurrent invoice creates, {CREATE_ROUNDS} rounds");
     let create_s = creates(db, client, full, tenant, &bearer).await?;
+    let storm = super::api_storm::scrape_storm(name, db, client, full, &bearer).await?;
 
-    Ok(vec![
-        Row::new(format!("{name}/admin_list_full_stack"), "ops_per_s", session, "higher")
-            .vs(PEER, bare_rate)
-            .target(LIST_TARGET),
-        Row::new(format!("{name}/admin_list_full_stack_bearer"), "ops_per_s", token, "higher")
-            .vs(PEER, bare_rate)
-            .target(LIST_TARGET),
-        Row::new(format!("{name}/invoice_create_{CREATES}_concurrent"), "s_total", create_s, "lower")
-            .target("all numbers unique; time reported"),
-    ])
+    Ok([
+        vec![
+            Row::new(format!("{name}/admin_list_full_stack"), "ops_per_s", session, "higher")
+                .vs(PEER, bare_rate)
+                .target(LIST_TARGET),
+            Row::new(format!("{name}/admin_list_full_stack_bearer"), "ops_per_s", token, "higher")
+                .vs(PEER, bare_rate)
+                .target(LIST_TARGET),
+            Row::new(format!("{name}/invoice_create_{CREATES}_concurrent"), "s_total", create_s, "lower")
+                .target("all numbers unique; time reported"),
+        ],
+        storm,
+    ]
+    .concat())
 }
 
 struct Target {

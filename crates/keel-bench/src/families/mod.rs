@@ -4,6 +4,8 @@ use crate::report::{self, Row};
 
 #[cfg(feature = "api")]
 mod api;
+#[cfg(feature = "api")]
+mod api_storm;
 #[cfg(feature = "money")]
 mod money;
 #[cfg(feature = "money")]

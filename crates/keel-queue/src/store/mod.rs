@@ -203,6 +203,11 @@ pub trait JobStore: Send + Sync {
 
     /// Counts per state and kind, the oldest waiting job's age and expired leases.
     fn snapshot(&self) -> StoreFuture<'_, QueueSnapshot>;
+    /// [`JobStore::snapshot`] bounded by the database itself: PostgreSQL's
+    /// `statement_timeout` (set for this transaction only), an interrupting progress handler on
+    /// SQLite. Past `limit` it fails with [`QueueError::TimedOut`] and the database has stopped
+    /// working on it (a client-side timeout would leave the query running).
+    fn snapshot_within(&self, limit: Duration) -> StoreFuture<'_, QueueSnapshot>;
     /// Deletes completed and cancelled jobs that finished before `now - older_than`, in
     /// batches; returns how many.
     fn prune(&self, older_than: Duration) -> StoreFuture<'_, u64>;

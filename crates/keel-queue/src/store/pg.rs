@@ -643,7 +643,10 @@ impl JobStore for PgStore {
         Box::pin(self.pause_reason_impl(queue, task))
     }
     fn snapshot(&self) -> StoreFuture<'_, QueueSnapshot> {
-        Box::pin(self.snapshot_impl())
+        Box::pin(self.snapshot_impl(None))
+    }
+    fn snapshot_within(&self, limit: Duration) -> StoreFuture<'_, QueueSnapshot> {
+        Box::pin(self.snapshot_impl(Some(limit)))
     }
     fn prune(&self, older_than: Duration) -> StoreFuture<'_, u64> {
         Box::pin(self.prune_impl(older_than))

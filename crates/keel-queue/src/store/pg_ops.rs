@@ -204,10 +204,35 @@ impl PgStore {
         Ok(q.map(PauseReason::Queue).or(t.map(PauseReason::Task)))
     }
 
-    pub(crate) async fn snapshot_impl(&self) -> Result<QueueSnapshot, QueueError> {
+    /// `limit` bounds each statement with `SET LOCAL statement_timeout` (this transaction only,
+    /// overriding any pool-wide setting); the server cancels what runs longer.
+    pub(crate) async fn snapshot_impl(&self, limit: Option<Duration>) -> Result<QueueSnapshot, QueueError> {
         let now = self.clock.now();
         // One snapshot of the data, so the counts add up with each other.
         let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+        if let Some(l) = limit {
+            // SET takes no bind parameters; the value is an integer we format. 0 would mean
+            // "no limit", so at least 1 ms.
+            let ms = l.as_millis().clamp(1, i32::MAX as u128);
+            sqlx::query(&format!("SET LOCAL statement_timeout = {ms}")).execute(&mut *tx).await?;
+        }
+        let read = Self::snapshot_reads(&mut tx, now).await;
+        let (rows, oldest, expired, paused) = read.map_err(|e| crate::error::timed_out(e, "queue snapshot", limit))?;
+        tx.commit().await?;
+        let rows = rows
+            .into_iter()
+            .map(|(k, s, n)| Ok((k, s.parse::<JobState>()?, u64::try_from(n).unwrap_or(0))))
+            .collect::<Result<Vec<_>, QueueError>>()?;
+        Ok(QueueSnapshot::build(now, rows, oldest, u64::try_from(expired).unwrap_or(0), paused))
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn snapshot_reads(
+        tx: &mut sqlx::PgConnection,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(Vec<(String, String, i64)>, Option<chrono::DateTime<chrono::Utc>>, i64, Vec<String>), sqlx::Error>
+    {
+        let tx = &mut *tx;
         let rows: Vec<(String, String, i64)> =
             sqlx::query_as("SELECT kind, state, count(*) FROM keel_jobs GROUP BY kind, state")
                 .fetch_all(&mut *tx)
@@ -225,12 +250,7 @@ impl PgStore {
                 .await?;
         let paused: Vec<String> =
             sqlx::query_scalar("SELECT queue FROM keel_queue_pauses ORDER BY queue").fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        let rows = rows
-            .into_iter()
-            .map(|(k, s, n)| Ok((k, s.parse::<JobState>()?, u64::try_from(n).unwrap_or(0))))
-            .collect::<Result<Vec<_>, QueueError>>()?;
-        Ok(QueueSnapshot::build(now, rows, oldest, u64::try_from(expired).unwrap_or(0), paused))
+        Ok((rows, oldest, expired, paused))
     }
 
     pub(crate) async fn prune_impl(&self, older_than: Duration) -> Result<u64, QueueError> {

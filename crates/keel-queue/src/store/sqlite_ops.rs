@@ -9,6 +9,44 @@ use std::time::Duration;
 
 const PRUNE_BATCH: i64 = 5_000;
 
+/// Virtual-machine steps between two deadline checks of a bounded snapshot: often enough that
+/// an interrupt lands within microseconds of the deadline, rarely enough to cost nothing.
+pub(crate) const PROGRESS_OPS: i32 = 1_000;
+
+/// A progress handler that interrupts statements on one connection once `deadline` passes.
+/// The handler lives on the connection, which goes back to the pool: if the snapshot future is
+/// dropped before [`Deadline::disarm`] runs, the shared flag turns the leftover handler into a
+/// no-op, so no later statement on that connection is ever interrupted by it.
+struct Deadline {
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Deadline {
+    async fn arm(conn: &mut sqlx::SqliteConnection, limit: Duration) -> Result<Deadline, sqlx::Error> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let armed = std::sync::Arc::new(AtomicBool::new(true));
+        let flag = armed.clone();
+        let deadline = std::time::Instant::now() + limit;
+        // Returning false interrupts the running statement.
+        conn.lock_handle().await?.set_progress_handler(PROGRESS_OPS, move || {
+            !flag.load(Ordering::Relaxed) || std::time::Instant::now() < deadline
+        });
+        Ok(Deadline { armed })
+    }
+
+    async fn disarm(self, conn: &mut sqlx::SqliteConnection) {
+        if let Ok(mut h) = conn.lock_handle().await {
+            h.remove_progress_handler();
+        }
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        self.armed.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     // SQLITE_CONSTRAINT_UNIQUE (2067) and SQLITE_CONSTRAINT_PRIMARYKEY (1555).
     matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("2067") | Some("1555")))
@@ -196,10 +234,35 @@ impl SqliteStore {
         Ok(q.map(PauseReason::Queue).or(t.map(PauseReason::Task)))
     }
 
-    pub(crate) async fn snapshot_impl(&self) -> Result<QueueSnapshot, QueueError> {
+    /// `limit` bounds the whole snapshot: SQLite has no statement timeout, so a progress
+    /// handler (called every [`PROGRESS_OPS`] virtual-machine steps) interrupts the running
+    /// statement once the deadline has passed (`SQLITE_INTERRUPT`).
+    pub(crate) async fn snapshot_impl(&self, limit: Option<Duration>) -> Result<QueueSnapshot, QueueError> {
         let now = self.clock.now();
+        let mut conn = self.pool.acquire().await?;
+        let guard = match limit {
+            Some(l) => Some(Deadline::arm(&mut conn, l).await?),
+            None => None,
+        };
+        let read = Self::snapshot_reads(&mut conn, now).await;
+        if let Some(g) = guard {
+            g.disarm(&mut conn).await;
+        }
+        let (rows, oldest, expired, paused) = read.map_err(|e| crate::error::timed_out(e, "queue snapshot", limit))?;
+        let rows = rows
+            .into_iter()
+            .map(|(k, s, n)| Ok((k, s.parse::<JobState>()?, u64::try_from(n).unwrap_or(0))))
+            .collect::<Result<Vec<_>, QueueError>>()?;
+        Ok(QueueSnapshot::build(now, rows, oldest.map(ms_to_time), u64::try_from(expired).unwrap_or(0), paused))
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn snapshot_reads(
+        conn: &mut sqlx::SqliteConnection,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(Vec<(String, String, i64)>, Option<i64>, i64, Vec<String>), sqlx::Error> {
         // A read transaction: all four reads see one state of the file.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = sqlx::Connection::begin(conn).await?;
         let rows: Vec<(String, String, i64)> =
             sqlx::query_as("SELECT kind, state, count(*) FROM keel_jobs GROUP BY kind, state")
                 .fetch_all(&mut *tx)
@@ -218,11 +281,7 @@ impl SqliteStore {
         let paused: Vec<String> =
             sqlx::query_scalar("SELECT queue FROM keel_queue_pauses ORDER BY queue").fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        let rows = rows
-            .into_iter()
-            .map(|(k, s, n)| Ok((k, s.parse::<JobState>()?, u64::try_from(n).unwrap_or(0))))
-            .collect::<Result<Vec<_>, QueueError>>()?;
-        Ok(QueueSnapshot::build(now, rows, oldest.map(ms_to_time), u64::try_from(expired).unwrap_or(0), paused))
+        Ok((rows, oldest, expired, paused))
     }
 
     pub(crate) async fn prune_impl(&self, older_than: Duration) -> Result<u64, QueueError> {

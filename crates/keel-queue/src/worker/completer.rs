@@ -9,6 +9,7 @@
 
 use super::metrics::bump;
 use super::shared::{HandSlot, Shared};
+use super::{JobFinished, JobOutcome};
 use crate::{Finish, Finished, JobId, JobState, Outcome};
 use keel_ids::mask_email;
 use serde::Serialize;
@@ -22,7 +23,10 @@ const MAX_BATCH: usize = 1_000;
 pub(crate) struct Pending {
     pub(crate) finish: Finish,
     pub(crate) kind: String,
+    pub(crate) queue: String,
     pub(crate) attempt: u32,
+    /// How long the run took (for the observer).
+    pub(crate) ran_for: Duration,
     /// Returned to the claim loop once this finish is written.
     pub(crate) _slot: Option<HandSlot>,
 }
@@ -106,35 +110,43 @@ fn record(shared: &Shared, p: &Pending, r: Finished, report: &mut BatchReport) {
     let m = &shared.metrics;
     let id = p.finish.lease.job;
     let (kind, attempt) = (p.kind.as_str(), p.attempt);
-    match (r, &p.finish.outcome) {
+    let outcome = match (r, &p.finish.outcome) {
         (Finished::Stale, _) => {
             report.stale += 1;
             bump(&m.stale_finishes, 1);
             tracing::warn!(event = "stale_finish", job_id = %id, kind, attempt,
                 "outcome discarded: the lease was lost and the job was rescued; it runs again elsewhere");
+            return;
         }
         (Finished::Accepted(JobState::Completed), _) => {
             report.completed += 1;
             bump(&m.completed, 1);
             tracing::debug!(event = "completed", job_id = %id, kind, attempt);
+            JobOutcome::Completed
         }
         (Finished::Accepted(JobState::Retrying), Outcome::Retry { error, at }) => {
             report.retried += 1;
             bump(&m.retried, 1);
             tracing::info!(event = "retrying", job_id = %id, kind, attempt, next_run_at = %at.to_rfc3339(),
                 error = %mask_email(error));
+            JobOutcome::Retried
         }
         (Finished::Accepted(JobState::Failed), o) => {
             report.failed += 1;
             bump(&m.failed, 1);
             tracing::warn!(event = "failed", job_id = %id, kind, attempt, error = %mask_email(error_of(o)));
+            JobOutcome::Failed
         }
         (Finished::Accepted(state), o) => {
             report.dead_lettered += 1;
             bump(&m.dead_lettered, 1);
             tracing::warn!(event = "dead_lettered", job_id = %id, kind, attempt, state = %state,
                 error = %mask_email(error_of(o)));
+            JobOutcome::DeadLettered
         }
+    };
+    if let Some(obs) = &shared.observer {
+        obs.finished(&JobFinished { queue: &p.queue, kind, attempt, outcome, duration: p.ran_for });
     }
 }
 

@@ -3,11 +3,13 @@
 
 use super::handler::{JobContext, JobErrorKind};
 use super::shared::Shared;
+use super::JobStarted;
 use crate::clock::plus;
 use crate::{Job, Outcome};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) enum Done {
@@ -18,7 +20,18 @@ pub(crate) enum Done {
     LeaseLost,
 }
 
-pub(crate) async fn execute(shared: &Shared, job: Job, cancel: CancellationToken) -> Done {
+/// Runs `job` and says how long the run took; the observer (if any) hears of its start.
+pub(crate) async fn execute(shared: &Shared, job: Job, cancel: CancellationToken) -> (Done, Duration) {
+    if let Some(obs) = &shared.observer {
+        let lag = (shared.store.now() - job.run_at).to_std().unwrap_or(Duration::ZERO);
+        obs.started(&JobStarted { queue: &job.queue, kind: &job.kind, attempt: job.attempt, lag });
+    }
+    let began = tokio::time::Instant::now();
+    let done = run(shared, job, cancel).await;
+    (done, began.elapsed())
+}
+
+async fn run(shared: &Shared, job: Job, cancel: CancellationToken) -> Done {
     let Some(reg) = shared.registry.get(&job.kind) else {
         let known: Vec<&str> = shared.registry.kinds().collect();
         return Done::Finish(Outcome::DeadLetter {

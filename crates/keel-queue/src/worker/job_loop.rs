@@ -196,13 +196,14 @@ fn start(
     let shared = shared.clone();
     let tx = done_tx.clone();
     tracker.spawn(async move {
-        let (kind, attempt) = (job.kind.clone(), job.attempt);
-        let done = execute(&shared, job, token).await;
+        let (kind, queue, attempt) = (job.kind.clone(), job.queue.clone(), job.attempt);
+        let (done, ran_for) = execute(&shared, job, token).await;
         drop(permit);
         match done {
             Done::Finish(outcome) => {
                 shared.mark_finishing(lease.job);
-                let pending = Pending { finish: Finish { lease, outcome }, kind, attempt, _slot: Some(slot) };
+                let finish = Finish { lease, outcome };
+                let pending = Pending { finish, kind, queue, attempt, ran_for, _slot: Some(slot) };
                 if tx.send(pending).is_err() {
                     // Completer gone (cannot happen before shutdown ends); the lease expires.
                     shared.drop_held([lease.job]);

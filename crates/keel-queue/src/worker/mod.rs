@@ -7,6 +7,7 @@ mod execute;
 mod handler;
 mod job_loop;
 mod metrics;
+mod observer;
 mod runtime;
 mod settings;
 pub(crate) mod shared;
@@ -14,6 +15,7 @@ pub(crate) mod shared;
 pub use completer::BatchReport;
 pub use handler::{JobContext, JobError, JobErrorKind, Registry};
 pub use metrics::{MetricsSnapshot, QueueMetrics};
+pub use observer::{JobFinished, JobObserver, JobOutcome, JobStarted};
 pub use runtime::{Tick, Worker, WorkerReport};
 pub use settings::{default_worker_id, QueueSettings, WorkerSettings};
 

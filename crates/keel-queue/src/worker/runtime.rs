@@ -7,7 +7,7 @@ use super::execute::{execute, Done};
 use super::job_loop::{self, claim_for, log_claimed, log_skip, pause_text};
 use super::metrics::bump;
 use super::shared::Shared;
-use super::{background, MetricsSnapshot, QueueMetrics, Registry, WorkerSettings};
+use super::{background, JobObserver, MetricsSnapshot, QueueMetrics, Registry, WorkerSettings};
 use crate::cron::{scheduler, CronTick, RetentionTask, ScheduledTask};
 use crate::{Finish, PauseReason, QueueError, Rescued, Store, SwitchBoard};
 use futures::StreamExt;
@@ -60,6 +60,7 @@ pub struct Worker {
     settings: WorkerSettings,
     switches: SwitchBoard,
     metrics: Arc<QueueMetrics>,
+    observer: Option<Arc<dyn JobObserver>>,
     tasks: Vec<Arc<dyn ScheduledTask>>,
     /// Skipped ticks per scheduled task, reported by that task's next run.
     skipped: Arc<Mutex<HashMap<String, u64>>>,
@@ -86,6 +87,7 @@ impl Worker {
             settings,
             switches: SwitchBoard::default(),
             metrics: Arc::new(QueueMetrics::default()),
+            observer: None,
             tasks: vec![retention],
             skipped: Arc::default(),
             loops_running: Arc::default(),
@@ -95,6 +97,13 @@ impl Worker {
     /// Obeys `switches`: share one board across the process so a reload reaches every loop.
     pub fn with_switches(mut self, switches: SwitchBoard) -> Self {
         self.switches = switches;
+        self
+    }
+
+    /// Reports every job start and recorded finish to `observer` (the host's metrics: keel-queue
+    /// itself knows no metrics library).
+    pub fn with_observer(mut self, observer: Arc<dyn JobObserver>) -> Self {
+        self.observer = Some(observer);
         self
     }
 
@@ -128,6 +137,7 @@ impl Worker {
             settings: self.settings.clone(),
             switches: self.switches.clone(),
             metrics: self.metrics.clone(),
+            observer: self.observer.clone(),
             in_flight: Mutex::new(HashMap::new()),
             abandon: CancellationToken::new(),
             to_release: Mutex::new(Vec::new()),
@@ -247,12 +257,12 @@ impl Worker {
             .map(|job| async move {
                 let lease = job.lease()?;
                 let token = shared.hold(lease);
-                let (kind, attempt) = (job.kind.clone(), job.attempt);
+                let (kind, queue, attempt) = (job.kind.clone(), job.queue.clone(), job.attempt);
                 match execute(shared, job, token).await {
-                    Done::Finish(outcome) => {
-                        Some(Pending { finish: Finish { lease, outcome }, kind, attempt, _slot: None })
+                    (Done::Finish(outcome), ran_for) => {
+                        Some(Pending { finish: Finish { lease, outcome }, kind, queue, attempt, ran_for, _slot: None })
                     }
-                    Done::Interrupted | Done::LeaseLost => None,
+                    (Done::Interrupted | Done::LeaseLost, _) => None,
                 }
             })
             .buffer_unordered(q.concurrency as usize)

@@ -1,6 +1,6 @@
 //! State shared by a worker's loops: the store, handlers, settings, and the jobs in hand.
 
-use super::{QueueMetrics, Registry, WorkerSettings};
+use super::{JobObserver, QueueMetrics, Registry, WorkerSettings};
 use crate::{JobId, Lease, Store, SwitchBoard};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,6 +25,8 @@ pub(crate) struct Shared {
     pub(crate) settings: WorkerSettings,
     pub(crate) switches: SwitchBoard,
     pub(crate) metrics: Arc<QueueMetrics>,
+    /// The host's per-job hook (metrics), if any.
+    pub(crate) observer: Option<Arc<dyn JobObserver>>,
     /// Heartbeats extend exactly these leases.
     pub(crate) in_flight: Mutex<HashMap<JobId, InFlight>>,
     /// Cancelled when the shutdown deadline passes: handlers still running are abandoned.

@@ -6,6 +6,7 @@ const SCHEMAS: &[&keel_storage::Schema] = &[&keel_queue::SCHEMA];
 
 mod cron_store;
 mod incidents;
+mod observe;
 mod schema;
 mod sealed;
 mod store_admin;

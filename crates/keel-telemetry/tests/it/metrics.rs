@@ -1,9 +1,13 @@
-//! The exposition format, parsed back by a strict reader written for this test: HELP and TYPE
-//! before samples, valid names, escaped label values, cumulative buckets ending in `+Inf`.
+//! The exposition (written by prometheus-client), parsed back by a strict reader written for
+//! this test: HELP and TYPE before samples, valid names, escaped label values, cumulative
+//! buckets ending in `+Inf`; labelled families and their series cap; OpenMetrics on request;
+//! the pool gauges on a real database.
 
 use keel_telemetry::metrics::{
-    FamilyDesc, MetricsError, MetricsRegistry, Sample, HTTP_DURATION_BUCKETS, HTTP_DURATION_METRIC,
+    register_pool_metrics, Exposition, FamilyDesc, MetricsError, MetricsRegistry, Sample, HTTP_DURATION_BUCKETS,
+    HTTP_DURATION_METRIC, OVERFLOW_LABEL,
 };
+use keel_testkit::{backend_tests, TestDb};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -241,4 +245,117 @@ fn bad_collector_samples_are_left_out_not_rendered() {
     .unwrap();
     let fams = parse(&reg.render());
     assert_eq!(fams["keel_x_total"].samples, vec![("keel_x_total".to_owned(), vec![("k".into(), "a".into())], 1.0)]);
+}
+
+#[test]
+fn families_with_nothing_to_report_are_left_out() {
+    let reg = MetricsRegistry::new();
+    reg.register(FamilyDesc::gauge("keel_y", "Y.", &["k"]).unwrap(), Vec::new).unwrap();
+    reg.histogram(FamilyDesc::histogram("keel_z_seconds", "Z.", &["k"]).unwrap(), &[1.0], 5, "k").unwrap();
+    // No HELP/TYPE without samples (legal, but stricter readers such as smoke's refuse it).
+    assert_eq!(reg.render(), "");
+    reg.http().observe("GET", Some("/a"), 200, Duration::from_millis(1));
+    assert!(parse(&reg.render()).keys().eq([HTTP_DURATION_METRIC]));
+}
+
+#[test]
+fn labelled_families_are_capped_and_check_their_labels() {
+    let reg = MetricsRegistry::new();
+    let h = reg
+        .histogram(
+            FamilyDesc::histogram("keel_x_duration_seconds", "X.", &["queue", "kind"]).unwrap(),
+            &[0.1, 1.0],
+            2,
+            "kind",
+        )
+        .unwrap();
+    h.observe(&["default", "a"], 0.05).unwrap();
+    h.observe(&["default", "b"], 0.5).unwrap();
+    h.observe(&["default", "c"], 5.0).unwrap();
+    h.observe(&["default", "d"], 5.0).unwrap();
+    assert_eq!(h.count(&["default", OVERFLOW_LABEL]), 2, "kinds past the cap are folded");
+    assert!(matches!(h.observe(&["default"], 1.0), Err(MetricsError::LabelCount { want: 2, got: 1, .. })));
+    let c = reg.counter(FamilyDesc::counter("keel_x_total", "X.", &["kind"]).unwrap(), 10, "kind").unwrap();
+    c.inc(&["a"]).unwrap();
+    c.inc(&["a"]).unwrap();
+    assert_eq!(c.get(&["a"]), 2);
+    let fams = parse(&reg.render());
+    let x = &fams["keel_x_duration_seconds"];
+    assert_eq!(x.kind.as_deref(), Some("histogram"));
+    let inf = |kind: &str| {
+        x.samples
+            .iter()
+            .find(|(n, l, _)| {
+                n == "keel_x_duration_seconds_bucket"
+                    && l.contains(&("kind".into(), kind.into()))
+                    && l.contains(&("le".into(), "+Inf".into()))
+            })
+            .map(|s| s.2)
+    };
+    assert_eq!((inf("a"), inf("b"), inf(OVERFLOW_LABEL), inf("c")), (Some(1.0), Some(1.0), Some(2.0), None));
+    assert_eq!(fams["keel_x_total"].samples, vec![("keel_x_total".to_owned(), vec![("kind".into(), "a".into())], 2.0)]);
+
+    // Wrong uses are refused, naming the rule.
+    let gauge = FamilyDesc::gauge("keel_y", "Y.", &["k"]).unwrap();
+    assert!(matches!(reg.histogram(gauge.clone(), &[1.0], 5, "k"), Err(MetricsError::WrongKind { .. })));
+    let hd = FamilyDesc::histogram("keel_z_seconds", "Z.", &["k"]).unwrap();
+    assert!(matches!(reg.histogram(hd.clone(), &[1.0, 1.0], 5, "k"), Err(MetricsError::InvalidBuckets { .. })));
+    assert!(matches!(reg.histogram(hd.clone(), &[1.0], 5, "nope"), Err(MetricsError::InvalidLabel { .. })));
+    assert!(matches!(reg.register(hd, Vec::new), Err(MetricsError::WrongKind { .. })));
+    let clash = FamilyDesc::gauge("keel_x_duration_seconds_count", "X.", &[]).unwrap_err();
+    assert!(matches!(clash, MetricsError::InvalidName { .. }), "reserved suffix");
+    let dup = FamilyDesc::counter("keel_x_total", "X again.", &[]).unwrap();
+    assert!(matches!(reg.register(dup, Vec::new), Err(MetricsError::Duplicate { .. })));
+}
+
+#[test]
+fn openmetrics_is_served_when_the_scraper_asks_for_it() {
+    assert_eq!(Exposition::negotiate(None), Exposition::Text);
+    assert_eq!(Exposition::negotiate(Some("text/plain;version=0.0.4")), Exposition::Text);
+    let prometheus = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+    assert_eq!(Exposition::negotiate(Some(prometheus)), Exposition::OpenMetrics);
+    assert_eq!(Exposition::negotiate(Some("application/openmetrics-text; q=0, text/plain")), Exposition::Text);
+    assert!(Exposition::OpenMetrics.content_type().starts_with("application/openmetrics-text; version=1.0.0"));
+    assert!(Exposition::Text.content_type().starts_with("text/plain; version=0.0.4"));
+
+    let reg = MetricsRegistry::new();
+    reg.register(FamilyDesc::counter("keel_x_total", "X.", &[]).unwrap(), || {
+        vec![Sample::new(Vec::<String>::new(), 4.0)]
+    })
+    .unwrap();
+    let om = reg.encode(Exposition::OpenMetrics);
+    assert!(om.ends_with("# EOF\n"), "{om}");
+    assert!(om.contains("# TYPE keel_x counter\nkeel_x_total 4\n"), "{om}");
+    let text = reg.render();
+    assert!(!text.contains("# EOF"), "{text}");
+    assert!(text.contains("# TYPE keel_x_total counter\nkeel_x_total 4\n"), "{text}");
+}
+
+backend_tests!(pool_gauges_read_the_real_pool);
+
+async fn pool_gauges_read_the_real_pool(t: TestDb) {
+    let reg = MetricsRegistry::new();
+    register_pool_metrics(&reg, &t.db).unwrap();
+    // One connection held by us: the pool must count it in use. (Connections go back to the
+    // pool on a background task, so "none in use" after a query is not a stable assertion.)
+    let text = match &t.db {
+        keel_storage::Db::Postgres(p) => {
+            let _held = p.acquire().await.unwrap();
+            reg.render()
+        }
+        keel_storage::Db::Sqlite(p) => {
+            let _held = p.acquire().await.unwrap();
+            reg.render()
+        }
+    };
+    let fams = parse(&text);
+    let conns = &fams["keel_db_pool_connections"];
+    let value = |state: &str| {
+        conns.samples.iter().find(|(_, l, _)| l == &vec![("state".to_owned(), state.to_owned())]).map(|s| s.2)
+    };
+    let (idle, in_use) = (value("idle").expect("idle"), value("in_use").expect("in_use"));
+    assert!(in_use >= 1.0, "the connection we hold is in use: {conns:?}");
+    assert!(idle >= 0.0);
+    let max = fams["keel_db_pool_max_connections"].samples[0].2;
+    assert!(max >= idle + in_use && max > 0.0, "{max}");
 }

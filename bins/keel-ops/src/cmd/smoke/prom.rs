@@ -1,7 +1,18 @@
-//! A strict reader for the Prometheus text exposition format (0.0.4), so `smoke` can tell a
-//! real metrics page from an error page served with 200: every line must parse, `TYPE` comes
-//! before its samples, series are unique, and histograms are internally consistent.
+//! Reading a metrics page for `smoke`, so it can tell a real one from an error page served with
+//! 200. prom_text_format_parser parses the Prometheus text format (0.0.4) strictly: every line
+//! must parse, label values are quoted with the format's escapes, and HELP/TYPE are grouped
+//! with their samples (a TYPE after its samples is an error). On top of it, the checks the
+//! format leaves to readers: at least one sample, no series twice, no label repeated within a
+//! series, histograms consistent.
+//!
+//! The parser also refuses a HELP/TYPE pair with no samples, which the format allows; Keel's
+//! registry never writes one (an empty family is left out).
+//!
+//! Not prometheus-parse: it reads lines with regular expressions that drop, without an error,
+//! any sample whose label values contain `}` (keel-api's route templates do:
+//! `/api/admin/invoices/{id}`) and keeps escapes undecoded.
 
+use prom_text_format_parser::{Scrape, ScrapeParseError, Type, ValueType};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -28,157 +39,90 @@ impl Exposition {
     }
 }
 
-fn valid_name(s: &str) -> bool {
-    let mut c = s.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_' || f == ':')
-        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == ':')
-}
-
-fn valid_label(s: &str) -> bool {
-    valid_name(s) && !s.contains(':')
-}
-
-fn parse_value(s: &str) -> Option<f64> {
-    match s {
-        "+Inf" | "Inf" => Some(f64::INFINITY),
-        "-Inf" => Some(f64::NEG_INFINITY),
-        "NaN" => Some(f64::NAN),
-        _ => s.parse().ok().filter(|v: &f64| v.is_finite()),
-    }
-}
-
-/// `{a="x",b="y\"z"}` → pairs; returns the rest of the line after `}`.
 type Labels = Vec<(String, String)>;
 
-fn parse_labels(s: &str) -> Result<(Labels, &str), String> {
-    let mut labels = Vec::new();
-    let mut rest = s.strip_prefix('{').ok_or("expected {")?;
-    loop {
-        rest = rest.trim_start();
-        if let Some(r) = rest.strip_prefix('}') {
-            return Ok((labels, r));
+/// The parser keeps label values as written; decode the format's three escapes.
+fn unescape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        match (c, c == '\\') {
+            (_, true) => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(o) => out.push(o),
+                None => out.push('\\'),
+            },
+            (c, false) => out.push(c),
         }
-        let eq = rest.find('=').ok_or("label without =")?;
-        let name = rest[..eq].trim();
-        if !valid_label(name) {
-            return Err(format!("bad label name {name:?}"));
+    }
+    out
+}
+
+fn parse_error(e: ScrapeParseError) -> String {
+    match e {
+        ScrapeParseError::Parse(m) => m.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" "),
+        ScrapeParseError::Collect(errs) => {
+            errs.iter().map(|e| format!("line {}: {}", e.line_no.start, e.error)).collect::<Vec<_>>().join("; ")
         }
-        let mut chars = rest[eq + 1..].trim_start().char_indices();
-        let after_eq = rest[eq + 1..].trim_start();
-        if !matches!(chars.next(), Some((_, '"'))) {
-            return Err(format!("label {name} value is not quoted"));
-        }
-        let mut value = String::new();
-        let mut end = None;
-        let mut escaped = false;
-        for (i, c) in chars {
-            match (escaped, c) {
-                (true, 'n') => {
-                    value.push('\n');
-                    escaped = false;
-                }
-                (true, '\\' | '"') => {
-                    value.push(c);
-                    escaped = false;
-                }
-                (true, other) => return Err(format!("bad escape \\{other} in label {name}")),
-                (false, '\\') => escaped = true,
-                (false, '"') => {
-                    end = Some(i);
-                    break;
-                }
-                (false, c) => value.push(c),
-            }
-        }
-        let end = end.ok_or_else(|| format!("unterminated value of label {name}"))?;
-        if labels.iter().any(|(n, _)| n == name) {
-            return Err(format!("label {name} repeated"));
-        }
-        labels.push((name.to_owned(), value));
-        rest = after_eq[end + 1..].trim_start();
-        rest = rest.strip_prefix(',').unwrap_or(rest);
     }
 }
 
-/// The family a sample belongs to, given the families declared so far.
-fn family_of<'a>(name: &'a str, declared: &BTreeMap<String, Family>) -> &'a str {
-    for suffix in ["_bucket", "_sum", "_count"] {
-        if let Some(base) = name.strip_suffix(suffix) {
-            let kind = declared.get(base).and_then(|f| f.kind.as_deref());
-            let fits = match suffix {
-                "_bucket" => kind == Some("histogram"),
-                _ => matches!(kind, Some("histogram" | "summary")),
-            };
-            if fits {
-                return base;
-            }
-        }
+fn kind_name(t: Type) -> Option<String> {
+    match t {
+        Type::Untyped => None,
+        t => Some(t.to_string()),
     }
-    name
 }
 
 pub(crate) fn parse(text: &str) -> Result<Exposition, String> {
+    if text.trim().is_empty() {
+        return Err("no samples at all".into());
+    }
+    // The parser reads a TYPE line with an unknown type as a plain comment; a page that
+    // declares one is not one Prometheus would accept.
+    for (no, line) in text.lines().enumerate() {
+        let mut words = line.trim_start().strip_prefix('#').unwrap_or("").split_whitespace();
+        if let (Some("TYPE"), Some(name), Some(kind)) = (words.next(), words.next(), words.next()) {
+            if !["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind) {
+                return Err(format!("line {}: unknown metric type {kind:?} for {name}", no + 1));
+            }
+        }
+    }
+    let scrape = Scrape::parse(text).map_err(parse_error)?;
     let mut exp = Exposition::default();
     let mut seen_series: BTreeSet<String> = BTreeSet::new();
-    for (no, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        let at = |m: String| format!("line {}: {m}", no + 1);
-        if line.is_empty() {
-            continue;
+    for m in scrape.metrics {
+        if exp.families.contains_key(&m.name) {
+            return Err(format!("family {} appears in two places (its samples must be together)", m.name));
         }
-        if let Some(comment) = line.strip_prefix('#') {
-            let mut parts = comment.trim_start().splitn(3, ' ');
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some("TYPE"), Some(name), Some(kind)) => {
-                    if !valid_name(name) {
-                        return Err(at(format!("bad metric name {name:?}")));
-                    }
-                    let kind = kind.trim();
-                    if !["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind) {
-                        return Err(at(format!("unknown metric type {kind:?}")));
-                    }
-                    let f = exp.families.entry(name.to_owned()).or_default();
-                    if f.kind.is_some() {
-                        return Err(at(format!("second TYPE line for {name}")));
-                    }
-                    if !f.samples.is_empty() {
-                        return Err(at(format!("TYPE for {name} after its samples")));
-                    }
-                    f.kind = Some(kind.to_owned());
-                }
-                (Some("HELP"), Some(name), _) if !valid_name(name) => {
-                    return Err(at(format!("bad metric name {name:?}")));
-                }
-                _ => {}
+        let mut family = Family { kind: kind_name(m.kind), samples: Vec::with_capacity(m.samples.len()) };
+        for s in m.samples {
+            let suffix = match (m.kind, s.value.value_type) {
+                (Type::Histogram, ValueType::Sample) => "_bucket",
+                (_, ValueType::Sum) => "_sum",
+                (_, ValueType::Count) => "_count",
+                _ => "",
+            };
+            let name = format!("{}{suffix}", m.name);
+            let labels: Labels = s.labels.iter().map(|l| (l.key.clone(), unescape(&l.value))).collect();
+            if let Some(dup) = labels.iter().enumerate().find(|(i, (k, _))| labels[..*i].iter().any(|(k2, _)| k2 == k))
+            {
+                return Err(format!("label {} repeated in a sample of {name}", dup.1 .0));
             }
-            continue;
+            let mut sorted = labels.clone();
+            sorted.sort();
+            if !seen_series.insert(format!("{name}{sorted:?}")) {
+                return Err(format!("series {name}{sorted:?} appears twice"));
+            }
+            // The parser checked the number's shape; parsed here without its panicking helper.
+            let value: f64 = s
+                .value
+                .value
+                .parse()
+                .map_err(|_| format!("sample {name} has no valid value {:?}", s.value.value.as_str()))?;
+            family.samples.push(Sample { name, labels, value });
         }
-        let name_end = line.find(|c: char| c == '{' || c.is_whitespace()).unwrap_or(line.len());
-        let name = &line[..name_end];
-        if !valid_name(name) {
-            return Err(at(format!("bad metric name {name:?}")));
-        }
-        let (labels, rest) = if line[name_end..].starts_with('{') {
-            parse_labels(&line[name_end..]).map_err(at)?
-        } else {
-            (Vec::new(), &line[name_end..])
-        };
-        let mut fields = rest.split_whitespace();
-        let value =
-            fields.next().and_then(parse_value).ok_or_else(|| at(format!("sample {name} has no valid value")))?;
-        if let Some(ts) = fields.next() {
-            ts.parse::<i64>().map_err(|_| at(format!("bad timestamp {ts:?}")))?;
-        }
-        if fields.next().is_some() {
-            return Err(at("trailing text after the sample".into()));
-        }
-        let mut sorted = labels.clone();
-        sorted.sort();
-        if !seen_series.insert(format!("{name}{sorted:?}")) {
-            return Err(at(format!("series {name}{sorted:?} appears twice")));
-        }
-        let family = family_of(name, &exp.families).to_owned();
-        exp.families.entry(family).or_default().samples.push(Sample { name: name.to_owned(), labels, value });
+        exp.families.insert(m.name, family);
     }
     if exp.sample_count() == 0 {
         return Err("no samples at all".into());
@@ -189,6 +133,13 @@ pub(crate) fn parse(text: &str) -> Result<Exposition, String> {
         }
     }
     Ok(exp)
+}
+
+fn parse_le(v: &str) -> Option<f64> {
+    match v {
+        "+Inf" | "Inf" => Some(f64::INFINITY),
+        _ => v.parse().ok().filter(|v: &f64| v.is_finite()),
+    }
 }
 
 /// Per label set: an `le` on every bucket, a `+Inf` bucket, counts never decreasing, and
@@ -205,7 +156,7 @@ fn check_histogram(name: &str, f: &Family) -> Result<(), String> {
                 .labels
                 .iter()
                 .find(|(k, _)| k == "le")
-                .and_then(|(_, v)| parse_value(v))
+                .and_then(|(_, v)| parse_le(v))
                 .ok_or_else(|| format!("histogram {name}: a bucket has no valid le label"))?;
             buckets.entry(key).or_default().push((le, s.value));
         } else if s.name == format!("{name}_count") {
