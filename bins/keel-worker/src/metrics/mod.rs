@@ -1,6 +1,6 @@
 //! The standalone worker's own listener (`KEEL_WORKER_METRICS_BIND`): `/metrics` (this
 //! worker's counters and job families, the pool, and the queue gauges from the shared
-//! snapshot) and the health probes (see [`crate::health`]). keel-api reuses the job families
+//! snapshot) and the health probes (see `health.rs`). keel-api reuses the job families
 //! and the queue gauges for its embedded worker.
 
 mod jobs;
