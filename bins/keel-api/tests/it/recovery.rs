@@ -76,7 +76,12 @@ async fn forgot_password_runs_the_same_statements_for_known_and_unknown_addresse
         let r = r.unwrap();
         assert_eq!(r.status(), 202);
         let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
-        runs.push(crate::logs::statements_of_request(&id));
+        // A request that happens to open a fresh pooled connection also logs the connection's
+        // setup (`PRAGMA …` on SQLite, `SET …` on PostgreSQL): that depends on the pool, not on
+        // the account, so it is left out of the comparison.
+        let mut stmts = crate::logs::statements_of_request(&id);
+        stmts.retain(|s| !s.starts_with("PRAGMA ") && !s.starts_with("SET "));
+        runs.push(stmts);
     }
     assert!(runs[0].iter().any(|s| s.contains("INSERT INTO keel_jobs")), "the capture sees the request: {:?}", runs[0]);
     assert!(!runs[0].iter().any(|s| s.contains("keel_users")), "no account lookup on the request path: {:?}", runs[0]);
