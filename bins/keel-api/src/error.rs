@@ -8,9 +8,12 @@ use serde::Serialize;
 /// Base of every problem `type` URI; the slug after it is stable and documented.
 pub const PROBLEM_BASE: &str = "https://keel.dev/problems/";
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// One field a request got wrong, named by its path (`line_items[3].quantity`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
+    /// The field's path in the body, or the parameter's name.
     pub field: String,
+    /// What is wrong and how to fix it.
     pub message: String,
 }
 
@@ -34,14 +37,25 @@ pub struct ProblemDetails {
     pub write_refused: bool,
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// The body of every error answer (RFC 9457 problem details), as sent and as the OpenAPI
+/// document describes it (the `Problem` schema is derived from this struct). Layers answer the
+/// same shape and may add members (the rate limiter adds `policy` and `retry_after`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub(crate) struct Problem<'a> {
+    /// `https://keel.dev/problems/<slug>`; the slug is stable.
     #[serde(rename = "type")]
     type_: String,
+    /// A short, human-readable summary of the problem type.
     title: &'a str,
+    /// The HTTP status code.
+    #[schema(minimum = 400, maximum = 599)]
     status: u16,
+    /// What went wrong with this request.
     detail: &'a str,
+    /// Every field the request got wrong, when the problem is about its input.
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    #[schema(required = false)]
     errors: &'a [FieldError],
 }
 

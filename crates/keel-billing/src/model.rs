@@ -18,6 +18,7 @@ pub const MAX_AMOUNT_MINOR: i64 = 999_999_999_999_999;
 
 /// An invoice's lifecycle state. Rows holding any other text are an error, never a default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum InvoiceStatus {
     /// Being prepared; not yet sent.
@@ -55,6 +56,7 @@ impl InvoiceStatus {
 
 /// One line of an invoice, stored as JSON in the invoice row (`line_items`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LineItem {
     /// What was sold.
@@ -100,10 +102,12 @@ impl NewInvoice {
 
 /// A stored invoice.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Invoice {
     /// UUIDv7, so ids sort by creation.
     pub id: uuid::Uuid,
     /// The owning org.
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
     pub org_id: OrgId,
     /// `INV-YYYYMMDD-0001`, unique per org.
     pub number: String,
@@ -123,6 +127,7 @@ pub struct Invoice {
 
 /// A stored payment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Payment {
     /// UUIDv7.
     pub id: uuid::Uuid,

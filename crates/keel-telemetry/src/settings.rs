@@ -46,6 +46,7 @@ impl Default for TelemetrySettings {
 
 /// The body of `GET /api/telemetry/config`: `{"enabled":..,"sample_rate":..,"admin_sample_rate":..}`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientConfig {
     /// Whether browsers collect timings at all.
     pub enabled: bool,

@@ -63,6 +63,38 @@ struct Answer<'a> {
     cached: bool,
 }
 
+/// The dashboard's query. Documentation only: the handler reads the raw query.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct DashboardQuery {
+    /// The month, `YYYY-MM` (1970-01 to 9999-12).
+    #[param(schema_with = month_schema)]
+    month: String,
+}
+
+fn month_schema() -> utoipa::openapi::schema::Object {
+    let mut o = crate::routes::one_of(&[]);
+    o.enum_values = None;
+    o.pattern = Some("^[0-9]{4}-[0-9]{2}$".into());
+    o.description =
+        Some(format!("{} to {}", super::range::FIRST_DAY.format("%Y-%m"), super::range::LAST_DAY.format("%Y-%m")));
+    o
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/admin/dashboard",
+    tag = "reports",
+    summary = "Exact KPIs for a month, cached five minutes; the forecast labelled separately",
+    params(crate::routes::OrgHeader, DashboardQuery),
+    security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The month's KPIs", body = Object),
+        (status = 400, response = crate::routes::BadRequest),
+        (status = 422, response = crate::routes::Invalid),
+    )
+)]
 pub(crate) async fn dashboard(
     State(state): State<AppState>,
     p: Principal,

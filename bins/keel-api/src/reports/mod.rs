@@ -8,9 +8,9 @@
 //! stays below 2^127. A total past i64 is still exact in the JSON (`minor` is an integer of
 //! any size) and the CSV.
 
-mod dashboard;
+pub(crate) mod dashboard;
 mod range;
-mod revenue;
+pub(crate) mod revenue;
 mod source;
 
 pub(crate) use dashboard::{dashboard, DASHBOARD_TAG};

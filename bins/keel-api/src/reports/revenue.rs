@@ -15,6 +15,50 @@ use keel_money::{GroupedWideTotals, PagedError, WideTotal, WideTotals};
 use keel_tenancy::Permission;
 use serde::Serialize;
 
+/// The report's query. Documentation only: the handler reads the raw query so each bad value is
+/// a problem naming its parameter.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct RevenueQuery {
+    /// First day, inclusive (1970-01-01 to 9999-12-31; the span is capped by KEEL_REPORT_MAX_DAYS).
+    #[param(schema_with = day_schema)]
+    from: String,
+    /// Last day, inclusive.
+    #[param(schema_with = day_schema)]
+    to: String,
+    /// `month` when absent.
+    #[param(schema_with = group_by_schema)]
+    group_by: Option<String>,
+    /// `json` when absent.
+    #[param(schema_with = format_schema)]
+    format: Option<String>,
+}
+
+fn day_schema() -> utoipa::openapi::schema::Object {
+    crate::routes::date_schema(super::range::FIRST_DAY, super::range::LAST_DAY)
+}
+fn group_by_schema() -> utoipa::openapi::schema::Object {
+    crate::routes::one_of(&["month", "status"])
+}
+fn format_schema() -> utoipa::openapi::schema::Object {
+    crate::routes::one_of(&["json", "csv"])
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/admin/reports/revenue",
+    tag = "reports",
+    summary = "Exact revenue totals per currency, by month or status (JSON or CSV)",
+    params(crate::routes::OrgHeader, RevenueQuery),
+    security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Exact totals: invoices and payments, per group and overall, per currency",
+            content((Object = "application/json"), (String = "text/csv"))),
+        (status = 400, response = crate::routes::BadRequest),
+        (status = 422, response = crate::routes::Invalid),
+    )
+)]
 pub(crate) async fn revenue(
     State(state): State<AppState>,
     p: Principal,

@@ -14,16 +14,49 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use keel_ids::Email;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+use super::openapi::{BadRequest, Invalid, RateLimited, TooLarge, Unauthorized, Unavailable};
+
+/// Credentials for a browser session.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SignIn {
+    #[schema(format = Email)]
     email: String,
+    #[schema(format = Password)]
     password: String,
 }
 
+/// A new session; its token is only in the `Set-Cookie` header.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SignedIn {
+    #[schema(value_type = uuid::Uuid)]
+    user_id: keel_ids::UserId,
+    /// The org requests act in by default (the user's first); null for a user of no org.
+    #[schema(value_type = Option<uuid::Uuid>)]
+    active_org_id: Option<keel_ids::OrgId>,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/auth/sign-in",
+    tag = "auth",
+    summary = "Create a browser session",
+    request_body = SignIn,
+    responses(
+        (status = 200, description = "Signed in; the session cookie is set", body = SignedIn,
+            headers(("Set-Cookie" = String, description = "The signed session cookie (HttpOnly, Secure in production)"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Invalid),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(crate) async fn sign_in(
     State(state): State<AppState>,
     AppJson(body): AppJson<SignIn>,
@@ -77,8 +110,7 @@ pub(crate) async fn sign_in(
         }
     };
     let cookie = state.session_signer.set_cookie(&session.token, &user, state.config.session_ttl.as_secs() as i64);
-    let mut res =
-        Json(json!({"user_id": user, "active_org_id": org, "expires_at": session.expires_at})).into_response();
+    let mut res = Json(SignedIn { user_id: user, active_org_id: org, expires_at: session.expires_at }).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -98,6 +130,17 @@ fn too_many_failures(retry_after: std::time::Duration) -> ApiError {
     e
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/sign-out",
+    tag = "auth",
+    summary = "End the browser session (if any) and clear its cookie",
+    security((), ("session" = [])),
+    responses(
+        (status = 204, description = "Signed out; the cookie is cleared",
+            headers(("Set-Cookie" = String, description = "Clears the session cookie"))),
+    )
+)]
 pub(crate) async fn sign_out(
     State(state): State<AppState>,
     session: Option<Extension<ResolvedSession>>,

@@ -12,13 +12,44 @@ const NO_STORE: [(header::HeaderName, &str); 1] = [(header::CACHE_CONTROL, "no-s
 
 /// `GET /api/health/live`: the process is up. Touches no dependency, so an orchestrator never
 /// restarts healthy pods because the database blinked.
+#[utoipa::path(
+    get,
+    path = "/api/health/live",
+    tag = "health",
+    summary = "Liveness: the process is up; touches no dependency",
+    responses((status = 200, description = "Always `{\"status\": \"ok\"}`", body = Live,
+        headers(("Cache-Control" = String, description = "no-store"))))
+)]
 pub(crate) async fn live() -> impl IntoResponse {
-    (NO_STORE, Json(json!({"status": "ok"})))
+    (NO_STORE, Json(Live { status: LiveStatus::Ok }))
+}
+
+/// The liveness answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Live {
+    status: LiveStatus,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LiveStatus {
+    Ok,
 }
 
 /// `GET|HEAD /api/health`: 200 `ok` or 503 `degraded`, always `Cache-Control: no-store`
 /// (keel-health's axum response). Concurrent probes share one run (see keel-health), so a probe
 /// storm is one database query.
+#[utoipa::path(
+    method(get, head),
+    path = "/api/health",
+    tag = "health",
+    summary = "Health of the service and its dependencies (200 ok, 503 degraded)",
+    description = "With `Authorization: Bearer <INTERNAL_API_SECRET>` the report adds the internal `queue` section.",
+    responses(
+        (status = 200, description = "Every check passed", content_type = "application/json"),
+        (status = 503, description = "A dependency is degraded", content_type = "application/json"),
+    )
+)]
 pub(crate) async fn health(State(state): State<AppState>, headers: HeaderMap) -> keel_health::HealthReport {
     if is_internal_caller(&state, &headers) {
         state.health.check_with_sections().await

@@ -1,5 +1,7 @@
 //! `/api/admin/invoices`: create (single and bulk, idempotent), list with filters, payments.
 
+use super::openapi::{BadRequest, InProgress, Invalid, NotFound, TooLarge};
+use super::schema;
 use crate::auth::Principal;
 use crate::extract::{param, query_pairs, JsonAfterAuth};
 use crate::{ApiError, AppState};
@@ -16,11 +18,24 @@ use keel_tenancy::Permission;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use utoipa::openapi::schema::Object;
+use utoipa::openapi::Array;
+use utoipa::{IntoParams, ToSchema};
 
 /// Arrays in request bodies are capped here (bulk creates, line items).
 pub(crate) const MAX_ITEMS: usize = 1000;
 pub(crate) const DEFAULT_LIMIT: i64 = 50;
 pub(crate) const MAX_LIMIT: i64 = 200;
+/// Longest customer name, in characters (after trimming).
+const MAX_CUSTOMER_NAME_CHARS: usize = 200;
+/// Longest line description, in characters (after trimming).
+const MAX_DESCRIPTION_CHARS: usize = 500;
+/// Most units on one line.
+const MAX_QUANTITY: i64 = 1_000_000;
+/// Longest list search (`q`), in characters.
+const MAX_QUERY_CHARS: usize = 200;
+/// Longest `Idempotency-Key`, in bytes (visible ASCII, so characters too).
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
 const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 /// `Retry-After` of a 409 for an Idempotency-Key still in use: the first request normally
 /// finishes within this, and its answer is then replayed.
@@ -42,29 +57,135 @@ impl From<BillingError> for ApiError {
     }
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// One line of a new invoice.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LineItemIn {
+    /// What was sold; printable text, may span lines.
+    #[schema(schema_with = description_schema)]
     description: String,
+    #[schema(schema_with = quantity_schema)]
     quantity: i64,
     /// Price of one unit in the currency's minor units (cents for USD).
+    #[schema(schema_with = unit_amount_schema)]
     unit_amount_minor: i64,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// A new invoice.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct InvoiceIn {
+    /// Printable text on one line.
+    #[schema(schema_with = customer_name_schema)]
     customer_name: String,
+    /// ISO 4217 code (`USD`); any case.
+    #[schema(schema_with = currency_schema)]
     currency: String,
+    /// `draft` (the default) or `open`.
     #[serde(default)]
+    #[schema(schema_with = new_status_schema, required = false)]
     status: Option<InvoiceStatus>,
+    #[schema(schema_with = line_items_schema)]
     line_items: Vec<LineItemIn>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// Several new invoices, created together or not at all.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BulkIn {
+    #[schema(schema_with = invoices_schema)]
     invoices: Vec<InvoiceIn>,
+}
+
+/// `X-Org-Id`: the org the request acts in (one of the caller's); without it, the session's
+/// active org or the token's. Documentation only: the principal extractor reads the header.
+#[derive(IntoParams)]
+#[into_params(names("X-Org-Id"), parameter_in = Header)]
+#[allow(dead_code)]
+pub(crate) struct OrgHeader(#[param(nullable = false)] Option<uuid::Uuid>);
+
+/// `Idempotency-Key`: a create with a key used in the last 24 hours replays the first answer
+/// (`Idempotency-Replayed: true`). Documentation only: [`idempotency`] reads the header.
+#[derive(IntoParams)]
+#[into_params(names("Idempotency-Key"), parameter_in = Header)]
+#[allow(dead_code)]
+pub(crate) struct IdempotencyHeader(#[param(schema_with = idempotency_key_schema)] Option<String>);
+
+/// The list's query. Documentation only: [`list_for`] reads the raw query, so a bad value is a
+/// problem naming the parameter rather than the extractor's.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct ListQuery {
+    /// Page size; 50 when absent.
+    #[param(schema_with = limit_schema)]
+    limit: Option<i64>,
+    /// Invoices to skip.
+    #[param(minimum = 0)]
+    offset: Option<i64>,
+    /// Only invoices in this state.
+    #[param(schema_with = status_filter_schema)]
+    status: Option<String>,
+    /// Search in customer names and invoice numbers.
+    #[param(schema_with = q_schema)]
+    q: Option<String>,
+}
+
+/// One page of the org's invoices, newest first.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct InvoiceList {
+    items: Vec<Invoice>,
+    /// Matching invoices across all pages.
+    total: i64,
+    limit: i64,
+    offset: i64,
+}
+
+/// A bulk create's answer: the invoices, in the order sent.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CreatedInvoices<'a> {
+    items: &'a [Invoice],
+}
+
+fn idempotency_key_schema() -> Object {
+    schema::string(1, MAX_IDEMPOTENCY_KEY_LEN)
+}
+fn limit_schema() -> Object {
+    schema::integer(1, MAX_LIMIT)
+}
+fn status_filter_schema() -> Object {
+    let all = [InvoiceStatus::Draft, InvoiceStatus::Open, InvoiceStatus::Paid, InvoiceStatus::Void];
+    schema::one_of(&all.map(InvoiceStatus::as_str))
+}
+fn q_schema() -> Object {
+    schema::string(0, MAX_QUERY_CHARS)
+}
+fn description_schema() -> Object {
+    schema::string(1, MAX_DESCRIPTION_CHARS)
+}
+fn quantity_schema() -> Object {
+    schema::integer(1, MAX_QUANTITY)
+}
+fn unit_amount_schema() -> Object {
+    schema::integer(0, MAX_AMOUNT_MINOR)
+}
+fn customer_name_schema() -> Object {
+    schema::string(1, MAX_CUSTOMER_NAME_CHARS)
+}
+fn currency_schema() -> Object {
+    schema::string(3, 3)
+}
+fn new_status_schema() -> Object {
+    schema::one_of(&[InvoiceStatus::Draft.as_str(), InvoiceStatus::Open.as_str()])
+}
+fn line_items_schema() -> Array {
+    schema::array_of("LineItemIn", 1, MAX_ITEMS)
+}
+fn invoices_schema() -> Array {
+    schema::array_of("InvoiceIn", 1, MAX_ITEMS)
+}
+fn payment_amount_schema() -> Object {
+    schema::integer(1, MAX_AMOUNT_MINOR)
 }
 
 /// Free text that databases store as given: no control characters. PostgreSQL refuses NUL in
@@ -84,8 +205,11 @@ fn plain_text(field: &str, s: &str, multiline: bool) -> Result<(), ApiError> {
 /// Validates one invoice; `at` prefixes field paths (`invoices[3].`).
 fn validate(inv: &InvoiceIn, at: &str) -> Result<NewInvoice, ApiError> {
     let name = inv.customer_name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::invalid_field(format!("{at}customer_name"), "must be 1 to 200 characters"));
+    if name.is_empty() || name.chars().count() > MAX_CUSTOMER_NAME_CHARS {
+        return Err(ApiError::invalid_field(
+            format!("{at}customer_name"),
+            format!("must be 1 to {MAX_CUSTOMER_NAME_CHARS} characters"),
+        ));
     }
     plain_text(&format!("{at}customer_name"), name, false)?;
     let currency = Currency::from_code(&inv.currency)
@@ -108,12 +232,15 @@ fn validate(inv: &InvoiceIn, at: &str) -> Result<NewInvoice, ApiError> {
     for (i, li) in inv.line_items.iter().enumerate() {
         let f = |name: &str| format!("{at}line_items[{i}].{name}");
         let d = li.description.trim();
-        if d.is_empty() || d.chars().count() > 500 {
-            return Err(ApiError::invalid_field(f("description"), "must be 1 to 500 characters"));
+        if d.is_empty() || d.chars().count() > MAX_DESCRIPTION_CHARS {
+            return Err(ApiError::invalid_field(
+                f("description"),
+                format!("must be 1 to {MAX_DESCRIPTION_CHARS} characters"),
+            ));
         }
         plain_text(&f("description"), d, true)?;
-        if !(1..=1_000_000).contains(&li.quantity) {
-            return Err(ApiError::invalid_field(f("quantity"), "must be from 1 to 1000000"));
+        if !(1..=MAX_QUANTITY).contains(&li.quantity) {
+            return Err(ApiError::invalid_field(f("quantity"), format!("must be from 1 to {MAX_QUANTITY}")));
         }
         if li.unit_amount_minor < 0 {
             return Err(ApiError::invalid_field(f("unit_amount_minor"), "must not be negative"));
@@ -154,12 +281,15 @@ fn validate(inv: &InvoiceIn, at: &str) -> Result<NewInvoice, ApiError> {
 
 fn idempotency(headers: &HeaderMap, body: &impl Serialize) -> Result<Option<Idempotency>, ApiError> {
     let Some(v) = headers.get(IDEMPOTENCY_HEADER) else { return Ok(None) };
-    let key = v
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= 200)
-        .ok_or_else(|| ApiError::bad_param("Idempotency-Key", "must be 1 to 200 visible ASCII characters"))?;
+    let key =
+        v.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY_LEN).ok_or_else(
+            || {
+                ApiError::bad_param(
+                    "Idempotency-Key",
+                    format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"),
+                )
+            },
+        )?;
     let canonical = serde_json::to_vec(body).map_err(ApiError::internal)?;
     Ok(Some(Idempotency { key: key.to_owned(), request_hash: hex::encode(Sha256::digest(&canonical)) }))
 }
@@ -181,11 +311,8 @@ async fn create_common(
         }
     }
     let render = move |inv: &[Invoice]| {
-        let body = if bulk {
-            serde_json::to_string(&serde_json::json!({"items": inv}))
-        } else {
-            serde_json::to_string(&inv[0])
-        };
+        let body =
+            if bulk { serde_json::to_string(&CreatedInvoices { items: inv }) } else { serde_json::to_string(&inv[0]) };
         Rendered { status: 201, body: body.unwrap_or_default() }
     };
     // The key is claimed inside the create's transaction: racing requests with one key create
@@ -233,6 +360,23 @@ fn json_response(status: u16, body: String, replayed: bool) -> Response {
     res
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/admin/invoices",
+    tag = "invoices",
+    summary = "Create one invoice (honours Idempotency-Key)",
+    params(OrgHeader, IdempotencyHeader),
+    request_body = InvoiceIn,
+    security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 201, description = "Created (or the first answer replayed, with `Idempotency-Replayed: true`)", body = Invoice,
+            headers(("Idempotency-Replayed" = String, description = "`true` when this answer replays an earlier request's"))),
+        (status = 400, response = BadRequest),
+        (status = 409, response = InProgress),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Invalid),
+    )
+)]
 pub(crate) async fn create(
     State(state): State<AppState>,
     p: Principal,
@@ -245,6 +389,23 @@ pub(crate) async fn create(
     create_common(&state, &p, &headers, &body, vec![item], false).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/admin/invoices/bulk",
+    tag = "invoices",
+    summary = "Create up to 1,000 invoices at once, all or none (honours Idempotency-Key)",
+    params(OrgHeader, IdempotencyHeader),
+    request_body = BulkIn,
+    security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 201, description = "Created (or the first answer replayed, with `Idempotency-Replayed: true`)", body = CreatedInvoices,
+            headers(("Idempotency-Replayed" = String, description = "`true` when this answer replays an earlier request's"))),
+        (status = 400, response = BadRequest),
+        (status = 409, response = InProgress),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Invalid),
+    )
+)]
 pub(crate) async fn create_bulk(
     State(state): State<AppState>,
     p: Principal,
@@ -277,11 +438,24 @@ fn int_param(pairs: &[(String, String)], name: &str, default: i64) -> Result<i64
 }
 
 /// `GET /api/admin/invoices?limit=&offset=&status=&q=`.
+#[utoipa::path(
+    get,
+    path = "/api/admin/invoices",
+    tag = "invoices",
+    summary = "List the active org's invoices, newest first",
+    params(OrgHeader, ListQuery),
+    security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of invoices", body = InvoiceList),
+        (status = 400, response = BadRequest),
+        (status = 422, response = Invalid),
+    )
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     p: Principal,
     RawQuery(raw): RawQuery,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<InvoiceList>, ApiError> {
     list_for(&state, &p, raw.as_deref()).await
 }
 
@@ -290,7 +464,7 @@ pub(crate) async fn list_for(
     state: &AppState,
     p: &Principal,
     raw: Option<&str>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<InvoiceList>, ApiError> {
     p.require(Permission::InvoicesView)?;
     let pairs = query_pairs(raw);
     let limit = int_param(&pairs, "limit", DEFAULT_LIMIT)?;
@@ -306,15 +480,15 @@ pub(crate) async fn list_for(
         ),
     };
     let q = param(&pairs, "q").map(str::trim).filter(|s| !s.is_empty());
-    if q.is_some_and(|q| q.chars().count() > 200) {
-        return Err(ApiError::invalid("q", "must be at most 200 characters"));
+    if q.is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS) {
+        return Err(ApiError::invalid("q", format!("must be at most {MAX_QUERY_CHARS} characters")));
     }
     if let Some(q) = q {
         plain_text("q", q, false)?;
     }
     let filter = ListFilter { status, q, limit, offset };
     let keel_billing::InvoicePage { items, total } = billing(state).list(p.org_id, &filter).await?;
-    Ok(Json(serde_json::json!({"items": items, "total": total, "limit": limit, "offset": offset})))
+    Ok(Json(InvoiceList { items, total, limit, offset }))
 }
 
 fn invoice_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
@@ -322,6 +496,19 @@ fn invoice_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
 }
 
 /// `GET /api/admin/invoices/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/admin/invoices/{id}",
+    tag = "invoices",
+    summary = "One invoice of the active org",
+    params(OrgHeader, ("id" = uuid::Uuid, Path, description = "The invoice's id")),
+    security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The invoice", body = Invoice),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     p: Principal,
@@ -332,9 +519,12 @@ pub(crate) async fn get_one(
     billing(&state).get(p.org_id, id).await?.map(Json).ok_or_else(|| ApiError::not_found("no such invoice in this org"))
 }
 
-#[derive(Deserialize)]
+/// A payment against an invoice.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PaymentIn {
+    /// In the invoice's currency's minor units.
+    #[schema(schema_with = payment_amount_schema)]
     amount_minor: i64,
     /// Must match the invoice's currency when given.
     #[serde(default)]
@@ -342,6 +532,22 @@ pub(crate) struct PaymentIn {
 }
 
 /// `POST /api/admin/invoices/{id}/payments`.
+#[utoipa::path(
+    post,
+    path = "/api/admin/invoices/{id}/payments",
+    tag = "invoices",
+    summary = "Record a payment against an invoice",
+    params(OrgHeader, ("id" = uuid::Uuid, Path, description = "The invoice's id")),
+    request_body = PaymentIn,
+    security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 201, description = "Recorded; `invoice_status` is `paid` once payments cover the total", body = Payment),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Invalid),
+    )
+)]
 pub(crate) async fn add_payment(
     State(state): State<AppState>,
     p: Principal,

@@ -30,13 +30,19 @@ mod invoices;
 mod metrics;
 mod openapi;
 mod recovery;
+mod schema;
 mod telemetry;
 
 pub use health::is_internal_caller;
 pub(crate) use health::with_queue_section;
 pub(crate) use invoices::list_for as invoice_list_for;
 pub(crate) use metrics::metrics_router;
-pub(crate) use openapi::OPERATIONS;
+pub(crate) use openapi::operations;
+pub use openapi::ApiDoc;
+// For the report handlers' annotations (`crate::reports`).
+pub(crate) use invoices::OrgHeader;
+pub(crate) use openapi::{BadRequest, Invalid};
+pub(crate) use schema::{date_schema, one_of};
 
 use crate::auth::{session_middleware, COOKIE_NAME};
 use crate::{ApiError, AppState};

@@ -1,186 +1,344 @@
-//! `GET /api/openapi.json`: the OpenAPI 3.0 document for every route. A test checks that each
-//! operation listed here is served and that the router serves nothing unlisted.
+//! `GET /api/openapi.json`: the OpenAPI document, derived by utoipa from the handlers'
+//! `#[utoipa::path]` annotations and the body types' `ToSchema` derives, so the limits a handler
+//! enforces and the document share their constants and cannot drift. A test checks that every
+//! route the router serves is in [`ApiDoc`]'s paths and that every documented operation is served.
+//!
+//! Answers made by the layers in front of a route group (the rate limiters' 429, the time
+//! budget's 503, the session middleware's 401) are added by [`EdgeResponses`], next to the
+//! group's prefix, so a new handler in a group documents them without repeating them; a handler's
+//! own annotation of the same status wins.
 
-use axum::Json;
-use serde_json::{json, Value};
+use super::{auth, health, invoices, recovery, telemetry};
+use crate::error::Problem;
+use axum::http::header;
+use axum::response::IntoResponse;
+use std::sync::LazyLock;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr};
+use utoipa::{Modify, OpenApi, ToResponse};
 
-/// (method, path, summary) of every operation the server answers.
-pub(crate) const OPERATIONS: &[(&str, &str, &str)] = &[
-    ("get", "/api/health", "Health of the service and its dependencies (200 ok, 503 degraded)"),
-    ("head", "/api/health", "Health status without a body"),
-    ("get", "/api/health/live", "Liveness: the process is up; touches no dependency"),
-    ("get", "/api/openapi.json", "This document"),
-    (
-        "post",
-        "/api/telemetry/route-timing",
-        "Ingest browser and API-client route timings (202; 204 when ingest is off)",
+const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The document's root: every operation the server answers is listed in `paths(...)`.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Keel API",
+        description = "Prometheus metrics are not on this port: keel-api serves GET /metrics on its own listener (KEEL_METRICS_BIND, default 127.0.0.1:9090). Every error answer is application/problem+json (RFC 9457)."
     ),
-    ("get", "/api/telemetry/config", "Route telemetry sampling configuration"),
-    ("post", "/api/auth/sign-in", "Create a browser session"),
-    ("post", "/api/auth/sign-out", "End the browser session"),
-    ("post", "/api/auth/forgot-password", "Email a password reset link (always 202)"),
-    ("post", "/api/auth/reset-password", "Set a new password with a reset token; ends other sessions"),
-    ("get", "/api/admin/invoices", "List the active org's invoices"),
-    ("post", "/api/admin/invoices", "Create one invoice (honours Idempotency-Key)"),
-    ("post", "/api/admin/invoices/bulk", "Create up to 1,000 invoices (honours Idempotency-Key)"),
-    ("get", "/api/admin/invoices/{id}", "One invoice"),
-    ("post", "/api/admin/invoices/{id}/payments", "Record a payment against an invoice"),
-    ("get", "/api/admin/reports/revenue", "Exact revenue totals per currency, by month or status (JSON or CSV)"),
-    ("get", "/api/admin/dashboard", "Exact KPIs for a month, cached five minutes; forecast labelled separately"),
-];
+    paths(
+        health::health,
+        health::live,
+        document,
+        telemetry::ingest,
+        telemetry::config,
+        auth::sign_in,
+        auth::sign_out,
+        recovery::forgot_password,
+        recovery::reset_password,
+        invoices::list,
+        invoices::create,
+        invoices::create_bulk,
+        invoices::get_one,
+        invoices::add_payment,
+        crate::reports::revenue::revenue,
+        crate::reports::dashboard::dashboard,
+    ),
+    components(
+        // Schemas that fields refer to by name through `schema_with` (utoipa collects the rest).
+        schemas(Problem, crate::FieldError, invoices::LineItemIn, telemetry::RouteTimingEvent),
+        responses(ProblemAnswer, RateLimited, Unavailable, Unauthorized, Forbidden, BadRequest, Invalid, NotFound, InProgress, TooLarge)
+    ),
+    modifiers(&SecuritySchemes, &EdgeResponses),
+    tags(
+        (name = "health", description = "Liveness and readiness"),
+        (name = "auth", description = "Browser sessions and password recovery"),
+        (name = "invoices", description = "The active org's invoices and payments"),
+        (name = "reports", description = "Exact revenue reports and the dashboard"),
+        (name = "telemetry", description = "Route timings from browsers and API clients"),
+        (name = "meta", description = "This document"),
+    )
+)]
+pub struct ApiDoc;
 
-fn problem() -> Value {
-    json!({"description": "Problem details (RFC 9457)", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
-}
+/// Security scheme names, as operations' `security(...)` refer to them (utoipa takes only
+/// literals there; a test checks every reference names a scheme defined here).
+const SESSION: &str = "session";
+const BEARER: &str = "bearer";
 
-/// 409 for a create whose Idempotency-Key another request still holds.
-fn in_progress() -> Value {
-    let mut p = problem();
-    p["description"] =
-        json!("a request with this Idempotency-Key is still being processed; retry after Retry-After seconds");
-    p
-}
+struct SecuritySchemes;
 
-fn body(schema: &str) -> Value {
-    json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
-}
-
-fn admin_params(extra: Vec<Value>) -> Value {
-    let mut p = vec![
-        json!({"name": "X-Org-Id", "in": "header", "required": false, "schema": {"type": "string", "format": "uuid"}}),
-    ];
-    p.extend(extra);
-    Value::Array(p)
-}
-
-fn id_param() -> Value {
-    json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}})
-}
-
-fn operation(method: &str, path: &str, summary: &str) -> Value {
-    let mut op = json!({"summary": summary, "responses": {"default": problem()}});
-    let ok = |desc: &str| json!({"description": desc});
-    match (method, path) {
-        ("get", "/api/health") | ("head", "/api/health") => {
-            op["responses"]["200"] = ok("ok");
-            op["responses"]["503"] = ok("degraded");
-        }
-        ("post", "/api/auth/sign-in") => {
-            op["requestBody"] = body("SignIn");
-            op["responses"]["200"] = ok("signed in; session cookie set");
-        }
-        ("post", "/api/auth/sign-out") => op["responses"]["204"] = ok("signed out"),
-        ("post", "/api/auth/forgot-password") => {
-            op["requestBody"] = body("ForgotPassword");
-            op["responses"]["202"] = ok("accepted (whether or not the account exists)");
-        }
-        ("post", "/api/auth/reset-password") => {
-            op["requestBody"] = body("ResetPassword");
-            op["responses"]["204"] = ok("password changed");
-        }
-        ("post", "/api/telemetry/route-timing") => {
-            op["requestBody"] = body("RouteTimingBatch");
-            op["responses"]["202"] = ok("accepted");
-            op["responses"]["204"] = ok("ingest is switched off");
-        }
-        ("get", "/api/admin/invoices") => {
-            op["parameters"] = admin_params(vec![
-                json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}}),
-                json!({"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}),
-                json!({"name": "status", "in": "query", "schema": {"type": "string", "enum": ["draft", "open", "paid", "void"]}}),
-                json!({"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200}}),
-            ]);
-            op["responses"]["200"] = ok("a page of invoices");
-        }
-        ("post", "/api/admin/invoices") => {
-            op["parameters"] = admin_params(vec![
-                json!({"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "minLength": 1, "maxLength": 200}}),
-            ]);
-            op["requestBody"] = body("InvoiceIn");
-            op["responses"]["201"] = ok("created");
-            op["responses"]["409"] = in_progress();
-        }
-        ("post", "/api/admin/invoices/bulk") => {
-            op["parameters"] = admin_params(vec![
-                json!({"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "minLength": 1, "maxLength": 200}}),
-            ]);
-            op["requestBody"] = body("BulkIn");
-            op["responses"]["201"] = ok("created");
-            op["responses"]["409"] = in_progress();
-        }
-        ("get", "/api/admin/invoices/{id}") => {
-            op["parameters"] = admin_params(vec![id_param()]);
-            op["responses"]["200"] = ok("the invoice");
-        }
-        ("post", "/api/admin/invoices/{id}/payments") => {
-            op["parameters"] = admin_params(vec![id_param()]);
-            op["requestBody"] = body("PaymentIn");
-            op["responses"]["201"] = ok("recorded");
-        }
-        ("get", "/api/admin/reports/revenue") => {
-            op["parameters"] = admin_params(vec![
-                json!({"name": "from", "in": "query", "required": true, "description": "1970-01-01 to 9999-12-31", "schema": {"type": "string", "format": "date"}}),
-                json!({"name": "to", "in": "query", "required": true, "description": "1970-01-01 to 9999-12-31", "schema": {"type": "string", "format": "date"}}),
-                json!({"name": "group_by", "in": "query", "schema": {"type": "string", "enum": ["month", "status"]}}),
-                json!({"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]}}),
-            ]);
-            op["responses"]["200"] = ok("exact totals");
-        }
-        ("get", "/api/admin/dashboard") => {
-            op["parameters"] = admin_params(vec![
-                json!({"name": "month", "in": "query", "required": true, "description": "1970-01 to 9999-12", "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}}),
-            ]);
-            op["responses"]["200"] = ok("KPIs");
-        }
-        _ => op["responses"]["200"] = ok("ok"),
+impl Modify for SecuritySchemes {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        let mut cookie = ApiKeyValue::new(crate::auth::COOKIE_NAME);
+        cookie.description = Some("The signed browser session cookie `POST /api/auth/sign-in` sets".into());
+        components.add_security_scheme(SESSION, SecurityScheme::ApiKey(ApiKey::Cookie(cookie)));
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API token (`keel-ops token issue`)"))
+                    .build(),
+            ),
+        );
     }
-    op
 }
 
-pub(crate) fn build() -> Value {
-    let mut paths = serde_json::Map::new();
-    for (method, path, summary) in OPERATIONS {
-        let entry = paths.entry((*path).to_owned()).or_insert_with(|| json!({}));
-        entry[*method] = operation(method, path, summary);
+/// The answers of the layers in front of each route group (see `routes/mod.rs`), added to every
+/// operation of the group that does not document that status itself; and `default` (any other
+/// error, e.g. 405, 414, 431, 500) everywhere.
+struct EdgeResponses;
+
+impl Modify for EdgeResponses {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let layered: &[(&str, &str)] = if path.starts_with("/api/admin/") {
+                // session middleware + handlers' permission checks, admin_api floor, time budget
+                &[("401", "Unauthorized"), ("403", "Forbidden"), ("429", "RateLimited"), ("503", "Unavailable")]
+            } else if path.starts_with("/api/auth/") {
+                // public_ingress limit (fails closed with 503), time budget
+                &[("429", "RateLimited"), ("503", "Unavailable")]
+            } else if path == "/api/telemetry/route-timing" {
+                &[("429", "RateLimited"), ("503", "Unavailable")]
+            } else {
+                &[]
+            };
+            let ops = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ];
+            for op in ops.into_iter().flatten() {
+                add_responses(op, layered);
+            }
+            // One handler serves GET and HEAD (`method(get, head)`); operation ids must be unique.
+            if let Some(head) = &mut item.head {
+                head.operation_id = head.operation_id.take().map(|id| format!("{id}_head"));
+            }
+        }
     }
-    json!({
-        "openapi": "3.0.3",
-        "info": {"title": "Keel API", "version": env!("CARGO_PKG_VERSION"),
-            "description": "Prometheus metrics are not on this port: keel-api serves GET /metrics on its own listener (KEEL_METRICS_BIND, default 127.0.0.1:9090)."},
-        "paths": paths,
-        "components": {"schemas": {
-            "Problem": {"type": "object", "properties": {
-                "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-                "detail": {"type": "string"},
-                "errors": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}},
-            "SignIn": {"type": "object", "additionalProperties": false, "required": ["email", "password"], "properties": {
-                "email": {"type": "string", "format": "email"}, "password": {"type": "string"}}},
-            "LineItem": {"type": "object", "additionalProperties": false, "required": ["description", "quantity", "unit_amount_minor"], "properties": {
-                "description": {"type": "string", "minLength": 1, "maxLength": 500},
-                "quantity": {"type": "integer", "minimum": 1, "maximum": 1000000},
-                "unit_amount_minor": {"type": "integer", "minimum": 0, "maximum": keel_billing::MAX_AMOUNT_MINOR}}},
-            "InvoiceIn": {"type": "object", "additionalProperties": false, "required": ["customer_name", "currency", "line_items"], "properties": {
-                "customer_name": {"type": "string", "minLength": 1, "maxLength": 200},
-                "currency": {"type": "string", "minLength": 3, "maxLength": 3},
-                "status": {"type": "string", "enum": ["draft", "open"]},
-                "line_items": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/LineItem"}}}},
-            "BulkIn": {"type": "object", "additionalProperties": false, "required": ["invoices"], "properties": {
-                "invoices": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/InvoiceIn"}}}},
-            "RouteTimingBatch": {"type": "object", "additionalProperties": false, "required": ["events"], "properties": {
-                "events": {"type": "array", "maxItems": 100, "items": {"type": "object", "additionalProperties": false,
-                    "required": ["route", "kind", "duration_ms", "occurred_at", "sample_rate"], "properties": {
-                        "route": {"type": "string", "maxLength": 200}, "kind": {"type": "string", "enum": ["navigation", "api"]},
-                        "duration_ms": {"type": "number", "minimum": 0, "maximum": 600000}, "status": {"type": "integer", "minimum": 100, "maximum": 599},
-                        "occurred_at": {"type": "string", "format": "date-time"}, "sample_rate": {"type": "number", "minimum": 0, "exclusiveMinimum": true, "maximum": 1, "description": "one of the rates GET /api/telemetry/config serves; any other is 422"}}}}}},
-            "ForgotPassword": {"type": "object", "additionalProperties": false, "required": ["email"], "properties": {"email": {"type": "string", "format": "email"}}},
-            "ResetPassword": {"type": "object", "additionalProperties": false, "required": ["token", "password"], "properties": {
-                "token": {"type": "string"}, "password": {"type": "string", "minLength": 10, "maxLength": 256}}},
-            "PaymentIn": {"type": "object", "additionalProperties": false, "required": ["amount_minor"], "properties": {
-                "amount_minor": {"type": "integer", "minimum": 1, "maximum": keel_billing::MAX_AMOUNT_MINOR}, "currency": {"type": "string"}}}
-        }}
-    })
 }
 
-pub(crate) async fn document() -> Json<Value> {
-    Json(build())
+fn add_responses(op: &mut Operation, layered: &[(&str, &str)]) {
+    let responses = &mut op.responses.responses;
+    for (status, name) in layered.iter().chain(&[("default", "ProblemAnswer")]) {
+        responses.entry((*status).to_owned()).or_insert_with(|| RefOr::Ref(Ref::from_response_name(*name)));
+    }
+}
+
+/// A problem+json answer with the given description.
+fn problem(description: &str) -> ResponseBuilder {
+    ResponseBuilder::new()
+        .description(description)
+        .content(PROBLEM_JSON, Content::new(Some(Ref::from_schema_name("Problem"))))
+}
+
+/// A problem+json answer that carries `Retry-After` (whole seconds, at least 1).
+fn problem_with_retry_after(description: &str) -> Response {
+    let seconds = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).build();
+    problem(description)
+        .header(
+            header::RETRY_AFTER.as_str(),
+            HeaderBuilder::new().schema(seconds).description(Some("Seconds to wait before retrying")).build(),
+        )
+        .build()
+}
+
+macro_rules! problem_response {
+    ($(#[doc = $doc:literal] $name:ident => $make:expr;)*) => {$(
+        #[doc = $doc]
+        pub(crate) struct $name;
+        impl<'r> ToResponse<'r> for $name {
+            fn response() -> (&'r str, RefOr<Response>) {
+                (stringify!($name), RefOr::T($make))
+            }
+        }
+    )*};
+}
+
+problem_response! {
+    /// Any other error (`default`).
+    ProblemAnswer => problem("Problem details (RFC 9457): 405, 414, 431, 500 and any other error").build();
+    /// 429 from a rate limiter or a throttle.
+    RateLimited => problem_with_retry_after("Too many requests; retry after Retry-After seconds");
+    /// 503: a dependency or the time budget; retrying later may work.
+    Unavailable => problem_with_retry_after("Temporarily unavailable (a dependency, or the request's time budget); retry after Retry-After seconds");
+    /// 401.
+    Unauthorized => problem("No valid session cookie or bearer token").build();
+    /// 403.
+    Forbidden => problem("The caller's role in the active org lacks the permission, or the org is not the caller's").build();
+    /// 400.
+    BadRequest => problem("The request could not be parsed (not JSON, a malformed parameter); `errors` names the field").build();
+    /// 422.
+    Invalid => problem("The request parsed but a value is not acceptable; `errors` names each field and the fix").build();
+    /// 404.
+    NotFound => problem("No such resource in the active org").build();
+    /// 409: a create whose Idempotency-Key another request still holds.
+    InProgress => problem_with_retry_after("A request with this Idempotency-Key is still being processed; retry after Retry-After seconds to get its answer");
+    /// 413.
+    TooLarge => problem("The request body is larger than the route accepts").build();
+}
+
+/// The document, serialized once.
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    ApiDoc::openapi().to_json().unwrap_or_else(|e| unreachable!("the derived document serializes: {e}"))
+});
+
+/// Every (method, path) the document lists, e.g. `("get", "/api/health")`.
+pub(crate) fn operations() -> Vec<(String, String)> {
+    let doc = ApiDoc::openapi();
+    let mut out = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        let methods = [
+            ("get", &item.get),
+            ("put", &item.put),
+            ("post", &item.post),
+            ("delete", &item.delete),
+            ("options", &item.options),
+            ("head", &item.head),
+            ("patch", &item.patch),
+            ("trace", &item.trace),
+        ];
+        out.extend(methods.into_iter().filter(|(_, op)| op.is_some()).map(|(m, _)| (m.to_owned(), path.clone())));
+    }
+    out
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "The OpenAPI document of this API", content_type = "application/json", body = Object))
+)]
+pub(crate) async fn document() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], DOCUMENT.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn doc() -> Value {
+        serde_json::from_str(&DOCUMENT).unwrap()
+    }
+
+    fn operations_of(doc: &Value) -> Vec<(String, String, Value)> {
+        let mut out = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                out.push((method.clone(), path.clone(), op.clone()));
+            }
+        }
+        out
+    }
+
+    /// Every `$ref` names a component that exists: `schema_with` and `response = ...` refer by
+    /// name, so a renamed type would otherwise leave a dangling reference.
+    #[test]
+    fn every_reference_resolves() {
+        let doc = doc();
+        fn walk(v: &Value, doc: &Value, seen: &mut usize) {
+            match v {
+                Value::Object(m) => {
+                    if let Some(Value::String(r)) = m.get("$ref") {
+                        let mut target = doc;
+                        for part in r.trim_start_matches("#/").split('/') {
+                            target = &target[part];
+                        }
+                        assert!(!target.is_null(), "dangling reference {r}");
+                        *seen += 1;
+                    }
+                    m.values().for_each(|v| walk(v, doc, seen));
+                }
+                Value::Array(a) => a.iter().for_each(|v| walk(v, doc, seen)),
+                _ => {}
+            }
+        }
+        let mut seen = 0;
+        walk(&doc, &doc, &mut seen);
+        assert!(seen > 20, "{seen} references");
+    }
+
+    /// Operations name only the security schemes the document defines, and every admin
+    /// operation requires one.
+    #[test]
+    fn security_requirements_name_defined_schemes() {
+        let doc = doc();
+        let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
+        assert!(schemes.contains_key(SESSION) && schemes.contains_key(BEARER));
+        for (method, path, op) in operations_of(&doc) {
+            let reqs = op["security"].as_array().cloned().unwrap_or_default();
+            for name in reqs.iter().flat_map(|r| r.as_object().unwrap().keys()) {
+                assert!(schemes.contains_key(name), "{method} {path} names unknown scheme {name}");
+            }
+            if path.starts_with("/api/admin/") {
+                assert!(
+                    !reqs.is_empty() && reqs.iter().all(|r| !r.as_object().unwrap().is_empty()),
+                    "{method} {path} must require a session or a token"
+                );
+            }
+        }
+    }
+
+    /// Every operation documents a success and a problem+json `default`; every operation behind
+    /// a rate limiter documents its 429 and 503 with `Retry-After`.
+    #[test]
+    fn every_operation_documents_success_errors_and_retry_after() {
+        let doc = doc();
+        let responses = &doc["components"]["responses"];
+        for (method, path, op) in operations_of(&doc) {
+            let r = op["responses"].as_object().unwrap();
+            assert!(r.keys().any(|s| s.starts_with('2')), "{method} {path}: no 2xx");
+            assert_eq!(r["default"]["$ref"], "#/components/responses/ProblemAnswer", "{method} {path}");
+            if path.starts_with("/api/admin/") || path.starts_with("/api/auth/") || path.contains("route-timing") {
+                for status in ["429", "503"] {
+                    let name = r[status]["$ref"].as_str().unwrap_or_else(|| panic!("{method} {path}: no {status}"));
+                    let resp = &responses[name.rsplit('/').next().unwrap()];
+                    assert!(resp["headers"]["retry-after"].is_object(), "{method} {path} {status}: no Retry-After");
+                    assert_eq!(
+                        resp["content"][PROBLEM_JSON]["schema"]["$ref"], "#/components/schemas/Problem",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The limits in the request schemas are the handlers' constants.
+    #[test]
+    fn body_limits_come_from_the_handlers_constants() {
+        let doc = doc();
+        let s = &doc["components"]["schemas"];
+        assert_eq!(s["InvoiceIn"]["properties"]["line_items"]["maxItems"], invoices::MAX_ITEMS);
+        assert_eq!(s["BulkIn"]["properties"]["invoices"]["maxItems"], invoices::MAX_ITEMS);
+        assert_eq!(s["LineItemIn"]["properties"]["unit_amount_minor"]["maximum"], keel_billing::MAX_AMOUNT_MINOR);
+        assert_eq!(s["PaymentIn"]["properties"]["amount_minor"]["maximum"], keel_billing::MAX_AMOUNT_MINOR);
+        assert_eq!(s["Reset"]["properties"]["password"]["minLength"], keel_tenancy::MIN_PASSWORD_LEN);
+        assert_eq!(s["RouteTimingBatch"]["properties"]["events"]["maxItems"], keel_telemetry::MAX_EVENTS);
+        for body in ["InvoiceIn", "LineItemIn", "BulkIn", "PaymentIn", "SignIn", "Forgot", "Reset", "RouteTimingBatch"]
+        {
+            assert_eq!(s[body]["additionalProperties"], false, "{body}: the handler refuses unknown fields");
+        }
+    }
+
+    #[test]
+    fn operations_lists_every_method_of_every_path() {
+        let ops = operations();
+        assert!(ops.contains(&("head".into(), "/api/health".into())));
+        assert!(ops.contains(&("post".into(), "/api/admin/invoices/{id}/payments".into())));
+        assert_eq!(ops.len(), operations_of(&doc()).len());
+    }
 }

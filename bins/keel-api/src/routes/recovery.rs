@@ -17,13 +17,37 @@ use keel_queue::NewJob;
 use keel_ratelimit::{LimitKey, Outcome};
 use keel_worker::PasswordResetRequest;
 use serde::Deserialize;
+use utoipa::openapi::schema::Object;
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+use super::openapi::{BadRequest, Invalid, TooLarge, Unavailable};
+use super::schema;
+
+/// Hex characters in a reset token (32 random bytes).
+const RESET_TOKEN_LEN: usize = 64;
+
+/// The account's address.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Forgot {
+    #[schema(format = Email)]
     email: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/forgot-password",
+    tag = "auth",
+    summary = "Email a password reset link (always 202, whether or not the account exists)",
+    request_body = Forgot,
+    responses(
+        (status = 202, description = "Accepted; a link is mailed if the account exists"),
+        (status = 400, response = BadRequest),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(crate) async fn forgot_password(
     State(state): State<AppState>,
     AppJson(body): AppJson<Forgot>,
@@ -62,18 +86,46 @@ pub(crate) async fn forgot_password(
     Ok(StatusCode::ACCEPTED)
 }
 
-#[derive(Deserialize)]
+/// The token from the mailed link and the new password.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Reset {
+    #[schema(schema_with = token_schema)]
     token: String,
+    /// Must also pass the strength rule (a 422 naming `password` says why not); at most
+    /// 256 bytes.
+    #[schema(schema_with = password_schema)]
     password: String,
 }
 
+fn token_schema() -> Object {
+    let mut o = schema::string(RESET_TOKEN_LEN, RESET_TOKEN_LEN);
+    o.pattern = Some(format!("^[0-9a-fA-F]{{{RESET_TOKEN_LEN}}}$"));
+    o
+}
+
+fn password_schema() -> Object {
+    schema::string(keel_tenancy::MIN_PASSWORD_LEN, keel_tenancy::MAX_PASSWORD_LEN)
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/auth/reset-password",
+    tag = "auth",
+    summary = "Set a new password with a reset token; ends every session of the user",
+    request_body = Reset,
+    responses(
+        (status = 204, description = "Password changed"),
+        (status = 400, response = BadRequest),
+        (status = 413, response = TooLarge),
+        (status = 422, response = Invalid),
+    )
+)]
 pub(crate) async fn reset_password(
     State(state): State<AppState>,
     AppJson(body): AppJson<Reset>,
 ) -> Result<StatusCode, ApiError> {
-    if body.token.len() != 64 || !body.token.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if body.token.len() != RESET_TOKEN_LEN || !body.token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::invalid("token", "is not a reset token; use the link from the email"));
     }
     match state

@@ -527,7 +527,7 @@ async fn openapi_lists_every_served_route(t: TestDb) {
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(documented, ops.len());
     for (method, path) in ops {
-        assert!(paths[path].get(method).is_some(), "{method} {path} missing from the document");
+        assert!(paths[path.as_str()].get(method.as_str()).is_some(), "{method} {path} missing from the document");
         let concrete = path.replace("{id}", &uuid::Uuid::new_v4().to_string());
         let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let r = c.request(m, s.url(&concrete)).send().await.unwrap();
