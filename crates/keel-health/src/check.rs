@@ -43,6 +43,7 @@ pub trait Check: Send + Sync + 'static {
 
 /// A check's verdict as shown in the public body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
     /// The dependency answered in time.

@@ -26,6 +26,8 @@ mod database;
 mod flight;
 #[cfg(feature = "axum")]
 pub mod handler;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod report;
 mod runner;
 mod section;

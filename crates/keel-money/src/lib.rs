@@ -79,6 +79,8 @@ mod error;
 mod format;
 mod labelled;
 mod money;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod paged;
 mod parse;
 mod rate;

@@ -31,16 +31,19 @@ struct Kpis {
     forecast: Option<ForecastKpi>,
 }
 
-#[derive(Serialize)]
+/// A projection, labelled so it is never read as an actual amount.
+#[derive(Serialize, utoipa::ToSchema)]
 struct ForecastKpi {
     label: &'static str,
     basis: &'static str,
     totals: Vec<ProjectedTotal>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ProjectedTotal {
     currency: &'static str,
+    /// Minor units: an integer of any size.
+    #[schema(schema_with = crate::routes::wide_integer)]
     minor: i128,
     formatted: String,
 }
@@ -52,14 +55,20 @@ impl CacheValue for Kpis {
 }
 
 /// The answer: the cached figures, and when and whether they came from the cache.
-#[derive(Serialize)]
-struct Answer<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Answer<'a> {
+    /// `YYYY-MM`.
     month: &'a str,
     invoices: Exact<'a>,
     open_invoices: Exact<'a>,
     payments: Exact<'a>,
+    /// Month-end payments projected at this month's daily rate; only for the current month.
+    #[schema(value_type = Option<ForecastKpi>)]
     forecast: &'a Option<ForecastKpi>,
+    /// When the figures were computed.
+    #[schema(format = DateTime)]
     as_of: String,
+    /// Whether they came from the cache.
     cached: bool,
 }
 
@@ -76,7 +85,7 @@ pub(crate) struct DashboardQuery {
 fn month_schema() -> utoipa::openapi::schema::Object {
     let mut o = crate::routes::one_of(&[]);
     o.enum_values = None;
-    o.pattern = Some("^[0-9]{4}-[0-9]{2}$".into());
+    o.pattern = Some("^[0-9]{4}-(0[1-9]|1[0-2])$".into());
     o.description =
         Some(format!("{} to {}", super::range::FIRST_DAY.format("%Y-%m"), super::range::LAST_DAY.format("%Y-%m")));
     o
@@ -90,7 +99,7 @@ fn month_schema() -> utoipa::openapi::schema::Object {
     params(crate::routes::OrgHeader, DashboardQuery),
     security(("session" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The month's KPIs", body = Object),
+        (status = 200, description = "The month's KPIs", body = Answer),
         (status = 400, response = crate::routes::BadRequest),
         (status = 422, response = crate::routes::Invalid),
     )

@@ -54,7 +54,7 @@ fn format_schema() -> utoipa::openapi::schema::Object {
     security(("session" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Exact totals: invoices and payments, per group and overall, per currency",
-            content((Object = "application/json"), (String = "text/csv"))),
+            content((Revenue = "application/json"), (String = "text/csv"))),
         (status = 400, response = crate::routes::BadRequest),
         (status = 422, response = crate::routes::Invalid),
     )
@@ -106,30 +106,35 @@ pub(crate) async fn revenue(
     .into_response())
 }
 
-#[derive(Serialize)]
-struct Revenue<'a> {
+/// The revenue report (JSON): invoices issued and payments received in the range.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Revenue<'a> {
+    #[schema(format = Date)]
     from: String,
+    #[schema(format = Date)]
     to: String,
+    #[schema(schema_with = group_by_schema)]
     group_by: &'static str,
     invoices: Grouped<'a>,
     payments: Grouped<'a>,
 }
 
-#[derive(Serialize)]
-struct Grouped<'a> {
+/// Totals per group (a month `YYYY-MM` or a status) and overall.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Grouped<'a> {
     groups: Vec<Group<'a>>,
     overall: Exact<'a>,
 }
 
-#[derive(Serialize)]
-struct Group<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Group<'a> {
     key: &'a str,
     count: u64,
     totals: &'a [WideTotal],
 }
 
 /// `{"count": rows, "totals": [per currency]}`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Exact<'a> {
     count: u64,
     totals: &'a [WideTotal],

@@ -46,8 +46,10 @@ pub(crate) enum LiveStatus {
     summary = "Health of the service and its dependencies (200 ok, 503 degraded)",
     description = "With `Authorization: Bearer <INTERNAL_API_SECRET>` the report adds the internal `queue` section.",
     responses(
-        (status = 200, description = "Every check passed", content_type = "application/json"),
-        (status = 503, description = "A dependency is degraded", content_type = "application/json"),
+        (status = 200, description = "Every check passed", body = keel_health::HealthReport,
+            headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 503, description = "A dependency is degraded", body = keel_health::HealthReport,
+            headers(("Cache-Control" = String, description = "no-store"))),
     )
 )]
 pub(crate) async fn health(State(state): State<AppState>, headers: HeaderMap) -> keel_health::HealthReport {

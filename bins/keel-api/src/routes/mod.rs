@@ -42,7 +42,7 @@ pub use openapi::ApiDoc;
 // For the report handlers' annotations (`crate::reports`).
 pub(crate) use invoices::OrgHeader;
 pub(crate) use openapi::{BadRequest, Invalid};
-pub(crate) use schema::{date_schema, one_of};
+pub(crate) use schema::{date_schema, one_of, wide_integer};
 
 use crate::auth::{session_middleware, COOKIE_NAME};
 use crate::{ApiError, AppState};

@@ -122,9 +122,15 @@ impl Modify for EdgeResponses {
             for op in ops.into_iter().flatten() {
                 add_responses(op, layered);
             }
-            // One handler serves GET and HEAD (`method(get, head)`); operation ids must be unique.
+            // One handler serves GET and HEAD (`method(get, head)`): operation ids must be
+            // unique, and a HEAD answer has the GET's headers but no body.
             if let Some(head) = &mut item.head {
                 head.operation_id = head.operation_id.take().map(|id| format!("{id}_head"));
+                for response in head.responses.responses.values_mut() {
+                    if let RefOr::T(r) = response {
+                        r.content.clear();
+                    }
+                }
             }
         }
     }
@@ -332,6 +338,11 @@ mod tests {
         {
             assert_eq!(s[body]["additionalProperties"], false, "{body}: the handler refuses unknown fields");
         }
+    }
+
+    #[test]
+    fn dump_for_review() {
+        std::fs::write("/tmp/openapi-dump.json", ApiDoc::openapi().to_pretty_json().unwrap()).unwrap();
     }
 
     #[test]

@@ -39,3 +39,8 @@ pub(crate) fn date_schema(first: chrono::NaiveDate, last: chrono::NaiveDate) -> 
         .description(Some(format!("{first} to {last}")))
         .build()
 }
+
+/// An integer of any size (no `int64` format): report totals are summed in i128.
+pub(crate) fn wide_integer() -> Object {
+    ObjectBuilder::new().schema_type(Type::Integer).build()
+}
