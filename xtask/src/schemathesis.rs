@@ -52,10 +52,16 @@ pub(crate) fn schemathesis() -> anyhow::Result<()> {
     let invoice = seed_invoice(&server.addr, &token)?;
     // Random ids and currency codes stop nearly every admin request at 403/404/422 before the
     // handler's real work; pinning the seeded org and invoice and a currency the money crate
-    // knows takes the fuzzer into creates, lookups and payments. Run 1 keeps the random values.
+    // knows takes the fuzzer into creates, lookups and payments. Reports are pinned to a range
+    // that holds the seed (within KEEL_REPORT_MAX_DAYS, raised for this) and the dashboard to
+    // this month, so their 200 answers, the forecast included, are checked against their
+    // schemas too. Run 1 keeps the random values.
     let pinned = dir.join("pinned.toml");
+    let (year, month) = current_month();
     let config = format!(
-        "[parameters]\n\"path.id\" = \"{invoice}\"\n\"header.X-Org-Id\" = \"{org}\"\n\"body.currency\" = \"USD\"\n\"body.invoices[*].currency\" = \"USD\"\n"
+        "[parameters]\n\"path.id\" = \"{invoice}\"\n\"header.X-Org-Id\" = \"{org}\"\n\"body.currency\" = \"USD\"\n\"body.invoices[*].currency\" = \"USD\"\n\"query.from\" = \"{}-01-01\"\n\"query.to\" = \"{}-12-31\"\n\"query.month\" = \"{year:04}-{month:02}\"\n",
+        year - 4,
+        year + 4,
     );
     fs::write(&pinned, config).context("cannot write pinned.toml")?;
     let auth = format!("Authorization: Bearer {token}");
@@ -101,6 +107,25 @@ pub(crate) fn schemathesis() -> anyhow::Result<()> {
     }
     eprintln!("schemathesis: no 5xx and no answer off the document in any run");
     Ok(())
+}
+
+/// The UTC (year, month) now, from the system clock (civil-from-days, so xtask needs no date
+/// crate).
+fn current_month() -> (i64, u32) {
+    month_of(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()))
+}
+
+/// The UTC (year, month) of a unix time in seconds.
+fn month_of(secs: u64) -> (i64, u32) {
+    let days = (secs / 86_400) as i64 + 719_468;
+    let era = days.div_euclid(146_097);
+    let doe = days - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month)
 }
 
 /// Builds keel-api and keel-ops (debug; a no-op after `cargo test`) and returns their paths as
@@ -235,6 +260,8 @@ impl Server {
             // Metrics have their own listener; a fixed port would collide with anything on 9090.
             .env("KEEL_METRICS_BIND", "127.0.0.1:0")
             .env("KEEL_LOG_FORMAT", "json")
+            // The pinned run asks for nine years at once (see `schemathesis`).
+            .env("KEEL_REPORT_MAX_DAYS", "3660")
             .env("RUST_LOG", "info");
         for var in LIMIT_OVERRIDES {
             c.env(var, RAISED_LIMIT);
@@ -350,6 +377,16 @@ mod tests {
             json_str(r#"{"fields":{"message":"listening","addr":"127.0.0.1:4100"}}"#, "addr").as_deref(),
             Some("127.0.0.1:4100")
         );
+    }
+
+    #[test]
+    fn month_of_unix_times() {
+        assert_eq!(super::month_of(0), (1970, 1));
+        assert_eq!(super::month_of(951_782_400), (2000, 2)); // 2000-02-29T00:00:00Z
+        assert_eq!(super::month_of(951_868_799), (2000, 2)); // 2000-02-29T23:59:59Z
+        assert_eq!(super::month_of(951_868_800), (2000, 3));
+        assert_eq!(super::month_of(1_767_225_599), (2025, 12)); // 2025-12-31T23:59:59Z
+        assert_eq!(super::month_of(1_767_225_600), (2026, 1));
     }
 
     #[test]

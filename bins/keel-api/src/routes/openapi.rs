@@ -341,11 +341,6 @@ mod tests {
     }
 
     #[test]
-    fn dump_for_review() {
-        std::fs::write("/tmp/openapi-dump.json", ApiDoc::openapi().to_pretty_json().unwrap()).unwrap();
-    }
-
-    #[test]
     fn operations_lists_every_method_of_every_path() {
         let ops = operations();
         assert!(ops.contains(&("head".into(), "/api/health".into())));
