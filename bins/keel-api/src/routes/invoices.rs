@@ -78,7 +78,7 @@ pub(crate) struct InvoiceIn {
     /// Printable text on one line.
     #[schema(schema_with = customer_name_schema)]
     customer_name: String,
-    /// ISO 4217 code (`USD`); any case.
+    /// An ISO 4217 code keel-money knows (`USD`); lower case is accepted too.
     #[schema(schema_with = currency_schema)]
     currency: String,
     /// `draft` (the default) or `open`.
@@ -173,7 +173,8 @@ fn customer_name_schema() -> Object {
     schema::string(1, MAX_CUSTOMER_NAME_CHARS)
 }
 fn currency_schema() -> Object {
-    schema::string(3, 3)
+    let codes: Vec<&str> = Currency::all().map(Currency::code).collect();
+    schema::one_of(&codes)
 }
 fn new_status_schema() -> Object {
     schema::one_of(&[InvoiceStatus::Draft.as_str(), InvoiceStatus::Open.as_str()])
@@ -526,8 +527,9 @@ pub(crate) struct PaymentIn {
     /// In the invoice's currency's minor units.
     #[schema(schema_with = payment_amount_schema)]
     amount_minor: i64,
-    /// Must match the invoice's currency when given.
+    /// Must match the invoice's currency when given (any case).
     #[serde(default)]
+    #[schema(schema_with = currency_schema, required = false)]
     currency: Option<String>,
 }
 

@@ -334,6 +334,9 @@ mod tests {
         assert_eq!(s["PaymentIn"]["properties"]["amount_minor"]["maximum"], keel_billing::MAX_AMOUNT_MINOR);
         assert_eq!(s["Reset"]["properties"]["password"]["minLength"], keel_tenancy::MIN_PASSWORD_LEN);
         assert_eq!(s["RouteTimingBatch"]["properties"]["events"]["maxItems"], keel_telemetry::MAX_EVENTS);
+        let currencies = s["InvoiceIn"]["properties"]["currency"]["enum"].as_array().unwrap();
+        assert_eq!(currencies.len(), keel_money::Currency::all().len());
+        assert!(currencies.contains(&Value::from("USD")));
         for body in ["InvoiceIn", "LineItemIn", "BulkIn", "PaymentIn", "SignIn", "Forgot", "Reset", "RouteTimingBatch"]
         {
             assert_eq!(s[body]["additionalProperties"], false, "{body}: the handler refuses unknown fields");
