@@ -35,9 +35,15 @@ INSERT INTO keel_memberships (user_id, org_id, role, created_at) VALUES
 INSERT INTO keel_sessions (id_hash, user_id, active_org_id, created_at, expires_at) VALUES
     ('5e55100000000000000000000000000000000000000000000000000000000001', '22222222-0000-4000-8000-000000000001', 'ffffffff-0000-4000-8000-000000000001', {T:1767323045684}, {T:1999999999999}),
     ('5e55100000000000000000000000000000000000000000000000000000000002', '22222222-0000-4000-8000-000000000002', NULL, {T:1767323045685}, {T:1767409445685});
-INSERT INTO keel_api_tokens (id, user_id, secret_hash, created_at, revoked_at) VALUES
-    ('33333333-0000-4000-8000-000000000001', '22222222-0000-4000-8000-000000000001', 'a0a0', {T:1767323045686}, NULL),
-    ('33333333-0000-4000-8000-000000000002', '22222222-0000-4000-8000-000000000001', 'b1b1', {T:1767323045687}, {T:1767323045999});
+INSERT INTO keel_api_tokens (id, user_id, secret_hash, created_at, revoked_at, scope) VALUES
+    ('33333333-0000-4000-8000-000000000001', '22222222-0000-4000-8000-000000000001', 'a0a0', {T:1767323045686}, NULL, 'operator'),
+    ('33333333-0000-4000-8000-000000000002', '22222222-0000-4000-8000-000000000001', 'b1b1', {T:1767323045687}, {T:1767323045999}, 'org');
+INSERT INTO keel_operators (user_id, granted_at, granted_by) VALUES
+    ('22222222-0000-4000-8000-000000000001', {T:1767323045707}, NULL),
+    ('22222222-0000-4000-8000-000000000002', {T:1767323045708}, '22222222-0000-4000-8000-000000000001');
+INSERT INTO keel_operator_actions (id, operator_id, action, target, detail, at, remote_addr) VALUES
+    ('0193a0b0-0000-7000-8000-000000000001', '22222222-0000-4000-8000-000000000001', 'queue.pause', 'queue:mail', '{"by":"console","n":[1,2]}', {T:1767323045709}, '127.0.0.1'),
+    ('0193a0b0-0000-7000-8000-000000000002', '22222222-0000-4000-8000-000000000001', 'operator.grant', 'user:22222222', '{}', {T:1767323045710}, NULL);
 INSERT INTO keel_password_resets (token_hash, user_id, expires_at, used_at, created_at) VALUES
     ('c2c2', '22222222-0000-4000-8000-000000000002', {T:1767326645688}, NULL, {T:1767323045688}),
     ('d3d3', '22222222-0000-4000-8000-000000000001', {T:1767326645689}, {T:1767323046000}, {T:1767323045689});
@@ -196,6 +202,8 @@ fn assert_every_table_has_rows(m: &Value) {
         "keel_sessions",
         "keel_api_tokens",
         "keel_password_resets",
+        "keel_operators",
+        "keel_operator_actions",
         "keel_invoices",
         "keel_invoice_counters",
         "keel_idempotency_keys",
