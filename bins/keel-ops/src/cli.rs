@@ -15,6 +15,10 @@ Run `keel-ops config check` to validate it.";
 #[derive(Debug, Parser)]
 #[command(name = "keel-ops", version, about = "Operate a Keel deployment: migrations, configuration, queue, cron, health, audits", after_help = EXIT_CODES)]
 pub struct Cli {
+    /// Run `queue`, `cron` and `health` through this keel-api's operator API (`/api/ops/*`)
+    /// instead of the database, with the operator token in KEEL_TOKEN. Default: KEEL_REMOTE_URL.
+    #[arg(long, global = true, value_name = "URL")]
+    pub remote: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
