@@ -8,6 +8,7 @@ mod backup;
 mod logs;
 mod operators;
 mod portable;
+mod remote;
 mod secrets;
 mod slo;
 mod smoke;

@@ -33,11 +33,16 @@ impl Remote {
     /// `url` from `--remote`/`KEEL_REMOTE_URL`, `token` from `KEEL_TOKEN`.
     pub(crate) fn new(url: &str, token: Option<String>) -> Result<Remote, OpsError> {
         let base = Url::parse(url.trim()).map_err(|e| {
-            OpsError::usage(format!("--remote (KEEL_REMOTE_URL) {url:?} is not a URL ({e}); write https://keel.example.com"))
+            OpsError::usage(format!(
+                "--remote (KEEL_REMOTE_URL) {url:?} is not a URL ({e}); write https://keel.example.com"
+            ))
         })?;
         let loopback = base.host_str().is_some_and(|h| {
             h.eq_ignore_ascii_case("localhost")
-                || h.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+                || h.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
         });
         match base.scheme() {
             "https" => {}
@@ -100,7 +105,8 @@ impl Remote {
             .await
             .map_err(|e| unreachable(&shown, &e))?;
         let status = r.status();
-        let retry_after = r.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let retry_after =
+            r.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let location = r.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let text = r.text().await.map_err(|e| unreachable(&shown, &e))?;
         let body: Option<Value> = serde_json::from_str(&text).ok();

@@ -76,8 +76,13 @@ pub(crate) async fn queue(r: &Remote, cmd: QueueCommand) -> Result<u8, OpsError>
                 let age = v["oldest_pending_age_s"].as_f64().unwrap_or(0.0);
                 t.add_row(["oldest_pending_age".to_owned(), format!("{age:.1}s")]);
                 table::print(&t);
-                let paused: Vec<String> =
-                    v["paused_queues"].as_array().into_iter().flatten().filter_map(|q| q.as_str()).map(str::to_owned).collect();
+                let paused: Vec<String> = v["paused_queues"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|q| q.as_str())
+                    .map(str::to_owned)
+                    .collect();
                 if !paused.is_empty() {
                     println!("paused queues: {}", paused.join(", "));
                 }
@@ -115,7 +120,13 @@ pub(crate) async fn queue(r: &Remote, cmd: QueueCommand) -> Result<u8, OpsError>
         }
         QueueCommand::Retry { id } => {
             let j = r.post(&format!("/api/ops/jobs/{}/retry", job_id(&id)?), &json!({})).await?;
-            println!("job {} is {} (attempt {}/{})", text(&j, "id"), text(&j, "state"), text(&j, "attempt"), text(&j, "max_attempts"));
+            println!(
+                "job {} is {} (attempt {}/{})",
+                text(&j, "id"),
+                text(&j, "state"),
+                text(&j, "attempt"),
+                text(&j, "max_attempts")
+            );
         }
         QueueCommand::Cancel { id } => {
             let j = r.post(&format!("/api/ops/jobs/{}/cancel", job_id(&id)?), &json!({})).await?;
