@@ -10,7 +10,10 @@ Exit status:
   3  a dependency is unavailable (database unreachable, extension missing)
 
 Configuration comes from the environment, as for keel-api: DATABASE_URL (unset: ./data/keel.db), …
-Run `keel-ops config check` to validate it.";
+Run `keel-ops config check` to validate it.
+
+Remote mode: with --remote URL (or KEEL_REMOTE_URL) and an operator token in KEEL_TOKEN,
+`queue`, `cron` and `health` go through that keel-api's /api/ops/* instead of the database.";
 
 #[derive(Debug, Parser)]
 #[command(name = "keel-ops", version, about = "Operate a Keel deployment: migrations, configuration, queue, cron, health, audits", after_help = EXIT_CODES)]

@@ -131,6 +131,21 @@ async fn remote_mode_prints_what_local_mode_prints_and_acts_through_the_operator
     let (code, local_health, _) = ops_async(&["health", "--url", server.url.as_str(), "--json"], &remote).await;
     assert_eq!(code, 0, "--url keeps asking that server's /api/health: {local_health}");
 
+    // Each remote action is in the operator activity log, attributed to the operator.
+    let activity: Value = reqwest::Client::new()
+        .get(format!("{}/api/ops/activity", server.url))
+        .bearer_auth(&op_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = activity.to_string();
+    for action in ["job.retry", "queue.pause", "queue.resume", "task.pause", "task.resume"] {
+        assert!(text.contains(action), "{action} recorded: {text}");
+    }
+
     // Refusals name what to fix, and never echo the token.
     let (code, _, err) = ops_async(&["queue", "stats"], &[("KEEL_REMOTE_URL", server.url.as_str())]).await;
     assert_eq!(code, 2, "{err}");
