@@ -316,6 +316,12 @@ async fn sqlite_moves_to_postgres_and_back_with_every_table_and_type() {
     assert_every_table_has_rows(&m1);
     assert_sealed_in_backup(&lite);
 
+    // --redact-sealed drops the ciphertext instead of keeping it.
+    let redacted = dir.path().join("redacted");
+    ok_json(&src, &["backup", "export", "--out", redacted.to_str().unwrap(), "--redact-sealed", "--json"]);
+    let jobs = std::fs::read_to_string(redacted.join("main.keel_jobs.jsonl")).unwrap();
+    assert!(jobs.contains("[sealed]") && !jobs.contains("$sealed") && jobs.contains("Welcome"), "{jobs}");
+
     let restored = restore(&pg, &lite);
     assert_eq!(
         restored["rows"],

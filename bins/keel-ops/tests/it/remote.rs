@@ -111,6 +111,12 @@ async fn remote_mode_prints_what_local_mode_prints_and_acts_through_the_operator
     assert!(out.starts_with(&format!("job {cancelled} is pending (attempt 0/")), "{out}");
     printed.push_str(&out);
     assert_eq!(store.get(ids[2]).await.unwrap().unwrap().state, keel_queue::JobState::Pending);
+    let first = ids[0].to_string();
+    let (code, out, err) = ops_async(&["queue", "cancel", &first], &remote).await;
+    assert_eq!((code, out.as_str()), (0, format!("job {first} is cancelled\n").as_str()), "{err}");
+    assert_eq!(store.get(ids[0]).await.unwrap().unwrap().state, keel_queue::JobState::Cancelled);
+    let (code, out, err) = ops_async(&["queue", "requeue-dead", "--kind", "demo.fail"], &remote).await;
+    assert_eq!((code, out.as_str()), (0, "requeued 0 dead-lettered job(s)\n"), "{err}");
     let (code, out, err) = ops_async(&["queue", "pause", "mail"], &remote).await;
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(out, "queue mail paused; workers stop claiming from it on their next tick\n");

@@ -179,3 +179,48 @@ fn refusal(
         s => OpsError::unavailable(format!("{shown} answered {s}{detail}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(url: &str, token: Option<&str>) -> OpsError {
+        Remote::new(url, token.map(str::to_owned)).unwrap_err()
+    }
+
+    #[test]
+    fn the_url_and_token_are_checked_before_anything_is_sent() {
+        assert!(Remote::new("https://keel.example.com", Some("t".into())).is_ok());
+        assert!(Remote::new("http://127.0.0.1:8080/", Some("t".into())).is_ok());
+        assert!(Remote::new("http://[::1]:8080", Some("t".into())).is_ok());
+        assert!(Remote::new("http://localhost:8080", Some("t".into())).is_ok());
+        let e = refused("http://10.0.0.5:8080", Some("t"));
+        assert!(e.message.contains("https://") && e.code == crate::exit::USAGE, "{e}");
+        assert!(refused("ftp://keel.example.com", Some("t")).message.contains("\"ftp\""));
+        assert!(refused("https://user:pw@keel.example.com", Some("t")).message.contains("no credentials"));
+        assert!(refused("keel.example.com", Some("t")).message.contains("not a URL"));
+        for missing in [None, Some(""), Some("  ")] {
+            let e = refused("https://keel.example.com", missing);
+            assert!(e.message.contains("KEEL_TOKEN") && e.message.contains("--operator"), "{e}");
+        }
+        let r = Remote::new("https://keel.example.com", Some("s3cret-token".into())).unwrap();
+        assert!(!format!("{r:?}").contains("s3cret"), "Debug never shows the token");
+    }
+
+    #[test]
+    fn refusals_say_what_to_fix() {
+        let u = "https://k.example/api/ops/queue/stats";
+        let e = refusal(u, StatusCode::UNAUTHORIZED, None, None, None);
+        assert!(e.message.contains("KEEL_TOKEN") && e.message.contains("401"), "{e}");
+        let e = refusal(u, StatusCode::FORBIDDEN, None, None, None);
+        assert!(e.message.contains("operator grant") && e.message.contains("--operator"), "{e}");
+        let body = serde_json::json!({"title": "Too Many Requests", "detail": "operator_console quota"});
+        let e = refusal(u, StatusCode::TOO_MANY_REQUESTS, Some(&body), Some("3".into()), None);
+        assert!(e.message.contains("operator_console quota") && e.message.contains("retry after 3s"), "{e}");
+        assert_eq!(e.code, crate::exit::UNAVAILABLE);
+        let e = refusal(u, StatusCode::FOUND, None, None, Some("https://other.example/".into()));
+        assert!(e.message.contains("https://other.example/") && e.message.contains("not followed"), "{e}");
+        let e = refusal(u, StatusCode::NOT_FOUND, Some(&serde_json::json!({"detail": "no job x"})), None, None);
+        assert!(e.message.ends_with("no job x"), "{e}");
+    }
+}
