@@ -141,8 +141,7 @@ pub(crate) async fn job(state: &AppState, id: JobId) -> Result<Value, ApiError> 
 /// Each scheduled task seen in the recent execution log with its last run (status, duration,
 /// skipped ticks, error): a silently failing schedule shows as failing here.
 pub(crate) async fn cron_tasks(state: &AppState) -> Result<Value, ApiError> {
-    let runs =
-        state.queue.cron_runs(RunFilter { task: None, limit: Some(CRON_RECENT_RUNS) }).await.map_err(qerr)?;
+    let runs = state.queue.cron_runs(RunFilter { task: None, limit: Some(CRON_RECENT_RUNS) }).await.map_err(qerr)?;
     let pauses = state.queue.cron_pauses().await.map_err(qerr)?;
     let mut seen = std::collections::BTreeMap::new();
     for r in &runs {
@@ -252,8 +251,7 @@ pub(crate) async fn telemetry(state: &AppState, pairs: &[(String, String)]) -> R
 /// The org tree as a flat list (each org names its parent); the console nests it.
 pub(crate) async fn orgs(state: &AppState) -> Result<Value, ApiError> {
     let orgs = state.tenancy.all_orgs(MAX_ORGS).await.map_err(crate::error::from_tenancy)?;
-    let list: Vec<Value> =
-        orgs.iter().map(|o| json!({"id": o.id, "name": o.name, "parent_id": o.parent_id})).collect();
+    let list: Vec<Value> = orgs.iter().map(|o| json!({"id": o.id, "name": o.name, "parent_id": o.parent_id})).collect();
     Ok(json!({"orgs": list, "truncated": list.len() as u32 == MAX_ORGS}))
 }
 

@@ -18,6 +18,6 @@ mod operator;
 pub(crate) mod routes;
 
 pub(crate) use live::OpsLive;
-pub(crate) use operator::{Operator, OperatorVia};
 #[allow(unused_imports)] // the console's forms and tests name the header through here
 pub(crate) use operator::CSRF_HEADER;
+pub(crate) use operator::{Operator, OperatorVia};

@@ -67,8 +67,7 @@ impl FromRequestParts<AppState> for Operator {
         let (user_id, via) = if let Some(s) = parts.extensions.get::<ResolvedSession>() {
             (s.user_id, OperatorVia::Session(s.token.clone()))
         } else if let Some(token) = bearer_token(&parts.headers) {
-            let identity =
-                state.tenancy.resolve_token_identity(&token).await.map_err(crate::error::from_tenancy)?;
+            let identity = state.tenancy.resolve_token_identity(&token).await.map_err(crate::error::from_tenancy)?;
             match identity {
                 Some(i) if i.scope == TokenScope::Operator => {
                     // The rate limiter keys later requests of this token by user, as for Principal.

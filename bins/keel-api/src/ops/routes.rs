@@ -60,11 +60,8 @@ fn ok(v: Value) -> Response {
 fn page(v: Value, path: &str, pairs: &[(String, String)], next: Option<String>) -> Response {
     let mut res = ok(v);
     if let Some(cursor) = next {
-        let mut q: Vec<String> = pairs
-            .iter()
-            .filter(|(k, _)| k != "before")
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .collect();
+        let mut q: Vec<String> =
+            pairs.iter().filter(|(k, _)| k != "before").map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
         q.push(format!("before={cursor}"));
         if let Ok(h) = HeaderValue::from_str(&format!("<{path}?{}>; rel=\"next\"", q.join("&"))) {
             res.headers_mut().insert(header::LINK, h);

@@ -28,10 +28,22 @@ pub(crate) const OPERATIONS: &[(&str, &str, &str)] = &[
     ("get", "/api/admin/reports/revenue", "Exact revenue totals per currency, by month or status (JSON or CSV)"),
     ("get", "/api/admin/dashboard", "Exact KPIs for a month, cached five minutes; forecast labelled separately"),
     ("get", "/api/ops/me", "Operator API: who is calling, and the session's CSRF token for POSTs"),
-    ("get", "/api/ops/overview", "Operator API: health, queue counts, throughput per minute, switches, pauses, cron outcomes"),
+    (
+        "get",
+        "/api/ops/overview",
+        "Operator API: health, queue counts, throughput per minute, switches, pauses, cron outcomes",
+    ),
     ("get", "/api/ops/queue/stats", "Operator API: the document `keel-ops queue stats --json` prints"),
-    ("get", "/api/ops/jobs", "Operator API: jobs by state, kind and queue, newest first, keyset pages (`Link: rel=next`)"),
-    ("get", "/api/ops/jobs/{id}", "Operator API: one job (`keel-ops queue show`): sealed arguments hidden, addresses masked"),
+    (
+        "get",
+        "/api/ops/jobs",
+        "Operator API: jobs by state, kind and queue, newest first, keyset pages (`Link: rel=next`)",
+    ),
+    (
+        "get",
+        "/api/ops/jobs/{id}",
+        "Operator API: one job (`keel-ops queue show`): sealed arguments hidden, addresses masked",
+    ),
     ("post", "/api/ops/jobs/{id}/retry", "Operator API: run a job again (recorded in the activity log)"),
     ("post", "/api/ops/jobs/{id}/cancel", "Operator API: cancel a pending or retrying job (recorded)"),
     ("post", "/api/ops/jobs/{id}/requeue", "Operator API: requeue one dead-lettered job (recorded)"),
@@ -42,7 +54,11 @@ pub(crate) const OPERATIONS: &[(&str, &str, &str)] = &[
     ("get", "/api/ops/cron/runs", "Operator API: the execution log (`keel-ops cron runs --json`)"),
     ("post", "/api/ops/cron/{task}/pause", "Operator API: pause a scheduled task, or `all` (recorded)"),
     ("post", "/api/ops/cron/{task}/resume", "Operator API: resume a scheduled task, or `all` (recorded)"),
-    ("get", "/api/ops/rate-limits", "Operator API: each policy's quota, backend, decisions and denials, denied keys masked"),
+    (
+        "get",
+        "/api/ops/rate-limits",
+        "Operator API: each policy's quota, backend, decisions and denials, denied keys masked",
+    ),
     ("get", "/api/ops/telemetry", "Operator API: the report `keel-ops telemetry export --format json` writes"),
     ("get", "/api/ops/orgs", "Operator API: the org tree (read-only)"),
     ("get", "/api/ops/orgs/{id}/members", "Operator API: an org's members and roles, addresses masked (read-only)"),
@@ -210,7 +226,8 @@ fn ops_operation(op: &mut Value, method: &str, path: &str) {
     }
     op["responses"]["200"] = json!({"description": "ok"});
     op["responses"]["401"] = json!({"description": "signed out"});
-    op["responses"]["403"] = json!({"description": "not an operator, a token without the operator scope, or a POST without its CSRF proof"});
+    op["responses"]["403"] =
+        json!({"description": "not an operator, a token without the operator scope, or a POST without its CSRF proof"});
 }
 
 pub(crate) fn build() -> Value {
