@@ -425,6 +425,16 @@ async fn postgres_moves_to_sqlite_and_back_with_every_table_and_type() {
     let sums = |m: &Value| m["tables"].as_array().unwrap().iter().map(|t| t["sha256"].clone()).collect::<Vec<_>>();
     assert_eq!(sums(&m3), sums(&m1), "identical files");
 
+    // A forced restore into SQLite that fails at the payments leaves it as it was.
+    let m_lite = export(&lite, &dir.path().join("lite-before"));
+    rewrite(&from_pg, "keel_orgs", |t| t.replace("Child, franchise", "Renamed child"));
+    rewrite(&from_pg, "keel_payments", |t| t.replace("999999999999999", "0"));
+    let (code, _, err) = run(&lite, &["backup", "restore", from_pg.to_str().unwrap(), "--force"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("keel_payments") && err.contains("nothing was restored"), "{err}");
+    let after = dir.path().join("lite-after");
+    assert_eq!(rows(&after, &export(&lite, &after)), rows(&dir.path().join("lite-before"), &m_lite), "unchanged");
+
     assert_sealed_job_opens(&lite).await;
 }
 
