@@ -36,6 +36,7 @@ mod snapshot;
 pub mod store;
 mod switches;
 mod switches_file;
+mod trace;
 mod wake;
 pub mod worker;
 
@@ -65,6 +66,7 @@ pub use switches::{
 pub use switches_file::FileSwitches;
 /// The token [`Worker::run`] takes, re-exported so callers need not name tokio-util's version.
 pub use tokio_util::sync::CancellationToken;
+pub use trace::MAX_TRACE_CONTEXT_BYTES;
 pub use wake::Wakeup;
 pub use worker::{
     JobContext, JobError, JobErrorKind, JobFinished, JobObserver, JobOutcome, JobStarted, QueueSettings, Registry,
