@@ -14,6 +14,7 @@ mod invoices;
 mod logs;
 mod metrics;
 mod openapi_sync;
+mod otel;
 mod process;
 mod recovery;
 mod reports;
