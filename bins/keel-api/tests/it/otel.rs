@@ -205,6 +205,33 @@ fn one_trace_across_processes(rt: &tokio::runtime::Runtime, database_url: &str) 
     assert_eq!(job.attributes["job.attempt"], "1");
     assert_eq!(job.attributes["job.outcome"], "completed");
 
+    // The shared rate-limit decisions (by IP, then by address) are spans inside the request.
+    for policy in ["public_ingress", "password_recovery"] {
+        let limit = all.iter().find(|s| {
+            s.name == "ratelimit.check"
+                && s.parent_span_id == request.span_id
+                && s.attributes.get("ratelimit.policy").is_some_and(|p| p == policy)
+        });
+        let limit = limit.unwrap_or_else(|| panic!("no {policy} rate-limit span under the request: {all:#?}"));
+        assert_eq!(limit.attributes["ratelimit.allowed"], "true");
+    }
+
+    // Health checks are spans inside the health request.
+    let health = rt.block_on(async { reqwest::get(format!("http://{addr}/api/health")).await.unwrap().status() });
+    assert_eq!(health, 200);
+    let got = rt.block_on(async {
+        let mut watching = spans.clone();
+        let wait = watching.wait_for(|all| {
+            all.iter().any(|r| {
+                r.name == "GET /api/health"
+                    && all.iter().any(|c| c.name == "health.check" && c.parent_span_id == r.span_id)
+            })
+        });
+        let done = tokio::time::timeout(Duration::from_secs(60), wait).await;
+        matches!(done, Ok(Ok(_)))
+    });
+    assert!(got, "no health.check span under the health request: {:#?}", *spans.borrow());
+
     // Logs join traces: the API's line inside the request span carries its ids.
     assert_eq!(queued["trace_id"], CALLER_TRACE, "{queued}");
     assert_eq!(queued["span_id"], request.span_id.as_str(), "{queued}");
