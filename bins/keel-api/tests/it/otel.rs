@@ -3,6 +3,7 @@
 //! are one trace, and that trace continues the caller's `traceparent`. The receiver is a small
 //! collector on a random port decoding `ExportTraceServiceRequest`s (opentelemetry-proto).
 
+use keel_storage::Db;
 use keel_testkit::Proc;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
@@ -113,7 +114,7 @@ async fn receiver() -> (SocketAddr, watch::Receiver<Vec<Recorded>>) {
 fn a_request_and_the_job_it_queued_are_one_trace_across_processes_on_postgres() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let Some(t) = rt.block_on(keel_testkit::TestDb::postgres("otel::one_trace", crate::SCHEMAS)) else { return };
-    one_trace_across_processes(&rt, &t.url);
+    one_trace_across_processes(&rt, &t);
     drop(t);
 }
 
@@ -121,11 +122,60 @@ fn a_request_and_the_job_it_queued_are_one_trace_across_processes_on_postgres() 
 fn a_request_and_the_job_it_queued_are_one_trace_across_processes_on_sqlite() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let t = rt.block_on(keel_testkit::TestDb::sqlite(crate::SCHEMAS));
-    one_trace_across_processes(&rt, &t.url);
+    one_trace_across_processes(&rt, &t);
     drop(t);
 }
 
-fn one_trace_across_processes(rt: &tokio::runtime::Runtime, database_url: &str) {
+/// The job row's stored context (`keel_jobs.trace_context`).
+async fn stored_context(db: &Db, job: &str) -> Option<String> {
+    match db {
+        Db::Sqlite(p) => {
+            sqlx::query_scalar("SELECT trace_context FROM keel_jobs WHERE id = ?").bind(job).fetch_one(p).await
+        }
+        Db::Postgres(p) => {
+            sqlx::query_scalar("SELECT trace_context FROM keel_jobs WHERE id = $1::uuid").bind(job).fetch_one(p).await
+        }
+    }
+    .unwrap()
+}
+
+/// Without `OTEL_EXPORTER_OTLP_ENDPOINT` nothing is traced: an inbound `traceparent` is not
+/// continued, log lines carry no ids, and the queued job stores no context.
+#[test]
+fn off_when_the_endpoint_is_unset() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let t = rt.block_on(keel_testkit::TestDb::sqlite(crate::SCHEMAS));
+    let env = [
+        ("KEEL_BIND", "127.0.0.1:0"),
+        ("KEEL_METRICS_BIND", "127.0.0.1:0"),
+        ("DATABASE_URL", t.url.as_str()),
+        ("KEEL_EMBEDDED_WORKER", "false"),
+    ];
+    let mut api = Proc::start(API, &[], &env);
+    let addr = api.wait_listening();
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("http://{addr}/api/auth/forgot-password"))
+            .header("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"))
+            .json(&serde_json::json!({"email": "nobody@example.com"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 202);
+    let queued = api.wait_for(Duration::from_secs(30), |v| v["message"] == "password recovery queued");
+    assert!(queued.get("trace_id").is_none() && queued.get("span_id").is_none(), "{queued}");
+    let job = queued["job"].as_str().unwrap();
+    assert_eq!(rt.block_on(stored_context(&t.db, job)), None);
+    api.signal("TERM");
+    assert!(api.wait_exit(Duration::from_secs(20)).success(), "{}", api.seen.join("\n"));
+    assert!(!api.seen.join("\n").contains(CALLER_TRACE));
+    drop(t);
+}
+
+fn one_trace_across_processes(rt: &tokio::runtime::Runtime, t: &keel_testkit::TestDb) {
+    let database_url = t.url.as_str();
     let (collector, spans) = rt.block_on(receiver());
     let endpoint = format!("http://{collector}");
     let outbox = tempfile::tempdir().unwrap();
@@ -204,6 +254,10 @@ fn one_trace_across_processes(rt: &tokio::runtime::Runtime, database_url: &str) 
     assert_eq!(job.attributes["job.queue"], "default");
     assert_eq!(job.attributes["job.attempt"], "1");
     assert_eq!(job.attributes["job.outcome"], "completed");
+
+    // The job row carries the request span's context (traceparent, sampled).
+    let stored = rt.block_on(stored_context(&t.db, &job_id));
+    assert_eq!(stored, Some(format!("00-{CALLER_TRACE}-{}-01", request.span_id)));
 
     // The shared rate-limit decisions (by IP, then by address) are spans inside the request.
     for policy in ["public_ingress", "password_recovery"] {
