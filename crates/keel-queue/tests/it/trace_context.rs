@@ -1,7 +1,7 @@
 //! `keel_jobs.trace_context` (migration 0003): enqueue inside a traced span stores the span's
 //! W3C context and a claim hands it back; outside one, or without an OpenTelemetry layer, it
 //! stays NULL. (The worker's span continuing it is tested in `src/trace.rs` and, across real
-//! processes, by keel-api's `otel` test.)
+//! processes, by keel-api's `otel` test.) Also: a cron run is a span of its own.
 
 use crate::support::{claim_all, fixture};
 use keel_queue::{NewJob, QueueError, MAX_TRACE_CONTEXT_BYTES};
@@ -61,5 +61,38 @@ async fn bad_trace_context_is_refused(t: TestDb) {
     match f.store.enqueue(job(1).trace_context(&long)).await {
         Err(QueueError::Invalid { field, .. }) => assert_eq!(field, "trace context"),
         other => panic!("expected the field named, got {other:?}"),
+    }
+}
+
+/// A scheduled-task run is a `cron.run` span of its own (scheduled work continues no request).
+/// On a current-thread runtime, so the run's spawned task sees this thread's subscriber.
+async fn a_cron_run_is_a_span(t: TestDb) {
+    use keel_queue::cron::{CronTick, FnTask, Schedule};
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let s = seen.clone();
+    let task = FnTask::new("digest", Schedule::every(std::time::Duration::from_secs(3600)), move |_| {
+        let s = s.clone();
+        async move {
+            *s.lock().unwrap() = tracing::Span::current().metadata().map(|m| m.name());
+            Ok(1)
+        }
+    });
+    let f = fixture(t);
+    let w = keel_queue::Worker::new(f.store.clone(), keel_queue::Registry::new(), crate::worker::settings(1, 5))
+        .with_task(task);
+    assert!(matches!(w.cron_tick("digest").await.unwrap(), CronTick::Ran { .. }));
+    assert_eq!(*seen.lock().unwrap(), Some("cron.run"));
+}
+
+#[tokio::test]
+async fn a_cron_run_is_a_span_on_sqlite() {
+    a_cron_run_is_a_span(TestDb::sqlite(crate::SCHEMAS).await).await;
+}
+
+#[tokio::test]
+async fn a_cron_run_is_a_span_on_postgres() {
+    if let Some(t) = TestDb::postgres("trace_context::a_cron_run_is_a_span", crate::SCHEMAS).await {
+        a_cron_run_is_a_span(t).await;
     }
 }
