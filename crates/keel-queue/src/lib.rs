@@ -67,8 +67,8 @@ pub use switches_file::FileSwitches;
 pub use tokio_util::sync::CancellationToken;
 pub use wake::Wakeup;
 pub use worker::{
-    JobContext, JobError, JobErrorKind, JobFinished, JobObserver, JobOutcome, JobStarted, QueueSettings, Registry,
-    Worker, WorkerSettings,
+    batch_for_concurrency, JobContext, JobError, JobErrorKind, JobFinished, JobObserver, JobOutcome, JobStarted,
+    QueueSettings, Registry, Worker, WorkerSettings,
 };
 
 #[cfg(test)]
