@@ -70,7 +70,6 @@ impl NodeEnv {
             None => Self::install_node(&root, &venv).await?,
         };
         let dir = root.join("js");
-        ("queue: installing Node 22 ({NODE_WHEEL}) under {}", root.display());
         if !dir.join("node_modules/graphile-worker").exists() || !dir.join("node_modules/pg-boss").exists() {
             eprintln!("queue: installing {} with npm", NPM_PACKAGES.join(", "));
             std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
