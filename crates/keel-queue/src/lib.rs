@@ -30,12 +30,15 @@ mod error;
 mod job;
 mod names;
 mod new_job;
+pub mod ops_json;
 mod retry;
 mod shared_snapshot;
 mod snapshot;
 pub mod store;
 mod switches;
 mod switches_file;
+mod throughput;
+mod trace;
 mod wake;
 pub mod worker;
 
@@ -63,12 +66,14 @@ pub use switches::{
     is_switch_name, kind_switch, task_switch, SwitchBoard, Switches, GLOBAL_SWITCHES, SWITCHES_FILE_VAR,
 };
 pub use switches_file::FileSwitches;
+pub use throughput::{throughput, MinuteCounts};
 /// The token [`Worker::run`] takes, re-exported so callers need not name tokio-util's version.
 pub use tokio_util::sync::CancellationToken;
+pub use trace::MAX_TRACE_CONTEXT_BYTES;
 pub use wake::Wakeup;
 pub use worker::{
-    JobContext, JobError, JobErrorKind, JobFinished, JobObserver, JobOutcome, JobStarted, QueueSettings, Registry,
-    Worker, WorkerSettings,
+    batch_for_concurrency, JobContext, JobError, JobErrorKind, JobFinished, JobObserver, JobOutcome, JobStarted,
+    QueueSettings, Registry, Worker, WorkerSettings,
 };
 
 #[cfg(test)]

@@ -72,6 +72,22 @@ impl SessionSigner {
         Some(SessionCookie { token: token.to_owned(), user_id })
     }
 
+    /// The session's CSRF token: HMAC-SHA256 of the session token under this signer's key, hex.
+    /// Per session (a new sign-in gets a new one), stored nowhere, and unforgeable without the
+    /// key; the operator console puts it in its forms and sends it as `X-CSRF-Token`.
+    pub(crate) fn csrf_token(&self, session_token: &str) -> String {
+        let mut mac = HmacSha256::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("any key length"));
+        mac.update(b"keel csrf v1.");
+        mac.update(session_token.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `presented` is the session's CSRF token, compared in constant time.
+    pub(crate) fn csrf_matches(&self, session_token: &str, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        self.csrf_token(session_token).as_bytes().ct_eq(presented.as_bytes()).into()
+    }
+
     /// `Set-Cookie` for a live session: HttpOnly always, Secure in production, SameSite=Lax so
     /// cross-site POSTs never carry it.
     pub(crate) fn set_cookie(&self, token: &str, user: &UserId, max_age_s: i64) -> String {

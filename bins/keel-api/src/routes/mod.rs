@@ -69,7 +69,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/admin/dashboard", get(crate::reports::dashboard).options(preflight))
         .layer(from_fn_with_state(state.clone(), session_middleware))
         .layer(from_fn_with_state(state.clone(), crate::middleware::time_budget))
-        .layer(admin_floor(&state))
+        .layer(user_floor(&state, state.limits.admin_api.clone()))
         .layer(crate::middleware::cors(&state.config.cors));
     let public = Router::new()
         .route("/api/auth/sign-in", post(auth::sign_in))
@@ -88,6 +88,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(admin)
         .merge(public)
         .merge(ingest)
+        .merge(crate::ops::routes::router(&state))
         .route("/api/telemetry/config", get(telemetry::config))
         .route("/api/health/live", get(health::live))
         .route("/api/health", get(health::health))
@@ -125,17 +126,20 @@ fn edge(app: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(stack)
 }
 
-fn peer(ext: &http::Extensions) -> Option<std::net::IpAddr> {
+pub(crate) fn peer(ext: &http::Extensions) -> Option<std::net::IpAddr> {
     ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).or_else(|| ext.get::<SocketAddr>().map(|a| a.ip()))
 }
 
-/// The `admin_api` floor, keyed by user when the request carries a usable identity and by
-/// client network otherwise, with no database access: the cookie is verified by its HMAC and
-/// bearer tokens through the short-lived identity cache.
-fn admin_floor(state: &AppState) -> RateLimitLayer<impl keel_ratelimit::layer::KeyExtractor> {
+/// A per-user limit (the `admin_api` floor, `operator_console`), keyed by user when the request
+/// carries a usable identity and by client network otherwise, with no database access: the
+/// cookie is verified by its HMAC and bearer tokens through the short-lived identity cache.
+pub(crate) fn user_floor(
+    state: &AppState,
+    limiter: std::sync::Arc<dyn keel_ratelimit::Limiter>,
+) -> RateLimitLayer<impl keel_ratelimit::layer::KeyExtractor> {
     let signer = state.session_signer.clone();
     let identities = state.identities.clone();
-    RateLimitLayer::new(state.limits.admin_api.clone())
+    RateLimitLayer::new(limiter)
         .problem_types(problem_types())
         .client_ip(ClientIpResolver::new(state.config.trusted_proxies.clone()))
         .peer_addr(peer)

@@ -14,6 +14,8 @@ mod invoices;
 mod logs;
 mod metrics;
 mod openapi_sync;
+mod ops;
+mod otel;
 mod process;
 mod recovery;
 mod reports;
