@@ -22,6 +22,7 @@ backend_tests!(
     ops_shows_no_billing_data,
     the_operator_console_policy_limits_the_api,
     route_percentiles_are_charted_per_day,
+    job_detail_hides_sealed_arguments,
 );
 
 const OPERATOR: &str = "oncall@example.com";
@@ -363,4 +364,26 @@ async fn route_percentiles_are_charted_per_day(t: TestDb) {
     assert_eq!(v["routes"][1]["route"], "/api/fast");
     let r = c.get(s.url("/api/ops/telemetry/routes?days=40")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), 400);
+}
+
+async fn job_detail_hides_sealed_arguments(t: TestDb) {
+    let (_, token) = operator(&t).await;
+    let key = keel_queue::JobKey::parse(crate::TEST_JOB_KEY).unwrap();
+    let ring = std::sync::Arc::new(keel_queue::Keyring::new(key, []).unwrap());
+    let store = keel_queue::open_sealed(t.db.clone(), ring);
+    let payload = json!({"to": "secret.person@example.com", "note": "<script>alert(1)</script>"});
+    let job = NewJob::new("mail.x", &payload).unwrap().sealed_fields(&["to"]).queue("sealed-test");
+    let id = store.enqueue(job).await.unwrap().id();
+    let s = start(t).await;
+    let c = reqwest::Client::new();
+    let body =
+        c.get(s.url(&format!("/api/ops/jobs/{id}"))).bearer_auth(&token).send().await.unwrap().text().await.unwrap();
+    assert!(body.contains("[sealed]"), "{body}");
+    assert!(!body.contains("secret.person"), "the sealed value is not shown: {body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["sealed"], true);
+    assert!(
+        v["payload"].as_str().unwrap().contains("<script>"),
+        "other fields are data, escaped by whoever renders them"
+    );
 }
