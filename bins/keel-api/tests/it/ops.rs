@@ -5,7 +5,7 @@
 //! their own Origin, and nothing in it shows billing data.
 
 use crate::fixture::{invoice, world, PASSWORD};
-use crate::start;
+use crate::{start, start_with};
 use keel_ids::Email;
 use keel_queue::store::{Claim, Finish, Outcome};
 use keel_queue::{ops_json, JobState, NewJob};
@@ -20,6 +20,9 @@ backend_tests!(
     retry_requeue_and_pause_work_and_are_recorded,
     cookie_posts_need_the_csrf_proof_and_their_own_origin,
     ops_shows_no_billing_data,
+    the_operator_console_policy_limits_the_api,
+    route_percentiles_are_charted_per_day,
+    job_detail_hides_sealed_arguments,
 );
 
 const OPERATOR: &str = "oncall@example.com";
@@ -45,11 +48,13 @@ async fn sign_in(c: &reqwest::Client, s: &crate::Server, email: &str) -> String 
         .unwrap()
 }
 
-/// A job of `kind` in queue `ops-dead` (no worker claims it here), dead-lettered with `error`.
+/// A job of `kind` in a queue of its own (no worker claims it here, and no other job is claimed
+/// with it), dead-lettered with `error`.
 async fn dead_job(store: &std::sync::Arc<dyn keel_queue::Store>, kind: &str, error: &str) -> keel_queue::JobId {
-    let id = store.enqueue(NewJob::new(kind, &json!({"n": 1})).unwrap().queue("ops-dead")).await.unwrap().id();
+    let queue = format!("dead-{}", uuid::Uuid::new_v4().simple());
+    let id = store.enqueue(NewJob::new(kind, &json!({"n": 1})).unwrap().queue(&queue)).await.unwrap().id();
     let claim = Claim {
-        queue: "ops-dead".into(),
+        queue,
         task: "background_job".into(),
         limit: 1,
         lease: Duration::from_secs(30),
@@ -191,8 +196,14 @@ async fn retry_requeue_and_pause_work_and_are_recorded(t: TestDb) {
     let r = post(&format!("/api/ops/jobs/{dead}/cancel")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(store.get(dead).await.unwrap().unwrap().state, JobState::Cancelled);
+    let other = dead_job(&store, "demo.other", "x").await;
+    let dead3 = dead_job(&store, "demo.dead", "x").await;
     let r = post("/api/ops/dead/requeue").json(&json!({"kind": "demo.dead"})).send().await.unwrap();
-    assert_eq!(r.json::<Value>().await.unwrap()["requeued"], 0);
+    assert_eq!(r.json::<Value>().await.unwrap()["requeued"], 1, "only that kind's dead jobs");
+    assert_eq!(store.get(dead3).await.unwrap().unwrap().state, JobState::Pending);
+    assert_eq!(store.get(other).await.unwrap().unwrap().state, JobState::DeadLetter);
+    let r = post("/api/ops/dead/requeue").json(&json!({"kind": "demo.dead", "extra": 1})).send().await.unwrap();
+    assert_eq!(r.status(), 422, "unknown fields are refused");
     let r = post(&format!("/api/ops/jobs/{}/retry", uuid::Uuid::now_v7())).send().await.unwrap();
     assert_eq!(r.status(), 404);
 
@@ -309,4 +320,70 @@ async fn ops_shows_no_billing_data(t: TestDb) {
             assert!(!body.contains(secret), "{path} shows billing data ({secret}): {body}");
         }
     }
+}
+
+async fn the_operator_console_policy_limits_the_api(t: TestDb) {
+    operator(&t).await;
+    let s = start_with(t, &[("KEEL_RATE_LIMIT_OPERATOR_CONSOLE", "2/1m,burst=2")]).await;
+    let c = reqwest::Client::new();
+    // The signed cookie keys the limit by user from the first request (no database round trip).
+    let cookie = sign_in(&c, &s, OPERATOR).await;
+    for _ in 0..2 {
+        assert_eq!(c.get(s.url("/api/ops/me")).header("cookie", &cookie).send().await.unwrap().status(), 200);
+    }
+    let r = c.get(s.url("/api/ops/overview")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status(), 429, "operator_console applies to every /api/ops/* route");
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+}
+
+async fn route_percentiles_are_charted_per_day(t: TestDb) {
+    let (_, token) = operator(&t).await;
+    let now = chrono::Utc::now();
+    let yesterday = now - chrono::Duration::days(1);
+    let sample = |route: &str, ms: u64, at| {
+        let route = keel_telemetry::RouteTemplate::parse(route).unwrap();
+        keel_telemetry::RouteSample::server(route, "GET", 200, Duration::from_millis(ms), at)
+    };
+    let mut samples = vec![sample("/api/slow", 900, yesterday), sample("/api/slow", 800, yesterday)];
+    samples.extend((0..3).map(|i| sample("/api/slow", 400 + i, now)));
+    samples.push(sample("/api/fast", 5, now));
+    keel_telemetry::insert_samples(&t.db, &samples).await.unwrap();
+    let s = start(t).await;
+    let c = reqwest::Client::new();
+    let r = c.get(s.url("/api/ops/telemetry/routes?days=2")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let slow = &v["routes"][0];
+    assert_eq!(slow["route"], "/api/slow", "slowest first: {v}");
+    let points = slow["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2, "one point per day: {v}");
+    assert_eq!((points[0]["samples"].as_u64(), points[1]["samples"].as_u64()), (Some(2), Some(3)));
+    assert_eq!(points[0]["p95_us"], 900_000);
+    assert!(points[1]["p99_us"].is_null(), "too few samples for a p99");
+    assert_eq!(v["routes"][1]["route"], "/api/fast");
+    let r = c.get(s.url("/api/ops/telemetry/routes?days=40")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+async fn job_detail_hides_sealed_arguments(t: TestDb) {
+    let (_, token) = operator(&t).await;
+    let key = keel_queue::JobKey::parse(crate::TEST_JOB_KEY).unwrap();
+    let ring = std::sync::Arc::new(keel_queue::Keyring::new(key, []).unwrap());
+    let store = keel_queue::open_sealed(t.db.clone(), ring);
+    let payload = json!({"to": "secret.person@example.com", "note": "<script>alert(1)</script>"});
+    let job = NewJob::new("mail.x", &payload).unwrap().sealed_fields(&["to"]).queue("sealed-test");
+    let id = store.enqueue(job).await.unwrap().id();
+    let s = start(t).await;
+    let c = reqwest::Client::new();
+    let body =
+        c.get(s.url(&format!("/api/ops/jobs/{id}"))).bearer_auth(&token).send().await.unwrap().text().await.unwrap();
+    assert!(body.contains("[sealed]"), "{body}");
+    assert!(!body.contains("secret.person"), "the sealed value is not shown: {body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["sealed"], true);
+    assert!(
+        v["payload"].as_str().unwrap().contains("<script>"),
+        "other fields are data, escaped by whoever renders them"
+    );
 }

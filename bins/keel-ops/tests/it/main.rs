@@ -9,6 +9,7 @@ mod logs;
 mod operators;
 mod portable;
 mod remote;
+mod remote_contract;
 mod secrets;
 mod slo;
 mod smoke;
