@@ -8,6 +8,7 @@ use std::str::FromStr;
 use uuid::Uuid;
 
 /// A job's id: a UUID v7, so ids sort by creation time.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct JobId(Uuid);
@@ -49,6 +50,7 @@ impl FromStr for JobId {
 
 /// Where a job is in its life. Active states (`pending`, `processing`, `retrying`) hold the
 /// job's dedupe key; the others are final until an operator retries or requeues the job.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
@@ -136,6 +138,7 @@ pub struct Lease {
 }
 
 /// A job as stored: what to run, its state, its lease and its history.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct Job {
     /// The job's id.
@@ -145,10 +148,12 @@ pub struct Job {
     /// The queue it waits in.
     pub queue: String,
     /// The tenant it belongs to, if any.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid))]
     pub org: Option<OrgId>,
     /// The payload as JSON text; sealed values are envelopes (opened for the handler only).
     /// Serialized with every envelope shown as `[sealed]` ([`crate::redact_payload`]).
     #[serde(serialize_with = "serialize_redacted")]
+    #[cfg_attr(feature = "openapi", schema(example = "{\"to\":\"[sealed]\"}"))]
     pub payload: String,
     /// Parts of the payload were sealed at enqueue ([`crate::seal`]).
     pub sealed: bool,

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 /// Jobs per state. Serialized with the state names as keys, the contract of
 /// `keel-ops queue stats --json`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct StateCounts {
     /// Jobs `pending`.

@@ -12,7 +12,7 @@ use keel_queue::JobId;
 use serde_json::{json, Value};
 
 /// Queue and task names: what keel-queue stores, bounded so the log's target always fits.
-const MAX_NAME_LEN: usize = 100;
+pub(crate) const MAX_NAME_LEN: usize = 100;
 
 fn name(field: &str, raw: &str) -> Result<String, ApiError> {
     let n = raw.trim();

@@ -18,6 +18,10 @@ pub(crate) const MAX_JOBS_PAGE: u32 = 1000;
 const CRON_RECENT_RUNS: u32 = 500;
 /// Orgs listed in the tree at most; a platform with more pages through keel-ops.
 const MAX_ORGS: u32 = 1000;
+/// Execution-log rows per `cron/runs` answer at most (keel-queue's own cap).
+pub(crate) const MAX_RUNS_PAGE: u32 = 1000;
+/// Days a telemetry report covers at most: a year, leap day included.
+pub(crate) const MAX_REPORT_DAYS: u32 = 366;
 
 /// A queue error as the API answers it: 404, 409, 422 or 503 with the cause (addresses masked).
 pub(crate) fn qerr(e: QueueError) -> ApiError {
@@ -169,8 +173,8 @@ pub(crate) async fn cron_runs(state: &AppState, pairs: &[(String, String)]) -> R
         Some(v) => v
             .parse::<u32>()
             .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::bad_param("limit", "must be from 1 to 1000"))?,
+            .filter(|n| (1..=MAX_RUNS_PAGE).contains(n))
+            .ok_or_else(|| ApiError::bad_param("limit", format!("must be from 1 to {MAX_RUNS_PAGE}")))?,
     };
     let task = param(pairs, "task").filter(|t| !t.is_empty()).map(str::to_owned);
     let runs = state.queue.cron_runs(RunFilter { task, limit: Some(limit) }).await.map_err(qerr)?;
@@ -231,8 +235,8 @@ pub(crate) async fn telemetry(state: &AppState, pairs: &[(String, String)]) -> R
         Some(v) => v
             .parse::<u32>()
             .ok()
-            .filter(|d| (1..=366).contains(d))
-            .ok_or_else(|| ApiError::bad_param("days", "must be from 1 to 366"))?,
+            .filter(|d| (1..=MAX_REPORT_DAYS).contains(d))
+            .ok_or_else(|| ApiError::bad_param("days", format!("must be from 1 to {MAX_REPORT_DAYS}")))?,
     };
     let opts = keel_telemetry::ReportOptions { days, ..Default::default() };
     // build_report takes a progress callback that is not `Send`, so the report runs on a

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 /// Routes charted: enough to see the slow ones, few enough to read.
 const CHARTED_ROUTES: usize = 5;
 /// Days charted at most: one query per day, so the window stays a short loop.
-const MAX_DAYS: u32 = 31;
+pub(crate) const MAX_DAYS: u32 = 31;
 
 /// `{"days", "routes": [{"kind", "route", "points": [{"day", "samples", "p95_us", "p99_us"}]}]}`
 /// over the last `days` whole days up to now (1 to 31, default 7).

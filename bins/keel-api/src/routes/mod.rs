@@ -28,9 +28,9 @@ mod auth;
 mod health;
 mod invoices;
 mod metrics;
-mod openapi;
+pub(crate) mod openapi;
 mod recovery;
-mod schema;
+pub(crate) mod schema;
 mod telemetry;
 
 pub use health::is_internal_caller;

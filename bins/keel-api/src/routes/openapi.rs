@@ -10,6 +10,7 @@
 
 use super::{auth, health, invoices, recovery, telemetry};
 use crate::error::Problem;
+use crate::ops::routes as ops;
 use axum::http::header;
 use axum::response::IntoResponse;
 use std::sync::LazyLock;
@@ -47,11 +48,35 @@ const PROBLEM_JSON: &str = "application/problem+json";
         invoices::add_payment,
         crate::reports::revenue::revenue,
         crate::reports::dashboard::dashboard,
+        ops::me,
+        ops::overview,
+        ops::queue_stats,
+        ops::jobs,
+        ops::job,
+        ops::retry,
+        ops::cancel,
+        ops::requeue_one,
+        ops::requeue_dead,
+        ops::queue_pause,
+        ops::queue_resume,
+        ops::cron,
+        ops::cron_runs,
+        ops::task_pause,
+        ops::task_resume,
+        ops::rate_limits,
+        ops::telemetry,
+        ops::route_trend,
+        ops::orgs,
+        ops::members,
+        ops::operators,
+        ops::grant,
+        ops::revoke,
+        ops::activity,
     ),
     components(
         // Schemas that fields refer to by name through `schema_with` (utoipa collects the rest).
         schemas(Problem, crate::FieldError, invoices::LineItemIn, telemetry::RouteTimingEvent),
-        responses(ProblemAnswer, RateLimited, Unavailable, Unauthorized, Forbidden, BadRequest, Invalid, NotFound, InProgress, TooLarge)
+        responses(ProblemAnswer, RateLimited, Unavailable, Unauthorized, Forbidden, OperatorForbidden, BadRequest, Invalid, NotFound, InProgress, TooLarge)
     ),
     modifiers(&SecuritySchemes, &EdgeResponses),
     tags(
@@ -60,6 +85,7 @@ const PROBLEM_JSON: &str = "application/problem+json";
         (name = "invoices", description = "The active org's invoices and payments"),
         (name = "reports", description = "Exact revenue reports and the dashboard"),
         (name = "telemetry", description = "Route timings from browsers and API clients"),
+        (name = "ops", description = "The operator API: platform operators only (session cookie with `X-CSRF-Token` on POSTs, or an operator-scoped bearer token)"),
         (name = "meta", description = "This document"),
     )
 )]
@@ -101,6 +127,9 @@ impl Modify for EdgeResponses {
             let layered: &[(&str, &str)] = if path.starts_with("/api/admin/") {
                 // session middleware + handlers' permission checks, admin_api floor, time budget
                 &[("401", "Unauthorized"), ("403", "Forbidden"), ("429", "RateLimited"), ("503", "Unavailable")]
+            } else if path.starts_with("/api/ops/") {
+                // operator_console floor, time budget, session middleware, then `Operator`
+                &[("401", "Unauthorized"), ("403", "OperatorForbidden"), ("429", "RateLimited"), ("503", "Unavailable")]
             } else if path.starts_with("/api/auth/") {
                 // public_ingress limit (fails closed with 503), time budget
                 &[("429", "RateLimited"), ("503", "Unavailable")]
@@ -184,6 +213,8 @@ problem_response! {
     Unauthorized => problem("No valid session cookie or bearer token").build();
     /// 403.
     Forbidden => problem("The caller's role in the active org lacks the permission, or the org is not the caller's").build();
+    /// 403 from the operator API.
+    OperatorForbidden => problem("Not an operator, a token without the operator scope, or a cookie POST without its X-CSRF-Token or from another origin").build();
     /// 400.
     BadRequest => problem("The request could not be parsed (not JSON, a malformed parameter); `errors` names the field").build();
     /// 422.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// How a run ended; the execution log's `outcome` column.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CronOutcome {
@@ -53,6 +54,7 @@ impl FromStr for CronOutcome {
 }
 
 /// Whether a run is still going.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CronRunState {
@@ -63,6 +65,7 @@ pub enum CronRunState {
 }
 
 /// One row of the execution log.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CronRun {
     /// The run's id.
@@ -144,6 +147,7 @@ pub enum CronStart {
 }
 
 /// A task paused in the database (`all` pauses every task).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CronPause {
     /// The task's name, or `all`.

@@ -133,6 +133,7 @@ impl JobFilter {
 }
 
 /// What [`JobStore::requeue_dead`] did.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RequeueReport {
     /// Dead jobs made pending again.
