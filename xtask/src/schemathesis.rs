@@ -27,6 +27,7 @@ const LIMIT_OVERRIDES: &[&str] = &[
     "KEEL_RATE_LIMIT_PUBLIC_INGRESS",
     "KEEL_RATE_LIMIT_TELEMETRY_INGEST",
     "KEEL_RATE_LIMIT_PASSWORD_RECOVERY",
+    "KEEL_RATE_LIMIT_OPERATOR_CONSOLE",
 ];
 const RAISED_LIMIT: &str = "100000/1m,burst=100000";
 /// What each answer is checked for: no 5xx, and conformance to the derived document (status
