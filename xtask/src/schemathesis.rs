@@ -1,6 +1,7 @@
 //! `cargo xtask schemathesis`: the real keel-api on SQLite, fuzzed from its own
 //! `/api/openapi.json` by schemathesis with every rate limit raised: with an owner's bearer
-//! token, again with the seeded org/invoice/currency pinned, and anonymously. Any 5xx, any
+//! token, again with the seeded org/invoice/currency pinned, the operator API with the owner's
+//! operator-scoped token, and anonymously. Any 5xx, any
 //! answer that does not match the document ([`CHECKS`]: an undocumented status, content type
 //! or required header missing, a body off its schema), and any operation schemathesis cannot
 //! test (a schema error), fails.
@@ -48,7 +49,7 @@ pub(crate) fn schemathesis() -> anyhow::Result<()> {
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let db = format!("sqlite://{}", dir.join("keel.db").display());
 
-    let (org, token) = seed(&ops, &db)?;
+    let (org, token, operator) = seed(&ops, &db)?;
     let mut server = Server::start(&api, &db, &dir)?;
     let invoice = seed_invoice(&server.addr, &token)?;
     // Random ids and currency codes stop nearly every admin request at 403/404/422 before the
@@ -66,15 +67,24 @@ pub(crate) fn schemathesis() -> anyhow::Result<()> {
     );
     fs::write(&pinned, config).context("cannot write pinned.toml")?;
     let auth = format!("Authorization: Bearer {token}");
+    let operator_auth = format!("Authorization: Bearer {operator}");
     let runs = [
-        Run { name: "authenticated (owner token)", header: Some(&auth), config: None, only_admin: false },
+        Run { name: "authenticated (owner token)", header: Some(&auth), config: None, only_paths: None },
         Run {
             name: "authenticated, seeded org, invoice and currency",
             header: Some(&auth),
             config: Some(&pinned),
-            only_admin: true,
+            only_paths: Some("^/api/admin/"),
         },
-        Run { name: "anonymous", header: None, config: None, only_admin: false },
+        // The owner's org token meets 403 on /api/ops/*; this one reaches the operator API's
+        // handlers, so their 200 answers are checked against their schemas too.
+        Run {
+            name: "operator (operator-scoped token), operator API",
+            header: Some(&operator_auth),
+            config: None,
+            only_paths: Some("^/api/ops/"),
+        },
+        Run { name: "anonymous", header: None, config: None, only_paths: None },
     ];
     let schema = format!("http://{}/api/openapi.json", server.addr);
     let mut failed = Vec::new();
@@ -153,9 +163,9 @@ fn build_binaries() -> anyhow::Result<(PathBuf, PathBuf)> {
     Ok((find("keel-api")?, find("keel-ops")?))
 }
 
-/// A migrated SQLite database with one org and one owner; returns the org id and the owner's
-/// API token.
-fn seed(ops: &Path, db: &str) -> anyhow::Result<(String, String)> {
+/// A migrated SQLite database with one org and one owner who is also a platform operator;
+/// returns the org id, the owner's org-scoped API token and their operator-scoped one.
+fn seed(ops: &Path, db: &str) -> anyhow::Result<(String, String, String)> {
     ops_json(ops, db, &["migrate"])?;
     let org = ops_json(ops, db, &["org", "create", "Schemathesis Org", "--json"])?;
     let org = json_str(&org, "id").context("keel-ops org create --json printed no id")?;
@@ -163,7 +173,10 @@ fn seed(ops: &Path, db: &str) -> anyhow::Result<(String, String)> {
     ops_json(ops, db, &["user", "create", "--email", email, "--org", &org, "--role", "owner", "--json"])?;
     let tok = ops_json(ops, db, &["token", "issue", "--user", email, "--json"])?;
     let token = json_str(&tok, "token").context("keel-ops token issue --json printed no token")?;
-    Ok((org, token))
+    ops_json(ops, db, &["operator", "grant", email])?;
+    let tok = ops_json(ops, db, &["token", "issue", "--user", email, "--operator", "--json"])?;
+    let operator = json_str(&tok, "token").context("keel-ops token issue --operator --json printed no token")?;
+    Ok((org, token, operator))
 }
 
 /// One open invoice, created through the API the way a client would; returns its id.
@@ -212,7 +225,8 @@ struct Run<'a> {
     name: &'static str,
     header: Option<&'a str>,
     config: Option<&'a Path>,
-    only_admin: bool,
+    /// Only the operations whose path matches this regex.
+    only_paths: Option<&'static str>,
 }
 
 impl Run<'_> {
@@ -227,8 +241,8 @@ impl Run<'_> {
         // One worker: CPython before 3.11.8 can fail `ast.parse` in concurrent threads
         // (gh-106905, "AST constructor recursion depth mismatch"), which hypothesis calls.
         c.args(["--workers", "1", "--request-timeout", "30", "--generation-database", "none", "--no-color"]);
-        if self.only_admin {
-            c.args(["--include-path-regex", "^/api/admin/"]);
+        if let Some(regex) = self.only_paths {
+            c.args(["--include-path-regex", regex]);
         }
         if let Some(h) = self.header {
             c.args(["-H", h]);
