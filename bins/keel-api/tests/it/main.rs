@@ -15,6 +15,7 @@ mod logs;
 mod metrics;
 mod openapi_sync;
 mod ops;
+mod ops_schema;
 mod otel;
 mod process;
 mod recovery;

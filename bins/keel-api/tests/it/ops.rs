@@ -28,7 +28,7 @@ backend_tests!(
 const OPERATOR: &str = "oncall@example.com";
 
 /// An operator with a password (for the cookie) and an operator-scoped token.
-async fn operator(t: &TestDb) -> (keel_ids::UserId, String) {
+pub(crate) async fn operator(t: &TestDb) -> (keel_ids::UserId, String) {
     let tn = Tenancy::new(t.db.clone());
     let u = tn.create_user(&Email::parse(OPERATOR).unwrap(), Some(PASSWORD)).await.unwrap();
     tn.grant_operator(u, None, chrono::Utc::now()).await.unwrap();
@@ -50,7 +50,11 @@ async fn sign_in(c: &reqwest::Client, s: &crate::Server, email: &str) -> String 
 
 /// A job of `kind` in a queue of its own (no worker claims it here, and no other job is claimed
 /// with it), dead-lettered with `error`.
-async fn dead_job(store: &std::sync::Arc<dyn keel_queue::Store>, kind: &str, error: &str) -> keel_queue::JobId {
+pub(crate) async fn dead_job(
+    store: &std::sync::Arc<dyn keel_queue::Store>,
+    kind: &str,
+    error: &str,
+) -> keel_queue::JobId {
     let queue = format!("dead-{}", uuid::Uuid::new_v4().simple());
     let id = store.enqueue(NewJob::new(kind, &json!({"n": 1})).unwrap().queue(&queue)).await.unwrap().id();
     let claim = Claim {
