@@ -3,15 +3,14 @@
 //! (keyed by user, else client network, with no database round trip), the time budget, the
 //! session middleware; then [`Operator`] in each handler (401 signed out, 403 without the
 //! operator grant or scope, 403 for a cookie POST without its CSRF proof or from another
-//! origin). Answers are `Cache-Control: no-store`.
+//! origin). Answers are `Cache-Control: no-store`. Each handler's `#[utoipa::path]` documents
+//! it in `/api/openapi.json`, naming its answer's shape from [`super::schema`] or keel-queue;
+//! `tests/it/ops_schema.rs` checks real answers against those shapes.
 
-#[allow(unused_imports)] // named by the #[utoipa::path] annotations
 use super::schema::*;
 use super::{actions, data, Operator, OperatorVia};
-#[allow(unused_imports)]
 use crate::error::Problem;
 use crate::extract::{query_pairs, AppJson};
-#[allow(unused_imports)]
 use crate::routes::openapi::{BadRequest, Invalid, NotFound, TooLarge};
 use crate::{ApiError, AppState};
 use axum::extract::{Path, RawQuery, State};
@@ -22,7 +21,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use keel_ids::OrgId;
 use keel_queue::JobId;
-#[allow(unused_imports)]
 use keel_queue::{store::CronRun, Job, RequeueReport};
 use serde::Deserialize;
 use serde_json::{json, Value};
