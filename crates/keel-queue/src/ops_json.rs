@@ -5,8 +5,10 @@
 //! email addresses are masked in payloads, errors and cron errors.
 
 use crate::store::CronRun;
-use crate::{Job, QueueSnapshot};
+use crate::{Job, QueueSnapshot, StateCounts};
+use serde::Serialize;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 fn value_of<T: serde::Serialize>(v: &T) -> Value {
     // Serializing these plain structs cannot fail (no maps with non-string keys, no custom
@@ -14,15 +16,39 @@ fn value_of<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-/// `queue stats --json`: counts per state (flattened), `oldest_pending_age_s`,
-/// `expired_leases`, `paused_queues` and `by_kind`.
+/// The document of `queue stats --json`: a [`QueueSnapshot`] without its `taken_at`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueStats {
+    /// Jobs per state, every kind together (at the top level of the document).
+    #[serde(flatten)]
+    pub counts: StateCounts,
+    /// Seconds the longest-waiting runnable job has been due; 0 when nothing is waiting.
+    pub oldest_pending_age_s: f64,
+    /// Jobs still `processing` whose lease has run out.
+    pub expired_leases: u64,
+    /// Queues paused in the database.
+    pub paused_queues: Vec<String>,
+    /// Jobs per state, per kind.
+    pub by_kind: BTreeMap<String, StateCounts>,
+}
+
+impl From<&QueueSnapshot> for QueueStats {
+    fn from(snap: &QueueSnapshot) -> Self {
+        Self {
+            counts: snap.counts,
+            oldest_pending_age_s: snap.oldest_pending_age_s,
+            expired_leases: snap.expired_leases,
+            paused_queues: snap.paused_queues.clone(),
+            by_kind: snap.by_kind.clone(),
+        }
+    }
+}
+
+/// `queue stats --json`: [`QueueStats`], counts per state flattened, then
+/// `oldest_pending_age_s`, `expired_leases`, `paused_queues` and `by_kind`.
 pub fn stats(snap: &QueueSnapshot) -> Value {
-    let mut v = value_of(&snap.counts);
-    v["oldest_pending_age_s"] = json!(snap.oldest_pending_age_s);
-    v["expired_leases"] = json!(snap.expired_leases);
-    v["paused_queues"] = json!(snap.paused_queues);
-    v["by_kind"] = value_of(&snap.by_kind);
-    v
+    value_of(&QueueStats::from(snap))
 }
 
 /// `queue show ID`: one job, whole, with sealed values as `[sealed]` and email addresses

@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use keel_ids::OrgId;
+use keel_queue::ops_json::QueueStats;
 use keel_queue::JobId;
 use keel_queue::{store::CronRun, Job, RequeueReport};
 use serde::Deserialize;

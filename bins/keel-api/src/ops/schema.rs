@@ -8,10 +8,10 @@
 
 use super::data::{MAX_JOBS_PAGE, MAX_RUNS_PAGE};
 use crate::routes::schema::{integer, one_of, string};
+use keel_queue::ops_json::QueueStats;
 use keel_queue::store::{CronPause, CronRun};
-use keel_queue::{MinuteCounts, StateCounts};
+use keel_queue::MinuteCounts;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 
 /// The job states a list may filter on.
@@ -165,21 +165,6 @@ pub(crate) struct Me {
     via: Via,
     /// The token a cookie POST sends as `X-CSRF-Token`; null for a bearer token.
     csrf_token: Option<String>,
-}
-
-/// `GET /api/ops/queue/stats`: the document of `keel-ops queue stats --json` (counts per state
-/// at the top level).
-#[derive(Serialize, ToSchema)]
-pub(crate) struct QueueStats {
-    #[serde(flatten)]
-    counts: StateCounts,
-    /// Seconds the longest-waiting runnable job has been due; 0 when nothing waits.
-    oldest_pending_age_s: f64,
-    /// Jobs still processing whose lease has run out.
-    expired_leases: u64,
-    paused_queues: Vec<String>,
-    /// Counts per state, per kind.
-    by_kind: BTreeMap<String, StateCounts>,
 }
 
 /// A cron run as the cron view shows it: the execution-log row plus its duration.
