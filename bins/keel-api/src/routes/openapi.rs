@@ -321,12 +321,33 @@ mod tests {
             for name in reqs.iter().flat_map(|r| r.as_object().unwrap().keys()) {
                 assert!(schemes.contains_key(name), "{method} {path} names unknown scheme {name}");
             }
-            if path.starts_with("/api/admin/") {
+            if path.starts_with("/api/admin/") || path.starts_with("/api/ops/") {
                 assert!(
                     !reqs.is_empty() && reqs.iter().all(|r| !r.as_object().unwrap().is_empty()),
                     "{method} {path} must require a session or a token"
                 );
             }
+        }
+    }
+
+    /// The operator API: every operation is tagged `ops` and documents the 401 and 403 its
+    /// extractor answers; every POST documents the `X-CSRF-Token` header a cookie caller sends.
+    #[test]
+    fn operator_operations_document_auth_and_the_csrf_header() {
+        let doc = doc();
+        let ops: Vec<_> = operations_of(&doc).into_iter().filter(|(_, p, _)| p.starts_with("/api/ops/")).collect();
+        assert!(ops.len() >= 20, "the operator API is documented: {}", ops.len());
+        for (method, path, op) in ops {
+            assert_eq!(op["tags"], serde_json::json!(["ops"]), "{method} {path}");
+            for status in ["401", "403"] {
+                assert!(!op["responses"][status].is_null(), "{method} {path} documents no {status}");
+            }
+            let csrf = op["parameters"].as_array().into_iter().flatten().any(|p| {
+                p["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(crate::ops::CSRF_HEADER))
+                    && p["in"] == "header"
+                    && p["required"] != true
+            });
+            assert_eq!(csrf, method == "post", "{method} {path}: the X-CSRF-Token parameter");
         }
     }
 
