@@ -72,6 +72,28 @@ impl SessionSigner {
         Some(SessionCookie { token: token.to_owned(), user_id })
     }
 
+    /// The console's CSRF token for a session: an HMAC of the session token under the cookie
+    /// key with its own label, so it is per session, needs no storage, and cannot be computed
+    /// without the server's key (nor used to recover the session token).
+    pub(crate) fn csrf_token(&self, session_token: &str) -> String {
+        hex::encode(self.csrf_mac(session_token).finalize().into_bytes())
+    }
+
+    /// Whether `presented` is the CSRF token of `session_token`, compared in constant time.
+    pub(crate) fn csrf_valid(&self, session_token: &str, presented: &str) -> bool {
+        match hex::decode(presented) {
+            Ok(sig) => self.csrf_mac(session_token).verify_slice(&sig).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    fn csrf_mac(&self, session_token: &str) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("any key length"));
+        mac.update(b"keel console csrf v1\0");
+        mac.update(session_token.as_bytes());
+        mac
+    }
+
     /// `Set-Cookie` for a live session: HttpOnly always, Secure in production, SameSite=Lax so
     /// cross-site POSTs never carry it.
     pub(crate) fn set_cookie(&self, token: &str, user: &UserId, max_age_s: i64) -> String {
@@ -137,5 +159,20 @@ mod tests {
         assert_eq!(s2.decode(&v), None, "another key rejects it");
         assert!(s.set_cookie(&token, &user, 60).contains("HttpOnly"));
         assert!(SessionSigner::new(None, true).set_cookie(&token, &user, 60).contains("; Secure"));
+    }
+
+    #[test]
+    fn csrf_tokens_are_per_session_and_per_key() {
+        let s = SessionSigner::new(Some("x".repeat(40).as_str()), false);
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        let ta = s.csrf_token(&a);
+        assert!(s.csrf_valid(&a, &ta));
+        assert!(!s.csrf_valid(&b, &ta), "another session's token is refused");
+        assert!(!s.csrf_valid(&a, ""));
+        assert!(!s.csrf_valid(&a, "not hex"));
+        assert!(!s.csrf_valid(&a, &ta[..62]));
+        assert_ne!(ta, s.encode(&a, &UserId::generate()).rsplit('.').next().unwrap(), "not the cookie's MAC");
+        let s2 = SessionSigner::new(Some("y".repeat(40).as_str()), false);
+        assert!(!s2.csrf_valid(&a, &ta), "another key refuses it");
     }
 }

@@ -12,5 +12,5 @@ pub(crate) use cookie::{cookie_value_of, SessionSigner, COOKIE_NAME};
 pub(crate) use identity_cache::IdentityCache;
 pub(crate) use principal::bearer_of as bearer_token;
 pub use principal::Principal;
-pub(crate) use session_layer::{session_middleware, ResolvedSession};
+pub(crate) use session_layer::{session_middleware, ResolvedSession, SessionLookupFailed};
 pub use throttle::{Attempt, SignInThrottle};

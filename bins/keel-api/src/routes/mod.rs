@@ -33,6 +33,7 @@ mod recovery;
 mod telemetry;
 
 pub use health::is_internal_caller;
+pub(crate) use auth::start_session;
 pub(crate) use health::with_queue_section;
 pub(crate) use invoices::list_for as invoice_list_for;
 pub(crate) use metrics::metrics_router;
@@ -63,7 +64,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/admin/dashboard", get(crate::reports::dashboard).options(preflight))
         .layer(from_fn_with_state(state.clone(), session_middleware))
         .layer(from_fn_with_state(state.clone(), crate::middleware::time_budget))
-        .layer(admin_floor(&state))
+        .layer(by_user(&state, state.limits.admin_api.clone()))
         .layer(crate::middleware::cors(&state.config.cors));
     let public = Router::new()
         .route("/api/auth/sign-in", post(auth::sign_in))
@@ -82,6 +83,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(admin)
         .merge(public)
         .merge(ingest)
+        .merge(crate::console::router(&state))
         .route("/api/telemetry/config", get(telemetry::config))
         .route("/api/health/live", get(health::live))
         .route("/api/health", get(health::health))
@@ -123,13 +125,16 @@ fn peer(ext: &http::Extensions) -> Option<std::net::IpAddr> {
     ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).or_else(|| ext.get::<SocketAddr>().map(|a| a.ip()))
 }
 
-/// The `admin_api` floor, keyed by user when the request carries a usable identity and by
-/// client network otherwise, with no database access: the cookie is verified by its HMAC and
-/// bearer tokens through the short-lived identity cache.
-fn admin_floor(state: &AppState) -> RateLimitLayer<impl keel_ratelimit::layer::KeyExtractor> {
+/// A limit keyed by user when the request carries a usable identity and by client network
+/// otherwise, with no database access: the cookie is verified by its HMAC and bearer tokens
+/// through the short-lived identity cache. The `admin_api` floor, and the console's limit.
+pub(crate) fn by_user(
+    state: &AppState,
+    limiter: std::sync::Arc<dyn keel_ratelimit::Limiter>,
+) -> RateLimitLayer<impl keel_ratelimit::layer::KeyExtractor> {
     let signer = state.session_signer.clone();
     let identities = state.identities.clone();
-    RateLimitLayer::new(state.limits.admin_api.clone())
+    RateLimitLayer::new(limiter)
         .problem_types(problem_types())
         .client_ip(ClientIpResolver::new(state.config.trusted_proxies.clone()))
         .peer_addr(peer)

@@ -1,6 +1,10 @@
 //! The OpenAPI document covers every route the router serves: each `.route(...)` in
 //! `src/routes/mod.rs` with its methods must be listed in `keel_api::operations()`. (The other
 //! direction, every listed operation is served, is checked by requesting each one.)
+//!
+//! The one explicit exemption: the operator console's HTML pages (`src/console/mod.rs`, all
+//! under `/console`) are for browsers, not API clients, and are not in the document; their
+//! JSON twin `/api/ops/*` is.
 
 use std::collections::BTreeSet;
 
@@ -56,4 +60,15 @@ fn the_route_parser_sees_methods_and_ignores_preflights() {
         #[cfg(test)] .route("/probe", get(probe))"#;
     let got: Vec<_> = served_routes(src).into_iter().collect();
     assert_eq!(got, vec![("get".into(), "/a".into()), ("post".into(), "/a".into()), ("post".into(), "/b/{id}".into())]);
+}
+
+#[test]
+fn console_pages_are_exempt_and_stay_under_console() {
+    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/console/mod.rs")).unwrap();
+    let pages = served_routes(&src);
+    assert!(pages.len() >= 10, "the route parser found too few console routes: {pages:?}");
+    let outside: Vec<_> = pages.iter().filter(|(_, p)| !p.starts_with("/console")).collect();
+    assert!(outside.is_empty(), "only /console paths may skip the OpenAPI document: {outside:?}");
+    let listed: Vec<_> = keel_api::operations().into_iter().filter(|(_, p)| p.starts_with("/console")).collect();
+    assert!(listed.is_empty(), "HTML pages are not API operations: {listed:?}");
 }

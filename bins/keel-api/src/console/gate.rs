@@ -1,0 +1,71 @@
+//! Who may see the console: a signed-in user with the platform operator grant (keel-tenancy's
+//! operator table, beside the per-org roles). Signed out: 303 to the sign-in page; signed in
+//! without the grant: 403; the session store unreachable: 503. Org roles play no part.
+
+use super::layout;
+use crate::auth::{ResolvedSession, SessionLookupFailed};
+use crate::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use keel_ids::UserId;
+
+/// Where signed-out visitors are sent.
+pub(super) const SIGN_IN_PATH: &str = "/console/sign-in";
+
+/// A signed-in operator, with the CSRF token of their session for the page's forms.
+#[derive(Debug, Clone)]
+pub(crate) struct Operator {
+    pub(crate) user_id: UserId,
+    /// The session this request came with (the CSRF token is derived from it).
+    pub(crate) session_token: String,
+    /// What every form of the page carries in its `csrf` field.
+    pub(crate) csrf: String,
+}
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Some(session) = parts.extensions.get::<ResolvedSession>().cloned() else {
+            if parts.extensions.get::<SessionLookupFailed>().is_some() {
+                return Err(unavailable());
+            }
+            return Err(Redirect::to(SIGN_IN_PATH).into_response());
+        };
+        match is_operator(state, session.user_id).await {
+            Ok(true) => Ok(Operator {
+                user_id: session.user_id,
+                csrf: state.session_signer.csrf_token(&session.token),
+                session_token: session.token,
+            }),
+            Ok(false) => Err(layout::error_page(
+                StatusCode::FORBIDDEN,
+                "Not an operator",
+                "This console is for platform operators. Your account has no operator grant; \
+                 an operator can give you one with `keel-ops operator grant EMAIL`.",
+            )),
+            Err(e) => {
+                tracing::warn!(error = %e, "operator grant lookup failed");
+                Err(unavailable())
+            }
+        }
+    }
+}
+
+fn unavailable() -> Response {
+    let mut res = layout::error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "Sessions cannot be checked right now; this page retries on its own.",
+    );
+    res.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("2"));
+    res
+}
+
+/// Until keel-tenancy's operator grant lands (opsapi branch), nobody is an operator: the safe
+/// default, every page answers 403.
+async fn is_operator(_state: &AppState, _user: UserId) -> Result<bool, std::convert::Infallible> {
+    Ok(false)
+}

@@ -1,0 +1,147 @@
+//! The operator console over real HTTP: redirects, security headers, assets, the shared sign-in
+//! and the CSRF/origin rules. (The browser tests under `bins/keel-api/tests/browser/` drive the
+//! same pages in Chromium.)
+
+use crate::fixture::{world, PASSWORD};
+use crate::start;
+use keel_testkit::{backend_tests, TestDb};
+
+backend_tests!(
+    signed_out_pages_redirect_to_sign_in_with_security_headers,
+    assets_are_embedded_cached_and_outside_the_page_limit,
+    console_sign_in_gives_the_api_session_and_non_operators_get_403,
+    cross_site_sign_in_is_refused,
+);
+
+pub(crate) fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+pub(crate) fn assert_secure_headers(r: &reqwest::Response) {
+    let h = r.headers();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["referrer-policy"], "same-origin");
+}
+
+async fn signed_out_pages_redirect_to_sign_in_with_security_headers(t: TestDb) {
+    let s = start(t).await;
+    let c = client();
+    for path in ["/console", "/console/jobs", "/console/queues", "/console/activity", "/console/jobs/not-an-id"] {
+        let r = c.get(s.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{path}");
+        assert_eq!(r.headers()["location"], "/console/sign-in", "{path}");
+        assert_secure_headers(&r);
+    }
+    let r = c.get(s.url("/console/sign-in")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_secure_headers(&r);
+    assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("action=\"/console/sign-in\""), "{html}");
+    assert!(!html.contains("<script>"), "no inline script: {html}");
+    // A signed-out POST to an action is sent to sign in too, never performed.
+    let r = c.post(s.url("/console/queues/default/pause")).form(&[("csrf", "x")]).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+}
+
+async fn assets_are_embedded_cached_and_outside_the_page_limit(t: TestDb) {
+    // A page limit of 2 requests: assets must not spend it.
+    let s = crate::start_with(t, &[("KEEL_RATE_LIMIT_ADMIN_API", "2/1m,burst=2")]).await;
+    let c = client();
+    for _ in 0..5 {
+        let r = c.get(s.url("/console/assets/console.css?v=1")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "text/css; charset=utf-8");
+        assert!(r.headers()["cache-control"].to_str().unwrap().contains("max-age="));
+        assert_secure_headers(&r);
+        let r = c.get(s.url("/console/assets/console.js")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "text/javascript; charset=utf-8");
+        assert!(r.text().await.unwrap().contains("data-confirm"));
+    }
+    assert_eq!(c.get(s.url("/console/assets/nope.js")).send().await.unwrap().status(), 404);
+    // Pages do spend it.
+    let statuses: Vec<u16> =
+        futures_statuses(&c, &s.url("/console/sign-in"), 4).await;
+    assert!(statuses.contains(&429), "pages go through the console's limit: {statuses:?}");
+}
+
+async fn futures_statuses(c: &reqwest::Client, url: &str, n: usize) -> Vec<u16> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(c.get(url).send().await.unwrap().status().as_u16());
+    }
+    out
+}
+
+/// Signs in through the console's form; returns the `keel_session=…` cookie pair.
+pub(crate) async fn console_sign_in(c: &reqwest::Client, base: &str, email: &str) -> String {
+    let r = c
+        .post(format!("{base}/console/sign-in"))
+        .header("origin", base)
+        .form(&[("email", email), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{:?}", r.text().await);
+    assert_eq!(r.headers()["location"], "/console");
+    let set = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax"), "{set}");
+    set.split(';').next().unwrap().to_owned()
+}
+
+async fn console_sign_in_gives_the_api_session_and_non_operators_get_403(t: TestDb) {
+    let w = world(&t).await;
+    let s = start(t).await;
+    let c = client();
+    let base = format!("http://{}", s.addr);
+    let r = c
+        .post(s.url("/console/sign-in"))
+        .form(&[("email", w.owner_email), ("password", "wrong password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("email or password is wrong"));
+    let cookie = console_sign_in(&c, &base, w.owner_email).await;
+    // The same session as the API's sign-in.
+    let r = c.get(s.url("/api/admin/invoices")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // An org owner without the operator grant sees nothing of the console.
+    for path in ["/console", "/console/jobs", "/console/orgs"] {
+        let r = c.get(s.url(path)).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+        assert_secure_headers(&r);
+        assert!(r.text().await.unwrap().contains("operator"));
+    }
+    let r = c
+        .post(s.url("/console/queues/default/pause"))
+        .header("cookie", &cookie)
+        .header("origin", &base)
+        .form(&[("csrf", "whatever")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+async fn cross_site_sign_in_is_refused(t: TestDb) {
+    let w = world(&t).await;
+    let s = start(t).await;
+    let c = client();
+    for (name, value) in [("origin", "http://evil.example"), ("origin", "null"), ("sec-fetch-site", "cross-site")] {
+        let r = c
+            .post(s.url("/console/sign-in"))
+            .header(name, value)
+            .form(&[("email", w.owner_email), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{name}: {value}");
+        assert!(r.headers().get("set-cookie").is_none_or(|v| !v.to_str().unwrap().contains("keel_session=")));
+    }
+}
