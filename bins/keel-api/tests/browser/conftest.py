@@ -91,8 +91,9 @@ class Keel:
                 log.flush()
                 if '"message":"listening"' in line:
                     try:
-                        found.put(json.loads(line)["fields"]["addr"])
-                    except (ValueError, KeyError):
+                        record = json.loads(line)
+                        found.put(record.get("addr") or record.get("fields", {}).get("addr"))
+                    except ValueError:
                         found.put(None)
             log.close()
 
