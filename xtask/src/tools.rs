@@ -138,7 +138,10 @@ pub(crate) fn playwright() -> anyhow::Result<PathBuf> {
     pip.arg(format!("playwright=={PLAYWRIGHT}")).arg(format!("pytest=={PYTEST}"));
     step(&format!("install playwright {PLAYWRIGHT} and pytest {PYTEST} into {}", venv_dir().display()), pip)?;
     if !(have("playwright", PLAYWRIGHT) && have("pytest", PYTEST)) {
-        bail!("playwright {PLAYWRIGHT} and pytest {PYTEST} were installed but {} does not report them", python.display());
+        bail!(
+            "playwright {PLAYWRIGHT} and pytest {PYTEST} were installed but {} does not report them",
+            python.display()
+        );
     }
     Ok(python)
 }

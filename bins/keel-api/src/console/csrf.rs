@@ -20,34 +20,38 @@ use crate::AppState;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 
-/// Refuses a console POST without both proofs (see the module doc) with 403.
-pub(super) fn checked(state: &AppState, op: &Operator, headers: &HeaderMap, token: &str) -> Result<(), Response> {
-    same_origin(headers)?;
+/// The 403 page for a console POST without both proofs (see the module doc); `None` when it
+/// has them.
+pub(super) fn refusal(state: &AppState, op: &Operator, headers: &HeaderMap, token: &str) -> Option<Response> {
+    if let Err(refused) = same_origin(headers) {
+        return Some(*refused);
+    }
     if state.session_signer.csrf_valid(&op.session_token, token) {
-        Ok(())
+        None
     } else {
         tracing::info!("console POST refused: missing or wrong CSRF token");
-        Err(refused("The form's security token is missing or stale. Reload the page and try again."))
+        Some(refused("The form's security token is missing or stale. Reload the page and try again."))
     }
 }
 
-/// The origin checks alone (the sign-in form).
-pub(super) fn same_origin(headers: &HeaderMap) -> Result<(), Response> {
+/// The origin checks alone (the sign-in form): the 403 page when they fail.
+pub(super) fn origin_refusal(headers: &HeaderMap) -> Option<Response> {
+    same_origin(headers).err().map(|r| *r)
+}
+
+fn same_origin(headers: &HeaderMap) -> Result<(), Box<Response>> {
     if headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site")) {
         tracing::info!("console POST refused: cross-site (Sec-Fetch-Site)");
-        return Err(refused("Cross-site requests cannot change anything here."));
+        return Err(Box::new(refused("Cross-site requests cannot change anything here.")));
     }
     let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let authority = origin
-        .to_str()
-        .ok()
-        .and_then(|o| o.strip_prefix("https://").or_else(|| o.strip_prefix("http://")));
+    let authority = origin.to_str().ok().and_then(|o| o.strip_prefix("https://").or_else(|| o.strip_prefix("http://")));
     match (authority, host) {
         (Some(a), Some(h)) if a.eq_ignore_ascii_case(h) => Ok(()),
         _ => {
             tracing::info!("console POST refused: Origin is not this server");
-            Err(refused("Cross-site requests cannot change anything here."))
+            Err(Box::new(refused("Cross-site requests cannot change anything here.")))
         }
     }
 }

@@ -29,8 +29,9 @@ pub(crate) async fn sign_in(
     AppJson(body): AppJson<SignIn>,
 ) -> Result<Response, ApiError> {
     let started = start_session(&state, &body.email, &body.password).await?;
-    let mut res = Json(json!({"user_id": started.user, "active_org_id": started.org, "expires_at": started.expires_at}))
-        .into_response();
+    let mut res =
+        Json(json!({"user_id": started.user, "active_org_id": started.org, "expires_at": started.expires_at}))
+            .into_response();
     if let Ok(v) = HeaderValue::from_str(&started.cookie) {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -68,9 +69,7 @@ pub(crate) async fn start_session(state: &AppState, email: &str, password: &str)
                 ));
             }
         }
-        let Some(user) =
-            state.tenancy.authenticate(&email, password).await.map_err(crate::error::from_tenancy)?
-        else {
+        let Some(user) = state.tenancy.authenticate(&email, password).await.map_err(crate::error::from_tenancy)? else {
             tracing::info!(email = %email, "sign-in refused");
             throttle.failed(&email, &attempt);
             return Err(ApiError::unauthorized("email or password is wrong"));

@@ -32,8 +32,8 @@ mod openapi;
 mod recovery;
 mod telemetry;
 
-pub use health::is_internal_caller;
 pub(crate) use auth::start_session;
+pub use health::is_internal_caller;
 pub(crate) use health::with_queue_section;
 pub(crate) use invoices::list_for as invoice_list_for;
 pub(crate) use metrics::metrics_router;

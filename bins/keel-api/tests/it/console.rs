@@ -65,8 +65,7 @@ async fn assets_are_embedded_cached_and_outside_the_page_limit(t: TestDb) {
     }
     assert_eq!(c.get(s.url("/console/assets/nope.js")).send().await.unwrap().status(), 404);
     // Pages do spend it.
-    let statuses: Vec<u16> =
-        futures_statuses(&c, &s.url("/console/sign-in"), 4).await;
+    let statuses: Vec<u16> = futures_statuses(&c, &s.url("/console/sign-in"), 4).await;
     assert!(statuses.contains(&429), "pages go through the console's limit: {statuses:?}");
 }
 

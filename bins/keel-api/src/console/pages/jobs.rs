@@ -137,7 +137,10 @@ pub(crate) async fn detail(
         Err(e) => return super::failed("reading the job", e),
     };
     let path = |verb: &str| format!("/console/jobs/{}/{verb}", job.id);
-    let can_retry = matches!(job.state, JobState::Failed | JobState::DeadLetter | JobState::Cancelled | JobState::Pending | JobState::Retrying);
+    let can_retry = matches!(
+        job.state,
+        JobState::Failed | JobState::DeadLetter | JobState::Cancelled | JobState::Pending | JobState::Retrying
+    );
     let can_cancel = matches!(job.state, JobState::Pending | JobState::Retrying);
     let body = html! {
         (layout::flash(q.done.as_deref()))
@@ -216,8 +219,15 @@ enum Verb {
     Cancel,
 }
 
-async fn job_action(state: &AppState, op: &Operator, headers: &HeaderMap, raw: &str, f: &ActionForm, verb: Verb) -> Response {
-    if let Err(refused) = csrf::checked(state, op, headers, &f.csrf) {
+async fn job_action(
+    state: &AppState,
+    op: &Operator,
+    headers: &HeaderMap,
+    raw: &str,
+    f: &ActionForm,
+    verb: Verb,
+) -> Response {
+    if let Some(refused) = csrf::refusal(state, op, headers, &f.csrf) {
         return refused;
     }
     let Ok(id) = raw.parse::<JobId>() else {
@@ -244,7 +254,7 @@ pub(crate) async fn requeue_dead(
     headers: HeaderMap,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    if let Err(refused) = csrf::checked(&state, &op, &headers, &f.csrf) {
+    if let Some(refused) = csrf::refusal(&state, &op, &headers, &f.csrf) {
         return refused;
     }
     let kind = Some(f.kind.trim().to_owned()).filter(|k| !k.is_empty());

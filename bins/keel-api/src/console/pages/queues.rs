@@ -173,11 +173,15 @@ enum Verb {
 }
 
 async fn verb(state: &AppState, op: &Operator, headers: &HeaderMap, token: &str, v: Verb, name: String) -> Response {
-    if let Err(refused) = csrf::checked(state, op, headers, token) {
+    if let Some(refused) = csrf::refusal(state, op, headers, token) {
         return refused;
     }
     if name.is_empty() || name.len() > 200 {
-        return layout::error_page(StatusCode::UNPROCESSABLE_ENTITY, "Not done", "name: give the queue or task name (1 to 200 characters)");
+        return layout::error_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Not done",
+            "name: give the queue or task name (1 to 200 characters)",
+        );
     }
     let by = Some(format!("console:{}", op.user_id));
     let (r, done) = match v {

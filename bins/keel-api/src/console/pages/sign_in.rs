@@ -44,7 +44,7 @@ pub(crate) struct SignInForm {
 }
 
 pub(crate) async fn submit(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<SignInForm>) -> Response {
-    if let Err(refused) = csrf::same_origin(&headers) {
+    if let Some(refused) = csrf::origin_refusal(&headers) {
         return refused;
     }
     match crate::routes::start_session(&state, &f.email, &f.password).await {
@@ -82,7 +82,7 @@ pub(crate) async fn sign_out(
     headers: HeaderMap,
     Form(f): Form<Csrf>,
 ) -> Response {
-    if let Err(refused) = csrf::checked(&state, &op, &headers, &f.csrf) {
+    if let Some(refused) = csrf::refusal(&state, &op, &headers, &f.csrf) {
         return refused;
     }
     if let Err(e) = state.tenancy.end_session(&op.session_token).await {
