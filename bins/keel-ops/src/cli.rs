@@ -79,10 +79,15 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cmd::tenancy::UserCommand,
     },
-    /// API tokens: `token issue --user E` (printed once), `token revoke ID`.
+    /// API tokens: `token issue --user E [--operator]` (printed once), `token revoke ID`.
     Token {
         #[command(subcommand)]
         command: crate::cmd::tenancy::TokenCommand,
+    },
+    /// Platform operators: `operator grant E`, `operator revoke E`, `operator list`.
+    Operator {
+        #[command(subcommand)]
+        command: crate::cmd::tenancy::OperatorCommand,
     },
     /// Print a shell completion script: `keel-ops completions bash > /etc/bash_completion.d/keel-ops`.
     Completions { shell: clap_complete::Shell },

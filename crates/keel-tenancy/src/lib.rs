@@ -4,11 +4,14 @@
 //! Transport-free: keel-api turns these into cookies and headers, keel-ops into commands.
 //! Secrets (session ids, API tokens, reset tokens) are random, shown once, and stored only as
 //! SHA-256 hashes; passwords are hashed with Argon2id and must pass one rule
-//! ([`check_password`]). Storage goes through [`TenancyStore`], one implementation per backend.
+//! ([`check_password`]). Platform operators hold a grant beside the org roles, and every action
+//! they take is logged ([`OperatorAction`]). Storage goes through [`TenancyStore`], one
+//! implementation per backend.
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 mod error;
+mod operators;
 mod orgs;
 mod password;
 mod resets;
@@ -22,6 +25,7 @@ mod tokens;
 mod users;
 
 pub use error::TenancyError;
+pub use operators::{OperatorAction, OperatorGrant, OrgMember, TokenIdentity, TokenScope, MAX_ACTIVITY_PAGE};
 pub use orgs::Org;
 pub use password::{
     check_password, hash_password, verify_password, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, MIN_PASSWORD_SCORE,

@@ -59,3 +59,19 @@ pub(crate) fn email(column: &'static str, s: &str) -> Result<Email, TenancyError
         Err(_) => Err(bad_value(column, "the stored value is not an email address")),
     }
 }
+
+/// Exactly a token scope's stored spelling (`org`, `operator`).
+pub(crate) fn scope(column: &'static str, s: &str) -> Result<crate::TokenScope, TenancyError> {
+    [crate::TokenScope::Org, crate::TokenScope::Operator]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+        .ok_or_else(|| bad_value(column, format!("unknown token scope {s:?} (this build knows org and operator)")))
+}
+
+/// A stored activity detail: a JSON object, as written.
+pub(crate) fn detail(column: &'static str, s: &str) -> Result<serde_json::Value, TenancyError> {
+    match serde_json::from_str::<serde_json::Value>(s) {
+        Ok(v) if v.is_object() => Ok(v),
+        _ => Err(bad_value(column, "the stored detail is not a JSON object")),
+    }
+}

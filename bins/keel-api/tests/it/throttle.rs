@@ -7,7 +7,10 @@ use crate::fixture::{world, PASSWORD};
 use crate::{start_state, Server};
 use keel_api::{AppState, Config, Limits};
 use keel_ids::{Email, OrgId, UserId};
-use keel_tenancy::{Membership, Org, Role, StoreFuture, StoredSession, StoredToken, Tenancy, TenancyStore, UserRecord};
+use keel_tenancy::{
+    Membership, OperatorAction, OperatorGrant, Org, OrgMember, Role, StoreFuture, StoredSession, StoredToken, Tenancy,
+    TenancyStore, TokenScope, UserRecord,
+};
 use keel_testkit::{backend_tests, TestDb};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
@@ -169,9 +172,9 @@ impl TenancyStore for Recorder {
         self.log("delete_session");
         self.inner.delete_session(h)
     }
-    fn insert_token<'a>(&'a self, id: uuid::Uuid, user: UserId, h: &'a str) -> StoreFuture<'a, ()> {
+    fn insert_token<'a>(&'a self, id: uuid::Uuid, user: UserId, h: &'a str, s: TokenScope) -> StoreFuture<'a, ()> {
         self.log("insert_token");
-        self.inner.insert_token(id, user, h)
+        self.inner.insert_token(id, user, h, s)
     }
     fn token(&self, id: uuid::Uuid) -> StoreFuture<'_, Option<StoredToken>> {
         self.log("token");
@@ -196,6 +199,38 @@ impl TenancyStore for Recorder {
     fn delete_unused_reset<'a>(&'a self, h: &'a str) -> StoreFuture<'a, ()> {
         self.log("delete_unused_reset");
         self.inner.delete_unused_reset(h)
+    }
+    fn grant_operator(&self, user: UserId, by: Option<UserId>, at: Ts) -> StoreFuture<'_, bool> {
+        self.log("grant_operator");
+        self.inner.grant_operator(user, by, at)
+    }
+    fn revoke_operator(&self, user: UserId) -> StoreFuture<'_, bool> {
+        self.log("revoke_operator");
+        self.inner.revoke_operator(user)
+    }
+    fn is_operator(&self, user: UserId) -> StoreFuture<'_, bool> {
+        self.log("is_operator");
+        self.inner.is_operator(user)
+    }
+    fn operators(&self) -> StoreFuture<'_, Vec<OperatorGrant>> {
+        self.log("operators");
+        self.inner.operators()
+    }
+    fn insert_operator_action<'a>(&'a self, a: &'a OperatorAction) -> StoreFuture<'a, ()> {
+        self.log("insert_operator_action");
+        self.inner.insert_operator_action(a)
+    }
+    fn operator_actions(&self, before: Option<uuid::Uuid>, limit: i64) -> StoreFuture<'_, Vec<OperatorAction>> {
+        self.log("operator_actions");
+        self.inner.operator_actions(before, limit)
+    }
+    fn all_orgs(&self, limit: i64) -> StoreFuture<'_, Vec<Org>> {
+        self.log("all_orgs");
+        self.inner.all_orgs(limit)
+    }
+    fn org_members(&self, org: OrgId) -> StoreFuture<'_, Vec<OrgMember>> {
+        self.log("org_members");
+        self.inner.org_members(org)
     }
 }
 

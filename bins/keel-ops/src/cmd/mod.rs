@@ -29,6 +29,7 @@ pub(crate) async fn dispatch(cli: Cli, source: &dyn Source) -> Result<u8, OpsErr
         Command::Org { command } => tenancy::org(&settings(source)?, command).await,
         Command::User { command } => tenancy::user(&settings(source)?, command).await,
         Command::Token { command } => tenancy::token(&settings(source)?, command).await,
+        Command::Operator { command } => tenancy::operator(&settings(source)?, command).await,
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "keel-ops", &mut std::io::stdout());

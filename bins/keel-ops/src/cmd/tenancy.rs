@@ -1,5 +1,6 @@
-//! `keel-ops org|user|token`: creating the tenants, people and credentials of a deployment.
-//! Each command prints what it created; with `--json` an object with `id` (and `token`).
+//! `keel-ops org|user|token|operator`: creating the tenants, people and credentials of a
+//! deployment, and the platform operators. Each command prints what it created; with `--json`
+//! an object with `id` (and `token`).
 //! `user unlock` clears an account's failed sign-ins (policy `sign_in_failures`).
 
 use crate::exit;
@@ -60,6 +61,10 @@ pub enum TokenCommand {
     Issue {
         #[arg(long)]
         user: String,
+        /// Give the token the operator scope (the operator API, `/api/ops/*`); the user must be
+        /// an operator (`keel-ops operator grant EMAIL`). Tokens issued without it never carry it.
+        #[arg(long)]
+        operator: bool,
         #[arg(long)]
         json: bool,
     },
@@ -166,18 +171,22 @@ async fn create_user(s: &Settings, a: UserCreate) -> Result<u8, OpsError> {
 pub(crate) async fn token(s: &Settings, cmd: TokenCommand) -> Result<u8, OpsError> {
     let t = tenancy(s).await?;
     match cmd {
-        TokenCommand::Issue { user, json } => {
+        TokenCommand::Issue { user, operator, json } => {
             let email = Email::parse(&user).map_err(|e| OpsError::usage(format!("--user: {e}")))?;
-            let u = t
-                .user_by_email(&email)
-                .await
-                .map_err(ops_err)?
-                .ok_or_else(|| OpsError::usage(format!("--user: no user {}", email.as_str())))?;
-            let tok = t.issue_token(u.id).await.map_err(ops_err)?;
-            if json {
-                print_json(&serde_json::json!({"id": tok.id, "token": tok.token, "user_id": u.id}));
+            let u = user_by_email(&t, &email, "--user").await?;
+            let tok = if operator {
+                t.issue_operator_token(u.id).await.map_err(|e| match e {
+                    TenancyError::Invalid { field: "user", message } => OpsError::usage(format!("--user: {message}")),
+                    other => ops_err(other),
+                })?
             } else {
-                println!("issued token {} for {} (shown once; store it now):", tok.id, email.as_str());
+                t.issue_token(u.id).await.map_err(ops_err)?
+            };
+            let scope = if operator { "operator" } else { "org" };
+            if json {
+                print_json(&serde_json::json!({"id": tok.id, "token": tok.token, "user_id": u.id, "scope": scope}));
+            } else {
+                println!("issued {scope}-scoped token {} for {} (shown once; store it now):", tok.id, email.as_str());
                 println!("{}", tok.token);
             }
         }
@@ -191,6 +200,97 @@ pub(crate) async fn token(s: &Settings, cmd: TokenCommand) -> Result<u8, OpsErro
                 print_json(&serde_json::json!({"id": id, "revoked": true}));
             } else {
                 println!("revoked token {id}");
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+async fn user_by_email(t: &Tenancy, email: &Email, flag: &str) -> Result<keel_tenancy::UserRecord, OpsError> {
+    t.user_by_email(email)
+        .await
+        .map_err(ops_err)?
+        .ok_or_else(|| OpsError::usage(format!("{flag}: no user {email}; create it with `keel-ops user create`")))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Make a user a platform operator (the console and `/api/ops/*`); grants no org role.
+    Grant {
+        /// The user's email address.
+        email: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take the operator role away; the user's operator tokens stop working for `/api/ops/*` at once.
+    Revoke {
+        /// The user's email address.
+        email: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every operator, oldest grant first (addresses masked).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub(crate) async fn operator(s: &Settings, cmd: OperatorCommand) -> Result<u8, OpsError> {
+    let t = tenancy(s).await?;
+    match cmd {
+        OperatorCommand::Grant { email, json } => {
+            let email = Email::parse(&email).map_err(|e| OpsError::usage(format!("EMAIL: {e}")))?;
+            let u = user_by_email(&t, &email, "EMAIL").await?;
+            let granted = t.grant_operator(u.id, None, chrono::Utc::now()).await.map_err(ops_err)?;
+            if json {
+                print_json(&serde_json::json!({"user_id": u.id, "email": email.to_string(), "granted": granted}));
+            } else if granted {
+                println!("{email} is now an operator");
+            } else {
+                println!("{email} already was an operator; nothing changed");
+            }
+        }
+        OperatorCommand::Revoke { email, json } => {
+            let email = Email::parse(&email).map_err(|e| OpsError::usage(format!("EMAIL: {e}")))?;
+            let u = user_by_email(&t, &email, "EMAIL").await?;
+            let revoked = t.revoke_operator(u.id).await.map_err(ops_err)?;
+            if json {
+                print_json(&serde_json::json!({"user_id": u.id, "email": email.to_string(), "revoked": revoked}));
+            } else if revoked {
+                println!("{email} is no longer an operator");
+            } else {
+                println!("{email} was not an operator; nothing changed");
+            }
+        }
+        OperatorCommand::List { json } => {
+            let list = t.operators().await.map_err(ops_err)?;
+            if json {
+                let rows: Vec<_> = list
+                    .iter()
+                    .map(|g| {
+                        serde_json::json!({
+                            "user_id": g.user_id,
+                            "email": g.email.to_string(),
+                            "granted_at": g.granted_at,
+                            "granted_by": g.granted_by,
+                        })
+                    })
+                    .collect();
+                print_json(&serde_json::Value::Array(rows));
+            } else if list.is_empty() {
+                println!("no operators; grant one with `keel-ops operator grant EMAIL`");
+            } else {
+                let mut tb = crate::table::new(&["user", "email", "granted at", "granted by"], &[]);
+                for g in &list {
+                    tb.add_row([
+                        g.user_id.to_string(),
+                        g.email.to_string(),
+                        g.granted_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                        g.granted_by.map(|b| b.to_string()).unwrap_or_else(|| "keel-ops".into()),
+                    ]);
+                }
+                crate::table::print(&tb);
             }
         }
     }

@@ -6,6 +6,7 @@ const SCHEMAS: &[&keel_storage::Schema] = keel_ops::SCHEMAS;
 mod audit;
 mod backup;
 mod logs;
+mod operators;
 mod secrets;
 mod slo;
 mod smoke;

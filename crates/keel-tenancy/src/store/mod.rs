@@ -15,7 +15,7 @@ mod sqlite;
 pub use pg::PgTenancyStore;
 pub use sqlite::SqliteTenancyStore;
 
-use crate::{Membership, Org, Role, TenancyError, UserRecord};
+use crate::{Membership, OperatorAction, OperatorGrant, Org, OrgMember, Role, TenancyError, TokenScope, UserRecord};
 use chrono::{DateTime, Utc};
 use keel_ids::{Email, OrgId, UserId};
 use keel_storage::{Backend, Db};
@@ -46,6 +46,8 @@ pub struct StoredToken {
     pub secret_hash: String,
     /// True once revoked; a revoked token never resolves again.
     pub revoked: bool,
+    /// What the token may do beyond the user's org roles.
+    pub scope: TokenScope,
 }
 
 /// Orgs, users, memberships, sessions, API tokens and password resets, as rows.
@@ -93,7 +95,13 @@ pub trait TenancyStore: Send + Sync + std::fmt::Debug {
     fn delete_session<'a>(&'a self, id_hash: &'a str) -> StoreFuture<'a, ()>;
 
     /// Inserts an API token; [`TenancyError::UnknownUser`] when the user does not exist.
-    fn insert_token<'a>(&'a self, id: uuid::Uuid, user: UserId, secret_hash: &'a str) -> StoreFuture<'a, ()>;
+    fn insert_token<'a>(
+        &'a self,
+        id: uuid::Uuid,
+        user: UserId,
+        secret_hash: &'a str,
+        scope: TokenScope,
+    ) -> StoreFuture<'a, ()>;
     /// One token by id.
     fn token(&self, id: uuid::Uuid) -> StoreFuture<'_, Option<StoredToken>>;
     /// Marks a token revoked at `now` (keeping an earlier revocation); `false` when unknown.
@@ -114,6 +122,24 @@ pub trait TenancyStore: Send + Sync + std::fmt::Debug {
     ) -> StoreFuture<'a, Option<UserId>>;
     /// Deletes a reset that was never used.
     fn delete_unused_reset<'a>(&'a self, token_hash: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Grants the operator role at `at`; `false` when already granted (nothing changes);
+    /// [`TenancyError::UnknownUser`] when the user does not exist.
+    fn grant_operator(&self, user: UserId, by: Option<UserId>, at: DateTime<Utc>) -> StoreFuture<'_, bool>;
+    /// Removes the grant; `false` when there was none.
+    fn revoke_operator(&self, user: UserId) -> StoreFuture<'_, bool>;
+    /// Whether the user holds the grant.
+    fn is_operator(&self, user: UserId) -> StoreFuture<'_, bool>;
+    /// Every grant with the operator's address, oldest first.
+    fn operators(&self) -> StoreFuture<'_, Vec<OperatorGrant>>;
+    /// Appends an entry to the activity log.
+    fn insert_operator_action<'a>(&'a self, entry: &'a OperatorAction) -> StoreFuture<'a, ()>;
+    /// Log entries newest first (by id), older than `before` when given, at most `limit`.
+    fn operator_actions(&self, before: Option<uuid::Uuid>, limit: i64) -> StoreFuture<'_, Vec<OperatorAction>>;
+    /// Every org, oldest first, at most `limit`.
+    fn all_orgs(&self, limit: i64) -> StoreFuture<'_, Vec<Org>>;
+    /// The direct members of an org, by address.
+    fn org_members(&self, org: OrgId) -> StoreFuture<'_, Vec<OrgMember>>;
 }
 
 /// The store for a database.

@@ -1,8 +1,8 @@
 //! [`PgTenancyStore`]: tenancy on PostgreSQL (native `uuid` and `timestamptz` columns).
 
 use super::{is_foreign_key_violation, is_unique_violation, StoreFuture, StoredSession, StoredToken, TenancyStore};
-use crate::row::{email, role};
-use crate::{Membership, Org, Role, TenancyError, UserRecord};
+use crate::row::{email, role, scope};
+use crate::{Membership, OperatorAction, OperatorGrant, Org, OrgMember, Role, TenancyError, TokenScope, UserRecord};
 use chrono::{DateTime, Utc};
 use keel_ids::{Email, OrgId, UserId};
 use keel_storage::Backend;
@@ -220,14 +220,16 @@ impl TenancyStore for PgTenancyStore {
         })
     }
 
-    fn insert_token<'a>(&'a self, id: Uuid, user: UserId, secret_hash: &'a str) -> StoreFuture<'a, ()> {
+    fn insert_token<'a>(&'a self, id: Uuid, user: UserId, secret_hash: &'a str, sc: TokenScope) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let res = sqlx::query("INSERT INTO keel_api_tokens (id, user_id, secret_hash) VALUES ($1, $2, $3)")
-                .bind(id)
-                .bind(user.as_uuid())
-                .bind(secret_hash)
-                .execute(&self.pool)
-                .await;
+            let res =
+                sqlx::query("INSERT INTO keel_api_tokens (id, user_id, secret_hash, scope) VALUES ($1, $2, $3, $4)")
+                    .bind(id)
+                    .bind(user.as_uuid())
+                    .bind(secret_hash)
+                    .bind(sc.as_str())
+                    .execute(&self.pool)
+                    .await;
             match res {
                 Err(e) if is_foreign_key_violation(&e) => Err(TenancyError::UnknownUser(user.to_string())),
                 other => other.map(drop).map_err(Into::into),
@@ -237,13 +239,21 @@ impl TenancyStore for PgTenancyStore {
 
     fn token(&self, id: Uuid) -> StoreFuture<'_, Option<StoredToken>> {
         Box::pin(async move {
-            let row: Option<(Uuid, String, bool)> = sqlx::query_as(
-                "SELECT user_id, secret_hash, revoked_at IS NOT NULL FROM keel_api_tokens WHERE id = $1",
+            let row: Option<(Uuid, String, bool, String)> = sqlx::query_as(
+                "SELECT user_id, secret_hash, revoked_at IS NOT NULL, scope FROM keel_api_tokens WHERE id = $1",
             )
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-            Ok(row.map(|(u, secret_hash, revoked)| StoredToken { user_id: UserId::from_uuid(u), secret_hash, revoked }))
+            row.map(|(u, secret_hash, revoked, sc)| {
+                Ok(StoredToken {
+                    user_id: UserId::from_uuid(u),
+                    secret_hash,
+                    revoked,
+                    scope: scope("keel_api_tokens.scope", &sc)?,
+                })
+            })
+            .transpose()
         })
     }
 
@@ -323,4 +333,146 @@ impl TenancyStore for PgTenancyStore {
             Ok(())
         })
     }
+
+    fn grant_operator(&self, user: UserId, by: Option<UserId>, at: DateTime<Utc>) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let res = sqlx::query(
+                "INSERT INTO keel_operators (user_id, granted_at, granted_by) VALUES ($1, $2, $3)
+                 ON CONFLICT (user_id) DO NOTHING",
+            )
+            .bind(user.as_uuid())
+            .bind(at)
+            .bind(by.map(|b| b.as_uuid()))
+            .execute(&self.pool)
+            .await;
+            match res {
+                Err(e) if is_foreign_key_violation(&e) => Err(TenancyError::UnknownUser(user.to_string())),
+                other => Ok(other?.rows_affected() > 0),
+            }
+        })
+    }
+
+    fn revoke_operator(&self, user: UserId) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let n = sqlx::query("DELETE FROM keel_operators WHERE user_id = $1")
+                .bind(user.as_uuid())
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            Ok(n > 0)
+        })
+    }
+
+    fn is_operator(&self, user: UserId) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM keel_operators WHERE user_id = $1")
+                .bind(user.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(found.is_some())
+        })
+    }
+
+    fn operators(&self) -> StoreFuture<'_, Vec<OperatorGrant>> {
+        Box::pin(async move {
+            let rows: Vec<(Uuid, String, DateTime<Utc>, Option<Uuid>)> = sqlx::query_as(
+                "SELECT o.user_id, u.email, o.granted_at, o.granted_by FROM keel_operators o
+                 JOIN keel_users u ON u.id = o.user_id ORDER BY o.granted_at, o.user_id",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            rows.into_iter()
+                .map(|(u, e, at, by)| {
+                    Ok(OperatorGrant {
+                        user_id: UserId::from_uuid(u),
+                        email: email("keel_users.email", &e)?,
+                        granted_at: at,
+                        granted_by: by.map(UserId::from_uuid),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn insert_operator_action<'a>(&'a self, a: &'a OperatorAction) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO keel_operator_actions (id, operator_id, action, target, detail, at, remote_addr)
+                 VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)",
+            )
+            .bind(a.id)
+            .bind(a.operator_id.as_uuid())
+            .bind(&a.action)
+            .bind(&a.target)
+            .bind(a.detail.to_string())
+            .bind(a.at)
+            .bind(a.remote_addr.as_deref())
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn operator_actions(&self, before: Option<Uuid>, limit: i64) -> StoreFuture<'_, Vec<OperatorAction>> {
+        Box::pin(async move {
+            let rows: Vec<ActionRow> = sqlx::query_as(
+                "SELECT id, operator_id, action, target, detail::text, at, remote_addr FROM keel_operator_actions
+                 WHERE $1::uuid IS NULL OR id < $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(before)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.into_iter()
+                .map(|r| {
+                    Ok(OperatorAction {
+                        id: r.0,
+                        operator_id: UserId::from_uuid(r.1),
+                        action: r.2,
+                        target: r.3,
+                        detail: crate::row::detail("keel_operator_actions.detail", &r.4)?,
+                        at: r.5,
+                        remote_addr: r.6,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn all_orgs(&self, limit: i64) -> StoreFuture<'_, Vec<Org>> {
+        Box::pin(async move {
+            let rows: Vec<(Uuid, String, Option<Uuid>)> =
+                sqlx::query_as("SELECT id, name, parent_id FROM keel_orgs ORDER BY created_at, id LIMIT $1")
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(i, name, p)| Org { id: OrgId::from_uuid(i), name, parent_id: p.map(OrgId::from_uuid) })
+                .collect())
+        })
+    }
+
+    fn org_members(&self, org: OrgId) -> StoreFuture<'_, Vec<OrgMember>> {
+        Box::pin(async move {
+            let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
+                "SELECT m.user_id, u.email, m.role FROM keel_memberships m JOIN keel_users u ON u.id = m.user_id
+                 WHERE m.org_id = $1 ORDER BY u.email",
+            )
+            .bind(org.as_uuid())
+            .fetch_all(&self.pool)
+            .await?;
+            rows.into_iter()
+                .map(|(u, e, r)| {
+                    Ok(OrgMember {
+                        user_id: UserId::from_uuid(u),
+                        email: email("keel_users.email", &e)?,
+                        role: role("keel_memberships.role", &r)?,
+                    })
+                })
+                .collect()
+        })
+    }
 }
+
+type ActionRow = (Uuid, Uuid, String, String, String, DateTime<Utc>, Option<String>);

@@ -3,8 +3,8 @@
 //! deadlocks upgrading a read lock.
 
 use super::{is_foreign_key_violation, is_unique_violation, StoreFuture, StoredSession, StoredToken, TenancyStore};
-use crate::row::{email, from_ms, ms, org_id, role, user_id};
-use crate::{Membership, Org, Role, TenancyError, UserRecord};
+use crate::row::{detail, email, from_ms, ms, org_id, role, scope, user_id, uuid as parse_uuid};
+use crate::{Membership, OperatorAction, OperatorGrant, Org, OrgMember, Role, TenancyError, TokenScope, UserRecord};
 use chrono::{DateTime, Utc};
 use keel_ids::{Email, OrgId, UserId};
 use keel_storage::Backend;
@@ -236,12 +236,13 @@ impl TenancyStore for SqliteTenancyStore {
         })
     }
 
-    fn insert_token<'a>(&'a self, id: Uuid, user: UserId, secret_hash: &'a str) -> StoreFuture<'a, ()> {
+    fn insert_token<'a>(&'a self, id: Uuid, user: UserId, secret_hash: &'a str, sc: TokenScope) -> StoreFuture<'a, ()> {
         Box::pin(async move {
-            let res = sqlx::query("INSERT INTO keel_api_tokens (id, user_id, secret_hash) VALUES (?, ?, ?)")
+            let res = sqlx::query("INSERT INTO keel_api_tokens (id, user_id, secret_hash, scope) VALUES (?, ?, ?, ?)")
                 .bind(id.to_string())
                 .bind(user.to_string())
                 .bind(secret_hash)
+                .bind(sc.as_str())
                 .execute(&self.pool)
                 .await;
             match res {
@@ -253,13 +254,19 @@ impl TenancyStore for SqliteTenancyStore {
 
     fn token(&self, id: Uuid) -> StoreFuture<'_, Option<StoredToken>> {
         Box::pin(async move {
-            let row: Option<(String, String, bool)> =
-                sqlx::query_as("SELECT user_id, secret_hash, revoked_at IS NOT NULL FROM keel_api_tokens WHERE id = ?")
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await?;
-            row.map(|(u, secret_hash, revoked)| {
-                Ok(StoredToken { user_id: user_id("keel_api_tokens.user_id", &u)?, secret_hash, revoked })
+            let row: Option<(String, String, bool, String)> = sqlx::query_as(
+                "SELECT user_id, secret_hash, revoked_at IS NOT NULL, scope FROM keel_api_tokens WHERE id = ?",
+            )
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+            row.map(|(u, secret_hash, revoked, sc)| {
+                Ok(StoredToken {
+                    user_id: user_id("keel_api_tokens.user_id", &u)?,
+                    secret_hash,
+                    revoked,
+                    scope: scope("keel_api_tokens.scope", &sc)?,
+                })
             })
             .transpose()
         })
@@ -343,4 +350,152 @@ impl TenancyStore for SqliteTenancyStore {
             Ok(())
         })
     }
+
+    fn grant_operator(&self, user: UserId, by: Option<UserId>, at: DateTime<Utc>) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let res = sqlx::query(
+                "INSERT INTO keel_operators (user_id, granted_at, granted_by) VALUES (?, ?, ?)
+                 ON CONFLICT (user_id) DO NOTHING",
+            )
+            .bind(user.to_string())
+            .bind(ms(at))
+            .bind(by.map(|b| b.to_string()))
+            .execute(&self.pool)
+            .await;
+            match res {
+                Err(e) if is_foreign_key_violation(&e) => Err(TenancyError::UnknownUser(user.to_string())),
+                other => Ok(other?.rows_affected() > 0),
+            }
+        })
+    }
+
+    fn revoke_operator(&self, user: UserId) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let n = sqlx::query("DELETE FROM keel_operators WHERE user_id = ?")
+                .bind(user.to_string())
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            Ok(n > 0)
+        })
+    }
+
+    fn is_operator(&self, user: UserId) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM keel_operators WHERE user_id = ?")
+                .bind(user.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+            Ok(found.is_some())
+        })
+    }
+
+    fn operators(&self) -> StoreFuture<'_, Vec<OperatorGrant>> {
+        Box::pin(async move {
+            let rows: Vec<(String, String, i64, Option<String>)> = sqlx::query_as(
+                "SELECT o.user_id, u.email, o.granted_at, o.granted_by FROM keel_operators o
+                 JOIN keel_users u ON u.id = o.user_id ORDER BY o.granted_at, o.user_id",
+            )
+            .fetch_all(&self.pool)
+            .await?;
+            rows.into_iter()
+                .map(|(u, e, at, by)| {
+                    Ok(OperatorGrant {
+                        user_id: user_id("keel_operators.user_id", &u)?,
+                        email: email("keel_users.email", &e)?,
+                        granted_at: from_ms("keel_operators.granted_at", at)?,
+                        granted_by: by.map(|b| user_id("keel_operators.granted_by", &b)).transpose()?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn insert_operator_action<'a>(&'a self, a: &'a OperatorAction) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO keel_operator_actions (id, operator_id, action, target, detail, at, remote_addr)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(a.id.to_string())
+            .bind(a.operator_id.to_string())
+            .bind(&a.action)
+            .bind(&a.target)
+            .bind(a.detail.to_string())
+            .bind(ms(a.at))
+            .bind(a.remote_addr.as_deref())
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn operator_actions(&self, before: Option<Uuid>, limit: i64) -> StoreFuture<'_, Vec<OperatorAction>> {
+        Box::pin(async move {
+            // Canonical lower-case hyphenated UUIDv7 text sorts in time order, like the uuid type.
+            let rows: Vec<ActionRow> = sqlx::query_as(
+                "SELECT id, operator_id, action, target, detail, at, remote_addr FROM keel_operator_actions
+                 WHERE ?1 IS NULL OR id < ?1 ORDER BY id DESC LIMIT ?2",
+            )
+            .bind(before.map(|b| b.to_string()))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.into_iter().map(action).collect()
+        })
+    }
+
+    fn all_orgs(&self, limit: i64) -> StoreFuture<'_, Vec<Org>> {
+        Box::pin(async move {
+            let rows: Vec<(String, String, Option<String>)> =
+                sqlx::query_as("SELECT id, name, parent_id FROM keel_orgs ORDER BY created_at, id LIMIT ?")
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+            rows.into_iter()
+                .map(|(i, name, p)| {
+                    Ok(Org {
+                        id: org_id("keel_orgs.id", &i)?,
+                        name,
+                        parent_id: p.map(|p| org_id("keel_orgs.parent_id", &p)).transpose()?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn org_members(&self, org: OrgId) -> StoreFuture<'_, Vec<OrgMember>> {
+        Box::pin(async move {
+            let rows: Vec<(String, String, String)> = sqlx::query_as(
+                "SELECT m.user_id, u.email, m.role FROM keel_memberships m JOIN keel_users u ON u.id = m.user_id
+                 WHERE m.org_id = ? ORDER BY u.email",
+            )
+            .bind(org.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+            rows.into_iter()
+                .map(|(u, e, r)| {
+                    Ok(OrgMember {
+                        user_id: user_id("keel_memberships.user_id", &u)?,
+                        email: email("keel_users.email", &e)?,
+                        role: role("keel_memberships.role", &r)?,
+                    })
+                })
+                .collect()
+        })
+    }
+}
+
+type ActionRow = (String, String, String, String, String, i64, Option<String>);
+
+fn action(r: ActionRow) -> Result<OperatorAction, TenancyError> {
+    Ok(OperatorAction {
+        id: parse_uuid("keel_operator_actions.id", &r.0)?,
+        operator_id: user_id("keel_operator_actions.operator_id", &r.1)?,
+        action: r.2,
+        target: r.3,
+        detail: detail("keel_operator_actions.detail", &r.4)?,
+        at: from_ms("keel_operator_actions.at", r.5)?,
+        remote_addr: r.6,
+    })
 }

@@ -10,6 +10,7 @@ use keel_tenancy::{Permission, Role, Tenancy, TenancyError};
 use keel_testkit::{backend_tests, TestDb};
 use std::time::Duration;
 
+mod operators;
 mod passwords;
 mod rows;
 
