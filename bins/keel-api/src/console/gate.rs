@@ -22,6 +22,8 @@ pub(crate) struct Operator {
     pub(crate) session_token: String,
     /// What every form of the page carries in its `csrf` field.
     pub(crate) csrf: String,
+    /// The connection's peer address for the activity log (never a forwarding header).
+    pub(crate) remote_addr: Option<String>,
 }
 
 impl FromRequestParts<AppState> for Operator {
@@ -34,9 +36,13 @@ impl FromRequestParts<AppState> for Operator {
             }
             return Err(Redirect::to(SIGN_IN_PATH).into_response());
         };
-        match is_operator(state, session.user_id).await {
+        match state.tenancy.is_operator(session.user_id).await {
             Ok(true) => Ok(Operator {
                 user_id: session.user_id,
+                remote_addr: parts
+                    .extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .map(|c| c.0.ip().to_string()),
                 csrf: state.session_signer.csrf_token(&session.token),
                 session_token: session.token,
             }),
@@ -62,10 +68,4 @@ fn unavailable() -> Response {
     );
     res.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("2"));
     res
-}
-
-/// Until keel-tenancy's operator grant lands (opsapi branch), nobody is an operator: the safe
-/// default, every page answers 403.
-async fn is_operator(_state: &AppState, _user: UserId) -> Result<bool, std::convert::Infallible> {
-    Ok(false)
 }

@@ -119,6 +119,8 @@ pub(super) fn flash(done: Option<&str>) -> Markup {
         Some("requeued") => "Dead-lettered jobs requeued.",
         Some("paused") => "Paused.",
         Some("resumed") => "Resumed.",
+        Some("granted") => "Operator role granted.",
+        Some("revoked") => "Operator role revoked.",
         _ => return html! {},
     };
     html! { p.flash role="status" { (text) } }

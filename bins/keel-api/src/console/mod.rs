@@ -13,6 +13,7 @@
 //! the page unescaped only through `PreEscaped`, which no template uses on data), and nothing
 //! to ship beside the binary.
 
+mod activity_log;
 mod assets;
 mod chart;
 mod csrf;
@@ -47,6 +48,8 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/console/limits", get(limits::page))
         .route("/console/telemetry", get(telemetry::page))
         .route("/console/orgs", get(orgs::page))
+        .route("/console/operators/grant", post(orgs::grant))
+        .route("/console/operators/revoke", post(orgs::revoke))
         .route("/console/activity", get(activity::page))
         .layer(from_fn_with_state(state.clone(), crate::auth::session_middleware))
         .layer(from_fn_with_state(state.clone(), crate::middleware::time_budget))

@@ -11,7 +11,31 @@ backend_tests!(
     assets_are_embedded_cached_and_outside_the_page_limit,
     console_sign_in_gives_the_api_session_and_non_operators_get_403,
     cross_site_sign_in_is_refused,
+    operators_see_every_page_and_actions_need_both_csrf_proofs,
+    hostile_job_arguments_are_escaped_in_the_html,
 );
+
+/// The tenant world with its owner granted the operator role.
+async fn operator_world(t: &TestDb) -> crate::fixture::World {
+    let w = world(t).await;
+    keel_tenancy::Tenancy::new(t.db.clone()).grant_operator(w.owner, None, chrono::Utc::now()).await.unwrap();
+    w
+}
+
+/// Signs in through the console; returns the cookie and the CSRF token of the session's forms.
+async fn operator_session(s: &crate::Server, email: &str) -> (String, String) {
+    let c = client();
+    let base = format!("http://{}", s.addr);
+    let cookie = console_sign_in(&c, &base, email).await;
+    let html = c.get(s.url("/console")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no csrf field: {html}"))
+        .to_owned();
+    (cookie, csrf)
+}
 
 pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
@@ -143,4 +167,101 @@ async fn cross_site_sign_in_is_refused(t: TestDb) {
         assert_eq!(r.status(), 403, "{name}: {value}");
         assert!(r.headers().get("set-cookie").is_none_or(|v| !v.to_str().unwrap().contains("keel_session=")));
     }
+}
+
+async fn operators_see_every_page_and_actions_need_both_csrf_proofs(t: TestDb) {
+    let w = operator_world(&t).await;
+    let db = t.db.clone();
+    let s = start(t).await;
+    let (cookie, csrf) = operator_session(&s, w.owner_email).await;
+    let c = client();
+    let base = format!("http://{}", s.addr);
+    for path in [
+        "/console",
+        "/console/jobs",
+        "/console/jobs?state=dead_letter",
+        "/console/queues",
+        "/console/limits",
+        "/console/telemetry",
+        "/console/orgs",
+        "/console/activity",
+    ] {
+        let r = c.get(s.url(path)).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_secure_headers(&r);
+        let html = r.text().await.unwrap();
+        assert!(html.contains("/console/assets/console.js"), "{path}");
+    }
+    let orgs = c.get(s.url("/console/orgs")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    assert!(orgs.contains("HQ") && orgs.contains("Branch") && orgs.contains("Elsewhere"), "{orgs}");
+    assert!(!orgs.contains("owner@example.com"), "addresses are masked: {orgs}");
+    let pause = |origin: Option<&'static str>, token: String| {
+        let mut req = c.post(s.url("/console/queues/default/pause")).header("cookie", &cookie);
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        async move { req.form(&[("csrf", token)]).send().await.unwrap().status() }
+    };
+    let own: &'static str = Box::leak(base.clone().into_boxed_str());
+    assert_eq!(pause(Some(own), String::new()).await, 403, "no token");
+    assert_eq!(pause(Some(own), "0".repeat(64)).await, 403, "a wrong token");
+    assert_eq!(pause(Some("http://evil.example"), csrf.clone()).await, 403, "a foreign origin, even with the token");
+    let queue = keel_queue::open(db.clone());
+    assert!(queue.paused_queues().await.unwrap().is_empty(), "nothing refused was done");
+    assert_eq!(pause(None, csrf.clone()).await, 303, "no Origin: the token decides");
+    assert_eq!(pause(Some(own), csrf.clone()).await, 303);
+    assert_eq!(queue.paused_queues().await.unwrap(), vec!["default".to_owned()]);
+    // Recorded in the activity log, and shown there.
+    let log = keel_tenancy::Tenancy::new(db.clone()).operator_actions(None, 10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(log.iter().all(|e| e.action == "queue.pause" && e.target == "default" && e.operator_id == w.owner));
+    assert_eq!(log[0].remote_addr.as_deref(), Some("127.0.0.1"));
+    let page = c.get(s.url("/console/activity")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("queue.pause"), "{page}");
+    // A token is bound to its session: another session's token is refused.
+    let (cookie2, csrf2) = operator_session(&s, w.owner_email).await;
+    assert_ne!(csrf, csrf2);
+    let r = c
+        .post(s.url("/console/queues/default/resume"))
+        .header("cookie", &cookie2)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = c
+        .post(s.url("/console/queues/default/resume"))
+        .header("cookie", &cookie2)
+        .form(&[("csrf", csrf2.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(queue.paused_queues().await.unwrap().is_empty());
+}
+
+async fn hostile_job_arguments_are_escaped_in_the_html(t: TestDb) {
+    let w = operator_world(&t).await;
+    let queue = keel_queue::open(t.db.clone());
+    let payload = serde_json::json!({"a": "<script>alert(1)</script>", "b": "\"><img src=x onerror=alert(1)>"});
+    let job = queue.enqueue(keel_queue::NewJob::new("console.hostile", &payload).unwrap()).await.unwrap().id();
+    let s = start(t).await;
+    let (cookie, _) = operator_session(&s, w.owner_email).await;
+    let c = client();
+    for path in [format!("/console/jobs/{job}"), "/console/jobs?kind=console.hostile".to_owned()] {
+        let html = c.get(s.url(&path)).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+    }
+    let html = c
+        .get(s.url(&format!("/console/jobs/{job}")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "{html}");
 }

@@ -1,9 +1,9 @@
 //! `/console/jobs`: what is stuck, failing or dead, and why; a job's detail; and the verbs
 //! (retry, cancel, requeue dead-lettered), each a confirmed POST with the CSRF proofs.
 
-use crate::console::csrf;
 use crate::console::gate::Operator;
 use crate::console::layout::{self, Page};
+use crate::console::{activity_log, csrf};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -233,12 +233,16 @@ async fn job_action(
     let Ok(id) = raw.parse::<JobId>() else {
         return layout::error_page(StatusCode::NOT_FOUND, "No such job", "That is not a job id (a UUID).");
     };
-    let (result, done) = match verb {
-        Verb::Retry => (state.queue.retry(id).await, "retried"),
-        Verb::Cancel => (state.queue.cancel(id).await, "cancelled"),
+    let (result, done, action) = match verb {
+        Verb::Retry => (state.queue.retry(id).await, "retried", "job.retry"),
+        Verb::Cancel => (state.queue.cancel(id).await, "cancelled", "job.cancel"),
     };
     match result {
-        Ok(_) => Redirect::to(&format!("/console/jobs/{id}?done={done}")).into_response(),
+        Ok(job) => {
+            let detail = serde_json::json!({"kind": job.kind, "state": job.state.as_str()});
+            activity_log::record(state, op, action, &id.to_string(), detail).await;
+            Redirect::to(&format!("/console/jobs/{id}?done={done}")).into_response()
+        }
         Err(e) => action_refused(e),
     }
 }
@@ -258,8 +262,13 @@ pub(crate) async fn requeue_dead(
         return refused;
     }
     let kind = Some(f.kind.trim().to_owned()).filter(|k| !k.is_empty());
-    match state.queue.requeue_dead(kind).await {
-        Ok(_) => Redirect::to("/console/jobs?state=dead_letter&done=requeued").into_response(),
+    match state.queue.requeue_dead(kind.clone()).await {
+        Ok(report) => {
+            let detail =
+                serde_json::json!({"requeued": report.requeued, "skipped_duplicates": report.skipped_duplicates.len()});
+            activity_log::record(&state, &op, "job.requeue_dead", kind.as_deref().unwrap_or("*"), detail).await;
+            Redirect::to("/console/jobs?state=dead_letter&done=requeued").into_response()
+        }
         Err(e) => action_refused(e),
     }
 }

@@ -2,9 +2,9 @@
 //! and each task's runs from the execution log (status, duration, skipped ticks, error), so a
 //! schedule that fails quietly shows as failing.
 
-use crate::console::csrf;
 use crate::console::gate::Operator;
 use crate::console::layout::{self, Page};
+use crate::console::{activity_log, csrf};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -184,14 +184,18 @@ async fn verb(state: &AppState, op: &Operator, headers: &HeaderMap, token: &str,
         );
     }
     let by = Some(format!("console:{}", op.user_id));
-    let (r, done) = match v {
-        Verb::PauseQueue => (state.queue.pause_queue(name, by).await.map(|_| ()), "paused"),
-        Verb::ResumeQueue => (state.queue.resume_queue(name).await.map(|_| ()), "resumed"),
-        Verb::PauseTask => (state.queue.cron_pause(name, by).await.map(|_| ()), "paused"),
-        Verb::ResumeTask => (state.queue.cron_resume(name).await.map(|_| ()), "resumed"),
+    let target = name.clone();
+    let (r, done, action) = match v {
+        Verb::PauseQueue => (state.queue.pause_queue(name, by).await.map(|_| true), "paused", "queue.pause"),
+        Verb::ResumeQueue => (state.queue.resume_queue(name).await, "resumed", "queue.resume"),
+        Verb::PauseTask => (state.queue.cron_pause(name, by).await.map(|_| true), "paused", "task.pause"),
+        Verb::ResumeTask => (state.queue.cron_resume(name).await, "resumed", "task.resume"),
     };
     match r {
-        Ok(()) => Redirect::to(&format!("/console/queues?done={done}")).into_response(),
+        Ok(changed) => {
+            activity_log::record(state, op, action, &target, serde_json::json!({"changed": changed})).await;
+            Redirect::to(&format!("/console/queues?done={done}")).into_response()
+        }
         Err(e) => layout::error_page(StatusCode::CONFLICT, "Not done", &e.to_string()),
     }
 }
