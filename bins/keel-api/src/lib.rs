@@ -14,6 +14,7 @@ mod error;
 mod extract;
 mod middleware;
 mod observe;
+mod ops;
 mod policies;
 pub mod reports;
 mod routes;

@@ -16,6 +16,9 @@ const PUBLIC_INGRESS: Quota = Quota::from_static(120, MINUTE, 60);
 const TELEMETRY_INGEST: Quota = Quota::from_static(600, MINUTE, 120);
 const PASSWORD_RECOVERY: Quota = Quota::from_static(5, HOUR, 3);
 const SIGN_IN_FAILURES: Quota = Quota::from_static(10, Duration::from_secs(15 * 60), 10);
+/// Four tabs of the console refreshing every 2 s, each refresh a handful of requests, is about
+/// 10 per second: 600 a minute sustained, bursts of 120 (opening several pages at once).
+const OPERATOR_CONSOLE: Quota = Quota::from_static(600, MINUTE, 120);
 
 /// `KEEL_RATE_LIMIT_<NAME>`, e.g. `KEEL_RATE_LIMIT_ADMIN_API`.
 pub(crate) fn env_var(policy: &Policy) -> String {
@@ -31,6 +34,7 @@ pub(crate) fn env_var(policy: &Policy) -> String {
 /// | `telemetry_ingest` | `600/1m,burst=120` | in process | client IP |
 /// | `password_recovery` | `5/1h,burst=3` | shared, fails closed | normalised email |
 /// | `sign_in_failures` | `10/15m,burst=10` | shared, fails closed | normalised email |
+/// | `operator_console` | `600/1m,burst=120` | in process | user, else client IP |
 ///
 /// - `admin_api` is the floor under every `/api/admin/*` route, in process so ordinary admin
 ///   reads never pay a database round trip before authentication. 60 back to back, then one per
@@ -50,6 +54,9 @@ pub(crate) fn env_var(policy: &Policy) -> String {
 ///   multiply it. 10 failures at once, then one more per 90 s. The caller spends one unit per
 ///   attempt and clears the key on success (`SharedLimiter::clear`), so only failures
 ///   accumulate; unknown addresses are counted exactly like known ones.
+/// - `operator_console` covers `/console` pages and `/api/ops/*`: generous enough for a few open
+///   tabs refreshing every few seconds (10 per second sustained per operator, bursts of 120), in
+///   process so a refresh never pays a database round trip before authentication.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policies {
     pub admin_api: Policy,
@@ -57,6 +64,7 @@ pub struct Policies {
     pub telemetry_ingest: Policy,
     pub password_recovery: Policy,
     pub sign_in_failures: Policy,
+    pub operator_console: Policy,
 }
 
 impl Default for Policies {
@@ -77,12 +85,20 @@ impl Policies {
             sign_in_failures: Policy::new("sign_in_failures", SIGN_IN_FAILURES)
                 .with_backend(Backend::Shared)
                 .with_key(KeyKind::Email),
+            operator_console: Policy::new("operator_console", OPERATOR_CONSOLE).with_key(KeyKind::UserOrClientIp),
         }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Policy> {
-        [&self.admin_api, &self.public_ingress, &self.telemetry_ingest, &self.password_recovery, &self.sign_in_failures]
-            .into_iter()
+        [
+            &self.admin_api,
+            &self.public_ingress,
+            &self.telemetry_ingest,
+            &self.password_recovery,
+            &self.sign_in_failures,
+            &self.operator_console,
+        ]
+        .into_iter()
     }
 
     fn iter_mut(&mut self) -> impl Iterator<Item = &mut Policy> {
@@ -92,6 +108,7 @@ impl Policies {
             &mut self.telemetry_ingest,
             &mut self.password_recovery,
             &mut self.sign_in_failures,
+            &mut self.operator_console,
         ]
         .into_iter()
     }
@@ -161,7 +178,10 @@ mod tests {
         assert_eq!(p.sign_in_failures.quota, expect("10/15m,burst=10"));
         assert_eq!((p.sign_in_failures.key, p.sign_in_failures.backend), (KeyKind::Email, Backend::Shared));
         assert_eq!(env_var(&p.sign_in_failures), "KEEL_RATE_LIMIT_SIGN_IN_FAILURES");
-        assert_eq!(p.iter().count(), 5);
+        assert_eq!(p.operator_console.quota, expect("600/1m,burst=120"));
+        assert_eq!((p.operator_console.backend, p.operator_console.key), (Backend::InProcess, KeyKind::UserOrClientIp));
+        assert_eq!(env_var(&p.operator_console), "KEEL_RATE_LIMIT_OPERATOR_CONSOLE");
+        assert_eq!(p.iter().count(), 6);
         assert_eq!(p.password_recovery.quota.max_in_window(HOUR), 7);
         assert_eq!(p.public_ingress.quota.max_in_window(MINUTE), 179);
     }

@@ -21,6 +21,8 @@ pub struct Limits {
     pub telemetry_ingest: Arc<dyn Limiter>,
     /// `sign_in_failures`: failed sign-ins per account address, shared through the database.
     pub sign_in_failures: Arc<crate::auth::SignInThrottle>,
+    /// `operator_console`: in process, for `/console` and `/api/ops/*`.
+    pub operator_console: Arc<dyn Limiter>,
 }
 
 #[derive(Clone)]
@@ -50,6 +52,9 @@ pub struct AppState {
     pub(crate) identities: IdentityCache,
     /// When the database last refused a write; the health check reads it.
     pub write_health: Arc<crate::WriteHealth>,
+    /// The operator surfaces' shared live data (throughput, rate-limit samples), refreshed at
+    /// most once per `KEEL_METRICS_SNAPSHOT_INTERVAL` like the queue snapshot.
+    pub(crate) ops: crate::ops::OpsLive,
 }
 
 impl AppState {
@@ -69,6 +74,7 @@ impl AppState {
             password_recovery: p.password_recovery.limiter(&db),
             telemetry_ingest: p.telemetry_ingest.limiter(&db),
             sign_in_failures: Arc::new(crate::auth::SignInThrottle::new(&db, &p.sign_in_failures)),
+            operator_console: p.operator_console.limiter(&db),
         };
         let (recorder, writer) = keel_telemetry::route_pipeline(
             db.clone(),
@@ -86,6 +92,7 @@ impl AppState {
         let registry = keel_worker::builtin_registry(&config.worker, Some(db.clone())).unwrap_or_default();
         let dispatcher = keel_queue::Dispatcher::new(queue.clone(), registry, config.switches.clone());
         let limits = Arc::new(limits);
+        let config_interval = config.worker.metrics_snapshot_interval;
         let metrics = Arc::new(keel_telemetry::MetricsRegistry::new());
         let queue_snapshot =
             keel_worker::metrics::queue_snapshot(queue.clone(), config.worker.metrics_snapshot_interval);
@@ -110,6 +117,7 @@ impl AppState {
             session_signer: signer,
             identities: IdentityCache::new(),
             write_health,
+            ops: crate::ops::OpsLive::new(config_interval),
         }
     }
 }

@@ -30,12 +30,14 @@ mod error;
 mod job;
 mod names;
 mod new_job;
+pub mod ops_json;
 mod retry;
 mod shared_snapshot;
 mod snapshot;
 pub mod store;
 mod switches;
 mod switches_file;
+mod throughput;
 mod wake;
 pub mod worker;
 
@@ -63,6 +65,7 @@ pub use switches::{
     is_switch_name, kind_switch, task_switch, SwitchBoard, Switches, GLOBAL_SWITCHES, SWITCHES_FILE_VAR,
 };
 pub use switches_file::FileSwitches;
+pub use throughput::{throughput, MinuteCounts};
 /// The token [`Worker::run`] takes, re-exported so callers need not name tokio-util's version.
 pub use tokio_util::sync::CancellationToken;
 pub use wake::Wakeup;

@@ -72,26 +72,20 @@ impl SessionSigner {
         Some(SessionCookie { token: token.to_owned(), user_id })
     }
 
-    /// The console's CSRF token for a session: an HMAC of the session token under the cookie
-    /// key with its own label, so it is per session, needs no storage, and cannot be computed
-    /// without the server's key (nor used to recover the session token).
+    /// The session's CSRF token: HMAC-SHA256 of the session token under this signer's key, hex.
+    /// Per session (a new sign-in gets a new one), stored nowhere, and unforgeable without the
+    /// key; the operator console puts it in its forms and sends it as `X-CSRF-Token`.
     pub(crate) fn csrf_token(&self, session_token: &str) -> String {
-        hex::encode(self.csrf_mac(session_token).finalize().into_bytes())
-    }
-
-    /// Whether `presented` is the CSRF token of `session_token`, compared in constant time.
-    pub(crate) fn csrf_valid(&self, session_token: &str, presented: &str) -> bool {
-        match hex::decode(presented) {
-            Ok(sig) => self.csrf_mac(session_token).verify_slice(&sig).is_ok(),
-            Err(_) => false,
-        }
-    }
-
-    fn csrf_mac(&self, session_token: &str) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("any key length"));
-        mac.update(b"keel console csrf v1\0");
+        mac.update(b"keel csrf v1.");
         mac.update(session_token.as_bytes());
-        mac
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `presented` is the session's CSRF token, compared in constant time.
+    pub(crate) fn csrf_matches(&self, session_token: &str, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        self.csrf_token(session_token).as_bytes().ct_eq(presented.as_bytes()).into()
     }
 
     /// `Set-Cookie` for a live session: HttpOnly always, Secure in production, SameSite=Lax so
@@ -166,13 +160,13 @@ mod tests {
         let s = SessionSigner::new(Some("x".repeat(40).as_str()), false);
         let (a, b) = ("a".repeat(64), "b".repeat(64));
         let ta = s.csrf_token(&a);
-        assert!(s.csrf_valid(&a, &ta));
-        assert!(!s.csrf_valid(&b, &ta), "another session's token is refused");
-        assert!(!s.csrf_valid(&a, ""));
-        assert!(!s.csrf_valid(&a, "not hex"));
-        assert!(!s.csrf_valid(&a, &ta[..62]));
+        assert!(s.csrf_matches(&a, &ta));
+        assert!(!s.csrf_matches(&b, &ta), "another session's token is refused");
+        assert!(!s.csrf_matches(&a, ""));
+        assert!(!s.csrf_matches(&a, "not hex"));
+        assert!(!s.csrf_matches(&a, &ta[..62]));
         assert_ne!(ta, s.encode(&a, &UserId::generate()).rsplit('.').next().unwrap(), "not the cookie's MAC");
         let s2 = SessionSigner::new(Some("y".repeat(40).as_str()), false);
-        assert!(!s2.csrf_valid(&a, &ta), "another key refuses it");
+        assert!(!s2.csrf_matches(&a, &ta), "another key refuses it");
     }
 }

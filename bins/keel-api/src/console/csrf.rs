@@ -26,7 +26,7 @@ pub(super) fn refusal(state: &AppState, op: &Operator, headers: &HeaderMap, toke
     if let Err(refused) = same_origin(headers) {
         return Some(*refused);
     }
-    if state.session_signer.csrf_valid(&op.session_token, token) {
+    if state.session_signer.csrf_matches(&op.session_token, token) {
         None
     } else {
         tracing::info!("console POST refused: missing or wrong CSRF token");

@@ -9,7 +9,6 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use keel_ids::UserId;
 
 /// Where signed-out visitors are sent.
 pub(super) const SIGN_IN_PATH: &str = "/console/sign-in";
@@ -17,13 +16,12 @@ pub(super) const SIGN_IN_PATH: &str = "/console/sign-in";
 /// A signed-in operator, with the CSRF token of their session for the page's forms.
 #[derive(Debug, Clone)]
 pub(crate) struct Operator {
-    pub(crate) user_id: UserId,
     /// The session this request came with (the CSRF token is derived from it).
     pub(crate) session_token: String,
     /// What every form of the page carries in its `csrf` field.
     pub(crate) csrf: String,
-    /// The connection's peer address for the activity log (never a forwarding header).
-    pub(crate) remote_addr: Option<String>,
+    /// The same caller as the operator API sees it: what `ops::actions` take (and record).
+    pub(crate) ops: crate::ops::Operator,
 }
 
 impl FromRequestParts<AppState> for Operator {
@@ -38,12 +36,12 @@ impl FromRequestParts<AppState> for Operator {
         };
         match state.tenancy.is_operator(session.user_id).await {
             Ok(true) => Ok(Operator {
-                user_id: session.user_id,
-                remote_addr: parts
-                    .extensions
-                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                    .map(|c| c.0.ip().to_string()),
                 csrf: state.session_signer.csrf_token(&session.token),
+                ops: crate::ops::Operator {
+                    user_id: session.user_id,
+                    via: crate::ops::OperatorVia::Session(session.token.clone()),
+                    peer: crate::routes::peer(&parts.extensions),
+                },
                 session_token: session.token,
             }),
             Ok(false) => Err(layout::error_page(

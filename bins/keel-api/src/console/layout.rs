@@ -88,6 +88,16 @@ pub(crate) fn error_page(status: StatusCode, title: &str, detail: &str) -> Respo
     bare(status, title, html! { p.detail { (detail) } p { a href="/console" { "Back to the console" } } })
 }
 
+/// An error of the operator API's data or actions as a page: its status and its sentence
+/// (which names the field or says what to do; internal causes are logged, not shown).
+pub(super) fn api_error_page(e: &crate::ApiError) -> Response {
+    if e.status.is_server_error() {
+        tracing::warn!(detail = %e.detail, internal = ?e.internal, "console: a page failed");
+    }
+    let title = if e.status.is_server_error() { "Could not load this page" } else { "Not done" };
+    error_page(e.status, title, &e.detail)
+}
+
 pub(super) fn html_response(status: StatusCode, markup: Markup) -> Response {
     let mut res = (status, markup.into_string()).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));

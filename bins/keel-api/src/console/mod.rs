@@ -13,7 +13,6 @@
 //! the page unescaped only through `PreEscaped`, which no template uses on data), and nothing
 //! to ship beside the binary.
 
-mod activity_log;
 mod assets;
 mod chart;
 mod csrf;
@@ -53,12 +52,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/console/activity", get(activity::page))
         .layer(from_fn_with_state(state.clone(), crate::auth::session_middleware))
         .layer(from_fn_with_state(state.clone(), crate::middleware::time_budget))
-        .layer(crate::routes::by_user(state, console_limiter(state)));
+        .layer(crate::routes::user_floor(state, state.limits.operator_console.clone()));
     let assets = Router::new().route("/console/assets/{file}", get(assets::serve));
     headers::secure(pages.merge(assets))
-}
-
-/// The limiter the console's pages spend.
-fn console_limiter(state: &AppState) -> std::sync::Arc<dyn keel_ratelimit::Limiter> {
-    state.limits.admin_api.clone()
 }

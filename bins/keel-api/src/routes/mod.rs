@@ -64,7 +64,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/admin/dashboard", get(crate::reports::dashboard).options(preflight))
         .layer(from_fn_with_state(state.clone(), session_middleware))
         .layer(from_fn_with_state(state.clone(), crate::middleware::time_budget))
-        .layer(by_user(&state, state.limits.admin_api.clone()))
+        .layer(user_floor(&state, state.limits.admin_api.clone()))
         .layer(crate::middleware::cors(&state.config.cors));
     let public = Router::new()
         .route("/api/auth/sign-in", post(auth::sign_in))
@@ -84,6 +84,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(public)
         .merge(ingest)
         .merge(crate::console::router(&state))
+        .merge(crate::ops::routes::router(&state))
         .route("/api/telemetry/config", get(telemetry::config))
         .route("/api/health/live", get(health::live))
         .route("/api/health", get(health::health))
@@ -121,14 +122,14 @@ fn edge(app: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(stack)
 }
 
-fn peer(ext: &http::Extensions) -> Option<std::net::IpAddr> {
+pub(crate) fn peer(ext: &http::Extensions) -> Option<std::net::IpAddr> {
     ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).or_else(|| ext.get::<SocketAddr>().map(|a| a.ip()))
 }
 
-/// A limit keyed by user when the request carries a usable identity and by client network
-/// otherwise, with no database access: the cookie is verified by its HMAC and bearer tokens
-/// through the short-lived identity cache. The `admin_api` floor, and the console's limit.
-pub(crate) fn by_user(
+/// A per-user limit (the `admin_api` floor, `operator_console`), keyed by user when the request
+/// carries a usable identity and by client network otherwise, with no database access: the
+/// cookie is verified by its HMAC and bearer tokens through the short-lived identity cache.
+pub(crate) fn user_floor(
     state: &AppState,
     limiter: std::sync::Arc<dyn keel_ratelimit::Limiter>,
 ) -> RateLimitLayer<impl keel_ratelimit::layer::KeyExtractor> {

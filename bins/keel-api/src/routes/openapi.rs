@@ -27,6 +27,45 @@ pub(crate) const OPERATIONS: &[(&str, &str, &str)] = &[
     ("post", "/api/admin/invoices/{id}/payments", "Record a payment against an invoice"),
     ("get", "/api/admin/reports/revenue", "Exact revenue totals per currency, by month or status (JSON or CSV)"),
     ("get", "/api/admin/dashboard", "Exact KPIs for a month, cached five minutes; forecast labelled separately"),
+    ("get", "/api/ops/me", "Operator API: who is calling, and the session's CSRF token for POSTs"),
+    (
+        "get",
+        "/api/ops/overview",
+        "Operator API: health, queue counts, throughput per minute, switches, pauses, cron outcomes",
+    ),
+    ("get", "/api/ops/queue/stats", "Operator API: the document `keel-ops queue stats --json` prints"),
+    (
+        "get",
+        "/api/ops/jobs",
+        "Operator API: jobs by state, kind and queue, newest first, keyset pages (`Link: rel=next`)",
+    ),
+    (
+        "get",
+        "/api/ops/jobs/{id}",
+        "Operator API: one job (`keel-ops queue show`): sealed arguments hidden, addresses masked",
+    ),
+    ("post", "/api/ops/jobs/{id}/retry", "Operator API: run a job again (recorded in the activity log)"),
+    ("post", "/api/ops/jobs/{id}/cancel", "Operator API: cancel a pending or retrying job (recorded)"),
+    ("post", "/api/ops/jobs/{id}/requeue", "Operator API: requeue one dead-lettered job (recorded)"),
+    ("post", "/api/ops/dead/requeue", "Operator API: requeue every dead-lettered job, or one kind's (recorded)"),
+    ("post", "/api/ops/queues/{name}/pause", "Operator API: pause a queue for every worker (recorded)"),
+    ("post", "/api/ops/queues/{name}/resume", "Operator API: resume a queue (recorded)"),
+    ("get", "/api/ops/cron", "Operator API: each scheduled task's last run and the pauses in force"),
+    ("get", "/api/ops/cron/runs", "Operator API: the execution log (`keel-ops cron runs --json`)"),
+    ("post", "/api/ops/cron/{task}/pause", "Operator API: pause a scheduled task, or `all` (recorded)"),
+    ("post", "/api/ops/cron/{task}/resume", "Operator API: resume a scheduled task, or `all` (recorded)"),
+    (
+        "get",
+        "/api/ops/rate-limits",
+        "Operator API: each policy's quota, backend, decisions and denials, denied keys masked",
+    ),
+    ("get", "/api/ops/telemetry", "Operator API: the report `keel-ops telemetry export --format json` writes"),
+    ("get", "/api/ops/orgs", "Operator API: the org tree (read-only)"),
+    ("get", "/api/ops/orgs/{id}/members", "Operator API: an org's members and roles, addresses masked (read-only)"),
+    ("get", "/api/ops/operators", "Operator API: every platform operator"),
+    ("post", "/api/ops/operators/grant", "Operator API: grant the operator role (recorded)"),
+    ("post", "/api/ops/operators/revoke", "Operator API: revoke another user's operator role (recorded)"),
+    ("get", "/api/ops/activity", "Operator API: every operator action, newest first, keyset pages (`Link: rel=next`)"),
 ];
 
 fn problem() -> Value {
@@ -132,9 +171,63 @@ fn operation(method: &str, path: &str, summary: &str) -> Value {
             ]);
             op["responses"]["200"] = ok("KPIs");
         }
+        (_, p) if p.starts_with("/api/ops/") => ops_operation(&mut op, method, p),
         _ => op["responses"]["200"] = ok("ok"),
     }
     op
+}
+
+/// The operator API's parameters and answers: every operation needs an operator (session
+/// cookie, or `Authorization: Bearer` with an operator-scoped token); cookie POSTs carry
+/// `X-CSRF-Token`.
+fn ops_operation(op: &mut Value, method: &str, path: &str) {
+    let q = |name: &str, schema: Value| json!({"name": name, "in": "query", "required": false, "schema": schema});
+    let path_param = |name: &str| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}});
+    let mut params: Vec<Value> = Vec::new();
+    for name in ["id", "name", "task"] {
+        if path.contains(&format!("{{{name}}}")) {
+            params.push(path_param(name));
+        }
+    }
+    match path {
+        "/api/ops/jobs" => {
+            params.push(q("state", json!({"type": "string", "enum": ["pending", "processing", "retrying", "completed", "failed", "dead_letter", "cancelled"]})));
+            params.push(q("kind", json!({"type": "string"})));
+            params.push(q("queue", json!({"type": "string"})));
+            params.push(q("id", json!({"type": "string", "format": "uuid"})));
+            params.push(q("before", json!({"type": "string", "format": "uuid"})));
+            params.push(q("limit", json!({"type": "integer", "minimum": 1, "maximum": 1000})));
+        }
+        "/api/ops/activity" => {
+            params.push(q("before", json!({"type": "string", "format": "uuid"})));
+            params.push(q("limit", json!({"type": "integer", "minimum": 1, "maximum": 500})));
+        }
+        "/api/ops/cron/runs" => {
+            params.push(q("task", json!({"type": "string"})));
+            params.push(q("limit", json!({"type": "integer", "minimum": 1, "maximum": 1000})));
+        }
+        "/api/ops/telemetry" => params.push(q("days", json!({"type": "integer", "minimum": 1, "maximum": 366}))),
+        _ => {}
+    }
+    if method == "post" {
+        params.push(json!({"name": "X-CSRF-Token", "in": "header", "required": false, "description": "required with the session cookie (from GET /api/ops/me); not with a bearer token", "schema": {"type": "string"}}));
+    }
+    match path {
+        "/api/ops/dead/requeue" => {
+            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {"kind": {"type": "string"}}}}}});
+        }
+        "/api/ops/operators/grant" | "/api/ops/operators/revoke" => {
+            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "required": ["email"], "properties": {"email": {"type": "string", "format": "email"}}}}}});
+        }
+        _ => {}
+    }
+    if !params.is_empty() {
+        op["parameters"] = Value::Array(params);
+    }
+    op["responses"]["200"] = json!({"description": "ok"});
+    op["responses"]["401"] = json!({"description": "signed out"});
+    op["responses"]["403"] =
+        json!({"description": "not an operator, a token without the operator scope, or a POST without its CSRF proof"});
 }
 
 pub(crate) fn build() -> Value {

@@ -133,6 +133,7 @@ async fn sign_in_budget_answers_503_while_sessions_are_locked(t: TestDb) {
                 password_recovery: l.password_recovery.clone(),
                 telemetry_ingest: l.telemetry_ingest.clone(),
                 sign_in_failures: l.sign_in_failures.clone(),
+                operator_console: l.operator_console.clone(),
             });
         }
     })

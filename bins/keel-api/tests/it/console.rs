@@ -74,7 +74,7 @@ async fn signed_out_pages_redirect_to_sign_in_with_security_headers(t: TestDb) {
 
 async fn assets_are_embedded_cached_and_outside_the_page_limit(t: TestDb) {
     // A page limit of 2 requests: assets must not spend it.
-    let s = crate::start_with(t, &[("KEEL_RATE_LIMIT_ADMIN_API", "2/1m,burst=2")]).await;
+    let s = crate::start_with(t, &[("KEEL_RATE_LIMIT_OPERATOR_CONSOLE", "2/1m,burst=2")]).await;
     let c = client();
     for _ in 0..5 {
         let r = c.get(s.url("/console/assets/console.css?v=1")).send().await.unwrap();

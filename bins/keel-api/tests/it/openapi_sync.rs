@@ -1,5 +1,5 @@
 //! The OpenAPI document covers every route the router serves: each `.route(...)` in
-//! `src/routes/mod.rs` with its methods must be listed in `keel_api::operations()`. (The other
+//! `src/routes/mod.rs` (and the operator API's `src/ops/routes.rs`) with its methods must be listed in `keel_api::operations()`. (The other
 //! direction, every listed operation is served, is checked by requesting each one.)
 //!
 //! The one explicit exemption: the operator console's HTML pages (`src/console/mod.rs`, all
@@ -44,8 +44,12 @@ fn served_routes(source: &str) -> BTreeSet<(String, String)> {
 
 #[test]
 fn every_served_route_is_in_the_openapi_document() {
-    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/routes/mod.rs")).unwrap();
-    let served = served_routes(&src);
+    let mut served = BTreeSet::new();
+    // The main route table, and the operator API's (merged into it by one `.merge` line).
+    for file in ["/src/routes/mod.rs", "/src/ops/routes.rs"] {
+        let src = std::fs::read_to_string(format!("{}{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        served.extend(served_routes(&src));
+    }
     assert!(served.len() >= 15, "the route parser found too few routes: {served:?}");
     let listed: BTreeSet<(String, String)> =
         keel_api::operations().into_iter().map(|(m, p)| (m.to_owned(), p.to_owned())).collect();

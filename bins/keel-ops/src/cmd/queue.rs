@@ -8,6 +8,7 @@ use crate::output::{print_json, OpsError};
 use crate::table;
 use clap::Subcommand;
 use keel_config::{Settings, Source};
+use keel_queue::ops_json;
 use keel_queue::store::RunFilter;
 use keel_queue::{JobFilter, JobId, JobState, KeySettings, NewJob, QueueError, Store, StoreOptions};
 use keel_storage::{connect, ConnectMode};
@@ -124,18 +125,6 @@ async fn sealing_store(s: &Settings, source: &dyn Source) -> Result<Arc<dyn Stor
     Ok(keel_queue::open_with(db, Arc::new(keel_queue::SystemClock), StoreOptions::default().keyring(Arc::new(ring))))
 }
 
-/// A job as JSON for people: sealed values as `[sealed]` (done by `Job`'s serialization),
-/// email addresses masked in the payload and the error.
-fn job_json(job: &keel_queue::Job) -> serde_json::Value {
-    let mut v = json_of(job);
-    for field in ["payload", "last_error"] {
-        if let Some(text) = v.get(field).and_then(|p| p.as_str()).map(keel_ids::mask_email) {
-            v[field] = serde_json::json!(text);
-        }
-    }
-    v
-}
-
 fn job_id(raw: &str) -> Result<JobId, OpsError> {
     raw.parse().map_err(|_| OpsError::usage("ID must be a job id (a UUID)"))
 }
@@ -154,12 +143,8 @@ pub(crate) async fn queue(s: &Settings, source: &dyn Source, cmd: QueueCommand) 
         QueueCommand::Stats { json } => {
             let snap = st.snapshot().await.map_err(qerr)?;
             if json {
-                let mut v = json_of(&snap.counts);
-                v["oldest_pending_age_s"] = serde_json::json!(snap.oldest_pending_age_s);
-                v["expired_leases"] = serde_json::json!(snap.expired_leases);
-                v["paused_queues"] = serde_json::json!(snap.paused_queues);
-                v["by_kind"] = json_of(&snap.by_kind);
-                print_json(&v);
+                // The document /api/ops/queue/stats serves too (keel_queue::ops_json).
+                print_json(&ops_json::stats(&snap));
             } else {
                 let mut t = table::new(&["state", "jobs"], &[1]);
                 for state in JobState::ALL {
@@ -183,7 +168,7 @@ pub(crate) async fn queue(s: &Settings, source: &dyn Source, cmd: QueueCommand) 
                 .await
                 .map_err(qerr)?;
             if json {
-                print_json(&serde_json::Value::Array(jobs.iter().map(job_json).collect()));
+                print_json(&ops_json::jobs(&jobs));
             } else {
                 let mut t = table::new(&["id", "kind", "state", "attempt", "last error"], &[3]);
                 for j in &jobs {
@@ -200,7 +185,7 @@ pub(crate) async fn queue(s: &Settings, source: &dyn Source, cmd: QueueCommand) 
         QueueCommand::Show { id } => {
             let job =
                 st.get(job_id(&id)?).await.map_err(qerr)?.ok_or_else(|| OpsError::failed(format!("no job {id}")))?;
-            print_json(&job_json(&job));
+            print_json(&ops_json::job(&job));
         }
         QueueCommand::Enqueue { kind, payload, count, dedupe_key, json } => {
             let value: serde_json::Value =
@@ -273,7 +258,7 @@ pub(crate) async fn cron(s: &Settings, cmd: CronCommand) -> Result<u8, OpsError>
         CronCommand::Runs { task, limit, json } => {
             let runs = st.cron_runs(RunFilter { task, limit: Some(limit) }).await.map_err(qerr)?;
             if json {
-                print_json(&json_of(&runs));
+                print_json(&ops_json::cron_runs(&runs));
             } else {
                 let mut t = table::new(&["task", "started", "outcome", "items", "skipped", "error"], &[3, 4]);
                 let empty = runs.is_empty();

@@ -119,6 +119,9 @@ pub struct JobFilter {
     pub queue: Option<String>,
     /// Only jobs of this tenant.
     pub org: Option<OrgId>,
+    /// Only jobs older than this one (ids are time-ordered): the keyset cursor of the next
+    /// page, the last id of the previous one.
+    pub before: Option<JobId>,
     /// Newest first; at most 1,000 (default 100).
     pub limit: Option<u32>,
 }

@@ -37,6 +37,9 @@ impl PgStore {
         if let Some(o) = f.org {
             q.push(" AND j.org_id = ").push_bind(o.as_uuid());
         }
+        if let Some(b) = f.before {
+            q.push(" AND j.id < ").push_bind(b.as_uuid());
+        }
         q.push(" ORDER BY j.id DESC LIMIT ").push_bind(f.limit());
         let rows = q.build().fetch_all(&self.pool).await?;
         rows.iter().map(job_from_row).collect()

@@ -75,6 +75,9 @@ impl SqliteStore {
         if let Some(o) = f.org {
             q.push(" AND org_id = ").push_bind(o.to_string());
         }
+        if let Some(b) = f.before {
+            q.push(" AND id < ").push_bind(b.to_string());
+        }
         q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit());
         let rows = q.build().fetch_all(&self.pool).await?;
         rows.iter().map(job_from_row).collect()

@@ -2,21 +2,21 @@
 //! operator gains no org's data or billing through it), and the operator grants, which are the
 //! one thing changed here (grant by address, revoke), each recorded in the activity log.
 
+use crate::console::csrf;
 use crate::console::gate::Operator;
 use crate::console::layout::{self, Page};
-use crate::console::{activity_log, csrf};
+use crate::ops::actions;
+use crate::ops::data;
 use crate::AppState;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use keel_ids::Email;
-use keel_tenancy::Org;
+use keel_ids::OrgId;
 use maud::{html, Markup};
 use serde::Deserialize;
-
-/// Orgs shown; a deployment with more is better served by `keel-ops` and the database.
-const MAX_ORGS: u32 = 500;
+use serde_json::Value;
+use std::collections::HashMap;
 
 #[derive(Deserialize, Default)]
 pub(crate) struct PageQuery {
@@ -25,39 +25,32 @@ pub(crate) struct PageQuery {
 }
 
 pub(crate) async fn page(State(state): State<AppState>, op: Operator, Query(q): Query<PageQuery>) -> Response {
-    let orgs = match state.tenancy.all_orgs(MAX_ORGS).await {
+    let orgs = match data::orgs(&state).await {
         Ok(o) => o,
-        Err(e) => return super::failed("listing orgs", e),
+        Err(e) => return layout::api_error_page(&e),
     };
-    let mut members = Vec::with_capacity(orgs.len());
-    for o in &orgs {
-        match state.tenancy.org_members(o.id).await {
-            Ok(m) => members.push(m),
-            Err(e) => return super::failed("listing members", e),
-        }
+    let list: Vec<Value> = orgs["orgs"].as_array().cloned().unwrap_or_default();
+    let mut members = HashMap::new();
+    for o in &list {
+        let Some(id) = o["id"].as_str().and_then(|i| OrgId::parse(i).ok()) else { continue };
+        match data::org_members(&state, id).await {
+            Ok(m) => members.insert(id.to_string(), m["members"].as_array().cloned().unwrap_or_default()),
+            Err(e) => return layout::api_error_page(&e),
+        };
     }
-    let operators = match state.tenancy.operators().await {
-        Ok(o) => o,
-        Err(e) => return super::failed("listing operators", e),
+    let operators = match data::operators(&state).await {
+        Ok(o) => o.as_array().cloned().unwrap_or_default(),
+        Err(e) => return layout::api_error_page(&e),
     };
-    let tree = Tree { orgs: &orgs, members: &members };
+    let tree = Tree { orgs: &list, members: &members };
+    let is_root = |o: &Value| o["parent_id"].is_null() || !list.iter().any(|x| x["id"] == o["parent_id"]);
     let body = html! {
         (layout::flash(q.done.as_deref()))
         h2 { "Operators" }
         table {
-            thead { tr { th { "operator" } th { "granted" } th {} } }
+            thead { tr { th { "operator" } th { "granted" } } }
             tbody {
-                @for g in &operators {
-                    tr {
-                        td { (g.email.to_string()) }
-                        td { (g.granted_at.format("%Y-%m-%d %H:%M UTC")) }
-                        td {
-                            @if g.user_id != op.user_id {
-                                (layout::action(&op, "/console/operators/revoke", "Revoke", "Revoke this operator grant?", &[("user_id", g.user_id.to_string().as_str())]))
-                            }
-                        }
-                    }
-                }
+                @for g in &operators { tr { td { (text(g, "email")) } td { (text(g, "granted_at")) } } }
             }
         }
         form.filters method="post" action="/console/operators/grant" data-confirm="Grant the operator role to this account?" {
@@ -65,35 +58,45 @@ pub(crate) async fn page(State(state): State<AppState>, op: Operator, Query(q): 
             label { "Account email" input type="email" name="email" required; }
             button type="submit" { "Grant operator" }
         }
+        form.filters method="post" action="/console/operators/revoke" data-confirm="Revoke this account's operator role?" {
+            input type="hidden" name="csrf" value=(op.csrf);
+            label { "Account email" input type="email" name="email" required; }
+            button type="submit" { "Revoke operator" }
+        }
         h2 { "Organizations" }
-        @if orgs.is_empty() { p.muted { "No org yet." } }
-        ul { @for root in orgs.iter().filter(|o| o.parent_id.is_none_or(|p| !orgs.iter().any(|x| x.id == p))) { (tree.node(root, 0)) } }
+        @if list.is_empty() { p.muted { "No org yet." } }
+        @if orgs["truncated"].as_bool() == Some(true) { p.muted { "Only the first orgs are shown." } }
+        ul { @for root in list.iter().filter(|o| is_root(o)) { (tree.node(root, 0)) } }
     };
     Page { title: "Orgs & users", nav: "/console/orgs", live: false }.render(&op, body)
 }
 
-struct Tree<'a> {
-    orgs: &'a [Org],
-    members: &'a [Vec<keel_tenancy::OrgMember>],
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
-/// Nesting shown; deeper branches are listed flat (tenancy refuses trees deeper than 32).
+struct Tree<'a> {
+    orgs: &'a [Value],
+    members: &'a HashMap<String, Vec<Value>>,
+}
+
+/// Nesting shown; deeper branches are not drawn (tenancy refuses trees deeper than 32).
 const MAX_DEPTH: usize = 32;
 
 impl Tree<'_> {
-    fn node(&self, org: &Org, depth: usize) -> Markup {
-        let i = self.orgs.iter().position(|o| o.id == org.id).unwrap_or(0);
-        let children: Vec<&Org> = if depth < MAX_DEPTH {
-            self.orgs.iter().filter(|o| o.parent_id == Some(org.id)).collect()
+    fn node(&self, org: &Value, depth: usize) -> Markup {
+        let id = text(org, "id");
+        let children: Vec<&Value> = if depth < MAX_DEPTH {
+            self.orgs.iter().filter(|o| o["parent_id"].as_str() == Some(id)).collect()
         } else {
             Vec::new()
         };
         html! {
             li {
-                strong { (org.name) } " " span.muted { code { (org.id) } }
-                @if let Some(ms) = self.members.get(i) {
+                strong { (text(org, "name")) } " " span.muted { code { (id) } }
+                @if let Some(ms) = self.members.get(id) {
                     @if !ms.is_empty() {
-                        ul { @for m in ms { li { (m.email.to_string()) " · " (m.role.to_string()) } } }
+                        ul { @for m in ms { li { (text(m, "email")) " · " (text(m, "role")) } } }
                     }
                 }
                 @if !children.is_empty() { ul { @for c in children { (self.node(c, depth + 1)) } } }
@@ -108,8 +111,6 @@ pub(crate) struct GrantForm {
     csrf: String,
     #[serde(default)]
     email: String,
-    #[serde(default)]
-    user_id: String,
 }
 
 pub(crate) async fn grant(
@@ -121,28 +122,9 @@ pub(crate) async fn grant(
     if let Some(refused) = csrf::refusal(&state, &op, &headers, &f.csrf) {
         return refused;
     }
-    let email = match Email::parse(&f.email) {
-        Ok(e) => e,
-        Err(e) => return layout::error_page(StatusCode::UNPROCESSABLE_ENTITY, "Not done", &format!("email: {e}")),
-    };
-    let user = match state.tenancy.user_by_email(&email).await {
-        Ok(Some(u)) => u.id,
-        Ok(None) => return layout::error_page(StatusCode::NOT_FOUND, "Not done", "email: no account has that address"),
-        Err(e) => return super::failed("looking up the account", e),
-    };
-    match state.tenancy.grant_operator(user, Some(op.user_id), chrono::Utc::now()).await {
-        Ok(changed) => {
-            activity_log::record(
-                &state,
-                &op,
-                "operator.grant",
-                &user.to_string(),
-                serde_json::json!({"changed": changed}),
-            )
-            .await;
-            Redirect::to("/console/orgs?done=granted").into_response()
-        }
-        Err(e) => super::failed("granting", e),
+    match actions::grant(&state, &op.ops, &f.email).await {
+        Ok(_) => Redirect::to("/console/orgs?done=granted").into_response(),
+        Err(e) => layout::api_error_page(&e),
     }
 }
 
@@ -155,21 +137,8 @@ pub(crate) async fn revoke(
     if let Some(refused) = csrf::refusal(&state, &op, &headers, &f.csrf) {
         return refused;
     }
-    let Ok(user) = keel_ids::UserId::parse(&f.user_id) else {
-        return layout::error_page(StatusCode::UNPROCESSABLE_ENTITY, "Not done", "user_id: not a user id");
-    };
-    match state.tenancy.revoke_operator(user).await {
-        Ok(changed) => {
-            activity_log::record(
-                &state,
-                &op,
-                "operator.revoke",
-                &user.to_string(),
-                serde_json::json!({"changed": changed}),
-            )
-            .await;
-            Redirect::to("/console/orgs?done=revoked").into_response()
-        }
-        Err(e) => super::failed("revoking", e),
+    match actions::revoke(&state, &op.ops, &f.email).await {
+        Ok(_) => Redirect::to("/console/orgs?done=revoked").into_response(),
+        Err(e) => layout::api_error_page(&e),
     }
 }

@@ -2,20 +2,22 @@
 //! and each task's runs from the execution log (status, duration, skipped ticks, error), so a
 //! schedule that fails quietly shows as failing.
 
+use crate::console::csrf;
 use crate::console::gate::Operator;
 use crate::console::layout::{self, Page};
-use crate::console::{activity_log, csrf};
+use crate::ops::actions;
+use crate::ops::data;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use keel_queue::store::RunFilter;
 use maud::html;
 use serde::Deserialize;
+use serde_json::Value;
 
 /// Task runs shown (newest first).
-const RUNS_SHOWN: u32 = 100;
+const RUNS_SHOWN: &str = "100";
 
 #[derive(Deserialize, Default)]
 pub(crate) struct PageQuery {
@@ -24,21 +26,22 @@ pub(crate) struct PageQuery {
 }
 
 pub(crate) async fn page(State(state): State<AppState>, op: Operator, Query(q): Query<PageQuery>) -> Response {
-    let paused = match state.queue.paused_queues().await {
-        Ok(p) => p,
-        Err(e) => return super::failed("reading the paused queues", e),
+    let stats = match data::queue_stats(&state).await {
+        Ok(s) => s,
+        Err(e) => return layout::api_error_page(&e),
     };
-    let pauses = match state.queue.cron_pauses().await {
-        Ok(p) => p,
-        Err(e) => return super::failed("reading the paused tasks", e),
+    let cron = match data::cron_tasks(&state).await {
+        Ok(c) => c,
+        Err(e) => return layout::api_error_page(&e),
     };
-    let runs = match state.queue.cron_runs(RunFilter { task: None, limit: Some(RUNS_SHOWN) }).await {
-        Ok(r) => r,
-        Err(e) => return super::failed("reading the task runs", e),
+    let limit = [("limit".to_owned(), RUNS_SHOWN.to_owned())];
+    let runs = match data::cron_runs(&state, &limit).await {
+        Ok(r) => r.as_array().cloned().unwrap_or_default(),
+        Err(e) => return layout::api_error_page(&e),
     };
-    let mut tasks: Vec<&str> = runs.iter().map(|r| r.task.as_str()).collect();
-    tasks.sort_unstable();
-    tasks.dedup();
+    let paused: Vec<&str> = stats["paused_queues"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let pauses = cron["pauses"].as_array().cloned().unwrap_or_default();
+    let tasks = cron["tasks"].as_array().cloned().unwrap_or_default();
     let body = html! {
         (layout::flash(q.done.as_deref()))
         h2 { "Queues" }
@@ -57,36 +60,40 @@ pub(crate) async fn page(State(state): State<AppState>, op: Operator, Query(q): 
             button type="submit" { "Pause queue" }
         }
         h2 { "Scheduled tasks" }
-        @if pauses.is_empty() { p.muted { "No task is paused." } }
+        @if tasks.is_empty() && pauses.is_empty() { p.muted { "No task has run yet." } }
         ul {
             @for p in &pauses {
-                li {
-                    code { (p.task) } " paused since " (p.paused_at.format("%Y-%m-%d %H:%M UTC"))
-                    @if let Some(by) = &p.paused_by { " by " (by) }
-                    " · " (layout::action(&op, &format!("/console/tasks/{}/resume", encode(&p.task)), "Resume", &format!("Resume task {}?", p.task), &[]))
+                @let task = text(p, "task");
+                li data-paused-task=(task) {
+                    code { (task) } " paused since " (text(p, "paused_at"))
+                    " · " (layout::action(&op, &format!("/console/tasks/{}/resume", encode(task)), "Resume", &format!("Resume task {task}?"), &[]))
                 }
             }
-        }
-        @for t in &tasks {
-            @if !pauses.iter().any(|p| p.task == *t) {
-                (layout::action(&op, &format!("/console/tasks/{}/pause", encode(t)), &format!("Pause {t}"), &format!("Pause task {t}? Its due runs will be skipped."), &[]))
+            @for t in &tasks {
+                @let task = text(t, "task");
+                @if t["paused"].as_bool() != Some(true) {
+                    li {
+                        code { (task) } " · last run " (t["last_run"]["outcome"].as_str().unwrap_or("running")) " · "
+                        (layout::action(&op, &format!("/console/tasks/{}/pause", encode(task)), "Pause", &format!("Pause task {task}? Its due runs will be skipped."), &[]))
+                    }
+                }
             }
         }
         h2 { "Task runs" }
         @if runs.is_empty() { p.muted { "No task has run yet." } } @else {
             table {
-                thead { tr { th { "task" } th { "started" } th.num { "duration" } th { "outcome" } th.num { "items" } th.num { "skipped ticks" } th { "error" } } }
+                thead { tr { th { "task" } th { "started" } th { "finished" } th { "outcome" } th.num { "items" } th.num { "skipped ticks" } th { "error" } } }
                 tbody {
                     @for r in &runs {
-                        @let outcome = r.outcome.map(|o| o.as_str()).unwrap_or("running");
+                        @let outcome = r["outcome"].as_str().unwrap_or("running");
                         tr {
-                            td { (r.task) }
-                            td { (r.started_at.format("%Y-%m-%d %H:%M:%S")) }
-                            td.num { (r.finished_at.map(|f| format!("{} ms", (f - r.started_at).num_milliseconds())).unwrap_or_default()) }
+                            td { (text(r, "task")) }
+                            td { (text(r, "started_at")) }
+                            td { (text(r, "finished_at")) }
                             td class={ "run-" (outcome) } { (outcome) }
-                            td.num { (r.items) }
-                            td.num { (r.skipped_ticks) }
-                            td { (r.error.as_deref().map(keel_ids::mask_email).unwrap_or_default()) }
+                            td.num { (r["items"].as_u64().unwrap_or(0)) }
+                            td.num { (r["skipped_ticks"].as_u64().unwrap_or(0)) }
+                            td { (text(r, "error")) }
                         }
                     }
                 }
@@ -94,6 +101,10 @@ pub(crate) async fn page(State(state): State<AppState>, op: Operator, Query(q): 
         }
     };
     Page { title: "Queues & schedules", nav: "/console/queues", live: true }.render(&op, body)
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
 /// A queue or task name as one path segment (names are plain, but a `/` must not split it).
@@ -176,26 +187,15 @@ async fn verb(state: &AppState, op: &Operator, headers: &HeaderMap, token: &str,
     if let Some(refused) = csrf::refusal(state, op, headers, token) {
         return refused;
     }
-    if name.is_empty() || name.len() > 200 {
-        return layout::error_page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Not done",
-            "name: give the queue or task name (1 to 200 characters)",
-        );
-    }
-    let by = Some(format!("console:{}", op.user_id));
-    let target = name.clone();
-    let (r, done, action) = match v {
-        Verb::PauseQueue => (state.queue.pause_queue(name, by).await.map(|_| true), "paused", "queue.pause"),
-        Verb::ResumeQueue => (state.queue.resume_queue(name).await, "resumed", "queue.resume"),
-        Verb::PauseTask => (state.queue.cron_pause(name, by).await.map(|_| true), "paused", "task.pause"),
-        Verb::ResumeTask => (state.queue.cron_resume(name).await, "resumed", "task.resume"),
+    let r = match v {
+        Verb::PauseQueue => actions::queue_pause(state, &op.ops, &name, true).await,
+        Verb::ResumeQueue => actions::queue_pause(state, &op.ops, &name, false).await,
+        Verb::PauseTask => actions::task_pause(state, &op.ops, &name, true).await,
+        Verb::ResumeTask => actions::task_pause(state, &op.ops, &name, false).await,
     };
+    let done = if matches!(v, Verb::PauseQueue | Verb::PauseTask) { "paused" } else { "resumed" };
     match r {
-        Ok(changed) => {
-            activity_log::record(state, op, action, &target, serde_json::json!({"changed": changed})).await;
-            Redirect::to(&format!("/console/queues?done={done}")).into_response()
-        }
-        Err(e) => layout::error_page(StatusCode::CONFLICT, "Not done", &e.to_string()),
+        Ok(_) => Redirect::to(&format!("/console/queues?done={done}")).into_response(),
+        Err(e) => layout::api_error_page(&e),
     }
 }
