@@ -64,6 +64,16 @@ impl OpsLive {
 
     /// Finished jobs per minute over the last hour, from at most one query per interval.
     pub(crate) async fn throughput(&self, db: &Db) -> Result<Arc<Vec<MinuteCounts>>, QueueError> {
+        let now = chrono::Utc::now();
+        self.throughput_from(keel_queue::throughput(db, now - THROUGHPUT_WINDOW, now)).await
+    }
+
+    /// The cached series, or `query`'s result when the cache is an interval old (`query` is
+    /// not polled otherwise, so it costs nothing).
+    async fn throughput_from(
+        &self,
+        query: impl std::future::Future<Output = Result<Vec<MinuteCounts>, QueueError>>,
+    ) -> Result<Arc<Vec<MinuteCounts>>, QueueError> {
         let mut cached = self.inner.throughput.lock().await;
         if let Some((at, v)) = &*cached {
             if at.elapsed() < self.inner.interval {
@@ -71,8 +81,7 @@ impl OpsLive {
             }
         }
         self.inner.throughput_queries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let now = chrono::Utc::now();
-        let v = Arc::new(keel_queue::throughput(db, now - THROUGHPUT_WINDOW, now).await?);
+        let v = Arc::new(query.await?);
         *cached = Some((Instant::now(), v.clone()));
         Ok(v)
     }
@@ -95,5 +104,53 @@ impl OpsLive {
             }
         }
         g.1.iter().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// However many operators refresh at once, the throughput series costs one query per
+    /// interval; the next interval queries again. (Paused tokio time: no sleeps.)
+    #[tokio::test(start_paused = true)]
+    async fn throughput_is_one_query_per_interval_for_every_reader() {
+        let live = OpsLive::new(Duration::from_secs(15));
+        // A query that takes a while, so concurrent readers really overlap it.
+        let query = || async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Ok(vec![])
+        };
+        let readers: Vec<_> = (0..20)
+            .map(|_| {
+                let live = live.clone();
+                tokio::spawn(async move { live.throughput_from(query()).await.map(|v| v.len()) })
+            })
+            .collect();
+        for r in readers {
+            assert_eq!(r.await.unwrap().unwrap(), 0);
+        }
+        assert_eq!(live.throughput_queries(), 1);
+        tokio::time::advance(Duration::from_secs(14)).await;
+        live.throughput_from(query()).await.unwrap();
+        assert_eq!(live.throughput_queries(), 1, "still within the interval");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        live.throughput_from(query()).await.unwrap();
+        assert_eq!(live.throughput_queries(), 2, "the next interval refreshes");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limit_samples_are_taken_once_per_interval_and_bounded() {
+        let live = OpsLive::new(Duration::from_secs(1));
+        let counts = |n: u64| vec![PolicyCounts { policy: "p".into(), allowed: n, denied: 0, unavailable: 0 }];
+        assert_eq!(live.sample_limits(|| counts(1)).len(), 1);
+        assert_eq!(live.sample_limits(|| counts(2)).len(), 1, "within the interval: no new sample");
+        for i in 0..(MAX_LIMIT_SAMPLES as u64 + 10) {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            live.sample_limits(|| counts(i));
+        }
+        let series = live.sample_limits(|| counts(0));
+        assert_eq!(series.len(), MAX_LIMIT_SAMPLES);
+        assert_eq!(series.last().unwrap().policies[0].allowed, MAX_LIMIT_SAMPLES as u64 + 9);
     }
 }

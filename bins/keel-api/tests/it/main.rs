@@ -15,6 +15,7 @@ mod invoices;
 mod logs;
 mod metrics;
 mod openapi_sync;
+mod ops;
 mod process;
 mod recovery;
 mod reports;

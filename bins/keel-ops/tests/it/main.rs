@@ -7,6 +7,7 @@ mod audit;
 mod backup;
 mod logs;
 mod operators;
+mod remote_contract;
 mod secrets;
 mod slo;
 mod smoke;
