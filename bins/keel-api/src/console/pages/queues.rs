@@ -26,9 +26,11 @@ pub(crate) struct PageQuery {
 }
 
 pub(crate) async fn page(State(state): State<AppState>, op: Operator, Query(q): Query<PageQuery>) -> Response {
-    let stats = match data::queue_stats(&state).await {
-        Ok(s) => s,
-        Err(e) => return layout::api_error_page(&e),
+    // Read fresh, not from the shared snapshot: right after a pause or resume the page must
+    // show it (one small read of the pause table).
+    let paused = match state.queue.paused_queues().await {
+        Ok(p) => p,
+        Err(e) => return layout::api_error_page(&data::qerr(e)),
     };
     let cron = match data::cron_tasks(&state).await {
         Ok(c) => c,
@@ -39,7 +41,6 @@ pub(crate) async fn page(State(state): State<AppState>, op: Operator, Query(q): 
         Ok(r) => r.as_array().cloned().unwrap_or_default(),
         Err(e) => return layout::api_error_page(&e),
     };
-    let paused: Vec<&str> = stats["paused_queues"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
     let pauses = cron["pauses"].as_array().cloned().unwrap_or_default();
     let tasks = cron["tasks"].as_array().cloned().unwrap_or_default();
     let body = html! {
