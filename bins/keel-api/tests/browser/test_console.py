@@ -4,6 +4,8 @@ escaping of hostile job arguments, the operator gate and CSRF refusals."""
 import http.server
 import threading
 
+from playwright.sync_api import expect
+
 from conftest import OPERATOR, OWNER, sign_in
 
 EMBEDDED_WORKER = False
@@ -46,6 +48,16 @@ def test_overview_counts_equal_queue_stats(page, keel):
     # it has caught up with the seeding, then it must match the CLI exactly.
     keel.wait_for("the overview to show the CLI's counts", lambda: shown() == {s: stats[s] for s in STATES})
     assert stats["pending"] >= 3
+
+
+def test_overview_refreshes_itself(page, keel):
+    sign_in(page, OPERATOR)
+    pending = page.get_by_test_id("count-pending")
+    before = int(pending.inner_text())
+    keel.enqueue("console.live", {"n": 1})
+    # No reload: console.js fetches the page every few seconds and swaps its content in.
+    expect(pending).to_have_text(str(before + 1), timeout=20_000)
+    assert page.evaluate("document.documentElement.hasAttribute('data-refreshed')")
 
 
 def test_hostile_job_arguments_render_inert(page, keel):

@@ -265,3 +265,32 @@ async fn hostile_job_arguments_are_escaped_in_the_html(t: TestDb) {
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
     assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "{html}");
 }
+
+/// The escaping invariant, checked on the source: no console template lets data through
+/// unescaped, and no page carries inline script (the CSP would block it anyway).
+#[test]
+fn console_templates_never_bypass_escaping_or_inline_script() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/console"), &mut files);
+    assert!(files.len() >= 10, "{files:?}");
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let code: String = text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+        assert!(!code.contains("PreEscaped"), "{} uses PreEscaped", f.display());
+        assert!(
+            !code.contains("script {") && !code.contains("onclick") && !code.contains("style="),
+            "{}: inline script or style",
+            f.display()
+        );
+    }
+}
