@@ -156,7 +156,7 @@ pub async fn build_report(
     db: &Db,
     opts: &ReportOptions,
     now: DateTime<Utc>,
-    progress: &mut (dyn FnMut(ReportStep) + Send),
+    progress: &mut dyn FnMut(ReportStep),
 ) -> Result<TelemetryReport, ReportError> {
     if !(1..=366).contains(&opts.days) {
         return Err(ReportError::Days(opts.days));
