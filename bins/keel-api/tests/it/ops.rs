@@ -5,7 +5,7 @@
 //! their own Origin, and nothing in it shows billing data.
 
 use crate::fixture::{invoice, world, PASSWORD};
-use crate::start;
+use crate::{start, start_with};
 use keel_ids::Email;
 use keel_queue::store::{Claim, Finish, Outcome};
 use keel_queue::{ops_json, JobState, NewJob};
@@ -20,6 +20,7 @@ backend_tests!(
     retry_requeue_and_pause_work_and_are_recorded,
     cookie_posts_need_the_csrf_proof_and_their_own_origin,
     ops_shows_no_billing_data,
+    the_operator_console_policy_limits_the_api,
 );
 
 const OPERATOR: &str = "oncall@example.com";
@@ -45,11 +46,13 @@ async fn sign_in(c: &reqwest::Client, s: &crate::Server, email: &str) -> String 
         .unwrap()
 }
 
-/// A job of `kind` in queue `ops-dead` (no worker claims it here), dead-lettered with `error`.
+/// A job of `kind` in a queue of its own (no worker claims it here, and no other job is claimed
+/// with it), dead-lettered with `error`.
 async fn dead_job(store: &std::sync::Arc<dyn keel_queue::Store>, kind: &str, error: &str) -> keel_queue::JobId {
-    let id = store.enqueue(NewJob::new(kind, &json!({"n": 1})).unwrap().queue("ops-dead")).await.unwrap().id();
+    let queue = format!("dead-{}", uuid::Uuid::new_v4().simple());
+    let id = store.enqueue(NewJob::new(kind, &json!({"n": 1})).unwrap().queue(&queue)).await.unwrap().id();
     let claim = Claim {
-        queue: "ops-dead".into(),
+        queue,
         task: "background_job".into(),
         limit: 1,
         lease: Duration::from_secs(30),
@@ -191,8 +194,14 @@ async fn retry_requeue_and_pause_work_and_are_recorded(t: TestDb) {
     let r = post(&format!("/api/ops/jobs/{dead}/cancel")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(store.get(dead).await.unwrap().unwrap().state, JobState::Cancelled);
+    let other = dead_job(&store, "demo.other", "x").await;
+    let dead3 = dead_job(&store, "demo.dead", "x").await;
     let r = post("/api/ops/dead/requeue").json(&json!({"kind": "demo.dead"})).send().await.unwrap();
-    assert_eq!(r.json::<Value>().await.unwrap()["requeued"], 0);
+    assert_eq!(r.json::<Value>().await.unwrap()["requeued"], 1, "only that kind's dead jobs");
+    assert_eq!(store.get(dead3).await.unwrap().unwrap().state, JobState::Pending);
+    assert_eq!(store.get(other).await.unwrap().unwrap().state, JobState::DeadLetter);
+    let r = post("/api/ops/dead/requeue").json(&json!({"kind": "demo.dead", "extra": 1})).send().await.unwrap();
+    assert_eq!(r.status(), 422, "unknown fields are refused");
     let r = post(&format!("/api/ops/jobs/{}/retry", uuid::Uuid::now_v7())).send().await.unwrap();
     assert_eq!(r.status(), 404);
 
@@ -309,4 +318,19 @@ async fn ops_shows_no_billing_data(t: TestDb) {
             assert!(!body.contains(secret), "{path} shows billing data ({secret}): {body}");
         }
     }
+}
+
+async fn the_operator_console_policy_limits_the_api(t: TestDb) {
+    operator(&t).await;
+    let s = start_with(t, &[("KEEL_RATE_LIMIT_OPERATOR_CONSOLE", "2/1m,burst=2")]).await;
+    let c = reqwest::Client::new();
+    // The signed cookie keys the limit by user from the first request (no database round trip).
+    let cookie = sign_in(&c, &s, OPERATOR).await;
+    for _ in 0..2 {
+        assert_eq!(c.get(s.url("/api/ops/me")).header("cookie", &cookie).send().await.unwrap().status(), 200);
+    }
+    let r = c.get(s.url("/api/ops/overview")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status(), 429, "operator_console applies to every /api/ops/* route");
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
 }
