@@ -13,6 +13,7 @@ backend_tests!(
     cross_site_sign_in_is_refused,
     operators_see_every_page_and_actions_need_both_csrf_proofs,
     hostile_job_arguments_are_escaped_in_the_html,
+    telemetry_page_shows_the_report_and_charts_the_slowest_routes,
 );
 
 /// The tenant world with its owner granted the operator role.
@@ -293,4 +294,29 @@ fn console_templates_never_bypass_escaping_or_inline_script() {
             f.display()
         );
     }
+}
+
+async fn telemetry_page_shows_the_report_and_charts_the_slowest_routes(t: TestDb) {
+    use keel_telemetry::{insert_samples, RouteSample, RouteTemplate};
+    let w = operator_world(&t).await;
+    // Two days of one route (a hostile-looking template, escaped like everything else).
+    let route = RouteTemplate::parse("/api/clients/:id").unwrap();
+    let mut samples = Vec::new();
+    for (hours_ago, ms) in [(30, 120), (2, 480)] {
+        let at = chrono::Utc::now() - chrono::Duration::hours(hours_ago);
+        samples.extend(
+            (0..keel_telemetry::report::MIN_P99_SAMPLES)
+                .map(|_| RouteSample::server(route.clone(), "GET", 200, std::time::Duration::from_millis(ms), at)),
+        );
+    }
+    insert_samples(&t.db, &samples).await.unwrap();
+    let s = start(t).await;
+    let (cookie, _) = operator_session(&s, w.owner_email).await;
+    let r = client().get(s.url("/console/telemetry")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("/api/clients/:id"), "{html}");
+    assert_eq!(html.matches("<svg class=\"chart\"").count(), 2, "p95 and p99 charts: {html}");
+    assert!(html.matches("<path class=\"s0\" d=\"M").count() == 2, "one line per chart: {html}");
+    assert!(html.contains("480.0"), "the slow day's p95 in ms: {html}");
 }
