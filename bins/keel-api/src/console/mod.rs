@@ -5,7 +5,7 @@
 //! for pages (not assets) the console's rate limit, keyed by user, the time budget
 //! (`KEEL_REQUEST_TIMEOUT`) and the root session middleware. Each page then passes the
 //! [`gate::Operator`] gate (signed out: 303 to the sign-in page; signed in without the operator
-//! grant: 403), and every POST also [`csrf::checked`] (a per-session token and the `Origin`).
+//! grant: 403), and every POST also passes [`csrf::refusal`] (a per-session token and the `Origin`).
 //! Embedded assets skip the limit and the budget: they touch no database and a few open tabs
 //! must never spend the pages' allowance on stylesheets.
 //!
