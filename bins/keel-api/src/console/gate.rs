@@ -44,12 +44,7 @@ impl FromRequestParts<AppState> for Operator {
                 },
                 session_token: session.token,
             }),
-            Ok(false) => Err(layout::error_page(
-                StatusCode::FORBIDDEN,
-                "Not an operator",
-                "This console is for platform operators. Your account has no operator grant; \
-                 an operator can give you one with `keel-ops operator grant EMAIL`.",
-            )),
+            Ok(false) => Err(layout::not_an_operator(&state.session_signer.csrf_token(&session.token))),
             Err(e) => {
                 tracing::warn!(error = %e, "operator grant lookup failed");
                 Err(unavailable())

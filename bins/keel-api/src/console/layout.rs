@@ -98,6 +98,23 @@ pub(super) fn api_error_page(e: &crate::ApiError) -> Response {
     error_page(e.status, title, &e.detail)
 }
 
+/// The 403 of a signed-in account without the operator grant, with a way to sign out (to sign
+/// in as someone else).
+pub(super) fn not_an_operator(csrf: &str) -> Response {
+    bare(
+        StatusCode::FORBIDDEN,
+        "Not an operator",
+        html! {
+            p.detail { "This console is for platform operators. Your account has no operator grant; an operator can give you one with "
+                code { "keel-ops operator grant EMAIL" } "." }
+            form method="post" action="/console/sign-out" {
+                input type="hidden" name="csrf" value=(csrf);
+                button type="submit" { "Sign out" }
+            }
+        },
+    )
+}
+
 pub(super) fn html_response(status: StatusCode, markup: Markup) -> Response {
     let mut res = (status, markup.into_string()).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -126,7 +143,7 @@ pub(super) fn flash(done: Option<&str>) -> Markup {
     let text = match done {
         Some("retried") => "Job retried: it is pending again.",
         Some("cancelled") => "Job cancelled.",
-        Some("requeued") => "Dead-lettered jobs requeued.",
+        Some("requeued") => "Requeued: pending again with fresh attempts.",
         Some("paused") => "Paused.",
         Some("resumed") => "Resumed.",
         Some("granted") => "Operator role granted.",

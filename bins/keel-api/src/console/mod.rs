@@ -38,6 +38,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/console/jobs/{id}", get(jobs::detail))
         .route("/console/jobs/{id}/retry", post(jobs::retry))
         .route("/console/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/console/jobs/{id}/requeue", post(jobs::requeue))
         .route("/console/queues", get(queues::page))
         .route("/console/queues/pause", post(queues::pause_queue_form))
         .route("/console/queues/{name}/pause", post(queues::pause_queue))

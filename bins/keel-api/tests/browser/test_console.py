@@ -80,6 +80,11 @@ def test_non_operator_org_owner_gets_403(page):
     assert res.status == 403
     assert "Not an operator" in page.content()
     assert page.goto("/console/jobs").status == 403
+    # The 403 page lets the account sign out, to sign in as someone else.
+    with page.expect_navigation():
+        page.click("form[action='/console/sign-out'] button")
+    assert page.url.endswith("/console/sign-in"), page.url
+    assert "keel_session" not in {c["name"] for c in page.context.cookies()}
 
 
 class Evil(http.server.BaseHTTPRequestHandler):

@@ -136,11 +136,14 @@ async fn console_sign_in_gives_the_api_session_and_non_operators_get_403(t: Test
     let r = c.get(s.url("/api/admin/invoices")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(r.status(), 200);
     // An org owner without the operator grant sees nothing of the console.
+    let mut csrf = String::new();
     for path in ["/console", "/console/jobs", "/console/orgs"] {
         let r = c.get(s.url(path)).header("cookie", &cookie).send().await.unwrap();
         assert_eq!(r.status(), 403, "{path}");
         assert_secure_headers(&r);
-        assert!(r.text().await.unwrap().contains("operator"));
+        let html = r.text().await.unwrap();
+        assert!(html.contains("operator grant"), "{html}");
+        csrf = html.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
     }
     let r = c
         .post(s.url("/console/queues/default/pause"))
@@ -151,6 +154,15 @@ async fn console_sign_in_gives_the_api_session_and_non_operators_get_403(t: Test
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+    // It can sign out from the 403 page (with its token only), which ends the API session too.
+    let out =
+        |token: String| c.post(s.url("/console/sign-out")).header("cookie", &cookie).form(&[("csrf", token)]).send();
+    assert_eq!(out("0".repeat(64)).await.unwrap().status(), 403);
+    let r = out(csrf).await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    let r = c.get(s.url("/api/admin/invoices")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status(), 401, "the session is over");
 }
 
 async fn cross_site_sign_in_is_refused(t: TestDb) {

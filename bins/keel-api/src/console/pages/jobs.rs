@@ -149,7 +149,8 @@ pub(crate) async fn detail(
     let pairs = query_pairs(q.as_deref());
     let path = |verb: &str| format!("/console/jobs/{id}/{verb}");
     let st = text(&job, "state");
-    let can_retry = matches!(st, "failed" | "dead_letter" | "cancelled" | "pending" | "retrying");
+    let can_retry = matches!(st, "failed" | "cancelled" | "pending" | "retrying");
+    let dead = st == "dead_letter";
     let can_cancel = matches!(st, "pending" | "retrying");
     let lease =
         match (job.get("locked_by").and_then(Value::as_str), job.get("lease_expires_at").and_then(Value::as_str)) {
@@ -160,6 +161,10 @@ pub(crate) async fn detail(
         (layout::flash(param(&pairs, "done")))
         p {
             @if can_retry { (layout::action(&op, &path("retry"), "Retry", "Run this job again now?", &[])) }
+            @if dead {
+                (layout::action(&op, &path("retry"), "Retry", "Run this job again now?", &[]))
+                (layout::action(&op, &path("requeue"), "Requeue with fresh attempts", "Requeue this dead-lettered job?", &[]))
+            }
             @if can_cancel { (layout::action(&op, &path("cancel"), "Cancel", "Cancel this job? It will not run.", &[])) }
         }
         dl.facts {
@@ -221,9 +226,20 @@ pub(crate) async fn cancel(
     job_action(&state, &op, &headers, &raw, &f, Verb::Cancel).await
 }
 
+pub(crate) async fn requeue(
+    State(state): State<AppState>,
+    op: Operator,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    job_action(&state, &op, &headers, &raw, &f, Verb::Requeue).await
+}
+
 enum Verb {
     Retry,
     Cancel,
+    Requeue,
 }
 
 async fn job_action(
@@ -243,6 +259,7 @@ async fn job_action(
     let (result, done) = match verb {
         Verb::Retry => (actions::retry(state, &op.ops, id).await, "retried"),
         Verb::Cancel => (actions::cancel(state, &op.ops, id).await, "cancelled"),
+        Verb::Requeue => (actions::requeue_one(state, &op.ops, id).await, "requeued"),
     };
     match result {
         Ok(_) => Redirect::to(&format!("/console/jobs/{id}?done={done}")).into_response(),

@@ -2,7 +2,6 @@
 //! cookie as `/api/auth/sign-in` (both call `routes::start_session`), as an HTML form.
 
 use crate::console::csrf;
-use crate::console::gate::Operator;
 use crate::console::layout;
 use crate::{ApiError, AppState};
 use axum::extract::State;
@@ -76,16 +75,28 @@ pub(crate) struct Csrf {
     csrf: String,
 }
 
+/// Any signed-in account may sign out (an org owner who reached the 403 page too), with the
+/// same CSRF proofs as every console POST.
 pub(crate) async fn sign_out(
     State(state): State<AppState>,
-    op: Operator,
+    session: Option<axum::Extension<crate::auth::ResolvedSession>>,
     headers: HeaderMap,
     Form(f): Form<Csrf>,
 ) -> Response {
-    if let Some(refused) = csrf::refusal(&state, &op, &headers, &f.csrf) {
+    let Some(axum::Extension(session)) = session else {
+        return Redirect::to(crate::console::gate::SIGN_IN_PATH).into_response();
+    };
+    if let Some(refused) = csrf::origin_refusal(&headers) {
         return refused;
     }
-    if let Err(e) = state.tenancy.end_session(&op.session_token).await {
+    if !state.session_signer.csrf_matches(&session.token, &f.csrf) {
+        return layout::error_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "The form's security token is missing or stale. Reload the page and try again.",
+        );
+    }
+    if let Err(e) = state.tenancy.end_session(&session.token).await {
         return super::failed("signing out", e);
     }
     let mut res = Redirect::to(crate::console::gate::SIGN_IN_PATH).into_response();
