@@ -10,11 +10,18 @@ Exit status:
   3  a dependency is unavailable (database unreachable, extension missing)
 
 Configuration comes from the environment, as for keel-api: DATABASE_URL (unset: ./data/keel.db), …
-Run `keel-ops config check` to validate it.";
+Run `keel-ops config check` to validate it.
+
+Remote mode: with --remote URL (or KEEL_REMOTE_URL) and an operator token in KEEL_TOKEN,
+`queue`, `cron` and `health` go through that keel-api's /api/ops/* instead of the database.";
 
 #[derive(Debug, Parser)]
 #[command(name = "keel-ops", version, about = "Operate a Keel deployment: migrations, configuration, queue, cron, health, audits", after_help = EXIT_CODES)]
 pub struct Cli {
+    /// Run `queue`, `cron` and `health` through this keel-api's operator API (`/api/ops/*`)
+    /// instead of the database, with the operator token in KEEL_TOKEN. Default: KEEL_REMOTE_URL.
+    #[arg(long, global = true, value_name = "URL")]
+    pub remote: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

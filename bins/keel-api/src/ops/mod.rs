@@ -16,6 +16,7 @@ mod denied;
 mod live;
 mod operator;
 pub(crate) mod routes;
+pub(crate) mod trend;
 
 pub(crate) use live::OpsLive;
 #[allow(unused_imports)] // the console's forms and tests name the header through here

@@ -39,6 +39,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/api/ops/cron/{task}/resume", post(task_resume))
         .route("/api/ops/rate-limits", get(rate_limits))
         .route("/api/ops/telemetry", get(telemetry))
+        .route("/api/ops/telemetry/routes", get(route_trend))
         .route("/api/ops/orgs", get(orgs))
         .route("/api/ops/orgs/{id}/members", get(members))
         .route("/api/ops/operators", get(operators))
@@ -184,6 +185,14 @@ async fn rate_limits(State(state): State<AppState>, _op: Operator) -> Result<Res
 
 async fn telemetry(State(state): State<AppState>, _op: Operator, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     Ok(ok(data::telemetry(&state, &query_pairs(q.as_deref())).await?))
+}
+
+async fn route_trend(
+    State(state): State<AppState>,
+    _op: Operator,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    Ok(ok(super::trend::route_trend(&state.db, &query_pairs(q.as_deref()), chrono::Utc::now()).await?))
 }
 
 async fn orgs(State(state): State<AppState>, _op: Operator) -> Result<Response, ApiError> {

@@ -9,10 +9,20 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use keel_worker::metrics::ScrapePacer;
+use std::sync::Arc;
 
 pub(crate) fn metrics_router(state: AppState) -> Router {
+    // One pacer per listener: this router is built once for it.
+    let pacer = Arc::new(ScrapePacer::default());
     Router::new()
-        .route("/metrics", get(metrics))
+        .route(
+            "/metrics",
+            get(move |state: State<AppState>, headers: HeaderMap| {
+                let pacer = pacer.clone();
+                async move { metrics(state, &pacer, headers).await }
+            }),
+        )
         .fallback(|| async { ApiError::not_found("this listener serves /metrics only") })
         // axum's own 405 (POST /metrics) is bodiless; every error here is problem+json too.
         .layer(axum::middleware::from_fn(crate::middleware::problem_bodies))
@@ -22,6 +32,8 @@ pub(crate) fn metrics_router(state: AppState) -> Router {
 /// `GET /metrics`: the Prometheus text format, or OpenMetrics when `Accept` asks for it. The
 /// queue gauges come from the shared snapshot (one bounded query per interval for every
 /// scraper and health probe together); if it fails they keep their previous values.
-pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    keel_worker::metrics::scrape(&state.metrics, &state.queue_snapshot, &headers).await
+/// Scrapes are paced per listener ([`ScrapePacer`]): a storm of scrapers waits its turn rather
+/// than taking the CPU the API needs.
+pub(crate) async fn metrics(State(state): State<AppState>, pacer: &ScrapePacer, headers: HeaderMap) -> Response {
+    keel_worker::metrics::scrape(&state.metrics, &state.queue_snapshot, pacer, &headers).await
 }

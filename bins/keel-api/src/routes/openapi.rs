@@ -60,6 +60,7 @@ pub(crate) const OPERATIONS: &[(&str, &str, &str)] = &[
         "Operator API: each policy's quota, backend, decisions and denials, denied keys masked",
     ),
     ("get", "/api/ops/telemetry", "Operator API: the report `keel-ops telemetry export --format json` writes"),
+    ("get", "/api/ops/telemetry/routes", "Operator API: p95/p99 per day of the slowest routes (the console's chart)"),
     ("get", "/api/ops/orgs", "Operator API: the org tree (read-only)"),
     ("get", "/api/ops/orgs/{id}/members", "Operator API: an org's members and roles, addresses masked (read-only)"),
     ("get", "/api/ops/operators", "Operator API: every platform operator"),
@@ -207,6 +208,7 @@ fn ops_operation(op: &mut Value, method: &str, path: &str) {
             params.push(q("limit", json!({"type": "integer", "minimum": 1, "maximum": 1000})));
         }
         "/api/ops/telemetry" => params.push(q("days", json!({"type": "integer", "minimum": 1, "maximum": 366}))),
+        "/api/ops/telemetry/routes" => params.push(q("days", json!({"type": "integer", "minimum": 1, "maximum": 31}))),
         _ => {}
     }
     if method == "post" {

@@ -21,6 +21,8 @@ backend_tests!(
     cookie_posts_need_the_csrf_proof_and_their_own_origin,
     ops_shows_no_billing_data,
     the_operator_console_policy_limits_the_api,
+    route_percentiles_are_charted_per_day,
+    job_detail_hides_sealed_arguments,
 );
 
 const OPERATOR: &str = "oncall@example.com";
@@ -333,4 +335,55 @@ async fn the_operator_console_policy_limits_the_api(t: TestDb) {
     assert_eq!(r.status(), 429, "operator_console applies to every /api/ops/* route");
     assert!(r.headers().contains_key("retry-after"));
     assert_eq!(r.headers()["content-type"], "application/problem+json");
+}
+
+async fn route_percentiles_are_charted_per_day(t: TestDb) {
+    let (_, token) = operator(&t).await;
+    let now = chrono::Utc::now();
+    let yesterday = now - chrono::Duration::days(1);
+    let sample = |route: &str, ms: u64, at| {
+        let route = keel_telemetry::RouteTemplate::parse(route).unwrap();
+        keel_telemetry::RouteSample::server(route, "GET", 200, Duration::from_millis(ms), at)
+    };
+    let mut samples = vec![sample("/api/slow", 900, yesterday), sample("/api/slow", 800, yesterday)];
+    samples.extend((0..3).map(|i| sample("/api/slow", 400 + i, now)));
+    samples.push(sample("/api/fast", 5, now));
+    keel_telemetry::insert_samples(&t.db, &samples).await.unwrap();
+    let s = start(t).await;
+    let c = reqwest::Client::new();
+    let r = c.get(s.url("/api/ops/telemetry/routes?days=2")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let slow = &v["routes"][0];
+    assert_eq!(slow["route"], "/api/slow", "slowest first: {v}");
+    let points = slow["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2, "one point per day: {v}");
+    assert_eq!((points[0]["samples"].as_u64(), points[1]["samples"].as_u64()), (Some(2), Some(3)));
+    assert_eq!(points[0]["p95_us"], 900_000);
+    assert!(points[1]["p99_us"].is_null(), "too few samples for a p99");
+    assert_eq!(v["routes"][1]["route"], "/api/fast");
+    let r = c.get(s.url("/api/ops/telemetry/routes?days=40")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+async fn job_detail_hides_sealed_arguments(t: TestDb) {
+    let (_, token) = operator(&t).await;
+    let key = keel_queue::JobKey::parse(crate::TEST_JOB_KEY).unwrap();
+    let ring = std::sync::Arc::new(keel_queue::Keyring::new(key, []).unwrap());
+    let store = keel_queue::open_sealed(t.db.clone(), ring);
+    let payload = json!({"to": "secret.person@example.com", "note": "<script>alert(1)</script>"});
+    let job = NewJob::new("mail.x", &payload).unwrap().sealed_fields(&["to"]).queue("sealed-test");
+    let id = store.enqueue(job).await.unwrap().id();
+    let s = start(t).await;
+    let c = reqwest::Client::new();
+    let body =
+        c.get(s.url(&format!("/api/ops/jobs/{id}"))).bearer_auth(&token).send().await.unwrap().text().await.unwrap();
+    assert!(body.contains("[sealed]"), "{body}");
+    assert!(!body.contains("secret.person"), "the sealed value is not shown: {body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["sealed"], true);
+    assert!(
+        v["payload"].as_str().unwrap().contains("<script>"),
+        "other fields are data, escaped by whoever renders them"
+    );
 }

@@ -11,15 +11,19 @@ use serde_json::{json, Value};
 
 #[derive(Debug, Args)]
 pub struct HealthArgs {
-    /// Base URL of a running keel-api.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    url: String,
+    /// Base URL of a running keel-api [default: http://127.0.0.1:8080]. With --remote and no
+    /// --url, health comes through the operator API instead.
+    #[arg(long)]
+    pub(crate) url: Option<String>,
     /// Also connect to the database (DATABASE_URL) and report what is inside.
     #[arg(long)]
-    deep: bool,
+    pub(crate) deep: bool,
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
+
+/// Where `health` asks when neither --url nor --remote says otherwise.
+const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 
 /// The main tables whose row counts `--deep` reports (missing ones are reported as such), with
 /// the key each is reported under: `rows.<name>` keeps the name runbooks used before the tables
@@ -38,7 +42,7 @@ pub(crate) async fn run(source: &dyn Source, a: HealthArgs) -> Result<u8, OpsErr
     let mut out = serde_json::Map::new();
     let mut ok = true;
     {
-        match http(&a.url).await {
+        match http(a.url.as_deref().unwrap_or(DEFAULT_URL)).await {
             Ok((status, body)) => {
                 ok &= status == 200 && body["status"] == "ok";
                 out.insert("http".into(), json!({"status": status, "body": body}));

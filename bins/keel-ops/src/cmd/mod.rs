@@ -6,6 +6,7 @@ mod config;
 pub(crate) mod health;
 pub(crate) mod migrate;
 pub(crate) mod queue;
+mod remote;
 pub(crate) mod smoke;
 pub(crate) mod telemetry;
 pub(crate) mod tenancy;
@@ -15,6 +16,18 @@ use crate::output::OpsError;
 use keel_config::{Settings, Source};
 
 pub(crate) async fn dispatch(cli: Cli, source: &dyn Source) -> Result<u8, OpsError> {
+    // Remote mode covers queue, cron and health (without --url, which keeps naming the server
+    // whose /api/health to ask); every other command works on the database as before.
+    if matches!(&cli.command, Command::Queue { .. } | Command::Cron { .. } | Command::Health(_)) {
+        if let Some(r) = remote::from(cli.remote.clone(), source)? {
+            match cli.command {
+                Command::Queue { command } => return remote::queue(&r, command).await,
+                Command::Cron { command } => return remote::cron(&r, command).await,
+                Command::Health(args) if args.url.is_none() => return remote::health(&r, &args).await,
+                _ => {}
+            }
+        }
+    }
     match cli.command {
         Command::Migrate { dry_run, json } => migrate::run(&settings(source)?, dry_run, json).await,
         Command::Config { command: ConfigCommand::Check { json } } => Ok(config::check(source, json)),

@@ -7,6 +7,8 @@ mod audit;
 mod backup;
 mod logs;
 mod operators;
+mod portable;
+mod remote;
 mod remote_contract;
 mod secrets;
 mod slo;

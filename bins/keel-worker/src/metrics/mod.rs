@@ -4,9 +4,11 @@
 //! and the queue gauges for its embedded worker.
 
 mod jobs;
+mod pace;
 mod queue;
 
 pub use jobs::{JobMetrics, JOB_DURATION_BUCKETS, JOB_START_LAG_BUCKETS, MAX_JOB_SERIES};
+pub use pace::{ScrapePacer, MIN_SCRAPE_SPACING};
 pub use queue::{queue_snapshot, refresh, register_queue_gauges, QUEUE_SNAPSHOT_LIMIT};
 
 use axum::http::{header, HeaderMap};
@@ -66,17 +68,24 @@ impl WorkerMetrics {
     }
 }
 
-/// `GET /metrics` for `registry`: refreshes the shared queue snapshot if this interval has
-/// none, then writes the text format, or OpenMetrics when `Accept` asks for it.
+/// `GET /metrics` for `registry`: waits for its turn on the listener's `pacer`, refreshes the
+/// shared queue snapshot if this interval has none, then writes the text format, or
+/// OpenMetrics when `Accept` asks for it.
 pub async fn scrape(
     registry: &MetricsRegistry,
     snapshot: &SharedSnapshot,
+    pacer: &ScrapePacer,
     headers: &HeaderMap,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    refresh(snapshot).await;
     let format = Exposition::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    ([(header::CONTENT_TYPE, format.content_type())], registry.encode(format)).into_response()
+    let body = pacer
+        .run(async {
+            refresh(snapshot).await;
+            registry.encode(format)
+        })
+        .await;
+    ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
 }
 
 /// The listener's routes: `/metrics`, `/api/health/live`, `/api/health`.
@@ -89,13 +98,15 @@ pub fn metrics_router(
 ) -> axum::Router {
     use axum::routing::get;
     let (reg, snapshot) = (metrics.registry.clone(), metrics.snapshot.clone());
+    // One pacer per listener: this router is built once for it.
+    let pacer = Arc::new(ScrapePacer::default());
     let probes = crate::health::service(health, db, worker, store);
     axum::Router::new()
         .route(
             "/metrics",
             get(move |headers: HeaderMap| {
-                let (reg, snapshot) = (reg.clone(), snapshot.clone());
-                async move { scrape(&reg, &snapshot, &headers).await }
+                let (reg, snapshot, pacer) = (reg.clone(), snapshot.clone(), pacer.clone());
+                async move { scrape(&reg, &snapshot, &pacer, &headers).await }
             }),
         )
         .route("/api/health/live", get(crate::health::live))

@@ -3,7 +3,7 @@
 //! manifest with row counts and SHA-256 checksums. Written to a hidden sibling directory and
 //! renamed into place at the end, so a failure never leaves a half-written backup behind.
 
-use super::manifest::{self, Manifest, TableEntry};
+use super::manifest::{self, Column, Manifest, TableEntry};
 use super::tables::{self, db_error, BizTable};
 use crate::output::OpsError;
 use crate::progress::Progress;
@@ -95,7 +95,12 @@ pub(crate) struct Exported {
     pub(crate) manifest: Manifest,
 }
 
-pub(crate) async fn export(pool: &PgPool, out: &Path, wanted: &[String]) -> Result<Exported, OpsError> {
+pub(crate) async fn export(
+    pool: &PgPool,
+    out: &Path,
+    wanted: &[String],
+    redact_sealed: bool,
+) -> Result<Exported, OpsError> {
     let progress = Progress::stderr();
     let mut tx = pool.begin().await.map_err(|e| db_error("starting the snapshot", e))?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -116,7 +121,8 @@ pub(crate) async fn export(pool: &PgPool, out: &Path, wanted: &[String]) -> Resu
     let mut guard = Partial(Some(partial.clone()));
     let mut entries = Vec::new();
     for t in &chosen {
-        let mut w = TableWriter::create(&partial, &t.schema, &t.name)?;
+        let columns = tables::row_columns(&mut tx, t.oid).await?;
+        let mut w = TableWriter::create(&partial, &t.schema, &t.name, columns, redact_sealed)?;
         let sql = format!("SELECT row_to_json(t)::text FROM {} t ORDER BY {}", t.source(), t.order_by.join(", "));
         let what = format!("exporting {}", t.full_name());
         progress.rows(&what, u64::try_from(t.estimate).ok());
@@ -152,13 +158,22 @@ pub(super) struct TableWriter {
     file: String,
     schema: String,
     table: String,
+    columns: Vec<Column>,
+    /// `--redact-sealed`: write sealed job values as `[sealed]` instead of their ciphertext.
+    redact_sealed: bool,
     w: std::io::BufWriter<std::fs::File>,
     hash: Sha256,
     pub(super) rows: u64,
 }
 
 impl TableWriter {
-    pub(super) fn create(dir: &Path, schema: &str, table: &str) -> Result<Self, OpsError> {
+    pub(super) fn create(
+        dir: &Path,
+        schema: &str,
+        table: &str,
+        columns: Vec<Column>,
+        redact_sealed: bool,
+    ) -> Result<Self, OpsError> {
         let file = manifest::file_name(schema, table);
         let path = dir.join(&file);
         let f = std::fs::File::create(&path).map_err(|e| io("cannot create", &path, e))?;
@@ -167,6 +182,8 @@ impl TableWriter {
             file,
             schema: schema.to_owned(),
             table: table.to_owned(),
+            columns,
+            redact_sealed,
             w: std::io::BufWriter::with_capacity(1 << 20, f),
             hash: Sha256::new(),
             rows: 0,
@@ -174,8 +191,11 @@ impl TableWriter {
     }
 
     pub(super) fn push(&mut self, line: &str) -> Result<(), OpsError> {
-        let scrubbed =
-            if self.table == super::sealed::JOBS_TABLE { super::sealed::scrub_job_row(line) } else { line.into() };
+        let scrubbed = if self.redact_sealed && self.table == super::sealed::JOBS_TABLE {
+            super::sealed::scrub_job_row(line)
+        } else {
+            line.into()
+        };
         let line: &str = &scrubbed;
         // Raw line breaks can only be whitespace inside a `json` column's value (JSON strings
         // escape theirs), so a space keeps every value equal and lines intact.
@@ -199,6 +219,7 @@ impl TableWriter {
             file: self.file,
             rows: self.rows,
             sha256: format!("{:x}", self.hash.finalize()),
+            columns: self.columns,
         })
     }
 }

@@ -5,8 +5,12 @@ use crate::output::OpsError;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Version 2: `schema_versions` per component (0.2 split the one migration set into components).
-pub(crate) const FORMAT: &str = "keel-backup/2";
+/// Version 3: each table's columns and their types in the backend it came from, so a restore
+/// into the other backend can convert every value (version 2 added `schema_versions` per
+/// component). Version 2 backups are still read, for restores into the same backend.
+pub(crate) const FORMAT: &str = "keel-backup/3";
+/// The previous format: no column types, so it restores only into its own backend.
+pub(crate) const FORMAT_V2: &str = "keel-backup/2";
 pub(crate) const FILE: &str = "manifest.json";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,6 +36,19 @@ pub(crate) struct TableEntry {
     pub(crate) file: String,
     pub(crate) rows: u64,
     pub(crate) sha256: String,
+    /// Every column in each row's JSON object, with its type as the source backend declares it
+    /// (PostgreSQL's `format_type`, SQLite's declared type). Empty in a version 2 backup.
+    #[serde(default)]
+    pub(crate) columns: Vec<Column>,
+}
+
+/// One column of a backed-up table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Column {
+    pub(crate) name: String,
+    #[serde(rename = "type")]
+    pub(crate) ty: String,
 }
 
 impl TableEntry {
@@ -73,9 +90,9 @@ pub(crate) fn read(dir: &Path) -> Result<Manifest, OpsError> {
     })?;
     let m: Manifest = serde_json::from_str(&text)
         .map_err(|e| OpsError::failed(format!("{} is not a valid backup manifest: {e}", path.display())))?;
-    if m.format != FORMAT {
+    if m.format != FORMAT && m.format != FORMAT_V2 {
         return Err(OpsError::failed(format!(
-            "{} has format {:?}; this keel-ops reads {FORMAT:?}",
+            "{} has format {:?}; this keel-ops reads {FORMAT:?} and {FORMAT_V2:?}",
             path.display(),
             m.format
         )));

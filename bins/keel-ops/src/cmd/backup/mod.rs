@@ -1,8 +1,10 @@
 //! `keel-ops backup export|verify|restore`: logical backups of the business tables as JSON
-//! Lines with a checksummed manifest, on PostgreSQL and SQLite (restore into the same backend).
+//! Lines with a checksummed manifest, on PostgreSQL and SQLite; a backup restores into either
+//! backend, which is how a deployment moves from SQLite to PostgreSQL (and back).
 
 mod export;
 mod manifest;
+mod portable;
 mod restore;
 mod sealed;
 mod sqlite;
@@ -30,6 +32,11 @@ pub enum BackupCommand {
         /// Only these tables (`name` or `schema.name`; comma-separated or repeated).
         #[arg(long, value_name = "TABLE", value_delimiter = ',', num_args = 1..)]
         tables: Vec<String>,
+        /// Write sealed job values as `[sealed]` instead of their ciphertext (a restored job
+        /// holding them can then never run). By default they stay sealed: only a process
+        /// holding the job encryption key can open them, in the restored database too.
+        #[arg(long)]
+        redact_sealed: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -41,8 +48,9 @@ pub enum BackupCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Verify, then load a backup into an empty database at the same schema version, in one
-    /// transaction (all rows or none).
+    /// Verify, then load a backup into an empty database at the same schema versions, in one
+    /// transaction (all rows or none). The database may be of the other backend: an SQLite
+    /// backup restores into PostgreSQL and back.
     Restore {
         dir: PathBuf,
         /// Restore into a non-empty database, replacing the contents of the tables in the backup.
@@ -56,11 +64,11 @@ pub enum BackupCommand {
 
 pub(crate) async fn run(s: &Settings, command: BackupCommand) -> Result<u8, OpsError> {
     match command {
-        BackupCommand::Export { out, tables, json } => {
+        BackupCommand::Export { out, tables, redact_sealed, json } => {
             let db = connect(&s.database, ConnectMode::Eager).await?;
             let result = match &db {
-                Db::Postgres(p) => export::export(p, &out, &tables).await.map(|e| e.manifest),
-                Db::Sqlite(p) => sqlite::export(p, &out, &tables).await,
+                Db::Postgres(p) => export::export(p, &out, &tables, redact_sealed).await.map(|e| e.manifest),
+                Db::Sqlite(p) => sqlite::export(p, &out, &tables, redact_sealed).await,
             };
             db.close().await;
             let m = result?;
@@ -97,7 +105,13 @@ pub(crate) async fn run(s: &Settings, command: BackupCommand) -> Result<u8, OpsE
                 Db::Sqlite(p) => sqlite::restore(p, &dir, &m, force).await,
             };
             db.close().await;
-            let tables = result?;
+            // The restore is one transaction: whatever failed, the database is as it was.
+            let tables = result.map_err(|mut e| {
+                if !e.message.contains("nothing was restored") {
+                    e.message.push_str("; nothing was restored (the database is as it was)");
+                }
+                e
+            })?;
             let total: u64 = tables.iter().map(|(_, n)| n).sum();
             if json {
                 let list: Vec<_> = tables.iter().map(|(t, n)| json!({"table": t, "rows": n})).collect();

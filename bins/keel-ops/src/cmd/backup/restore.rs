@@ -1,9 +1,11 @@
 //! `keel-ops backup restore DIR`: verify the backup, then load it into an empty database of the
 //! same schema version in ONE transaction, referenced tables first, so either every row is
 //! restored or nothing is. `--force` replaces the contents of the backed-up tables instead of
-//! refusing a non-empty database.
+//! refusing a non-empty database. A backup of an SQLite deployment loads too: its tables are
+//! matched by name in the current schema and each row is converted (`portable`).
 
 use super::manifest::{Manifest, TableEntry};
+use super::portable::{self, Direction, Plan, TargetColumn};
 use super::tables::{self, db_error, BizTable, Fk};
 use crate::output::OpsError;
 use crate::progress::Progress;
@@ -20,25 +22,37 @@ pub(crate) struct Restored {
 }
 
 pub(crate) async fn restore(pool: &PgPool, dir: &Path, m: &Manifest, force: bool) -> Result<Restored, OpsError> {
-    if m.backend != "postgres" {
-        return Err(OpsError::failed(format!(
-            "this backup was taken from {}; restore it into a {} database (the row formats differ)",
-            m.backend, m.backend
-        )));
-    }
+    let from_sqlite = match m.backend.as_str() {
+        "postgres" => false,
+        "sqlite" => true,
+        other => {
+            return Err(OpsError::failed(format!("this backup names backend {other:?}; expected postgres or sqlite")))
+        }
+    };
     let progress = Progress::stderr();
     let mut tx = pool.begin().await.map_err(|e| db_error("starting the restore", e))?;
     tables::all_rows_or_error(&mut tx).await?;
     super::versions::check(&m.schema_versions, &super::versions::postgres(&mut tx).await?)?;
 
     let all = tables::list(&mut tx).await?;
-    let mut targets: Vec<(BizTable, &TableEntry)> = Vec::new();
+    // SQLite has one schema (`main`); its tables land in the schema Keel's migrations use here.
+    let current_schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| db_error("reading the current schema", e))?;
+    let mut targets: Vec<(BizTable, &TableEntry, Option<Plan>)> = Vec::new();
     for e in &m.tables {
-        let t = all
-            .iter()
-            .find(|t| t.schema == e.schema && t.name == e.table)
-            .ok_or_else(|| OpsError::failed(format!("the backup has table {} but the database does not", e.name())))?;
-        targets.push((t.clone(), e));
+        let schema = if from_sqlite { current_schema.as_str() } else { e.schema.as_str() };
+        let t = all.iter().find(|t| t.schema == schema && t.name == e.table).ok_or_else(|| {
+            OpsError::failed(format!("the backup has table {} but the database has no {schema}.{}", e.name(), e.table))
+        })?;
+        let plan = if from_sqlite {
+            let cols = target_columns(&mut tx, t.oid).await?;
+            Some(portable::plan(Direction::SqliteToPostgres, &t.full_name(), &e.file, &e.columns, &cols)?)
+        } else {
+            None
+        };
+        targets.push((t.clone(), e, plan));
     }
 
     let mut non_empty = Vec::new();
@@ -60,7 +74,7 @@ pub(crate) async fn restore(pool: &PgPool, dir: &Path, m: &Manifest, force: bool
                 targets.len()
             )));
         }
-        let list: Vec<&str> = targets.iter().map(|(t, _)| t.qname.as_str()).collect();
+        let list: Vec<&str> = targets.iter().map(|(t, _, _)| t.qname.as_str()).collect();
         sqlx::query(&format!("TRUNCATE {}", list.join(", "))).execute(&mut *tx).await.map_err(|e| {
             db_error("--force: emptying the tables in the backup (a table outside the backup may reference them)", e)
         })?;
@@ -69,12 +83,12 @@ pub(crate) async fn restore(pool: &PgPool, dir: &Path, m: &Manifest, force: bool
     sqlx::query("SET CONSTRAINTS ALL DEFERRED").execute(&mut *tx).await.map_err(|e| db_error("restore", e))?;
 
     let fks = tables::foreign_keys(&mut tx).await?;
-    let order = tables::fk_order(&targets.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>(), &fks);
+    let order = tables::fk_order(&targets.iter().map(|(t, _, _)| t.clone()).collect::<Vec<_>>(), &fks);
     let mut done = Vec::new();
     for t in &order {
-        let Some((_, entry)) = targets.iter().find(|(x, _)| x.oid == t.oid) else { continue };
+        let Some((_, entry, plan)) = targets.iter().find(|(x, _, _)| x.oid == t.oid) else { continue };
         progress.rows(&format!("restoring {}", t.full_name()), Some(entry.rows));
-        load_table(&mut tx, dir, t, entry, &fks, &progress).await?;
+        load_table(&mut tx, dir, t, entry, plan.as_ref(), &fks, &progress).await?;
         reset_sequences(&mut tx, t).await?;
         let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", t.source()))
             .fetch_one(&mut *tx)
@@ -102,6 +116,7 @@ async fn load_table(
     dir: &Path,
     t: &BizTable,
     entry: &TableEntry,
+    plan: Option<&Plan>,
     fks: &[Fk],
     progress: &Progress,
 ) -> Result<(), OpsError> {
@@ -128,8 +143,12 @@ async fn load_table(
         std::fs::File::open(&path).map_err(|e| OpsError::failed(format!("cannot read {}: {e}", path.display())))?;
     let mut batch = String::from("[");
     let (mut in_batch, mut loaded) = (0usize, 0u64);
-    for line in std::io::BufReader::with_capacity(1 << 20, file).lines() {
+    for (n, line) in std::io::BufReader::with_capacity(1 << 20, file).lines().enumerate() {
         let line = line.map_err(|e| OpsError::failed(format!("cannot read {}: {e}", path.display())))?;
+        let line = match plan {
+            Some(p) => p.convert(&line, n as u64 + 1)?,
+            None => line,
+        };
         if in_batch > 0 {
             batch.push(',');
         }
@@ -224,4 +243,17 @@ async fn reset_sequences(conn: &mut PgConnection, t: &BizTable) -> Result<(), Op
         .map_err(|e| db_error(&format!("resetting {seq}"), e))?;
     }
     Ok(())
+}
+
+/// The columns a restore writes, with their types and nullability, for converting rows.
+async fn target_columns(conn: &mut PgConnection, oid: i64) -> Result<Vec<TargetColumn>, OpsError> {
+    let rows: Vec<(String, String, bool)> = sqlx::query_as(
+        "SELECT attname::text, format_type(atttypid, atttypmod), NOT attnotnull FROM pg_attribute
+         WHERE attrelid = $1::int8::oid AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+    )
+    .bind(oid)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| db_error("reading column types", e))?;
+    Ok(rows.into_iter().map(|(name, ty, nullable)| TargetColumn { name, ty, nullable }).collect())
 }

@@ -2,10 +2,12 @@
 //! snapshot for every table) exported with `json_object`, restored with `json_each` in one
 //! transaction with foreign keys checked at commit. Keel's SQLite conventions (UUIDs as text,
 //! times as integer milliseconds, JSON as text) make every value a JSON scalar; BLOB columns
-//! are refused by SQLite's JSON functions and reported.
+//! are refused by SQLite's JSON functions and reported. A PostgreSQL backup loads too: tables
+//! are matched by name and each row is converted to these conventions (`portable`).
 
 use super::export::{prepare, seal, select, Partial, TableWriter};
-use super::manifest::{self, Manifest, TableEntry};
+use super::manifest::{self, Column, Manifest, TableEntry};
+use super::portable::{self, Direction, Plan, TargetColumn};
 use super::tables::{fk_order, BizTable, Fk};
 use crate::output::OpsError;
 use crate::progress::Progress;
@@ -34,7 +36,7 @@ fn lit(s: &str) -> String {
 struct SqliteTable {
     table: BizTable,
     /// Stored (non-generated) columns.
-    columns: Vec<String>,
+    columns: Vec<TargetColumn>,
 }
 
 async fn list(conn: &mut SqliteConnection) -> Result<(Vec<SqliteTable>, Vec<Fk>), OpsError> {
@@ -49,22 +51,27 @@ async fn list(conn: &mut SqliteConnection) -> Result<(Vec<SqliteTable>, Vec<Fk>)
     let mut out = Vec::new();
     for (i, name) in names.iter().enumerate() {
         // hidden: 0 ordinary, 2/3 generated columns (computed, so neither exported nor written).
-        let cols = sqlx::query("SELECT name, pk FROM pragma_table_xinfo(?) WHERE hidden = 0 ORDER BY cid")
-            .bind(name)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(|e| db_error("reading columns", e))?;
+        let cols = sqlx::query(
+            "SELECT name, type, \"notnull\" AS nn, pk FROM pragma_table_xinfo(?) WHERE hidden = 0 ORDER BY cid",
+        )
+        .bind(name)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| db_error("reading columns", e))?;
         let mut columns = Vec::new();
         let mut pk: Vec<(i64, String)> = Vec::new();
         for c in cols {
-            let (col, k): (String, i64) = (
-                c.try_get("name").map_err(|e| db_error("reading columns", e))?,
-                c.try_get("pk").map_err(|e| db_error("reading columns", e))?,
+            let g = |e| db_error("reading columns", e);
+            let (col, ty, notnull, k): (String, String, bool, i64) = (
+                c.try_get("name").map_err(g)?,
+                c.try_get("type").map_err(g)?,
+                c.try_get("nn").map_err(g)?,
+                c.try_get("pk").map_err(g)?,
             );
             if k > 0 {
                 pk.push((k, col.clone()));
             }
-            columns.push(col);
+            columns.push(TargetColumn { name: col, ty, nullable: !notnull });
         }
         pk.sort();
         let order_by =
@@ -98,7 +105,12 @@ async fn list(conn: &mut SqliteConnection) -> Result<(Vec<SqliteTable>, Vec<Fk>)
     Ok((out, fks))
 }
 
-pub(crate) async fn export(pool: &SqlitePool, out: &Path, wanted: &[String]) -> Result<Manifest, OpsError> {
+pub(crate) async fn export(
+    pool: &SqlitePool,
+    out: &Path,
+    wanted: &[String],
+    redact_sealed: bool,
+) -> Result<Manifest, OpsError> {
     let progress = Progress::stderr();
     let mut tx = pool.begin().await.map_err(|e| db_error("starting the snapshot", e))?;
     let (all, fks) = list(&mut tx).await?;
@@ -122,8 +134,8 @@ pub(crate) async fn export(pool: &SqlitePool, out: &Path, wanted: &[String]) -> 
             .map(|c| {
                 format!(
                     "{}, CASE WHEN typeof({qc}) = 'real' THEN json(printf('%!.17g', {qc})) ELSE {qc} END",
-                    lit(c),
-                    qc = q(c)
+                    lit(&c.name),
+                    qc = q(&c.name)
                 )
             })
             .collect();
@@ -131,7 +143,8 @@ pub(crate) async fn export(pool: &SqlitePool, out: &Path, wanted: &[String]) -> 
             format!("SELECT json_object({}) FROM {} ORDER BY {}", pairs.join(", "), bt.qname, bt.order_by.join(", "));
         let what = format!("exporting {}", bt.full_name());
         progress.rows(&what, None);
-        let mut w = TableWriter::create(&partial, &bt.schema, &bt.name)?;
+        let columns = t.columns.iter().map(|c| Column { name: c.name.clone(), ty: c.ty.clone() }).collect();
+        let mut w = TableWriter::create(&partial, &bt.schema, &bt.name, columns, redact_sealed)?;
         let mut stream = sqlx::query_scalar::<_, String>(&sql).fetch(&mut *tx);
         while let Some(line) = stream.try_next().await.map_err(|e| db_error(&what, e))? {
             w.push(&line)?;
@@ -163,23 +176,39 @@ pub(crate) async fn restore(
     m: &Manifest,
     force: bool,
 ) -> Result<Vec<(String, u64)>, OpsError> {
-    if m.backend != "sqlite" {
-        return Err(OpsError::failed(format!(
-            "this backup was taken from {}; restore it into a {} database (the row formats differ)",
-            m.backend, m.backend
-        )));
-    }
+    let from_postgres = match m.backend.as_str() {
+        "sqlite" => false,
+        "postgres" => true,
+        other => {
+            return Err(OpsError::failed(format!("this backup names backend {other:?}; expected postgres or sqlite")))
+        }
+    };
     let progress = Progress::stderr();
     let mut tx = pool.begin().await.map_err(|e| db_error("starting the restore", e))?;
     super::versions::check(&m.schema_versions, &super::versions::sqlite(&mut tx).await?)?;
     let (all, fks) = list(&mut tx).await?;
-    let mut targets: Vec<(&SqliteTable, &TableEntry)> = Vec::new();
+    let mut targets: Vec<(&SqliteTable, &TableEntry, Option<Plan>)> = Vec::new();
     for e in &m.tables {
+        // PostgreSQL's schemas have no SQLite counterpart: tables are matched by name alone.
+        if from_postgres {
+            if let Some(other) = m.tables.iter().find(|o| o.table == e.table && o.schema != e.schema) {
+                return Err(OpsError::failed(format!(
+                    "the backup has both {} and {}, and SQLite has one schema; export one of them only (--tables)",
+                    e.name(),
+                    other.name()
+                )));
+            }
+        }
         let t = all
             .iter()
-            .find(|t| e.schema == "main" && t.table.name == e.table)
+            .find(|t| (from_postgres || e.schema == "main") && t.table.name == e.table)
             .ok_or_else(|| OpsError::failed(format!("the backup has table {} but the database does not", e.name())))?;
-        targets.push((t, e));
+        let plan = if from_postgres {
+            Some(portable::plan(Direction::PostgresToSqlite, &t.table.full_name(), &e.file, &e.columns, &t.columns)?)
+        } else {
+            None
+        };
+        targets.push((t, e, plan));
     }
     let mut non_empty = Vec::new();
     for t in &all {
@@ -201,22 +230,22 @@ pub(crate) async fn restore(
                 targets.len()
             )));
         }
-        for (t, _) in &targets {
+        for (t, _, _) in &targets {
             sqlx::query(&format!("DELETE FROM {}", t.table.qname))
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| db_error(&format!("--force: emptying {}", t.table.full_name()), e))?;
         }
     }
-    let order = fk_order(&targets.iter().map(|(t, _)| t.table.clone()).collect::<Vec<_>>(), &fks);
+    let order = fk_order(&targets.iter().map(|(t, _, _)| t.table.clone()).collect::<Vec<_>>(), &fks);
     let mut done = Vec::new();
     for bt in &order {
-        let Some((t, entry)) = targets.iter().find(|(t, _)| t.table.oid == bt.oid) else { continue };
+        let Some((t, entry, plan)) = targets.iter().find(|(t, _, _)| t.table.oid == bt.oid) else { continue };
         let what = format!("restoring {}", bt.full_name());
         progress.rows(&what, Some(entry.rows));
-        let cols: Vec<String> = t.columns.iter().map(|c| q(c)).collect();
+        let cols: Vec<String> = t.columns.iter().map(|c| q(&c.name)).collect();
         let values: Vec<String> =
-            t.columns.iter().map(|c| format!("json_extract(value, {})", lit(&format!("$.\"{c}\"")))).collect();
+            t.columns.iter().map(|c| format!("json_extract(value, {})", lit(&format!("$.\"{}\"", c.name)))).collect();
         let insert = format!(
             "INSERT INTO {} ({}) SELECT {} FROM json_each(?) ORDER BY key",
             bt.qname,
@@ -228,8 +257,12 @@ pub(crate) async fn restore(
             std::fs::File::open(&path).map_err(|e| OpsError::failed(format!("cannot read {}: {e}", path.display())))?;
         let mut batch = String::from("[");
         let (mut in_batch, mut loaded) = (0usize, 0u64);
-        for line in std::io::BufReader::with_capacity(1 << 20, file).lines() {
+        for (n, line) in std::io::BufReader::with_capacity(1 << 20, file).lines().enumerate() {
             let line = line.map_err(|e| OpsError::failed(format!("cannot read {}: {e}", path.display())))?;
+            let line = match plan {
+                Some(p) => p.convert(&line, n as u64 + 1)?,
+                None => line,
+            };
             if in_batch > 0 {
                 batch.push(',');
             }

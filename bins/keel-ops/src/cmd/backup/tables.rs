@@ -3,6 +3,7 @@
 //! `_sqlx_migrations`, the components' `keel_<component>_migrations`) and tables owned by
 //! extensions; their foreign keys, for ordering inserts; and the columns a restore writes.
 
+use super::manifest::Column;
 use crate::output::OpsError;
 use sqlx::{self, PgConnection, Row};
 use std::collections::{BTreeMap, BTreeSet};
@@ -183,4 +184,17 @@ pub(crate) async fn insert_columns(conn: &mut PgConnection, oid: i64) -> Result<
         overriding |= r.try_get::<bool, _>("always").map_err(|e| db_error("reading columns", e))?;
     }
     Ok((cols, overriding))
+}
+
+/// Every column of a table as `row_to_json` writes it (generated ones included), with its type.
+pub(crate) async fn row_columns(conn: &mut PgConnection, oid: i64) -> Result<Vec<Column>, OpsError> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute
+         WHERE attrelid = $1::int8::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+    )
+    .bind(oid)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| db_error("reading column types", e))?;
+    Ok(rows.into_iter().map(|(name, ty)| Column { name, ty }).collect())
 }

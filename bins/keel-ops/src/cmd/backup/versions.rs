@@ -59,14 +59,23 @@ pub(crate) fn describe(v: &Versions) -> String {
     v.iter().map(|(c, n)| format!("{c}={n}")).collect::<Vec<_>>().join(", ")
 }
 
-/// The refusal when a database is not at the backup's versions.
+/// The refusal when a database is not at the backup's versions, naming each component that
+/// differs.
 pub(crate) fn check(backup: &Versions, db: &Versions) -> Result<(), OpsError> {
-    if backup == db {
+    let components: std::collections::BTreeSet<&String> = backup.keys().chain(db.keys()).collect();
+    let differ: Vec<String> = components
+        .into_iter()
+        .filter_map(|c| {
+            let (b, d) = (backup.get(c).copied().unwrap_or(0), db.get(c).copied().unwrap_or(0));
+            (b != d).then(|| format!("component {c}: the backup is at version {b}, the database at version {d}"))
+        })
+        .collect();
+    if differ.is_empty() {
         return Ok(());
     }
     Err(OpsError::failed(format!(
-        "the backup is of schema {}, the database is at {}; restore into a database migrated to exactly those versions (keel-ops migrate with the matching release)",
-        describe(backup),
-        describe(db)
+        "schema versions differ ({}); nothing was restored. Restore into a database migrated to exactly the backup's versions ({}): `keel-ops migrate` with the release that took the backup",
+        differ.join("; "),
+        describe(backup)
     )))
 }
