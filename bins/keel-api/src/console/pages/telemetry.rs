@@ -1,7 +1,7 @@
 //! `/console/telemetry`: which routes are slow and getting slower. The report `keel-ops
 //! telemetry export` writes (top routes by p95/p99, top statements, connection snapshot,
-//! verdict) for the last 7 days, from `ops::data::telemetry`, and p95/p99 of its slowest
-//! routes per day as a chart (keel-telemetry's percentiles, one read per day of the window).
+//! verdict) for the last 7 days, from `ops::data::telemetry`, and p95/p99 of the slowest
+//! routes per day as charts, from `ops::trend::route_trend`.
 //! Not a live page: it is built on demand, under the request budget.
 
 use crate::console::chart::{line_chart, Series, MAX_SERIES};
@@ -12,7 +12,6 @@ use crate::AppState;
 use axum::extract::State;
 use axum::response::Response;
 use chrono::{Duration as ChronoDuration, Utc};
-use keel_telemetry::{route_percentiles, PercentileEngine};
 use maud::{html, Markup};
 use serde_json::Value;
 
@@ -25,28 +24,25 @@ pub(crate) async fn page(State(state): State<AppState>, op: Operator) -> Respons
         Err(e) => return layout::api_error_page(&e),
     };
     let now = Utc::now();
-    let top: Vec<&Value> = report["routes"]["top_by_p95"].as_array().into_iter().flatten().take(MAX_SERIES).collect();
-    let mut p95: Vec<Series> = top.iter().map(|r| series(r, "p95")).collect();
-    let mut p99: Vec<Series> = top.iter().map(|r| series(r, "p99")).collect();
-    if !top.is_empty() {
-        for d in 0..DAYS {
-            let from = now - ChronoDuration::days(i64::from(DAYS - d));
-            let day = match route_percentiles(&state.db, from, from + ChronoDuration::days(1), PercentileEngine::Auto)
-                .await
-            {
-                Ok(day) => day,
-                Err(e) => return super::failed("computing daily percentiles", e),
-            };
-            for (i, r) in top.iter().enumerate() {
-                let hit = day.iter().find(|p| p.kind.as_str() == text(r, "kind") && p.route == text(r, "route"));
-                if let Some(p) = hit {
-                    p95[i].points.push((f64::from(d), p.p95_us as f64 / 1000.0));
-                    p99[i].points.push((f64::from(d), p.p99_us as f64 / 1000.0));
-                }
-            }
-        }
-    }
-    let from = (now - ChronoDuration::days(i64::from(DAYS))).format("%m-%d").to_string();
+    let trend = match crate::ops::trend::route_trend(&state.db, &[], now).await {
+        Ok(t) => t,
+        Err(e) => return layout::api_error_page(&e),
+    };
+    let charted: Vec<&Value> = trend["routes"].as_array().into_iter().flatten().take(MAX_SERIES).collect();
+    // One point per day that has samples; a day's p99 is absent below the report's minimum.
+    let line = |r: &Value, key: &str| Series {
+        label: format!("{} {}", text(r, "kind"), text(r, "route")),
+        points: r["points"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(d, p)| p[key].as_f64().map(|us| (d as f64, us / 1000.0)))
+            .collect(),
+    };
+    let p95: Vec<Series> = charted.iter().map(|r| line(r, "p95_us")).collect();
+    let p99: Vec<Series> = charted.iter().map(|r| line(r, "p99_us")).collect();
+    let from = (now - ChronoDuration::days(i64::from(DAYS) - 1)).format("%m-%d").to_string();
     let to = now.format("%m-%d").to_string();
     let routes_section = &report["routes"];
     let statements = &report["statements"];
@@ -97,10 +93,6 @@ pub(crate) async fn page(State(state): State<AppState>, op: Operator) -> Respons
 
 fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
-fn series(r: &Value, which: &str) -> Series {
-    Series { label: format!("{} {} ({which})", text(r, "kind"), text(r, "route")), points: Vec::new() }
 }
 
 fn routes(rows: &Value) -> Markup {
