@@ -29,7 +29,7 @@ pub(super) fn line_chart(aria: &str, unit: &str, series: &[Series], x_from: &str
         return html! { p.muted { "No data in this window yet." } };
     }
     let (x0, x1) = all().fold((f64::MAX, f64::MIN), |(a, b), (x, _)| (a.min(*x), b.max(*x)));
-    let y1 = all().fold(0.0_f64, |m, (_, y)| m.max(*y)).max(1e-9);
+    let y1 = all().fold(0.0_f64, |m, (_, y)| m.max(*y)).max(1.0);
     let sx = |x: f64| PAD_L + if x1 > x0 { (x - x0) / (x1 - x0) } else { 0.5 } * (W - PAD_L - PAD_R);
     let sy = |y: f64| PAD_T + (1.0 - y / y1) * (H - PAD_T - PAD_B);
     let path = |s: &Series| {
