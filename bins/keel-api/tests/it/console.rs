@@ -14,6 +14,7 @@ backend_tests!(
     operators_see_every_page_and_actions_need_both_csrf_proofs,
     hostile_job_arguments_are_escaped_in_the_html,
     telemetry_page_shows_the_report_and_charts_the_slowest_routes,
+    job_list_pages_by_keyset_and_searches_by_id,
 );
 
 /// The tenant world with its owner granted the operator role.
@@ -331,4 +332,37 @@ async fn telemetry_page_shows_the_report_and_charts_the_slowest_routes(t: TestDb
     assert_eq!(html.matches("<svg class=\"chart\"").count(), 2, "p95 and p99 charts: {html}");
     assert!(html.matches("<path class=\"s0\" d=\"M").count() == 2, "one line per chart: {html}");
     assert!(html.contains("480.0"), "the slow day's p95 in ms: {html}");
+}
+
+async fn job_list_pages_by_keyset_and_searches_by_id(t: TestDb) {
+    let w = operator_world(&t).await;
+    let queue = keel_queue::open(t.db.clone());
+    let jobs: Vec<keel_queue::NewJob> =
+        (0..51).map(|i| keel_queue::NewJob::new("console.page", &serde_json::json!({"i": i})).unwrap()).collect();
+    let ids: Vec<_> = queue.enqueue_many(jobs).await.unwrap().into_iter().map(|e| e.id()).collect();
+    let s = start(t).await;
+    let (cookie, _) = operator_session(&s, w.owner_email).await;
+    let c = client();
+    let get = |path: String| {
+        let req = c.get(s.url(&path)).header("cookie", &cookie);
+        async move { req.send().await.unwrap() }
+    };
+    let first = get("/console/jobs?kind=console.page".into()).await.text().await.unwrap();
+    let rows = |html: &str| html.matches("data-job=\"").count();
+    assert_eq!(rows(&first), 50, "{first}");
+    let older =
+        first.split("rel=\"next\"").next().unwrap().rsplit("href=\"").next().unwrap().split('"').next().unwrap();
+    assert!(older.contains("before=") && older.contains("kind=console.page"), "{older}");
+    let second = get(older.replace("&amp;", "&")).await.text().await.unwrap();
+    assert_eq!(rows(&second), 1, "{second}");
+    assert!(!second.contains("rel=\"next\""), "the last page has no Older link");
+    // Search by id opens the job.
+    let r = get(format!("/console/jobs?id={}", ids[7])).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], format!("/console/jobs/{}", ids[7]).as_str());
+    let r = get("/console/jobs?id=nope".into()).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("id: not a job id"));
+    let r = get("/console/jobs?state=bogus".into()).await.text().await.unwrap();
+    assert!(r.contains("state: must be"), "{r}");
 }
