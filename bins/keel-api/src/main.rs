@@ -11,12 +11,26 @@ async fn main() -> ExitCode {
             return ExitCode::from(keel_api::EXIT_CONFIG);
         }
     };
-    if let Err(e) = keel_telemetry::init_logging(config.settings.log_format, &config.settings.log_filter) {
-        eprintln!("keel-api: {e}");
-        return ExitCode::from(keel_api::EXIT_CONFIG);
-    }
+    let otel = match keel_telemetry::OtelSettings::from_source(&keel_config::EnvSource, "keel-api") {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("keel-api: {e}");
+            return ExitCode::from(keel_api::EXIT_CONFIG);
+        }
+    };
+    let s = &config.settings;
+    let telemetry = match keel_telemetry::init_telemetry(s.log_format, &s.log_filter, otel.as_ref()) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("keel-api: {e}");
+            return ExitCode::from(keel_api::EXIT_CONFIG);
+        }
+    };
     let shutdown = keel_api::shutdown::on_signal();
-    match keel_api::run(config, shutdown).await {
+    let res = keel_api::run(config, shutdown).await;
+    // The last requests' spans leave before the process does.
+    telemetry.shutdown().await;
+    match res {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "keel-api stopped");

@@ -7,6 +7,13 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let source = keel_config::EnvSource;
+    let otel = match keel_telemetry::OtelSettings::from_source(&source, "keel-worker") {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("keel-worker: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let (config, switches) =
         match (keel_worker::WorkerConfig::load(&source), keel_queue::SwitchBoard::from_source(&source)) {
             (Ok(c), Ok(s)) => (c, s),
@@ -22,10 +29,21 @@ async fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-    if let Err(e) = keel_telemetry::init_logging(config.settings.log_format, &config.settings.log_filter) {
-        eprintln!("keel-worker: {e}");
-        return ExitCode::from(2);
-    }
+    let s = &config.settings;
+    let telemetry = match keel_telemetry::init_telemetry(s.log_format, &s.log_filter, otel.as_ref()) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("keel-worker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = serve(config, switches).await;
+    // The last jobs' spans leave before the process does.
+    telemetry.shutdown().await;
+    code
+}
+
+async fn serve(config: keel_worker::WorkerConfig, switches: keel_queue::SwitchBoard) -> ExitCode {
     let shutdown = keel_worker::shutdown::on_signal();
     keel_worker::watch_switches(switches.clone());
     let limits = keel_storage::SessionLimits { pool: config.settings.pool, ..Default::default() };

@@ -46,7 +46,14 @@ pub(crate) async fn run_check(check: Arc<dyn Check>, deadline: Duration) -> Chec
     let budget = budget(check.timeout(), deadline);
     let name = check.name().to_owned();
     let criticality = check.criticality();
-    let (result, elapsed) = bounded(budget, async move { check.check(budget).await }).await;
+    // Each check is a probe with its own budget (a database round trip, a queue snapshot): its
+    // own span, so a slow health answer shows which check took the time.
+    let span = tracing::info_span!("health.check", health.check = %name, otel.status_code = tracing::field::Empty);
+    let probe = bounded(budget, async move { check.check(budget).await });
+    let (result, elapsed) = tracing::Instrument::instrument(probe, span.clone()).await;
+    if result.is_err() {
+        span.record("otel.status_code", "error");
+    }
     let (status, detail, cause) = match result {
         Ok(()) => (CheckStatus::Ok, None, None),
         Err(e) => (e.status(), e.detail(), Some(e.cause().to_owned())),

@@ -162,7 +162,9 @@ impl HealthService {
     /// The public report: `app` plus every check. State changes are logged once per change.
     pub async fn check(&self) -> HealthReport {
         let inner = Arc::clone(&self.inner);
-        match self.inner.core.run(move || run_core(inner)).await {
+        // The shared run is its own task; its check spans belong to the caller that started it.
+        let caller = tracing::Span::current();
+        match self.inner.core.run(move || tracing::Instrument::instrument(run_core(inner), caller)).await {
             Ok(report) => HealthReport::clone(&report),
             Err(e) => self.aborted_report(&e),
         }

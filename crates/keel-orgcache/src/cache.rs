@@ -248,7 +248,12 @@ impl OrgCache {
             let fut = std::panic::catch_unwind(AssertUnwindSafe(loader)).map_err(|_| ())?;
             AssertUnwindSafe(fut).catch_unwind().await.map_err(|_| ())
         };
-        let result = tokio::time::timeout(b.load_timeout, run).await;
+        // A load is a database round trip on the request path: its own span in a trace.
+        let span = tracing::info_span!("cache.load", cache.bucket = %bucket, otel.status_code = tracing::field::Empty);
+        let result = tracing::Instrument::instrument(tokio::time::timeout(b.load_timeout, run), span.clone()).await;
+        if !matches!(result, Ok(Ok(Ok(_)))) {
+            span.record("otel.status_code", "error");
+        }
         counters.load_took(started.elapsed());
         let (outcome, own) = match result {
             Err(_) => {

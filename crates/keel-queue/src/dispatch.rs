@@ -101,6 +101,8 @@ impl Dispatcher {
             updated_at: now,
             started_at: Some(now),
             finished_at: None,
+            // Run inline, inside the caller's span: nothing to carry across.
+            trace_context: None,
         };
         let ctx = JobContext { job: Arc::new(row), cancel: CancellationToken::new() };
         let res = match tokio::time::timeout(reg.options.timeout, (reg.handler)(ctx)).await {

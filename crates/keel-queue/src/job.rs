@@ -180,6 +180,9 @@ pub struct Job {
     pub started_at: Option<DateTime<Utc>>,
     /// When it reached a final state.
     pub finished_at: Option<DateTime<Utc>>,
+    /// The W3C trace context of the span that enqueued it (see [`crate::NewJob::trace_context`]):
+    /// the worker's span for the job continues that trace.
+    pub trace_context: Option<String>,
 }
 
 impl Job {

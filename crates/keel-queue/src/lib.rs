@@ -38,6 +38,7 @@ pub mod store;
 mod switches;
 mod switches_file;
 mod throughput;
+mod trace;
 mod wake;
 pub mod worker;
 
@@ -68,6 +69,7 @@ pub use switches_file::FileSwitches;
 pub use throughput::{throughput, MinuteCounts};
 /// The token [`Worker::run`] takes, re-exported so callers need not name tokio-util's version.
 pub use tokio_util::sync::CancellationToken;
+pub use trace::MAX_TRACE_CONTEXT_BYTES;
 pub use wake::Wakeup;
 pub use worker::{
     JobContext, JobError, JobErrorKind, JobFinished, JobObserver, JobOutcome, JobStarted, QueueSettings, Registry,

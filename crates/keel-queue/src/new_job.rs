@@ -134,6 +134,8 @@ pub struct NewJob {
     pub(crate) max_attempts: u32,
     pub(crate) dedupe_key: Option<String>,
     pub(crate) sensitive: Option<Sensitive>,
+    /// The enqueuing span's W3C trace context; captured at enqueue unless set.
+    pub(crate) trace_context: Option<String>,
     /// Set once the store has sealed the payload.
     pub(crate) sealed: bool,
     /// Which of queue, priority, max_attempts and sensitivity the caller set, so kind defaults fill only
@@ -200,6 +202,7 @@ impl NewJob {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             dedupe_key: None,
             sensitive: None,
+            trace_context: None,
             sealed: false,
             explicit: Explicit::default(),
         }
@@ -250,6 +253,13 @@ impl NewJob {
     pub fn sensitive(&self) -> Option<&Sensitive> {
         self.sensitive.as_ref()
     }
+    /// The W3C trace context to continue when the job runs: a `traceparent` value, optionally
+    /// followed by `;` and a `tracestate` value. Without it, enqueue captures the current span's
+    /// context (with the `otel` feature and an OpenTelemetry layer installed), else none.
+    pub fn trace_context(mut self, context: &str) -> Self {
+        self.trace_context = Some(context.to_owned());
+        self
+    }
     /// The tenant the job belongs to (scopes its dedupe key and lets tools filter by org).
     pub fn org(mut self, org: OrgId) -> Self {
         self.org = Some(org);
@@ -272,6 +282,9 @@ impl NewJob {
         keyring: Option<&Keyring>,
         max_payload: usize,
     ) -> Result<NewJob, QueueError> {
+        if self.trace_context.is_none() {
+            self.trace_context = crate::trace::capture();
+        }
         if let (Some(what), false) = (&self.sensitive, self.sealed) {
             let ring = keyring.ok_or_else(|| crate::SealError::NoKeyring { kind: self.kind.clone() })?;
             check_name("job kind", &self.kind)?;
@@ -295,6 +308,15 @@ impl NewJob {
             if k.is_empty() || k.len() > 255 {
                 return Err(QueueError::invalid("dedupe key", "must be 1 to 255 bytes"));
             }
+        }
+        if self.trace_context.as_ref().is_some_and(|c| c.len() > crate::trace::MAX_TRACE_CONTEXT_BYTES) {
+            return Err(QueueError::invalid(
+                "trace context",
+                format!(
+                    "must be at most {} bytes (a traceparent and a tracestate)",
+                    crate::trace::MAX_TRACE_CONTEXT_BYTES
+                ),
+            ));
         }
         if self.payload.len() > max_payload {
             return Err(QueueError::PayloadTooLarge {

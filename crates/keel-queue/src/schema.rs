@@ -18,6 +18,12 @@ pub static SCHEMA: Schema = Schema {
             postgres: include_str!("../migrations/postgres/0002_sealed.sql"),
             sqlite: include_str!("../migrations/sqlite/0002_sealed.sql"),
         },
+        Migration {
+            version: 3,
+            description: "trace_context",
+            postgres: include_str!("../migrations/postgres/0003_trace_context.sql"),
+            sqlite: include_str!("../migrations/sqlite/0003_trace_context.sql"),
+        },
     ],
     legacy: Some(Legacy {
         requires: &[(2, "queue")],

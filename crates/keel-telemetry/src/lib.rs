@@ -15,7 +15,7 @@
 //! (see [`percentile`]), computed identically in SQL and in Rust.
 //!
 //! **API Boundary:** transport-free; the server-side timing layer is behind the `tower`
-//! feature, and the binaries own the HTTP routes and the CLI.
+//! feature, OpenTelemetry export behind `otel`, and the binaries own the HTTP routes and the CLI.
 #![deny(missing_docs)]
 
 mod buffer;
@@ -25,6 +25,9 @@ mod ingest;
 mod layer;
 mod logging;
 pub mod metrics;
+#[cfg(feature = "otel")]
+pub mod otel;
+mod otel_settings;
 pub mod percentile;
 mod redact;
 pub mod report;
@@ -43,8 +46,9 @@ pub use ingest::{
 };
 #[cfg(feature = "tower")]
 pub use layer::{RouteTiming, RouteTimingLayer};
-pub use logging::{init_logging, LoggingError};
+pub use logging::{init_logging, init_telemetry, LoggingError, TelemetryGuard};
 pub use metrics::{Exposition, MetricsRegistry, CONTENT_TYPE as METRICS_CONTENT_TYPE};
+pub use otel_settings::{OtelConfigError, OtelSettings, RootSampler, TraceSampler, DEFAULT_OTLP_TIMEOUT};
 pub use percentile::{route_percentiles, weighted_nearest_rank, PercentileEngine, RoutePercentiles};
 pub use redact::redact;
 pub use report::{build_report, ReportError, ReportOptions, ReportStep, TelemetryReport};

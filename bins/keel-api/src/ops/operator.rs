@@ -48,15 +48,27 @@ fn is_safe(m: &Method) -> bool {
     matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// `Origin`, when present, must name this server: scheme-less comparison of its authority with
-/// `Host` (the browser sets both; a cross-site page cannot forge either). `null` (sandboxed or
-/// privacy-stripped origins) is refused.
-fn origin_is_own(parts: &Parts) -> bool {
+/// `scheme://authority` of a URL (its path dropped): the form browsers send in `Origin`.
+fn origin_of(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    let end = rest.find('/').map_or(url.len(), |i| url.len() - rest.len() + i);
+    Some(&url[..end])
+}
+
+/// `Origin`, when present, must name this server: its authority equal to `Host` (the browser
+/// sets both; a cross-site page cannot forge either), or the configured public origin
+/// (`KEEL_PUBLIC_URL`, for a proxy that rewrites `Host`). `null` (sandboxed or privacy-stripped
+/// origins) and anything unparsable are refused.
+fn origin_is_own(parts: &Parts, public_url: &str) -> bool {
     let Some(origin) = parts.headers.get(header::ORIGIN) else { return true };
     let Ok(origin) = origin.to_str() else { return false };
-    let Some(host) = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
     let authority = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
-    !authority.is_empty() && authority.eq_ignore_ascii_case(host)
+    if authority.is_empty() {
+        return false;
+    }
+    let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    host.is_some_and(|h| authority.eq_ignore_ascii_case(h))
+        || origin_of(public_url).is_some_and(|p| p.eq_ignore_ascii_case(origin))
 }
 
 impl FromRequestParts<AppState> for Operator {
@@ -93,7 +105,7 @@ impl FromRequestParts<AppState> for Operator {
         }
         if let OperatorVia::Session(token) = &via {
             if !is_safe(&parts.method) {
-                if !origin_is_own(parts) {
+                if !origin_is_own(parts, &state.config.worker.public_url) {
                     return Err(ApiError::forbidden("cross-site request refused: Origin is not this server"));
                 }
                 let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -105,5 +117,34 @@ impl FromRequestParts<AppState> for Operator {
             }
         }
         Ok(Operator { user_id, via, peer })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(origin: Option<&str>, host: &str) -> Parts {
+        let mut b = axum::http::Request::post("/api/ops/x").header(header::HOST, host);
+        if let Some(o) = origin {
+            b = b.header(header::ORIGIN, o);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn origin_must_be_this_server_or_its_public_url() {
+        let public = "https://ops.example.com/base";
+        assert!(origin_is_own(&parts(None, "127.0.0.1:8080"), public), "no Origin: not a browser POST");
+        assert!(origin_is_own(&parts(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"), public));
+        assert!(origin_is_own(&parts(Some("https://OPS.example.com"), "10.0.0.5:8080"), public), "behind a proxy");
+        for bad in
+            ["https://evil.example", "null", "", "https://ops.example.com.evil.example", "https://ops.example.com:444"]
+        {
+            assert!(!origin_is_own(&parts(Some(bad), "10.0.0.5:8080"), public), "{bad}");
+        }
+        assert_eq!(origin_of("https://a.example:8443/x/y"), Some("https://a.example:8443"));
+        assert_eq!(origin_of("http://a.example"), Some("http://a.example"));
+        assert_eq!(origin_of("nonsense"), None);
     }
 }

@@ -16,6 +16,7 @@ mod logs;
 mod metrics;
 mod openapi_sync;
 mod ops;
+mod otel;
 mod process;
 mod recovery;
 mod reports;

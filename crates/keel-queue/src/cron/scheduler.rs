@@ -139,7 +139,15 @@ async fn execute(
     let ctx =
         TaskContext { store: shared.store.clone(), cancel: run_cancel, worker: shared.settings.worker_id.clone() };
     // Its own task, so a panicking task body is a failed run, not a dead scheduler.
-    let res = tokio::spawn(task.run(ctx)).await;
+    // One span per run (a root: scheduled work continues no request), with its outcome.
+    let span = tracing::info_span!(
+        "cron.run",
+        otel.name = %format_args!("cron {}", run.task),
+        cron.task = %run.task,
+        cron.outcome = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    let res = tokio::spawn(tracing::Instrument::instrument(task.run(ctx), span.clone())).await;
     hb_stop.cancel();
     let _ = hb.await;
     let (outcome, items, error) = match res {
@@ -149,6 +157,10 @@ async fn execute(
         Err(j) if j.is_panic() => (CronOutcome::Failed, 0, Some("task panicked".to_owned())),
         Err(_) => (CronOutcome::Failed, 0, Some("task was cancelled".to_owned())),
     };
+    span.record("cron.outcome", outcome.as_str());
+    if error.is_some() {
+        span.record("otel.status_code", "error");
+    }
     let mut last = current.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let recorded = if lost.load(Ordering::SeqCst) {
         false

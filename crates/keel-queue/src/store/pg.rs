@@ -31,7 +31,7 @@ const DEDUPE_TRIES: usize = 8;
 pub(crate) const JOB_COLS: &str =
     "j.id, j.kind, j.queue, j.org_id, j.payload::text AS payload, j.sealed, j.priority, j.state, \
      j.run_at, j.attempt, j.max_attempts, j.dedupe_key, j.lease_seq, j.lease_expires_at, j.locked_by, j.last_error, \
-     j.created_at, j.updated_at, j.started_at, j.finished_at";
+     j.created_at, j.updated_at, j.started_at, j.finished_at, j.trace_context";
 
 pub(crate) const NIL_ORG: &str = "'00000000-0000-0000-0000-000000000000'::uuid";
 
@@ -77,8 +77,8 @@ impl PgStore {
         let sql = format!(
             "WITH ins AS ( \
                INSERT INTO keel_jobs (id, kind, queue, org_id, payload, sealed, priority, state, run_at, max_attempts, \
-                                      dedupe_key, created_at, updated_at) \
-               VALUES ($1, $2, $3, $4, $5::jsonb, $11, $6, 'pending', $7, $8, $9, $10, $10) \
+                                      dedupe_key, created_at, updated_at, trace_context) \
+               VALUES ($1, $2, $3, $4, $5::jsonb, $11, $6, 'pending', $7, $8, $9, $10, $10, $12) \
                ON CONFLICT DO NOTHING \
                RETURNING id, queue, run_at) \
              SELECT ins.id FROM ins \
@@ -97,6 +97,7 @@ impl PgStore {
                 .bind(&job.dedupe_key)
                 .bind(now)
                 .bind(job.sealed)
+                .bind(&job.trace_context)
                 .fetch_optional(&mut *conn)
                 .await?;
             if let Some(id) = inserted {
@@ -217,6 +218,7 @@ impl PgStore {
         let (mut prios, mut run_ats, mut maxes, mut keys) =
             (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
         let mut sealed = Vec::with_capacity(n);
+        let mut traces = Vec::with_capacity(n);
         for &i in chunk {
             let j = &jobs[i];
             ids.push(j.id.as_uuid());
@@ -229,15 +231,17 @@ impl PgStore {
             maxes.push(j.max_attempts as i32);
             keys.push(j.dedupe_key.as_deref());
             sealed.push(j.sealed);
+            traces.push(j.trace_context.as_deref());
         }
         let rows: Vec<Uuid> = sqlx::query_scalar(
             "INSERT INTO keel_jobs (id, kind, queue, org_id, payload, sealed, priority, state, run_at, max_attempts, \
-                                    dedupe_key, created_at, updated_at) \
+                                    dedupe_key, created_at, updated_at, trace_context) \
              SELECT t.id, t.kind, t.queue, t.org_id, t.payload::jsonb, t.sealed, t.priority, 'pending', t.run_at, \
-                    t.max_attempts, t.dedupe_key, $10, $10 \
+                    t.max_attempts, t.dedupe_key, $10, $10, t.trace_context \
              FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::int2[], $7::timestamptz[], \
-                         $8::int4[], $9::text[], $11::bool[]) \
-                  AS t(id, kind, queue, org_id, payload, priority, run_at, max_attempts, dedupe_key, sealed) \
+                         $8::int4[], $9::text[], $11::bool[], $12::text[]) \
+                  AS t(id, kind, queue, org_id, payload, priority, run_at, max_attempts, dedupe_key, sealed, \
+                       trace_context) \
              ON CONFLICT DO NOTHING \
              RETURNING id",
         )
@@ -252,6 +256,7 @@ impl PgStore {
         .bind(&keys)
         .bind(now)
         .bind(&sealed)
+        .bind(&traces)
         .fetch_all(&mut *conn)
         .await?;
         Ok(rows.into_iter().collect())
@@ -568,6 +573,7 @@ pub(crate) fn job_from_row(row: &PgRow) -> Result<Job, QueueError> {
         updated_at: row.try_get("updated_at")?,
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
+        trace_context: row.try_get("trace_context")?,
     })
 }
 

@@ -22,7 +22,7 @@ const BULK_CHUNK: usize = 500;
 
 pub(crate) const JOB_COLS: &str =
     "id, kind, queue, org_id, payload, sealed, priority, state, run_at, attempt, max_attempts, \
-     dedupe_key, lease_seq, lease_expires_at, locked_by, last_error, created_at, updated_at, started_at, finished_at";
+     dedupe_key, lease_seq, lease_expires_at, locked_by, last_error, created_at, updated_at, started_at, finished_at, trace_context";
 
 pub(crate) const BEGIN: &str = "BEGIN IMMEDIATE";
 
@@ -84,8 +84,8 @@ impl SqliteStore {
     ) -> Result<Enqueued, QueueError> {
         let inserted: Option<String> = sqlx::query_scalar(
             "INSERT INTO keel_jobs (id, kind, queue, org_id, payload, sealed, priority, state, run_at, max_attempts, \
-                                    dedupe_key, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+                                    dedupe_key, created_at, updated_at, trace_context) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind(job.id.to_string())
         .bind(&job.kind)
@@ -99,6 +99,7 @@ impl SqliteStore {
         .bind(&job.dedupe_key)
         .bind(ms(now))
         .bind(ms(now))
+        .bind(&job.trace_context)
         .fetch_optional(&mut *conn)
         .await?;
         if inserted.is_some() {
@@ -150,7 +151,7 @@ impl SqliteStore {
         for chunk in jobs.chunks(BULK_CHUNK) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO keel_jobs (id, kind, queue, org_id, payload, sealed, priority, state, run_at, \
-                 max_attempts, dedupe_key, created_at, updated_at) ",
+                 max_attempts, dedupe_key, created_at, updated_at, trace_context) ",
             );
             q.push_values(chunk, |mut b, j| {
                 b.push_bind(j.id.to_string())
@@ -165,7 +166,8 @@ impl SqliteStore {
                     .push_bind(j.max_attempts as i64)
                     .push_bind(j.dedupe_key.clone())
                     .push_bind(ms(now))
-                    .push_bind(ms(now));
+                    .push_bind(ms(now))
+                    .push_bind(j.trace_context.clone());
             });
             q.push(" ON CONFLICT DO NOTHING RETURNING id");
             let rows: Vec<String> = q.build_query_scalar().fetch_all(&mut *conn).await?;
@@ -401,6 +403,7 @@ pub(crate) fn job_from_row(row: &SqliteRow) -> Result<Job, QueueError> {
         updated_at: ms_to_time(row.try_get("updated_at")?),
         started_at: opt_time(row.try_get("started_at")?),
         finished_at: opt_time(row.try_get("finished_at")?),
+        trace_context: row.try_get("trace_context")?,
     })
 }
 

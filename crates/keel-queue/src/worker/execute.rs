@@ -11,6 +11,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 pub(crate) enum Done {
     Finish(Outcome),
@@ -26,9 +27,42 @@ pub(crate) async fn execute(shared: &Shared, job: Job, cancel: CancellationToken
         let lag = (shared.store.now() - job.run_at).to_std().unwrap_or(Duration::ZERO);
         obs.started(&JobStarted { queue: &job.queue, kind: &job.kind, attempt: job.attempt, lag });
     }
+    let span = job_span(&job);
     let began = tokio::time::Instant::now();
-    let done = run(shared, job, cancel).await;
+    let done = run(shared, job, cancel).instrument(span.clone()).await;
+    let (outcome, failed) = match &done {
+        Done::Finish(Outcome::Completed) => ("completed", false),
+        Done::Finish(Outcome::Retry { .. }) => ("retry", true),
+        Done::Finish(Outcome::Failed { .. }) => ("failed", true),
+        Done::Finish(Outcome::DeadLetter { .. }) => ("dead_letter", true),
+        Done::Interrupted => ("interrupted", false),
+        Done::LeaseLost => ("lease_lost", true),
+    };
+    span.record("job.outcome", outcome);
+    if failed {
+        span.record("otel.status_code", "error");
+    }
     (done, began.elapsed())
+}
+
+/// The run's span: a child of the enqueuing span's trace when the job carries its context
+/// (see [`crate::NewJob::trace_context`]), so a request and the work it queued are one trace.
+fn job_span(job: &Job) -> tracing::Span {
+    let span = tracing::info_span!(
+        "job",
+        otel.name = %job.kind,
+        otel.kind = "consumer",
+        otel.status_code = tracing::field::Empty,
+        job.id = %job.id,
+        job.kind = %job.kind,
+        job.queue = %job.queue,
+        job.attempt = job.attempt,
+        job.outcome = tracing::field::Empty,
+    );
+    if let Some(stored) = &job.trace_context {
+        crate::trace::continue_in(&span, stored);
+    }
+    span
 }
 
 async fn run(shared: &Shared, job: Job, cancel: CancellationToken) -> Done {

@@ -12,4 +12,5 @@ mod sealed;
 mod store_admin;
 mod store_core;
 mod support;
+mod trace_context;
 mod worker;

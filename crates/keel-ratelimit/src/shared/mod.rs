@@ -178,9 +178,22 @@ impl SharedLimiter {
     /// policy's failure mode, counting the outcome, and pruning idle rows when due.
     pub async fn check(&self, key: &LimitKey) -> Outcome {
         let inner = &self.inner;
-        let result = match tokio::time::timeout(inner.deadline, inner.decide(key, None)).await {
+        // A shared decision is a database statement on the request path: its own span in a
+        // trace, with the policy and the answer (never the key: it can be an address or an IP).
+        let span = tracing::info_span!(
+            "ratelimit.check",
+            ratelimit.policy = %inner.policy,
+            ratelimit.allowed = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let decided = tokio::time::timeout(inner.deadline, inner.decide(key, None));
+        let result = match tracing::Instrument::instrument(decided, span.clone()).await {
             Ok(r) => r,
             Err(_) => Err(SharedError::Deadline(inner.deadline)),
+        };
+        match &result {
+            Ok(d) => span.record("ratelimit.allowed", d.is_allowed()),
+            Err(_) => span.record("otel.status_code", "error"),
         };
         let outcome = match result {
             Ok(d) => {
