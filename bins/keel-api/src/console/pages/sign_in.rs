@@ -43,7 +43,7 @@ pub(crate) struct SignInForm {
 }
 
 pub(crate) async fn submit(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<SignInForm>) -> Response {
-    if let Some(refused) = csrf::origin_refusal(&headers) {
+    if let Some(refused) = csrf::origin_refusal(&state, &headers) {
         return refused;
     }
     match crate::routes::start_session(&state, &f.email, &f.password).await {
@@ -86,7 +86,7 @@ pub(crate) async fn sign_out(
     let Some(axum::Extension(session)) = session else {
         return Redirect::to(crate::console::gate::SIGN_IN_PATH).into_response();
     };
-    if let Some(refused) = csrf::origin_refusal(&headers) {
+    if let Some(refused) = csrf::origin_refusal(&state, &headers) {
         return refused;
     }
     if !state.session_signer.csrf_matches(&session.token, &f.csrf) {
