@@ -72,8 +72,8 @@ pub use tokio_util::sync::CancellationToken;
 pub use trace::MAX_TRACE_CONTEXT_BYTES;
 pub use wake::Wakeup;
 pub use worker::{
-    JobContext, JobError, JobErrorKind, JobFinished, JobObserver, JobOutcome, JobStarted, QueueSettings, Registry,
-    Worker, WorkerSettings,
+    batch_for_concurrency, JobContext, JobError, JobErrorKind, JobFinished, JobObserver, JobOutcome, JobStarted,
+    QueueSettings, Registry, Worker, WorkerSettings,
 };
 
 #[cfg(test)]

@@ -166,6 +166,19 @@ mod switches {
         assert_eq!((s.queues[0].batch_size, s.queues[0].concurrency), (50, 8));
         assert_eq!((s.queues[1].task.as_str(), s.queues[1].batch_size, s.queues[1].concurrency), ("mail", 5, 2));
         assert_eq!(s.lease, std::time::Duration::from_secs(10));
+        // Batch size unset: it follows the concurrency (at least the seed's 5, or 10 for
+        // webhooks); set, it is the cap whatever the concurrency.
+        let s = WorkerSettings::from_source(&MapSource::new([
+            ("KEEL_WORKER_QUEUES", "default,webhooks,mail,bulk"),
+            ("BACKGROUND_JOB_CRON_CONCURRENCY", "32"),
+            ("WEBHOOK_DELIVERY_CRON_CONCURRENCY", "4"),
+            ("MAIL_CRON_CONCURRENCY", "2"),
+            ("BULK_CRON_CONCURRENCY", "64"),
+            ("BULK_CRON_BATCH_SIZE", "16"),
+        ]))
+        .unwrap();
+        let sized: Vec<_> = s.queues.iter().map(|q| (q.queue.as_str(), q.batch_size, q.concurrency)).collect();
+        assert_eq!(sized, vec![("default", 32, 32), ("webhooks", 10, 4), ("mail", 5, 2), ("bulk", 16, 64)]);
         let err = WorkerSettings::from_source(&MapSource::new([
             ("BACKGROUND_JOB_CRON_BATCH_SIZE", "0"),
             ("KEEL_JOB_LEASE", "10"),

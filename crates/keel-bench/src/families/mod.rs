@@ -14,6 +14,10 @@ mod money_report;
 mod orgcache;
 #[cfg(feature = "queue")]
 mod queue;
+#[cfg(feature = "queue")]
+mod queue_node;
+#[cfg(feature = "queue")]
+mod queue_race;
 #[cfg(feature = "ratelimit")]
 mod ratelimit;
 #[cfg(feature = "telemetry")]

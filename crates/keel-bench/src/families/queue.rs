@@ -12,7 +12,10 @@
 //!   (Postgres) or in-process (SQLite); time from just before `enqueue` to the handler's
 //!   first instruction, 200 samples 5 ms apart.
 //!
-//! `KEEL_BENCH_QUEUE_CASES=enqueue,burn,latency` runs a subset (all by default); the table
+//! - Start-to-done burn-down against graphile-worker 0.18 and pg-boss 12 (`race`, in
+//!   `queue_race.rs`): 50,000 prefilled jobs, a fresh database per run, systems alternated.
+//!
+//! `KEEL_BENCH_QUEUE_CASES=enqueue,burn,latency,race` runs a subset (all by default); the table
 //! then holds only those rows.
 //!
 //! Postgres: a fresh database from `TEST_DATABASE_URL`, dropped afterwards, pool of 10.
@@ -56,6 +59,9 @@ pub(crate) fn run() -> Result<Vec<Row>, String> {
         let lite = sqlite_bench().await?;
         let peer = apalis_peer::Peer::connect(&pg).await?;
         let result = async {
+            if wanted("race") {
+                rows.extend(super::queue_race::run().await?);
+            }
             rows.extend(measure(&pg.bench, Some((&pg, &peer))).await?);
             rows.extend(measure(&lite.0, None).await?);
             Ok::<_, String>(())

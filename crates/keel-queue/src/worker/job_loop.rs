@@ -1,5 +1,8 @@
-//! One claim loop per queue: check the switches (no I/O), wait for a free slot, claim a
-//! batch, start each job, and sleep until a wakeup or the poll interval when idle.
+//! One claim loop per queue, in two halves: the claimer checks the switches (no I/O) and
+//! claims batches into a local queue, refilling it when it is down to half a batch (so the
+//! next claim overlaps the last jobs of the previous one), sized by the room left in hand;
+//! the starter runs queued jobs as run slots free up. Idle, the claimer sleeps until a
+//! wakeup or the poll interval.
 
 use super::completer::Pending;
 use super::execute::{execute, Done};
@@ -8,20 +11,22 @@ use super::shared::{HandSlot, LoopAlive, Shared};
 use super::QueueSettings;
 use crate::{Claim, Finish, Job, PauseReason};
 use keel_ids::mask_email;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Backoff while the database is unreachable: doubles from 100 ms, capped at 30 s.
 pub(crate) const MAX_OUTAGE_BACKOFF: Duration = Duration::from_secs(30);
 
-pub(crate) fn claim_for(shared: &Shared, q: &QueueSettings) -> Claim {
+/// A claim of up to `limit` jobs (at most the batch size) for the loop `q`.
+pub(crate) fn claim_for(shared: &Shared, q: &QueueSettings, limit: u32) -> Claim {
     Claim {
         queue: q.queue.clone(),
         task: q.task.clone(),
-        limit: q.batch_size,
+        limit: limit.clamp(1, q.batch_size),
         lease: shared.settings.lease,
         worker: shared.settings.worker_id.clone(),
     }
@@ -75,6 +80,36 @@ async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> bool {
     }
 }
 
+/// Finishes that may wait for the completer before a loop stops claiming: a few flushes'
+/// worth at full speed. With only a batch or two of room, a small batch (the default follows
+/// the concurrency) stalled the loop on every commit: at concurrency 8 it drained a backlog at
+/// about 1,000 jobs/s. Far below a flush's 1,000 finishes and a lease's 30 s, so a backlog
+/// of unwritten finishes still cannot outlast a lease.
+const FINISH_ROOM: u32 = 256;
+
+/// The claim loop's bound on jobs in hand (claimed, not yet durably finished): the running
+/// ones, the local queue (at most one and a half batches: it is refilled at half a batch),
+/// and finishes waiting for the completer. It keeps a fast loop from claiming more than the
+/// database absorbs, so leases never expire in a backlog of unwritten finishes.
+pub(crate) fn hand_capacity(q: &QueueSettings) -> usize {
+    (q.concurrency + 2 * q.batch_size + FINISH_ROOM) as usize
+}
+
+/// The local queue is refilled once it is down to this many jobs (half a batch), so the
+/// next claim's round trip overlaps the last jobs of the previous batch instead of leaving
+/// run slots idle.
+fn low_water(q: &QueueSettings) -> usize {
+    q.batch_size as usize / 2
+}
+
+/// Claimed jobs waiting for a run slot, and a signal for the claimer when few are left.
+struct LocalQueue {
+    waiting: AtomicUsize,
+    low: Notify,
+}
+
+type Claimed = (Job, CancellationToken, HandSlot);
+
 pub(crate) async fn run(
     shared: Arc<Shared>,
     q: QueueSettings,
@@ -83,61 +118,86 @@ pub(crate) async fn run(
     cancel: CancellationToken,
 ) {
     let _alive = LoopAlive::new(&shared.loops_running);
-    let slots = Arc::new(Semaphore::new(q.concurrency as usize));
-    // Jobs in hand (claimed, not yet durably finished): running ones, one claimed batch
-    // waiting for run slots, and finishes waiting for the completer. Bounding it keeps a
-    // fast loop from claiming more than the database absorbs, so leases never expire in a
-    // backlog of unwritten finishes.
-    let hand = Arc::new(Semaphore::new((q.concurrency + 2 * q.batch_size) as usize));
+    let local = Arc::new(LocalQueue { waiting: AtomicUsize::new(0), low: Notify::new() });
+    // Unbounded: the hand semaphore already bounds what can be claimed.
+    let (tx, rx) = mpsc::unbounded_channel::<Claimed>();
+    let claimer = claim_jobs(&shared, &q, &local, tx, &cancel);
+    let starter = start_jobs(&shared, &q, &local, rx, &done_tx, &tracker, &cancel);
+    tokio::join!(claimer, starter);
+}
+
+/// Claims batches into the local queue: when it is low and the hand has room, up to the
+/// batch size or the room left, whichever is smaller.
+async fn claim_jobs(
+    shared: &Arc<Shared>,
+    q: &QueueSettings,
+    local: &LocalQueue,
+    tx: mpsc::UnboundedSender<Claimed>,
+    cancel: &CancellationToken,
+) {
+    let hand = Arc::new(Semaphore::new(hand_capacity(q)));
     let notify = shared.store.wakeup().notify();
     let mut backoff = Duration::from_millis(100);
-    while !cancel.is_cancelled() {
+    'claiming: while !cancel.is_cancelled() {
         // Incident switches first: a switched-off tick touches no database connection.
         if let Some(var) = shared.switches.current().task_disabled_by(&q.task) {
             let skipped = shared.skip(&q.task);
-            log_skip(&shared, &q.task, &format!("{var}=true"), skipped);
-            if !sleep_or_cancel(shared.poll, &cancel).await {
+            log_skip(shared, &q.task, &format!("{var}=true"), skipped);
+            if !sleep_or_cancel(shared.poll, cancel).await {
                 break;
             }
             continue;
         }
-        let first = tokio::select! {
-            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = cancel.cancelled() => break,
-        };
+        // Prefetch: wait until the local queue is down to its low-water mark.
+        loop {
+            let low = local.low.notified();
+            tokio::pin!(low);
+            low.as_mut().enable();
+            if local.waiting.load(Ordering::Acquire) <= low_water(q) {
+                break;
+            }
+            tokio::select! {
+                _ = &mut low => {}
+                _ = cancel.cancelled() => break 'claiming,
+            }
+        }
+        // Room in hand: at least one job, then whatever else is free up to the batch size.
         tokio::select! {
-            p = hand.acquire_many(q.batch_size) => match p { Ok(p) => p.forget(), Err(_) => break },
+            p = hand.acquire_many(1) => match p { Ok(p) => p.forget(), Err(_) => break },
             _ = cancel.cancelled() => break,
         }
+        let extra = hand.available_permits().min(q.batch_size as usize - 1);
+        if let Ok(p) = hand.try_acquire_many(extra as u32) {
+            p.forget();
+        }
+        let want = 1 + extra;
         // Armed before claiming, so a wakeup that lands while we claim is not lost.
         let woken = notify.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let jobs = match shared.store.claim(claim_for(&shared, &q)).await {
+        let jobs = match shared.store.claim(claim_for(shared, q, want as u32)).await {
             Ok(j) => {
                 backoff = Duration::from_millis(100);
                 j
             }
             Err(e) => {
-                drop(first);
-                hand.add_permits(q.batch_size as usize);
+                hand.add_permits(want);
                 bump(&shared.metrics.db_errors, 1);
                 tracing::warn!(event = "queue_unavailable", queue = %q.queue, error = %mask_email(&e.to_string()),
                     retry_in_ms = backoff.as_millis() as u64, "cannot claim jobs; backing off");
-                if !sleep_or_cancel(backoff, &cancel).await {
+                if !sleep_or_cancel(backoff, cancel).await {
                     break;
                 }
                 backoff = (backoff * 2).min(MAX_OUTAGE_BACKOFF);
                 continue;
             }
         };
-        hand.add_permits(q.batch_size as usize - jobs.len().min(q.batch_size as usize));
+        hand.add_permits(want - jobs.len().min(want));
         if jobs.is_empty() {
-            drop(first);
             match shared.store.pause_reason(q.queue.clone(), q.task.clone()).await {
                 Ok(Some(p)) => {
                     let skipped = shared.skip(&q.task);
-                    log_skip(&shared, &q.task, &pause_text(&p), skipped);
+                    log_skip(shared, &q.task, &pause_text(&p), skipped);
                 }
                 _ => {
                     bump(&shared.metrics.empty_runs, 1);
@@ -153,32 +213,55 @@ pub(crate) async fn run(
         }
         bump(&shared.metrics.claimed, jobs.len() as u64);
         let skipped = shared.take_skipped(&q.task);
-        log_claimed(&q, jobs.len(), skipped);
-        // Held (and so heartbeated) from the moment of the claim, not from their start.
-        let held: Vec<(Job, CancellationToken, HandSlot)> = jobs
-            .into_iter()
-            .filter_map(|j| {
-                let lease = j.lease()?;
-                Some((j, shared.hold(lease), HandSlot(hand.clone())))
-            })
-            .collect();
-        let mut permit = Some(first);
-        let mut held = held.into_iter();
-        while let Some((job, token, slot)) = held.next() {
-            let p = match permit.take() {
-                Some(p) => p,
-                None => tokio::select! {
-                    p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-                    _ = cancel.cancelled() => {
-                        // Claimed but never started: give them back for another worker now.
-                        for (j, _, _) in std::iter::once((job, token, slot)).chain(held.by_ref()) {
-                            if let Some(l) = j.lease() { shared.give_back(l); }
-                        }
-                        break;
-                    }
-                },
-            };
-            start(&shared, job, token, slot, p, &done_tx, &tracker);
+        log_claimed(q, jobs.len(), skipped);
+        for j in jobs {
+            // Held (and so heartbeated) from the moment of the claim, not from their start.
+            let Some(lease) = j.lease() else { continue };
+            let claimed = (j, shared.hold(lease), HandSlot(hand.clone()));
+            local.waiting.fetch_add(1, Ordering::AcqRel);
+            if let Err(mpsc::error::SendError((j, _, _))) = tx.send(claimed) {
+                // The starter stopped (shutdown): give the job back for another worker now.
+                local.waiting.fetch_sub(1, Ordering::AcqRel);
+                if let Some(l) = j.lease() {
+                    shared.give_back(l);
+                }
+            }
+        }
+    }
+}
+
+/// Starts claimed jobs as run slots free up; on shutdown, gives back the ones never started.
+async fn start_jobs(
+    shared: &Arc<Shared>,
+    q: &QueueSettings,
+    local: &LocalQueue,
+    mut rx: mpsc::UnboundedReceiver<Claimed>,
+    done_tx: &mpsc::UnboundedSender<Pending>,
+    tracker: &TaskTracker,
+    cancel: &CancellationToken,
+) {
+    let slots = Arc::new(Semaphore::new(q.concurrency as usize));
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = cancel.cancelled() => break,
+        };
+        let next = tokio::select! {
+            j = rx.recv() => j,
+            _ = cancel.cancelled() => break,
+        };
+        let Some((job, token, slot)) = next else { break };
+        if local.waiting.fetch_sub(1, Ordering::AcqRel) - 1 <= low_water(q) {
+            local.low.notify_one();
+        }
+        start(shared, job, token, slot, permit, done_tx, tracker);
+    }
+    // Claimed but never started: give them back for another worker now.
+    rx.close();
+    while let Some((j, _, _)) = rx.recv().await {
+        local.waiting.fetch_sub(1, Ordering::AcqRel);
+        if let Some(l) = j.lease() {
+            shared.give_back(l);
         }
     }
 }

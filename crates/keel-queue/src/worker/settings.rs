@@ -15,9 +15,17 @@ pub struct QueueSettings {
     pub task: String,
     /// Handlers running at once.
     pub concurrency: u32,
-    /// Jobs claimed per round trip; a loop claims again while fewer than `concurrency` of
-    /// its jobs are in hand.
+    /// Most jobs claimed per round trip. A loop claims again when its local queue of claimed,
+    /// not yet started jobs is down to half of this, and never more than the room left in
+    /// hand (`concurrency + 2 × batch_size + 256` jobs claimed and not yet durably finished).
     pub batch_size: u32,
+}
+
+/// The claim batch when `<TASK>_CRON_BATCH_SIZE` is unset: it follows the concurrency, so a
+/// user who raises only the concurrency gets most of the throughput, and never drops under
+/// the seeds' default (`floor`: 5, or 10 for webhooks) at low concurrency.
+pub fn batch_for_concurrency(concurrency: u32, floor: u32) -> u32 {
+    concurrency.max(floor)
 }
 
 impl QueueSettings {
@@ -93,9 +101,10 @@ pub fn default_worker_id() -> String {
 
 impl WorkerSettings {
     /// Reads `KEEL_WORKER_QUEUES` (default `default,webhooks`), per-queue sizing
-    /// (`BACKGROUND_JOB_CRON_BATCH_SIZE`=5, `BACKGROUND_JOB_CRON_CONCURRENCY`=1,
-    /// `WEBHOOK_DELIVERY_CRON_BATCH_SIZE`=10, `WEBHOOK_DELIVERY_CRON_CONCURRENCY`=1,
-    /// `<TASK>_CRON_BATCH_SIZE` / `<TASK>_CRON_CONCURRENCY` for other queues), and
+    /// (`BACKGROUND_JOB_CRON_CONCURRENCY`=1, `BACKGROUND_JOB_CRON_BATCH_SIZE`: unset, the
+    /// concurrency but at least 5 (see [`batch_for_concurrency`]), set, the cap;
+    /// `WEBHOOK_DELIVERY_CRON_CONCURRENCY`=1, `WEBHOOK_DELIVERY_CRON_BATCH_SIZE` likewise with
+    /// at least 10; `<TASK>_CRON_BATCH_SIZE` / `<TASK>_CRON_CONCURRENCY` for other queues), and
     /// `KEEL_WORKER_ID`, `KEEL_JOB_LEASE` (30s), `KEEL_WORKER_POLL_INTERVAL`,
     /// `KEEL_JOB_RESCUE_INTERVAL` (5s), `KEEL_WORKER_SHUTDOWN_GRACE` (30s),
     /// `KEEL_JOB_RETENTION` (7d), `KEEL_CRON_RUN_RETENTION` (30d),
@@ -115,11 +124,16 @@ impl WorkerSettings {
                 "webhooks" => "webhook_delivery".to_owned(),
                 other => other.to_owned(),
             };
-            let default_batch = if task == "webhook_delivery" { 10 } else { 5 };
+            let floor = if task == "webhook_delivery" { 10 } else { 5 };
             let prefix = env_name(&task);
-            let batch = r.int_in(&format!("{prefix}_CRON_BATCH_SIZE"), default_batch, 1, 10_000);
-            let conc = r.int_in(&format!("{prefix}_CRON_CONCURRENCY"), 1, 1, 1_024);
-            queues.push(QueueSettings::new(q, &task, conc as u32, batch as u32));
+            let conc = r.int_in(&format!("{prefix}_CRON_CONCURRENCY"), 1, 1, 1_024) as u32;
+            // Unset: follows the concurrency. Set: the cap, whatever the concurrency.
+            let batch_var = format!("{prefix}_CRON_BATCH_SIZE");
+            let batch = match r.raw(&batch_var) {
+                Some(_) => r.int_in(&batch_var, u64::from(floor), 1, 10_000) as u32,
+                None => batch_for_concurrency(conc, floor),
+            };
+            queues.push(QueueSettings::new(q, &task, conc, batch));
         }
         if queues.is_empty() {
             r.problem("KEEL_WORKER_QUEUES", "names no queue; list at least one, like default,webhooks");

@@ -22,6 +22,7 @@ backend_tests!(
     claim_orders_by_priority_then_run_at_then_id,
     concurrent_claimers_never_share_a_job,
     stale_token_cannot_finish_a_rescued_job,
+    a_claim_lost_in_a_server_crash_never_lends_its_token_again,
     heartbeat_extends_the_lease,
     retries_back_off_then_dead_letter,
     permanent_and_unprocessable_failures,
@@ -461,4 +462,39 @@ async fn heartbeats_and_finishes_on_overlapping_jobs_never_deadlock() {
         t.await.unwrap().unwrap();
     }
     assert_eq!(f.store.snapshot().await.unwrap().counts.completed, 2000);
+}
+
+/// PostgreSQL claims commit without waiting for the WAL flush, so a server crash can lose one:
+/// the row is back as it was before the claim, while the worker still holds the claim's token.
+/// The next claim must not hand out that token again, or the old holder's retried finish
+/// would be accepted for the new holder's run.
+async fn a_claim_lost_in_a_server_crash_never_lends_its_token_again(t: TestDb) {
+    let f = fixture(t);
+    let Db::Postgres(pool) = &f.t.db else {
+        // SQLite lives on the worker's machine: whatever loses its last commits (power loss)
+        // takes the worker down too, so no old holder survives to retry a finish.
+        return;
+    };
+    let id = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap()).await.unwrap().id();
+    let lost = claim_all(&f.store, "default", 1).await[0].lease().unwrap();
+    // The crash: recovery leaves the row as before the claim (pending, token 0).
+    sqlx::query(
+        "UPDATE keel_jobs SET state = 'pending', attempt = 0, lease_seq = 0, lease_expires_at = NULL, \
+         locked_by = NULL, started_at = NULL WHERE id = $1",
+    )
+    .bind(id.as_uuid())
+    .execute(pool)
+    .await
+    .unwrap();
+    let again = claim_all(&f.store, "default", 1).await[0].lease().unwrap();
+    assert_ne!(again.token, lost.token, "a token handed out before the crash is never handed out again");
+    assert_eq!(
+        f.store.finish(vec![Finish { lease: lost, outcome: Outcome::Completed }]).await.unwrap(),
+        vec![Finished::Stale],
+        "the old holder's retried finish is refused"
+    );
+    assert_eq!(
+        f.store.finish(vec![Finish { lease: again, outcome: Outcome::Completed }]).await.unwrap(),
+        vec![Finished::Accepted(JobState::Completed)]
+    );
 }

@@ -223,9 +223,13 @@ async fn graceful_shutdown_lets_in_flight_jobs_finish(t: TestDb) {
     let late = f.store.enqueue(NewJob::new("hold", &json!({})).unwrap()).await.unwrap().id();
     go.notify_one();
     let report = within("the worker to drain", run).await.unwrap().unwrap();
-    assert_eq!(report.released_at_shutdown, 0);
+    // The claimer prefetches while the run slot is busy, so a claim already in flight when
+    // the stop lands (on SQLite it can wait for the write lock behind the late enqueue) may
+    // take the late job; it is handed straight back, never started, its attempt restored.
+    assert!(report.released_at_shutdown <= 1, "{}", report.released_at_shutdown);
     assert_eq!(f.store.get(id).await.unwrap().unwrap().state, JobState::Completed);
-    assert_eq!(f.store.get(late).await.unwrap().unwrap().state, JobState::Pending);
+    let late = f.store.get(late).await.unwrap().unwrap();
+    assert_eq!((late.state, late.attempt), (JobState::Pending, 0));
 }
 
 async fn shutdown_deadline_releases_leases(t: TestDb) {

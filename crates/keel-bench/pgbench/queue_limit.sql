@@ -1,0 +1,17 @@
+-- The least PostgreSQL work a queued job needs, for `pgbench -f` against a keel_jobs table
+-- (same columns, indexes and settings as keel-queue's migrations) prefilled with pending jobs:
+-- one batched claim (SKIP LOCKED, a fenced lease) and one batched, durable finish, each its
+-- own transaction, 128 jobs per batch. Each client stands for one worker's claim loop and
+-- completer; its claims carry its client id so the finish touches only its own jobs.
+\set worker :client_id
+WITH next AS (
+  SELECT id FROM keel_jobs
+  WHERE queue = 'default' AND state IN ('pending', 'retrying') AND run_at <= now()
+  ORDER BY priority, run_at, id
+  LIMIT 128
+  FOR UPDATE SKIP LOCKED)
+UPDATE keel_jobs j SET state = 'processing', attempt = j.attempt + 1, lease_seq = j.lease_seq + 1,
+    lease_expires_at = now() + interval '30 seconds', locked_by = 'w' || :worker, started_at = now(), updated_at = now()
+FROM next WHERE j.id = next.id;
+UPDATE keel_jobs SET state = 'completed', finished_at = now(), updated_at = now(), lease_expires_at = NULL
+WHERE state = 'processing' AND locked_by = 'w' || :worker;

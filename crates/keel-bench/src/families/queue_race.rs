@@ -1,0 +1,246 @@
+//! The queue family's side-by-side burn-down, timed as users see it: 50,000 no-op jobs
+//! prefilled in a fresh database, `VACUUM ANALYZE` and `CHECKPOINT`, then one worker started;
+//! the clock runs from the worker's start until a count in the database shows every job done.
+//! Keel (batch 128, and batch unset so it follows the concurrency), graphile-worker 0.18,
+//! pg-boss 12 and the PostgreSQL limit (pgbench running the least work per job, batched, on
+//! the same table) take turns (the order rotates each round), so a slow moment on this shared
+//! machine falls on every system alike; medians of the rounds.
+
+use super::queue_node::{self, NodeEnv, NodePeer, GRAPHILE, PGBOSS};
+use crate::report::{median, Row};
+use crate::scratch::ScratchPg;
+use keel_queue::{CancellationToken, KindOptions, QueueSettings, Registry, Worker, WorkerSettings};
+use sqlx::Connection;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const JOBS: u64 = 50_000;
+/// 1 while a job is left to run or to finish, 0 once none is; served by the claim and rescue
+/// partial indexes, so polling it stays cheap (see `NodePeer::remaining_sql`).
+const KEEL_REMAINING: &str = "SELECT count(*) FROM (SELECT 1 FROM keel_jobs \
+     WHERE state IN ('pending', 'retrying', 'processing') LIMIT 1) AS left_over";
+const ROUNDS: usize = 3;
+const CONCURRENCY: [u32; 2] = [8, 32];
+/// How often the database is asked whether a job is left, once the handler has run them all:
+/// the rounding is under 1% of a run of several seconds.
+const POLL: Duration = Duration::from_millis(5);
+/// A run that has not drained by then is reported as an error, not a figure.
+const DEADLINE: Duration = Duration::from_secs(300);
+
+/// Keel's claim batch in the tuned runs, as in the issue's first measurement.
+const TUNED_BATCH: u32 = 128;
+/// Jobs per transaction in the pgbench limit script (`pgbench/queue_limit.sql`); its 2
+/// clients stand for one worker's claim loop and completer, one core each.
+const LIMIT_BATCH: u64 = 128;
+const LIMIT_CLIENTS: u64 = 2;
+
+#[derive(Clone, Copy)]
+enum System {
+    /// Keel with `BATCH_SIZE` set to the tuned batch.
+    Keel,
+    /// Keel with only the concurrency set: the batch follows it (the shipped rule).
+    KeelConcurrencyOnly,
+    Node(NodePeer),
+    /// What PostgreSQL does with the least work per job, from pgbench.
+    Limit,
+}
+
+impl System {
+    fn label(self) -> &'static str {
+        match self {
+            System::Keel => "keel (batch 128)",
+            System::KeelConcurrencyOnly => "keel (batch unset: follows concurrency)",
+            System::Node(p) => p.name,
+            System::Limit => "PostgreSQL limit (pgbench: batched claim + finish, 2 clients)",
+        }
+    }
+}
+
+pub(crate) async fn run() -> Result<Vec<Row>, String> {
+    let node = NodeEnv::ensure().await?;
+    let systems =
+        [System::Keel, System::Node(GRAPHILE), System::KeelConcurrencyOnly, System::Node(PGBOSS), System::Limit];
+    let mut rows = Vec::new();
+    for c in CONCURRENCY {
+        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];
+        for round in 0..ROUNDS {
+            for k in 0..systems.len() {
+                let i = (k + round) % systems.len();
+                eprintln!("queue/race: c{c} round {round}: {}", systems[i].label());
+                rates[i].push(one(&node, systems[i], c).await?);
+                eprintln!("  {:.0} jobs/s", rates[i].last().copied().unwrap_or_default());
+            }
+        }
+        let m: Vec<f64> = rates.iter().map(|r| median(r.clone())).collect();
+        let case = format!("postgres/burn_start_to_done_50k_c{c}");
+        let goal = "≥ 1.5 × graphile-worker";
+        rows.push(Row::new(&case, "jobs_per_s", m[0], "higher").vs(GRAPHILE.name, m[1]).target(goal));
+        rows.push(Row::new(&case, "jobs_per_s", m[0], "higher").vs(PGBOSS.name, m[3]).target("-"));
+        rows.push(
+            Row::new(&case, "jobs_per_s", m[0], "higher")
+                .vs(System::Limit.label(), m[4])
+                .target("fraction of the limit"),
+        );
+        rows.push(
+            Row::new(format!("{case}_batch_unset"), "jobs_per_s", m[2], "higher").vs(GRAPHILE.name, m[1]).target(goal),
+        );
+    }
+    Ok(rows)
+}
+
+/// One timed run in a database of its own.
+async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<f64, String> {
+    let schemas: &[&keel_storage::Schema] = match system {
+        System::Node(_) => &[],
+        _ => &[&keel_queue::SCHEMA],
+    };
+    let scratch = ScratchPg::create("queue_race", schemas).await?;
+    let url = scratch.url();
+    let result = async {
+        let mut conn = sqlx::PgConnection::connect(&url).await.map_err(|e| e.to_string())?;
+        // The poll should find the first unfinished row through an index, not walk the
+        // finished (or deleted) rows ahead of it in the heap on every call.
+        sqlx::query("SET enable_seqscan = off").execute(&mut conn).await.map_err(|e| e.to_string())?;
+        let remaining = match system {
+            System::Node(p) => {
+                node.setup(p, &url).await?;
+                node.fill(p, &url, JOBS).await?;
+                p.remaining_sql
+            }
+            _ => {
+                fill_keel(&scratch).await?;
+                KEEL_REMAINING
+            }
+        };
+        let left: i64 = sqlx::query_scalar(remaining).fetch_one(&mut conn).await.map_err(|e| e.to_string())?;
+        if left != 1 {
+            return Err(format!("{}: the prefill left nothing to do", system.label()));
+        }
+        for q in ["VACUUM ANALYZE", "CHECKPOINT"] {
+            sqlx::query(q).execute(&mut conn).await.map_err(|e| e.to_string())?;
+        }
+        match system {
+            System::Keel | System::KeelConcurrencyOnly => {
+                let batch = matches!(system, System::Keel).then_some(TUNED_BATCH);
+                let store = keel_queue::open(scratch.db.clone());
+                let mut reg = Registry::new();
+                let (ran_tx, ran_rx) = tokio::sync::oneshot::channel::<()>();
+                let ran = Arc::new((AtomicU64::new(0), std::sync::Mutex::new(Some(ran_tx))));
+                let r = ran.clone();
+                reg.register_json("bench.noop", KindOptions::default(), move |_, _| {
+                    if r.0.fetch_add(1, Ordering::Relaxed) + 1 == JOBS {
+                        if let Some(tx) = r.1.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    async { Ok(()) }
+                })
+                .map_err(|e| e.to_string())?;
+                let worker = Arc::new(Worker::new(store, reg, settings(concurrency, batch)));
+                let cancel = CancellationToken::new();
+                let t = Instant::now();
+                let run = tokio::spawn({
+                    let (w, c) = (worker.clone(), cancel.clone());
+                    async move { w.run(c).await }
+                });
+                let drained = drain(&mut conn, remaining, t, ran_rx).await;
+                cancel.cancel();
+                run.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+                let done: i64 = sqlx::query_scalar("SELECT count(*) FROM keel_jobs WHERE state = 'completed'")
+                    .fetch_one(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if done != JOBS as i64 {
+                    return Err(format!("{}: {done} of {JOBS} jobs completed", system.label()));
+                }
+                drained.map(|d| (d, JOBS))
+            }
+            System::Node(p) => {
+                let (child, ran) = node.start(p, &url, concurrency, JOBS).await?;
+                let t = Instant::now();
+                let drained = drain(&mut conn, remaining, t, ran).await;
+                queue_node::stop(child).await;
+                drained.map(|d| (d, JOBS))
+            }
+            System::Limit => {
+                // Every transaction takes a full batch while whole batches remain.
+                let per_client = JOBS / LIMIT_BATCH / LIMIT_CLIENTS;
+                let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pgbench/queue_limit.sql");
+                let t = Instant::now();
+                let out = tokio::process::Command::new("pgbench")
+                    .args(["-n", "-c", &LIMIT_CLIENTS.to_string(), "-j", &LIMIT_CLIENTS.to_string()])
+                    .args(["-t", &per_client.to_string(), "-f"])
+                    .arg(script)
+                    .arg(&url)
+                    .output()
+                    .await
+                    .map_err(|e| format!("pgbench: {e} (install postgresql-client)"))?;
+                let elapsed = t.elapsed();
+                if !out.status.success() {
+                    return Err(format!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr)));
+                }
+                let done: i64 = sqlx::query_scalar("SELECT count(*) FROM keel_jobs WHERE state = 'completed'")
+                    .fetch_one(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok((elapsed, done as u64))
+            }
+        }
+    }
+    .await;
+    scratch.drop_db().await;
+    result.map(|(elapsed, jobs)| jobs as f64 / elapsed.as_secs_f64())
+}
+
+/// Waits until the handler has run every job (`ran`), then polls `remaining` until it says
+/// zero; the time since `t` when it first does. Polling only from then on keeps the poll's
+/// own cost out of the run: on a table full of just-finished rows a probe walks dead index
+/// entries, and probing every 20 ms throughout cost PostgreSQL more than the queue did.
+async fn drain(
+    conn: &mut sqlx::PgConnection,
+    remaining: &str,
+    t: Instant,
+    ran: tokio::sync::oneshot::Receiver<()>,
+) -> Result<Duration, String> {
+    match tokio::time::timeout(DEADLINE, ran).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return Err("the worker stopped before running every job".into()),
+        Err(_) => return Err(format!("the handler had not run every job after {DEADLINE:?}")),
+    }
+    loop {
+        let left: i64 = sqlx::query_scalar(remaining).fetch_one(&mut *conn).await.map_err(|e| e.to_string())?;
+        if left == 0 {
+            return Ok(t.elapsed());
+        }
+        if t.elapsed() > DEADLINE {
+            return Err(format!("{left} jobs still not done after {DEADLINE:?}"));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn fill_keel(scratch: &ScratchPg) -> Result<(), String> {
+    let store = keel_queue::open(scratch.db.clone());
+    let mut i = 0;
+    while i < JOBS {
+        let end = (i + 1_000).min(JOBS);
+        let jobs = (i..end)
+            .map(|n| keel_queue::NewJob::new("bench.noop", &serde_json::json!({ "i": n })))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        store.enqueue_many(jobs).await.map_err(|e| e.to_string())?;
+        i = end;
+    }
+    Ok(())
+}
+
+fn settings(concurrency: u32, batch: Option<u32>) -> WorkerSettings {
+    let batch = batch.unwrap_or_else(|| keel_queue::batch_for_concurrency(concurrency, 5));
+    WorkerSettings {
+        worker_id: "bench".into(),
+        queues: vec![QueueSettings::new("default", "background_job", concurrency, batch)],
+        shutdown_grace: Duration::from_secs(60),
+        ..WorkerSettings::default()
+    }
+}
