@@ -14,6 +14,7 @@ pub(crate) fn ci() -> anyhow::Result<()> {
     step("clippy", clippy)?;
     doc()?;
     test()?;
+    crate::browser::browser()?;
     crate::schemathesis::schemathesis()?;
     deny()?;
     eprintln!("\nxtask ci: all green");

@@ -141,7 +141,7 @@ fn month_of(secs: u64) -> (i64, u32) {
 
 /// Builds keel-api and keel-ops (debug; a no-op after `cargo test`) and returns their paths as
 /// cargo reports them, so `CARGO_TARGET_DIR` and `build.target-dir` are honoured.
-fn build_binaries() -> anyhow::Result<(PathBuf, PathBuf)> {
+pub(crate) fn build_binaries() -> anyhow::Result<(PathBuf, PathBuf)> {
     let mut c = cargo();
     c.args(["build", "--locked", "-p", "keel-api", "-p", "keel-ops", "--message-format=json-render-diagnostics"]);
     c.stderr(Stdio::inherit());
@@ -210,7 +210,7 @@ fn ops_json(ops: &Path, db: &str, args: &[&str]) -> anyhow::Result<String> {
 }
 
 /// The caller's own Keel settings (a production `KEEL_ENV`, a Postgres URL) must not leak in.
-fn clean_env(c: &mut Command) -> &mut Command {
+pub(crate) fn clean_env(c: &mut Command) -> &mut Command {
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy();
         if k.starts_with("KEEL_") || k == "DATABASE_URL" || k == "INTERNAL_API_SECRET" || k == "RUST_LOG" {

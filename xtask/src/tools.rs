@@ -10,6 +10,10 @@ use std::process::Command;
 
 /// The schemathesis release `cargo xtask schemathesis` is written against (its CLI flags).
 pub(crate) const SCHEMATHESIS: &str = "4.32.5";
+/// The Playwright and pytest releases the browser tests are written against. Playwright's wheel
+/// carries its driver; no browser is downloaded (the tests launch Debian's Chromium).
+pub(crate) const PLAYWRIGHT: &str = "1.65.3";
+pub(crate) const PYTEST: &str = "9.2.0";
 /// The cargo-deny releases whose `deny.toml` format and checks CI uses.
 const CARGO_DENY: &str = "^0.20";
 
@@ -115,6 +119,31 @@ pub(crate) fn schemathesis() -> anyhow::Result<PathBuf> {
         }
         other => bail!("schemathesis {SCHEMATHESIS} was installed but {} reports {other:?}", python.display()),
     }
+}
+
+/// Playwright and pytest at the pinned versions in the virtual environment; returns its Python.
+pub(crate) fn playwright() -> anyhow::Result<PathBuf> {
+    let python = venv_python()?;
+    let have = |pkg: &str, want: &str| {
+        Command::new(&python)
+            .args(["-c", &format!("import importlib.metadata as m; print(m.version('{pkg}'))")])
+            .output()
+            .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == want)
+    };
+    if have("playwright", PLAYWRIGHT) && have("pytest", PYTEST) {
+        return Ok(python);
+    }
+    let mut pip = Command::new(&python);
+    pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]);
+    pip.arg(format!("playwright=={PLAYWRIGHT}")).arg(format!("pytest=={PYTEST}"));
+    step(&format!("install playwright {PLAYWRIGHT} and pytest {PYTEST} into {}", venv_dir().display()), pip)?;
+    if !(have("playwright", PLAYWRIGHT) && have("pytest", PYTEST)) {
+        bail!(
+            "playwright {PLAYWRIGHT} and pytest {PYTEST} were installed but {} does not report them",
+            python.display()
+        );
+    }
+    Ok(python)
 }
 
 fn installed_version(python: &Path) -> Option<String> {

@@ -9,6 +9,7 @@ mod auth;
 pub mod bench;
 mod cache;
 mod config;
+mod console;
 mod error;
 mod extract;
 mod middleware;

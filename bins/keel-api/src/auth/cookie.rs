@@ -154,4 +154,19 @@ mod tests {
         assert!(s.set_cookie(&token, &user, 60).contains("HttpOnly"));
         assert!(SessionSigner::new(None, true).set_cookie(&token, &user, 60).contains("; Secure"));
     }
+
+    #[test]
+    fn csrf_tokens_are_per_session_and_per_key() {
+        let s = SessionSigner::new(Some("x".repeat(40).as_str()), false);
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        let ta = s.csrf_token(&a);
+        assert!(s.csrf_matches(&a, &ta));
+        assert!(!s.csrf_matches(&b, &ta), "another session's token is refused");
+        assert!(!s.csrf_matches(&a, ""));
+        assert!(!s.csrf_matches(&a, "not hex"));
+        assert!(!s.csrf_matches(&a, &ta[..62]));
+        assert_ne!(ta, s.encode(&a, &UserId::generate()).rsplit('.').next().unwrap(), "not the cookie's MAC");
+        let s2 = SessionSigner::new(Some("y".repeat(40).as_str()), false);
+        assert!(!s2.csrf_matches(&a, &ta), "another key refuses it");
+    }
 }

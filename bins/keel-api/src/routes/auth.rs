@@ -61,7 +61,28 @@ pub(crate) async fn sign_in(
     State(state): State<AppState>,
     AppJson(body): AppJson<SignIn>,
 ) -> Result<Response, ApiError> {
-    let email = Email::parse(&body.email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
+    let started = start_session(&state, &body.email, &body.password).await?;
+    let mut res = Json(SignedIn { user_id: started.user, active_org_id: started.org, expires_at: started.expires_at })
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&started.cookie) {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(res)
+}
+
+/// A session opened by [`start_session`], with the `Set-Cookie` value that carries it.
+pub(crate) struct StartedSession {
+    pub(crate) user: keel_ids::UserId,
+    pub(crate) org: Option<keel_ids::OrgId>,
+    pub(crate) expires_at: chrono::DateTime<chrono::Utc>,
+    pub(crate) cookie: String,
+}
+
+/// The whole of sign-in (address check, per-account throttle, password, session, cookie)
+/// under `KEEL_SIGN_IN_TIMEOUT`: `/api/auth/sign-in` and the console's sign-in form share it,
+/// so both give the same session cookie under the same rules.
+pub(crate) async fn start_session(state: &AppState, email: &str, password: &str) -> Result<StartedSession, ApiError> {
+    let email = Email::parse(email).map_err(|e| ApiError::invalid("email", e.to_string()))?;
     let budget = state.config.sign_in_timeout;
     let throttle = &state.limits.sign_in_failures;
     let work = async {
@@ -80,9 +101,7 @@ pub(crate) async fn sign_in(
                 ));
             }
         }
-        let Some(user) =
-            state.tenancy.authenticate(&email, &body.password).await.map_err(crate::error::from_tenancy)?
-        else {
+        let Some(user) = state.tenancy.authenticate(&email, password).await.map_err(crate::error::from_tenancy)? else {
             tracing::info!(email = %email, "sign-in refused");
             throttle.failed(&email, &attempt);
             return Err(ApiError::unauthorized("email or password is wrong"));
@@ -110,11 +129,7 @@ pub(crate) async fn sign_in(
         }
     };
     let cookie = state.session_signer.set_cookie(&session.token, &user, state.config.session_ttl.as_secs() as i64);
-    let mut res = Json(SignedIn { user_id: user, active_org_id: org, expires_at: session.expires_at }).into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        res.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    Ok(res)
+    Ok(StartedSession { user, org, expires_at: session.expires_at, cookie })
 }
 
 /// 429 problem+json with `Retry-After` (whole seconds, rounded up).

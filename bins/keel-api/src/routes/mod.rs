@@ -33,6 +33,7 @@ mod recovery;
 pub(crate) mod schema;
 mod telemetry;
 
+pub(crate) use auth::start_session;
 pub use health::is_internal_caller;
 pub(crate) use health::with_queue_section;
 pub(crate) use invoices::list_for as invoice_list_for;
@@ -88,6 +89,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(admin)
         .merge(public)
         .merge(ingest)
+        .merge(crate::console::router(&state))
         .merge(crate::ops::routes::router(&state))
         .route("/api/telemetry/config", get(telemetry::config))
         .route("/api/health/live", get(health::live))

@@ -6,6 +6,7 @@ const SCHEMAS: &[&keel_storage::Schema] = keel_api::SCHEMAS;
 mod basics;
 mod budget;
 mod connections;
+mod console;
 mod disk_full;
 mod edge;
 mod fixture;

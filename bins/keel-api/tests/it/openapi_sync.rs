@@ -1,8 +1,12 @@
 //! The OpenAPI document covers every route the router serves: each `.route(...)` in keel-api's
-//! sources (`src/routes/mod.rs` and any module merged into the router, such as `src/ops/` or
-//! `src/console/`) with its methods must be an operation of the derived document
+//! sources (`src/routes/mod.rs` and any module merged into the router, such as `src/ops/`)
+//! with its methods must be an operation of the derived document
 //! (`keel_api::operations()`, read from `ApiDoc`'s paths). The other direction, every documented
 //! operation is served, is checked by requesting each one (`invoices::openapi_lists_every_served_route`).
+//!
+//! The one explicit exemption: the operator console's HTML pages (`src/console/mod.rs`, all
+//! under `/console`) are for browsers, not API clients, and are not in the document; their
+//! JSON twin `/api/ops/*` is.
 
 use std::collections::BTreeSet;
 
@@ -41,8 +45,9 @@ fn served_routes(source: &str) -> BTreeSet<(String, String)> {
 }
 
 /// Sources that mount routes outside the public API: the metrics listener (its own port,
-/// `KEEL_METRICS_BIND`) and the benchmark's bare mount of a documented handler.
-const NOT_THE_PUBLIC_ROUTER: &[&str] = &["src/routes/metrics.rs", "src/bench.rs"];
+/// `KEEL_METRICS_BIND`), the benchmark's bare mount of a documented handler, and the console's
+/// HTML pages (`console_pages_are_exempt_and_stay_under_console` below).
+const NOT_THE_PUBLIC_ROUTER: &[&str] = &["src/routes/metrics.rs", "src/bench.rs", "src/console/mod.rs"];
 
 fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -83,4 +88,15 @@ fn the_route_parser_sees_methods_and_ignores_preflights() {
         #[cfg(test)] .route("/probe", get(probe))"#;
     let got: Vec<_> = served_routes(src).into_iter().collect();
     assert_eq!(got, vec![("get".into(), "/a".into()), ("post".into(), "/a".into()), ("post".into(), "/b/{id}".into())]);
+}
+
+#[test]
+fn console_pages_are_exempt_and_stay_under_console() {
+    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/console/mod.rs")).unwrap();
+    let pages = served_routes(&src);
+    assert!(pages.len() >= 10, "the route parser found too few console routes: {pages:?}");
+    let outside: Vec<_> = pages.iter().filter(|(_, p)| !p.starts_with("/console")).collect();
+    assert!(outside.is_empty(), "only /console paths may skip the OpenAPI document: {outside:?}");
+    let listed: Vec<_> = keel_api::operations().into_iter().filter(|(_, p)| p.starts_with("/console")).collect();
+    assert!(listed.is_empty(), "HTML pages are not API operations: {listed:?}");
 }
