@@ -59,8 +59,8 @@ pub use seal::{redact_payload, JobKey, KeySettings, Keyring, SealError, Sensitiv
 pub use shared_snapshot::{SharedSnapshot, SnapshotResult};
 pub use snapshot::{QueueSnapshot, StateCounts};
 pub use store::{
-    open, open_sealed, open_with, Claim, CronStore, Finish, Finished, JobFilter, JobStore, Outcome, PauseReason,
-    PgStore, RequeueReport, Rescued, SqliteStore, Store, StoreOptions,
+    open, open_sealed, open_with, Claim, ClaimCursor, CronStore, Finish, Finished, JobFilter, JobStore, Outcome,
+    PauseReason, PgStore, RequeueReport, Rescued, SqliteStore, Store, StoreOptions,
 };
 pub use switches::{
     is_switch_name, kind_switch, task_switch, SwitchBoard, Switches, GLOBAL_SWITCHES, SWITCHES_FILE_VAR,

@@ -6,12 +6,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use tokio::sync::Notify;
 
 /// A signal that jobs may have become runnable; clones share it.
 #[derive(Debug, Clone, Default)]
-pub struct Wakeup(Arc<Notify>);
+pub struct Wakeup(Arc<Notify>, Arc<AtomicU64>);
 
 impl Wakeup {
     /// A fresh signal no one waits on yet.
@@ -21,7 +22,14 @@ impl Wakeup {
 
     /// Wakes every task waiting now (a task not yet waiting polls instead).
     pub fn wake(&self) {
+        self.1.fetch_add(1, Ordering::AcqRel);
         self.0.notify_waiters();
+    }
+
+    /// How many wakes so far: a claim loop that is not waiting compares it to tell whether
+    /// jobs may have become runnable since it last looked (see [`crate::Claim::after`]).
+    pub fn generation(&self) -> u64 {
+        self.1.load(Ordering::Acquire)
     }
 
     /// The shared notifier, for a waiter that arms `notified()` before checking for work.

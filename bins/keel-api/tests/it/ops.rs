@@ -63,6 +63,7 @@ pub(crate) async fn dead_job(
         limit: 1,
         lease: Duration::from_secs(30),
         worker: "test-worker".into(),
+        after: None,
     };
     let jobs = store.claim(claim).await.unwrap();
     assert_eq!(jobs[0].id, id);

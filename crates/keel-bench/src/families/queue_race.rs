@@ -47,6 +47,17 @@ enum System {
 }
 
 impl System {
+    /// The name `KEEL_BENCH_RACE_SYSTEMS` selects this system by.
+    fn key(self) -> &'static str {
+        match self {
+            System::Keel => "keel",
+            System::KeelConcurrencyOnly => "keel-unset",
+            System::Node(p) if p.name == GRAPHILE.name => "graphile",
+            System::Node(_) => "pgboss",
+            System::Limit => "limit",
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
             System::Keel => "keel (batch 128)",
@@ -61,12 +72,17 @@ pub(crate) async fn run() -> Result<Vec<Row>, String> {
     let node = NodeEnv::ensure().await?;
     let systems =
         [System::Keel, System::Node(GRAPHILE), System::KeelConcurrencyOnly, System::Node(PGBOSS), System::Limit];
+    let only = only_systems()?;
     let mut rows = Vec::new();
     for c in CONCURRENCY {
         let mut rates: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];
         for round in 0..ROUNDS {
             for k in 0..systems.len() {
                 let i = (k + round) % systems.len();
+                if !only.as_ref().is_none_or(|o| o.contains(&systems[i].key())) {
+                    rates[i].push(f64::NAN);
+                    continue;
+                }
                 eprintln!("queue/race: c{c} round {round}: {}", systems[i].label());
                 rates[i].push(one(&node, systems[i], c).await?);
                 eprintln!("  {:.0} jobs/s", rates[i].last().copied().unwrap_or_default());
@@ -87,6 +103,24 @@ pub(crate) async fn run() -> Result<Vec<Row>, String> {
         );
     }
     Ok(rows)
+}
+
+/// `KEEL_BENCH_RACE_SYSTEMS=keel,graphile` runs only those systems (for profiling one of
+/// them; the table then shows NaN for the others). Unset: all of them.
+fn only_systems() -> Result<Option<Vec<&'static str>>, String> {
+    const ALL: [&str; 5] = ["keel", "keel-unset", "graphile", "pgboss", "limit"];
+    let Ok(v) = std::env::var("KEEL_BENCH_RACE_SYSTEMS") else { return Ok(None) };
+    v.split(',')
+        .map(|s| {
+            ALL.iter().find(|a| **a == s.trim()).copied().ok_or_else(|| {
+                format!(
+                    "KEEL_BENCH_RACE_SYSTEMS: unknown system {s:?}; use a comma-separated list of {}",
+                    ALL.join(", ")
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// One timed run in a database of its own.

@@ -325,10 +325,13 @@ impl PgStore {
     async fn claim_impl(&self, c: Claim) -> Result<Vec<Job>, QueueError> {
         let now = self.clock.now();
         let expires = crate::clock::plus(now, c.lease);
+        // Two statements, each cached with its own plan: with a cursor the index scan starts at
+        // it (a row comparison the claim index serves as its bound).
+        let after = if c.after.is_some() { "AND (priority, run_at, id) > ($7, $8, $9)" } else { "" };
         let sql = format!(
             "WITH next AS ( \
                SELECT id FROM keel_jobs \
-               WHERE queue = $1 AND state IN ('pending', 'retrying') AND run_at <= $2 \
+               WHERE queue = $1 AND state IN ('pending', 'retrying') AND run_at <= $2 {after} \
                  AND NOT EXISTS (SELECT 1 FROM keel_queue_pauses WHERE queue = $1) \
                  AND NOT EXISTS (SELECT 1 FROM keel_cron_pauses WHERE task IN ($5, 'all')) \
                  AND (SELECT set_config('synchronous_commit', 'off', true)) = 'off' \
@@ -341,15 +344,17 @@ impl PgStore {
              WHERE j.id = ANY(ARRAY(SELECT id FROM next)) \
              RETURNING {JOB_COLS}"
         );
-        let rows = sqlx::query(&sql)
+        let mut query = sqlx::query(&sql)
             .bind(&c.queue)
             .bind(now)
             .bind(i64::from(c.limit))
             .bind(expires)
             .bind(&c.task)
-            .bind(&c.worker)
-            .fetch_all(&self.pool)
-            .await?;
+            .bind(&c.worker);
+        if let Some(a) = c.after {
+            query = query.bind(a.priority).bind(a.run_at).bind(a.id.as_uuid());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>, _>>()?;
         jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
         Ok(jobs)

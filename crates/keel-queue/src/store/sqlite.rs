@@ -196,25 +196,29 @@ impl SqliteStore {
     async fn claim_impl(&self, c: Claim) -> Result<Vec<Job>, QueueError> {
         let now = self.clock.now();
         let mut tx = self.pool.begin_with(BEGIN).await?;
-        let rows = sqlx::query(&format!(
+        let after = if c.after.is_some() { "AND (priority, run_at, id) > (?7, ?8, ?9)" } else { "" };
+        let sql = format!(
             "UPDATE keel_jobs SET state = 'processing', attempt = attempt + 1, lease_seq = lease_seq + 1, \
                  lease_expires_at = ?1, locked_by = ?2, started_at = ?3, updated_at = ?3 \
              WHERE id IN ( \
                SELECT id FROM keel_jobs \
-               WHERE queue = ?4 AND state IN ('pending', 'retrying') AND run_at <= ?3 \
+               WHERE queue = ?4 AND state IN ('pending', 'retrying') AND run_at <= ?3 {after} \
                  AND NOT EXISTS (SELECT 1 FROM keel_queue_pauses WHERE queue = ?4) \
                  AND NOT EXISTS (SELECT 1 FROM keel_cron_pauses WHERE task IN (?5, 'all')) \
                ORDER BY priority, run_at, id LIMIT ?6) \
              RETURNING {JOB_COLS}"
-        ))
-        .bind(ms(plus(now, c.lease)))
-        .bind(&c.worker)
-        .bind(ms(now))
-        .bind(&c.queue)
-        .bind(&c.task)
-        .bind(i64::from(c.limit))
-        .fetch_all(&mut *tx)
-        .await?;
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(ms(plus(now, c.lease)))
+            .bind(&c.worker)
+            .bind(ms(now))
+            .bind(&c.queue)
+            .bind(&c.task)
+            .bind(i64::from(c.limit));
+        if let Some(a) = c.after {
+            query = query.bind(a.priority).bind(ms(a.run_at)).bind(a.id.to_string());
+        }
+        let rows = query.fetch_all(&mut *tx).await?;
         tx.commit().await?;
         let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>, _>>()?;
         jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));

@@ -9,7 +9,7 @@ use super::execute::{execute, Done};
 use super::metrics::bump;
 use super::shared::{HandSlot, LoopAlive, Shared};
 use super::QueueSettings;
-use crate::{Claim, Finish, Job, PauseReason};
+use crate::{Claim, ClaimCursor, Finish, Job, PauseReason};
 use keel_ids::mask_email;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -21,14 +21,49 @@ use tokio_util::task::TaskTracker;
 /// Backoff while the database is unreachable: doubles from 100 ms, capped at 30 s.
 pub(crate) const MAX_OUTAGE_BACKOFF: Duration = Duration::from_secs(30);
 
-/// A claim of up to `limit` jobs (at most the batch size) for the loop `q`.
-pub(crate) fn claim_for(shared: &Shared, q: &QueueSettings, limit: u32) -> Claim {
+/// A claim of up to `limit` jobs (at most the batch size) for the loop `q`, after `after`.
+pub(crate) fn claim_for(shared: &Shared, q: &QueueSettings, limit: u32, after: Option<ClaimCursor>) -> Claim {
     Claim {
         queue: q.queue.clone(),
         task: q.task.clone(),
         limit: limit.clamp(1, q.batch_size),
         lease: shared.settings.lease,
         worker: shared.settings.worker_id.clone(),
+        after,
+    }
+}
+
+/// Where the claim loop resumes (see [`Claim::after`]): the last job it claimed, kept while
+/// no wakeup has come, the last claim was full, and the poll interval has not passed since
+/// the loop last claimed from the start.
+struct Resume {
+    at: Option<ClaimCursor>,
+    /// The wakeup generation and the time when the loop last claimed from the start.
+    generation: u64,
+    since: tokio::time::Instant,
+}
+
+impl Resume {
+    fn new() -> Self {
+        Self { at: None, generation: 0, since: tokio::time::Instant::now() }
+    }
+
+    /// The cursor for the next claim, `None` once something may sort before it.
+    fn cursor(&mut self, generation: u64, poll: Duration) -> Option<ClaimCursor> {
+        if self.at.is_some() && (generation != self.generation || self.since.elapsed() >= poll) {
+            self.at = None;
+        }
+        self.at
+    }
+
+    /// After a claim asked for `want` jobs at `generation` and got `jobs`.
+    fn claimed(&mut self, generation: u64, want: usize, jobs: &[Job]) {
+        if self.at.is_none() {
+            self.generation = generation;
+            self.since = tokio::time::Instant::now();
+        }
+        // A short claim reached the end after the cursor: the next one starts over.
+        self.at = if jobs.len() < want { None } else { jobs.last().map(ClaimCursor::of) };
     }
 }
 
@@ -80,12 +115,15 @@ async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> bool {
     }
 }
 
-/// Finishes that may wait for the completer before a loop stops claiming: a few flushes'
-/// worth at full speed. With only a batch or two of room, a small batch (the default follows
-/// the concurrency) stalled the loop on every commit: at concurrency 8 it drained a backlog at
-/// about 1,000 jobs/s. Far below a flush's 1,000 finishes and a lease's 30 s, so a backlog
-/// of unwritten finishes still cannot outlast a lease.
-const FINISH_ROOM: u32 = 256;
+/// Finishes that may wait for the completer before a loop stops claiming: about a full
+/// flush. With only a batch or two of room, a small batch (the default follows the
+/// concurrency) stalled the loop on every commit: at concurrency 8 it drained a backlog at
+/// about 1,000 jobs/s. At 256 the loop still waited on the completer, whose flushes (one
+/// durable commit each, about 5 ms of WAL flush here) held some 180 finishes; at 1,024 they
+/// grow towards the completer's 1,000 and the burn-down went from 34k to 38k jobs/s (issue
+/// #19). Writing 1,000 finishes takes milliseconds, so a backlog of unwritten finishes still
+/// cannot outlast a lease's 30 s.
+const FINISH_ROOM: u32 = 1024;
 
 /// The claim loop's bound on jobs in hand (claimed, not yet durably finished): the running
 /// ones, the local queue (at most one and a half batches: it is refilled at half a batch),
@@ -137,6 +175,7 @@ async fn claim_jobs(
 ) {
     let hand = Arc::new(Semaphore::new(hand_capacity(q)));
     let notify = shared.store.wakeup().notify();
+    let mut resume = Resume::new();
     let mut backoff = Duration::from_millis(100);
     'claiming: while !cancel.is_cancelled() {
         // Incident switches first: a switched-off tick touches no database connection.
@@ -175,7 +214,9 @@ async fn claim_jobs(
         let woken = notify.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let jobs = match shared.store.claim(claim_for(shared, q, want as u32)).await {
+        let generation = shared.store.wakeup().generation();
+        let after = resume.cursor(generation, shared.poll);
+        let jobs = match shared.store.claim(claim_for(shared, q, want as u32, after)).await {
             Ok(j) => {
                 backoff = Duration::from_millis(100);
                 j
@@ -193,6 +234,11 @@ async fn claim_jobs(
             }
         };
         hand.add_permits(want - jobs.len().min(want));
+        resume.claimed(generation, want, &jobs);
+        if jobs.is_empty() && after.is_some() {
+            // Nothing after the cursor: look again from the start before idling.
+            continue;
+        }
         if jobs.is_empty() {
             match shared.store.pause_reason(q.queue.clone(), q.task.clone()).await {
                 Ok(Some(p)) => {
@@ -296,4 +342,66 @@ fn start(
             Done::LeaseLost => shared.drop_held([lease.job]),
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{JobId, JobState};
+    use chrono::{TimeZone, Utc};
+
+    fn job(priority: i16, n: u128) -> Job {
+        let at = Utc.timestamp_millis_opt(1_000).single().unwrap_or_default();
+        Job {
+            id: JobId::from_uuid(uuid::Uuid::from_u128(n)),
+            kind: "k".into(),
+            queue: "default".into(),
+            org: None,
+            payload: "{}".into(),
+            sealed: false,
+            priority,
+            state: JobState::Processing,
+            run_at: at,
+            attempt: 1,
+            max_attempts: 3,
+            dedupe_key: None,
+            lease_seq: 1,
+            lease_expires_at: Some(at),
+            locked_by: None,
+            last_error: None,
+            created_at: at,
+            updated_at: at,
+            started_at: Some(at),
+            finished_at: None,
+            trace_context: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn resume_keeps_the_cursor_only_while_nothing_can_sort_before_it() {
+        let poll = Duration::from_secs(1);
+        let mut r = Resume::new();
+        assert_eq!(r.cursor(0, poll), None, "the first claim starts from the first runnable job");
+        let full = [job(0, 1), job(0, 2)];
+        r.claimed(0, 2, &full);
+        assert_eq!(r.cursor(0, poll), Some(ClaimCursor::of(&full[1])), "a full claim resumes after its last job");
+
+        // A wakeup (an enqueue, a retry, a rescue) may have made an earlier job runnable.
+        assert_eq!(r.cursor(1, poll), None);
+        r.claimed(1, 2, &full);
+        assert!(r.cursor(1, poll).is_some());
+
+        // A short claim reached the end: start over.
+        r.claimed(1, 2, &full[..1]);
+        assert_eq!(r.cursor(1, poll), None);
+
+        // Kept across full claims, but never longer than the poll interval since the last
+        // claim from the start (a job that became due meanwhile waits one poll at most).
+        r.claimed(1, 2, &full);
+        tokio::time::advance(Duration::from_millis(600)).await;
+        r.claimed(1, 2, &full);
+        assert!(r.cursor(1, poll).is_some(), "within the poll interval");
+        tokio::time::advance(Duration::from_millis(400)).await;
+        assert_eq!(r.cursor(1, poll), None, "the poll interval since the last claim from the start has passed");
+    }
 }

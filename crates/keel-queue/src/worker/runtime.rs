@@ -238,7 +238,7 @@ impl Worker {
             log_skip(shared, &q.task, &format!("{var}=true"), n);
             return Ok(Tick::Switched { var });
         }
-        let jobs = shared.store.claim(claim_for(shared, &q, q.batch_size)).await?;
+        let jobs = shared.store.claim(claim_for(shared, &q, q.batch_size, None)).await?;
         if jobs.is_empty() {
             if let Some(by) = shared.store.pause_reason(q.queue.clone(), q.task.clone()).await? {
                 let n = shared.skip(&q.task);

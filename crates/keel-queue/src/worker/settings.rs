@@ -17,7 +17,7 @@ pub struct QueueSettings {
     pub concurrency: u32,
     /// Most jobs claimed per round trip. A loop claims again when its local queue of claimed,
     /// not yet started jobs is down to half of this, and never more than the room left in
-    /// hand (`concurrency + 2 × batch_size + 256` jobs claimed and not yet durably finished).
+    /// hand (`concurrency + 2 × batch_size + 1,024` jobs claimed and not yet durably finished).
     pub batch_size: u32,
 }
 

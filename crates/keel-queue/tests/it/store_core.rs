@@ -3,7 +3,8 @@
 use crate::support::{claim, claim_all, fixture, within};
 use keel_ids::OrgId;
 use keel_queue::{
-    Clock, Enqueued, Finish, Finished, JobFilter, JobState, NewJob, Outcome, PgStore, QueueError, SqliteStore,
+    ClaimCursor, Clock, Enqueued, Finish, Finished, JobFilter, JobState, NewJob, Outcome, PgStore, QueueError,
+    SqliteStore,
 };
 use keel_storage::Db;
 use keel_testkit::{backend_tests, TestDb};
@@ -20,6 +21,7 @@ backend_tests!(
     dedupe_blocks_only_while_active,
     hundred_concurrent_enqueues_one_key_leave_one_active_job,
     claim_orders_by_priority_then_run_at_then_id,
+    claim_after_a_cursor_takes_only_jobs_ordered_after_it,
     concurrent_claimers_never_share_a_job,
     stale_token_cannot_finish_a_rescued_job,
     a_claim_lost_in_a_server_crash_never_lends_its_token_again,
@@ -215,6 +217,28 @@ async fn claim_orders_by_priority_then_run_at_then_id(t: TestDb) {
         .iter()
         .all(|j| j.state == JobState::Processing && j.attempt == 1 && j.locked_by.as_deref() == Some("test-worker")));
     assert_eq!(claim_all(&f.store, "other", 10).await[0].id, other);
+}
+
+async fn claim_after_a_cursor_takes_only_jobs_ordered_after_it(t: TestDb) {
+    let f = fixture(t);
+    let t0 = f.clock.now();
+    let early = t0 - chrono::Duration::seconds(5);
+    let a = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap().priority(0).run_at(early)).await.unwrap().id();
+    let b = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap().priority(0).run_at(t0)).await.unwrap().id();
+    let c = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap().priority(0).run_at(t0)).await.unwrap().id();
+    let d = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap().priority(3).run_at(early)).await.unwrap().id();
+    let first = claim_all(&f.store, "default", 2).await;
+    assert_eq!(first.iter().map(|j| j.id).collect::<Vec<_>>(), vec![a, b]);
+    // A job that sorts before the cursor becomes runnable (priority -1): the cursor skips it.
+    let urgent = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap().priority(-1)).await.unwrap().id();
+    let mut next = claim("default", 10);
+    next.after = Some(ClaimCursor::of(&first[1]));
+    let after: Vec<_> = f.store.claim(next.clone()).await.unwrap().into_iter().map(|j| j.id).collect();
+    // Ties on priority and run_at are broken by id, as in the claim order.
+    assert_eq!(after, vec![c, d], "jobs after (0, t0, b), in claim order");
+    assert!(f.store.claim(next).await.unwrap().is_empty(), "nothing left after the cursor");
+    // Without a cursor the claim starts from the first runnable job again.
+    assert_eq!(claim_all(&f.store, "default", 10).await.iter().map(|j| j.id).collect::<Vec<_>>(), vec![urgent]);
 }
 
 async fn concurrent_claimers_never_share_a_job(t: TestDb) {
@@ -414,8 +438,11 @@ async fn wakeup_fires_on_enqueue(t: TestDb) {
     let woken = notify.notified();
     tokio::pin!(woken);
     woken.as_mut().enable();
+    let generation = f.store.wakeup().generation();
     other.enqueue(NewJob::new("k.x", &json!({})).unwrap()).await.unwrap();
     within("a wakeup after enqueue", woken).await;
+    // A claim loop that was busy, not waiting, tells by the generation (it drops its cursor).
+    assert!(f.store.wakeup().generation() > generation);
     cancel.cancel();
     let _ = Arc::strong_count(&other);
 }

@@ -24,6 +24,7 @@ pub(crate) fn claim(queue: &str, limit: u32) -> Claim {
         limit,
         lease: Duration::from_secs(30),
         worker: "test-worker".into(),
+        after: None,
     }
 }
 
