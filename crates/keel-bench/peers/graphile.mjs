@@ -1,5 +1,10 @@
 // keel-bench peer: graphile-worker 0.18 in the bench's scratch database.
-// Usage: node graphile.mjs URL setup | fill N | run CONCURRENCY N
+// Usage: node graphile.mjs URL setup | fill N | run CONCURRENCY N | latency CONCURRENCY N
+// `fill` prints "filled_ms T": the time its enqueue loop took (Node's start left out).
+// `latency` runs an idle worker and, N times, 5 ms apart, adds one job through a separate
+// pool (so the wakeup travels by LISTEN/NOTIFY, as from another process) and times it until
+// the handler starts; it prints "samples" and the N times in ms as JSON, then
+// "calls" and the addJob calls' own times.
 // `run` prints "starting" just before the worker starts (the bench's clock starts there),
 // "ran" once its handler has run N times, and keeps working until stdin closes.
 // Tuned as graphile-worker's performance docs advise:
@@ -36,11 +41,13 @@ if (mode === "setup") {
 } else if (mode === "fill") {
   const utils = await makeWorkerUtils({ connectionString: url, logger });
   const n = Number(arg);
+  const t0 = performance.now();
   for (let i = 0; i < n; i += 1000) {
     const specs = [];
     for (let j = i; j < Math.min(n, i + 1000); j++) specs.push({ identifier: "noop", payload: { i: j } });
     await utils.addJobs(specs);
   }
+  process.stdout.write(`filled_ms ${performance.now() - t0}\n`);
   await utils.release();
 } else if (mode === "run") {
   const concurrency = Number(arg);
@@ -51,7 +58,40 @@ if (mode === "setup") {
     await runner.stop();
     process.exit(0);
   });
+} else if (mode === "latency") {
+  const concurrency = Number(arg);
+  const n = Number(process.argv[5]);
+  let started = null;
+  const latencyTasks = {
+    lat: async () => {
+      const s = started;
+      started = null;
+      if (s) s(performance.now());
+    },
+  };
+  const runner = await run({ preset: preset(concurrency), taskList: latencyTasks, noHandleSignals: true });
+  const utils = await makeWorkerUtils({ connectionString: url, logger });
+  const one = async () => {
+    const handled = new Promise((resolve) => (started = resolve));
+    const t0 = performance.now();
+    await utils.addJob("lat", {});
+    const call = performance.now() - t0;
+    return [(await handled) - t0, call];
+  };
+  await one(); // warm-up: the worker's first fetch and LISTEN
+  const samples = [];
+  const calls = [];
+  for (let i = 0; i < n; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+    const [lat, call] = await one();
+    samples.push(lat);
+    calls.push(call);
+  }
+  process.stdout.write(`samples ${JSON.stringify(samples)}\ncalls ${JSON.stringify(calls)}\n`);
+  await utils.release();
+  await runner.stop();
+  process.exit(0);
 } else {
-  console.error("usage: graphile.mjs URL setup|fill N|run CONCURRENCY N");
+  console.error("usage: graphile.mjs URL setup|fill N|run CONCURRENCY N|latency CONCURRENCY N");
   process.exit(2);
 }

@@ -1,5 +1,6 @@
 // keel-bench peer: pg-boss 12 in the bench's scratch database.
 // Usage: node pgboss.mjs URL setup | fill N | run CONCURRENCY N
+// `fill` prints "filled_ms T": the time its enqueue loop took (Node's start left out).
 // `run` prints "starting" just before the worker starts (the bench's clock starts there),
 // "ran" once its handler has run N times, and keeps working until stdin closes.
 // Tuned as pg-boss documents for throughput: batched fetches
@@ -26,11 +27,13 @@ if (mode === "setup") {
   const b = boss(2);
   await b.start();
   const n = Number(arg);
+  const t0 = performance.now();
   for (let i = 0; i < n; i += 1000) {
     const jobs = [];
     for (let j = i; j < Math.min(n, i + 1000); j++) jobs.push({ data: { i: j } });
     await b.insert(QUEUE, jobs);
   }
+  process.stdout.write(`filled_ms ${performance.now() - t0}\n`);
   await b.stop({ graceful: false });
 } else if (mode === "run") {
   const concurrency = Number(arg);

@@ -117,9 +117,63 @@ impl NodeEnv {
         status(self.command(peer, url).arg("setup"), &format!("{} setup", peer.name)).await
     }
 
-    /// Enqueues `n` no-op jobs, 1,000 per call.
-    pub(crate) async fn fill(&self, peer: NodePeer, url: &str, n: u64) -> Result<(), String> {
-        status(self.command(peer, url).arg("fill").arg(n.to_string()), &format!("{} fill", peer.name)).await
+    /// Enqueues `n` no-op jobs, 1,000 per call; how long the enqueue loop took (the script
+    /// times it, so Node's own start is left out).
+    pub(crate) async fn fill(&self, peer: NodePeer, url: &str, n: u64) -> Result<std::time::Duration, String> {
+        let what = format!("{} fill", peer.name);
+        let out = self
+            .command(peer, url)
+            .arg("fill")
+            .arg(n.to_string())
+            .output()
+            .await
+            .map_err(|e| format!("{what}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("{what} failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let ms = text
+            .lines()
+            .find_map(|l| l.strip_prefix("filled_ms "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .ok_or_else(|| format!("{what}: no \"filled_ms\" line in {text:?}"))?;
+        Ok(std::time::Duration::from_secs_f64(ms / 1000.0))
+    }
+
+    /// graphile-worker's idle latency: `n` enqueue-to-start samples and the enqueue calls'
+    /// own times (see `peers/graphile.mjs`).
+    pub(crate) async fn latency(
+        &self,
+        url: &str,
+        concurrency: u32,
+        n: usize,
+    ) -> Result<(Vec<std::time::Duration>, Vec<std::time::Duration>), String> {
+        let what = format!("{} latency", GRAPHILE.name);
+        let out = self
+            .command(GRAPHILE, url)
+            .arg("latency")
+            .arg(concurrency.to_string())
+            .arg(n.to_string())
+            .output()
+            .await
+            .map_err(|e| format!("{what}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("{what} failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let list = |prefix: &str| -> Result<Vec<std::time::Duration>, String> {
+            let line = text
+                .lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .ok_or_else(|| format!("{what}: no {prefix:?} line in {text:?}"))?;
+            let ms: Vec<f64> = serde_json::from_str(line.trim()).map_err(|e| format!("{what}: {e}"))?;
+            Ok(ms.into_iter().map(|m| std::time::Duration::from_secs_f64(m.max(0.0) / 1000.0)).collect())
+        };
+        let (samples, calls) = (list("samples ")?, list("calls ")?);
+        if samples.len() != n {
+            return Err(format!("{what}: {} samples, expected {n}", samples.len()));
+        }
+        Ok((samples, calls))
     }
 
     /// Starts a worker for `n` jobs and returns once it is about to start (the script says

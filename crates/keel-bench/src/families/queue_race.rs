@@ -4,10 +4,14 @@
 //! Keel (batch 128, and batch unset so it follows the concurrency), graphile-worker 0.18,
 //! pg-boss 12 and the PostgreSQL limit (pgbench running the least work per job, batched, on
 //! the same table) take turns (the order rotates each round), so a slow moment on this shared
-//! machine falls on every system alike; medians of the rounds.
+//! machine falls on every system alike; medians of the rounds. The prefills give each
+//! system's bulk enqueue rate (1,000 per call, timed inside each driver). Then idle latency:
+//! Keel and graphile-worker at concurrency 8, taking turns, each job enqueued through a pool
+//! of its own and timed until its handler starts.
+//! `KEEL_BENCH_RACE_SYSTEMS=keel,graphile` runs a subset (see [`only_systems`]).
 
 use super::queue_node::{self, NodeEnv, NodePeer, GRAPHILE, PGBOSS};
-use crate::report::{median, Row};
+use crate::report::{median, percentile_ms, Row};
 use crate::scratch::ScratchPg;
 use keel_queue::{CancellationToken, KindOptions, QueueSettings, Registry, Worker, WorkerSettings};
 use sqlx::Connection;
@@ -21,6 +25,10 @@ const JOBS: u64 = 50_000;
 const KEEL_REMAINING: &str = "SELECT count(*) FROM (SELECT 1 FROM keel_jobs \
      WHERE state IN ('pending', 'retrying', 'processing') LIMIT 1) AS left_over";
 const ROUNDS: usize = 3;
+/// Idle enqueue-to-start samples per system and round, 5 ms apart.
+const LATENCY_SAMPLES: usize = 200;
+/// The idle-latency comparison's concurrency, the issue's.
+const LATENCY_CONCURRENCY: u32 = 8;
 const CONCURRENCY: [u32; 2] = [8, 32];
 /// How often the database is asked whether a job is left, once the handler has run them all:
 /// the rounding is under 1% of a run of several seconds.
@@ -74,6 +82,8 @@ pub(crate) async fn run() -> Result<Vec<Row>, String> {
         [System::Keel, System::Node(GRAPHILE), System::KeelConcurrencyOnly, System::Node(PGBOSS), System::Limit];
     let only = only_systems()?;
     let mut rows = Vec::new();
+    // Bulk enqueue rates of the prefills (50,000 jobs, 1,000 per call), per system.
+    let mut fills: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];
     for c in CONCURRENCY {
         let mut rates: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];
         for round in 0..ROUNDS {
@@ -84,7 +94,9 @@ pub(crate) async fn run() -> Result<Vec<Row>, String> {
                     continue;
                 }
                 eprintln!("queue/race: c{c} round {round}: {}", systems[i].label());
-                rates[i].push(one(&node, systems[i], c).await?);
+                let (rate, fill) = one(&node, systems[i], c).await?;
+                rates[i].push(rate);
+                fills[i].push(fill);
                 eprintln!("  {:.0} jobs/s", rates[i].last().copied().unwrap_or_default());
             }
         }
@@ -102,7 +114,101 @@ pub(crate) async fn run() -> Result<Vec<Row>, String> {
             Row::new(format!("{case}_batch_unset"), "jobs_per_s", m[2], "higher").vs(GRAPHILE.name, m[1]).target(goal),
         );
     }
+    let fill: Vec<f64> = fills.iter().map(|r| median(r.clone())).collect();
+    let case = "postgres/bulk_enqueue_50k_1000_per_call";
+    let goal = "no worse than before (#19)";
+    rows.push(Row::new(case, "jobs_per_s", fill[0], "higher").vs(GRAPHILE.name, fill[1]).target(goal));
+    rows.push(Row::new(case, "jobs_per_s", fill[0], "higher").vs(PGBOSS.name, fill[3]).target(goal));
+    if only.as_ref().is_none_or(|o| o.contains(&"keel") && o.contains(&"graphile")) {
+        rows.extend(latency(&node).await?);
+    }
     Ok(rows)
+}
+
+/// Idle enqueue → handler start, Keel against graphile-worker at concurrency 8, taking turns
+/// for [`ROUNDS`] rounds of [`LATENCY_SAMPLES`], each in a fresh database; percentiles over
+/// every sample. Both enqueue through a pool of their own, so the wakeup travels by
+/// LISTEN/NOTIFY as it does from an API process to a worker.
+async fn latency(node: &NodeEnv) -> Result<Vec<Row>, String> {
+    let (mut keel, mut keel_calls, mut peer, mut peer_calls) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        for k in 0..2 {
+            if (k + round) % 2 == 0 {
+                eprintln!("queue/race: idle latency round {round}: keel");
+                let (s, c) = keel_latency().await?;
+                keel.extend(s);
+                keel_calls.extend(c);
+            } else {
+                eprintln!("queue/race: idle latency round {round}: {}", GRAPHILE.name);
+                let scratch = ScratchPg::create("queue_race_lat", &[]).await?;
+                let result = async {
+                    node.setup(GRAPHILE, &scratch.url()).await?;
+                    node.latency(&scratch.url(), LATENCY_CONCURRENCY, LATENCY_SAMPLES).await
+                }
+                .await;
+                scratch.drop_db().await;
+                let (s, c) = result?;
+                peer.extend(s);
+                peer_calls.extend(c);
+            }
+        }
+    }
+    let case = format!("postgres/idle_enqueue_to_start_c{LATENCY_CONCURRENCY}");
+    let mut rows = Vec::new();
+    for (metric, pct) in [("ms_p50", 50.0), ("ms_p99", 99.0)] {
+        let (k, p) = (percentile_ms(&mut keel, pct), percentile_ms(&mut peer, pct));
+        rows.push(Row::new(&case, metric, k, "lower").vs(GRAPHILE.name, p).target("≤ 0.5 × graphile-worker"));
+    }
+    let (k, p) = (percentile_ms(&mut keel_calls, 50.0), percentile_ms(&mut peer_calls, 50.0));
+    rows.push(
+        Row::new("postgres/single_enqueue_call", "ms_p50", k, "lower")
+            .vs(GRAPHILE.name, p)
+            .target("no worse than before (#19)"),
+    );
+    Ok(rows)
+}
+
+/// Keel's side of [`latency`]: a worker at concurrency 8 (batch unset), jobs enqueued through a
+/// second store whose wakeups are its own, so the worker hears of them by NOTIFY.
+async fn keel_latency() -> Result<(Vec<Duration>, Vec<Duration>), String> {
+    let scratch = ScratchPg::create("queue_race_lat", &[&keel_queue::SCHEMA]).await?;
+    let result = async {
+        let worker_store = keel_queue::open(scratch.db.clone());
+        let enqueuer = keel_queue::open(scratch.db.clone());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+        let mut reg = Registry::new();
+        reg.register_json("bench.lat", KindOptions::default(), move |_, _| {
+            let _ = tx.send(Instant::now());
+            async { Ok(()) }
+        })
+        .map_err(|e| e.to_string())?;
+        let worker = Arc::new(Worker::new(worker_store, reg, settings(LATENCY_CONCURRENCY, None)));
+        let cancel = CancellationToken::new();
+        let run = tokio::spawn({
+            let (w, c) = (worker.clone(), cancel.clone());
+            async move { w.run(c).await }
+        });
+        let job = || keel_queue::NewJob::new("bench.lat", &serde_json::json!({})).map_err(|e| e.to_string());
+        // Warm-up: the first job may wait for the worker to start listening.
+        enqueuer.enqueue(job()?).await.map_err(|e| e.to_string())?;
+        rx.recv().await.ok_or("the worker stopped")?;
+        let (mut samples, mut calls) = (Vec::new(), Vec::new());
+        for _ in 0..LATENCY_SAMPLES {
+            // Let the worker finish the previous job and go idle again.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let t0 = Instant::now();
+            enqueuer.enqueue(job()?).await.map_err(|e| e.to_string())?;
+            calls.push(t0.elapsed());
+            let started = rx.recv().await.ok_or("the worker stopped")?;
+            samples.push(started.saturating_duration_since(t0));
+        }
+        cancel.cancel();
+        run.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+        Ok((samples, calls))
+    }
+    .await;
+    scratch.drop_db().await;
+    result
 }
 
 /// `KEEL_BENCH_RACE_SYSTEMS=keel,graphile` runs only those systems (for profiling one of
@@ -123,8 +229,8 @@ fn only_systems() -> Result<Option<Vec<&'static str>>, String> {
         .map(Some)
 }
 
-/// One timed run in a database of its own.
-async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<f64, String> {
+/// One timed run in a database of its own: its burn-down rate, and its prefill's enqueue rate.
+async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<(f64, f64), String> {
     let schemas: &[&keel_storage::Schema] = match system {
         System::Node(_) => &[],
         _ => &[&keel_queue::SCHEMA],
@@ -136,17 +242,18 @@ async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<f64, St
         // The poll should find the first unfinished row through an index, not walk the
         // finished (or deleted) rows ahead of it in the heap on every call.
         sqlx::query("SET enable_seqscan = off").execute(&mut conn).await.map_err(|e| e.to_string())?;
-        let remaining = match system {
+        let (remaining, filled_in) = match system {
             System::Node(p) => {
                 node.setup(p, &url).await?;
-                node.fill(p, &url, JOBS).await?;
-                p.remaining_sql
+                (p.remaining_sql, node.fill(p, &url, JOBS).await?)
             }
             _ => {
+                let t = Instant::now();
                 fill_keel(&scratch).await?;
-                KEEL_REMAINING
+                (KEEL_REMAINING, t.elapsed())
             }
         };
+        let fill_rate = JOBS as f64 / filled_in.as_secs_f64();
         let left: i64 = sqlx::query_scalar(remaining).fetch_one(&mut conn).await.map_err(|e| e.to_string())?;
         if left != 1 {
             return Err(format!("{}: the prefill left nothing to do", system.label()));
@@ -188,14 +295,14 @@ async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<f64, St
                 if done != JOBS as i64 {
                     return Err(format!("{}: {done} of {JOBS} jobs completed", system.label()));
                 }
-                drained.map(|d| (d, JOBS))
+                drained.map(|d| (d, JOBS, fill_rate))
             }
             System::Node(p) => {
                 let (child, ran) = node.start(p, &url, concurrency, JOBS).await?;
                 let t = Instant::now();
                 let drained = drain(&mut conn, remaining, t, ran).await;
                 queue_node::stop(child).await;
-                drained.map(|d| (d, JOBS))
+                drained.map(|d| (d, JOBS, fill_rate))
             }
             System::Limit => {
                 // Every transaction takes a full batch while whole batches remain.
@@ -218,13 +325,13 @@ async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<f64, St
                     .fetch_one(&mut conn)
                     .await
                     .map_err(|e| e.to_string())?;
-                Ok((elapsed, done as u64))
+                Ok((elapsed, done as u64, fill_rate))
             }
         }
     }
     .await;
     scratch.drop_db().await;
-    result.map(|(elapsed, jobs)| jobs as f64 / elapsed.as_secs_f64())
+    result.map(|(elapsed, jobs, fill)| (jobs as f64 / elapsed.as_secs_f64(), fill))
 }
 
 /// Waits until the handler has run every job (`ran`), then polls `remaining` until it says

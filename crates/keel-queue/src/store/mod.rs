@@ -14,6 +14,7 @@ mod pg_ops;
 mod sqlite;
 mod sqlite_cron;
 mod sqlite_ops;
+mod sqlite_turn;
 
 pub use cron_types::{CronBegin, CronBegun, CronOutcome, CronPause, CronRun, CronRunState, CronStart, RunFilter};
 pub use pg::PgStore;
