@@ -8,6 +8,7 @@
 
 mod cron_types;
 mod pg;
+mod pg_claim_conn;
 mod pg_cron;
 mod pg_listen;
 mod pg_ops;

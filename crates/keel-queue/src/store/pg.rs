@@ -53,6 +53,8 @@ pub struct PgStore {
     pub(crate) opts: StoreOptions,
     /// Heartbeats, finishes and releases of this store run one at a time (see [`LeaseWrites`]).
     pub(crate) lease_writes: LeaseWrites,
+    /// The claim loop's connection, kept between claims.
+    pub(crate) claim_conn: super::pg_claim_conn::ClaimConn,
 }
 
 /// Serialises this store's multi-row lease writes. A heartbeat covers every job the worker
@@ -74,6 +76,7 @@ impl PgStore {
             wake: Wakeup::new(),
             opts: StoreOptions::default(),
             lease_writes: LeaseWrites::default(),
+            claim_conn: Default::default(),
         }
     }
 
@@ -354,7 +357,18 @@ impl PgStore {
         if let Some(a) = c.after {
             query = query.bind(a.priority).bind(a.run_at).bind(a.id.as_uuid());
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let mut lent = self.claim_conn.lend(&self.pool).await?;
+        let Some(conn) = lent.conn() else {
+            return Err(QueueError::Database("the claim connection was lost; try again".into()));
+        };
+        let rows = match query.fetch_all(conn).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                lent.discard();
+                return Err(e.into());
+            }
+        };
+        drop(lent);
         let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>, _>>()?;
         jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
         Ok(jobs)

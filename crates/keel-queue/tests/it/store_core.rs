@@ -525,3 +525,37 @@ async fn a_claim_lost_in_a_server_crash_never_lends_its_token_again(t: TestDb) {
         vec![Finished::Accepted(JobState::Completed)]
     );
 }
+
+/// The claim loop keeps its PostgreSQL connection between claims (no ping when it is lent, no
+/// release check when it comes back), but only from a pool that can spare one.
+#[tokio::test]
+async fn claims_keep_their_connection_only_when_the_pool_can_spare_it() {
+    let Some(t) =
+        TestDb::postgres("store_core::claims_keep_their_connection_only_when_the_pool_can_spare_it", crate::SCHEMAS)
+            .await
+    else {
+        return;
+    };
+    let Db::Postgres(shared) = t.db.clone() else { panic!("a PostgreSQL test database") };
+    let options = (*shared.connect_options()).clone();
+    for (size, kept) in [(4u32, 1u32), (2, 0)] {
+        let pool =
+            sqlx::postgres::PgPoolOptions::new().max_connections(size).connect_with(options.clone()).await.unwrap();
+        let store: Arc<dyn keel_queue::Store> = Arc::new(PgStore::new(pool.clone()));
+        store.enqueue_many((0..3).map(|i| NewJob::new("k.x", &json!({ "i": i })).unwrap()).collect()).await.unwrap();
+        for _ in 0..3 {
+            let jobs = store.claim(claim("default", 1)).await.unwrap();
+            assert_eq!(jobs.len(), 1);
+            // Whatever was lent for the claim alone is back once it answers (the pool returns
+            // connections from a task of its own, so wait for it).
+            within("connections back in the pool", async {
+                while pool.size() - pool.num_idle() as u32 != kept {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await;
+        }
+        assert!(pool.size() <= 2, "pool of {size}: {} connections for sequential claims", pool.size());
+        pool.close().await;
+    }
+}
