@@ -121,17 +121,7 @@ impl NodeEnv {
     /// times it, so Node's own start is left out).
     pub(crate) async fn fill(&self, peer: NodePeer, url: &str, n: u64) -> Result<std::time::Duration, String> {
         let what = format!("{} fill", peer.name);
-        let out = self
-            .command(peer, url)
-            .arg("fill")
-            .arg(n.to_string())
-            .output()
-            .await
-            .map_err(|e| format!("{what}: {e}"))?;
-        if !out.status.success() {
-            return Err(format!("{what} failed: {}", String::from_utf8_lossy(&out.stderr)));
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = stdout_of(self.command(peer, url).arg("fill").arg(n.to_string()), &what).await?;
         let ms = text
             .lines()
             .find_map(|l| l.strip_prefix("filled_ms "))
@@ -149,18 +139,8 @@ impl NodeEnv {
         n: usize,
     ) -> Result<(Vec<std::time::Duration>, Vec<std::time::Duration>), String> {
         let what = format!("{} latency", GRAPHILE.name);
-        let out = self
-            .command(GRAPHILE, url)
-            .arg("latency")
-            .arg(concurrency.to_string())
-            .arg(n.to_string())
-            .output()
-            .await
-            .map_err(|e| format!("{what}: {e}"))?;
-        if !out.status.success() {
-            return Err(format!("{what} failed: {}", String::from_utf8_lossy(&out.stderr)));
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
+        let mut cmd = self.command(GRAPHILE, url);
+        let text = stdout_of(cmd.arg("latency").arg(concurrency.to_string()).arg(n.to_string()), &what).await?;
         let list = |prefix: &str| -> Result<Vec<std::time::Duration>, String> {
             let line = text
                 .lines()
@@ -216,6 +196,15 @@ impl NodeEnv {
         });
         Ok((child, ran_rx))
     }
+}
+
+/// Runs `cmd` to the end; its standard output, or an error naming `what` with its stderr.
+async fn stdout_of(cmd: &mut Command, what: &str) -> Result<String, String> {
+    let out = cmd.output().await.map_err(|e| format!("{what}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{what} failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn find_node(venv: &Path) -> Option<PathBuf> {
