@@ -244,6 +244,11 @@ pub trait JobStore: Send + Sync {
     /// batches; returns how many.
     fn prune(&self, older_than: Duration) -> StoreFuture<'_, u64>;
 
+    /// The worker's claim loops have stopped: gives back any connection the store kept for
+    /// them (PostgreSQL keeps one between claims), so closing the pool does not wait for it.
+    /// A later claim simply takes a connection again. The default does nothing.
+    fn claims_stopped(&self) {}
+
     /// The keys this store seals sensitive jobs with, which the worker opens them with.
     /// `None` (the default): sensitive jobs are refused at enqueue and sealed ones cannot run.
     fn keyring(&self) -> Option<&Keyring> {

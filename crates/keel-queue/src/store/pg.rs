@@ -709,4 +709,7 @@ impl JobStore for PgStore {
     fn keyring(&self) -> Option<&crate::Keyring> {
         self.opts.keyring.as_deref()
     }
+    fn claims_stopped(&self) {
+        self.claim_conn.give_back();
+    }
 }

@@ -11,7 +11,9 @@
 //! pooled connection as before. Small pools keep every connection: the connection is kept only
 //! when the pool has at least [`MIN_POOL_TO_KEEP`] of them, so a worker on a pool of 2 can
 //! still finish what it claims. Any error drops it (back to the pool, through the release
-//! check); the next claim takes a fresh one.
+//! check); the next claim takes a fresh one. When the worker's claim loops stop, it goes back
+//! too ([`crate::JobStore::claims_stopped`]): a pool's `close` waits for every connection lent,
+//! and a host closing its pool must not hang on a worker it has stopped but not yet dropped.
 
 use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres};
@@ -47,6 +49,15 @@ impl ClaimConn {
                 Ok(Lent::Kept(kept))
             }
             Err(_) => Ok(Lent::Pooled(pool.acquire().await?)),
+        }
+    }
+}
+
+impl ClaimConn {
+    /// Returns the kept connection to the pool, unless a claim is using it right now.
+    pub(crate) fn give_back(&self) {
+        if let Ok(mut kept) = self.0.try_lock() {
+            kept.take();
         }
     }
 }

@@ -187,6 +187,9 @@ impl Worker {
         for l in loops {
             let _ = l.await;
         }
+        // No claim follows: a connection the store kept for the claim loops goes back now, so
+        // the host's pool can close without waiting for this worker to be dropped.
+        shared.store.claims_stopped();
         tracker.close();
         if tokio::time::timeout(shared.settings.shutdown_grace, tracker.wait()).await.is_err() {
             tracing::warn!(

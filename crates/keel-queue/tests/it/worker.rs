@@ -193,6 +193,10 @@ async fn run_drains_every_job_exactly_once(t: TestDb) {
     assert_eq!((seen.len(), distinct.len()), (500, 500), "each job's handler ran once");
     assert_eq!(report.metrics.completed, 500, "every finish flushed before run returned");
     assert_eq!(f.store.snapshot().await.unwrap().counts.completed, 500);
+    // A stopped worker holds no connection (PostgreSQL's claim loop keeps one while it runs):
+    // the host's pool closes with the worker and its store still alive.
+    within("the pool to close", f.t.db.close()).await;
+    drop(w);
 }
 
 async fn graceful_shutdown_lets_in_flight_jobs_finish(t: TestDb) {
