@@ -16,7 +16,7 @@
 //!   `queue_race.rs`): 50,000 prefilled jobs, a fresh database per run, systems alternated.
 //!
 //! `KEEL_BENCH_QUEUE_CASES=enqueue,burn,latency,race` runs a subset (all by default); the table
-//! then holds only those rows.
+//! then holds only those rows. `KEEL_BENCH_QUEUE_BACKENDS=postgres|sqlite` likewise.
 //!
 //! Postgres: a fresh database from `TEST_DATABASE_URL`, dropped afterwards, pool of 10.
 //! SQLite: a temporary file (WAL, synchronous=NORMAL), pool of 4. Medians of 3 iterations
@@ -62,8 +62,12 @@ pub(crate) fn run() -> Result<Vec<Row>, String> {
             if wanted("race") {
                 rows.extend(super::queue_race::run().await?);
             }
-            rows.extend(measure(&pg.bench, Some((&pg, &peer))).await?);
-            rows.extend(measure(&lite.0, None).await?);
+            if backend_wanted("postgres") {
+                rows.extend(measure(&pg.bench, Some((&pg, &peer))).await?);
+            }
+            if backend_wanted("sqlite") {
+                rows.extend(measure(&lite.0, None).await?);
+            }
             Ok::<_, String>(())
         }
         .await;
@@ -77,6 +81,15 @@ fn versus(row: Row, peer: Option<f64>, label: &str) -> Row {
     match peer {
         Some(v) => row.vs(label, v),
         None => row,
+    }
+}
+
+/// `KEEL_BENCH_QUEUE_BACKENDS=sqlite` measures one backend only (for profiling it; the
+/// comparisons need both).
+fn backend_wanted(backend: &str) -> bool {
+    match std::env::var("KEEL_BENCH_QUEUE_BACKENDS") {
+        Ok(v) if !v.trim().is_empty() => v.split(',').any(|b| b.trim() == backend),
+        _ => true,
     }
 }
 

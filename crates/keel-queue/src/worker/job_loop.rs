@@ -273,6 +273,10 @@ async fn claim_jobs(
                 }
             }
         }
+        // The starter shares this task (`join!` in `run`): let it start what we just claimed
+        // before we build and send the next claim, instead of after (about 40 µs of an idle
+        // worker's enqueue-to-start, issue #19).
+        tokio::task::yield_now().await;
     }
 }
 

@@ -235,3 +235,27 @@ async fn a_full_sqlite_database_is_storage_full() {
     let other = keel_storage::StorageError::from(other);
     assert!(!other.is_storage_full() && !other.is_unavailable(), "a broken query is neither: {other}");
 }
+
+/// A pooled PostgreSQL connection idle past [`keel_storage::PING_AFTER_IDLE`] is pinged before
+/// it is lent: one whose server session was cut meanwhile is replaced, and the caller never
+/// sees it. (A connection used more recently is lent without the round trip.)
+#[tokio::test]
+async fn a_long_idle_connection_whose_session_died_is_replaced_before_it_is_lent() {
+    let Some(t) = TestDb::postgres_empty("storage::pool::ping_if_idle").await else { return };
+    let db = pool_of(&t, 1, Duration::from_secs(5)).await;
+    let p = db.pg().unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(p).await.unwrap();
+    settle(&db, 1).await;
+    let mut admin = sqlx::PgConnection::connect(&t.url).await.unwrap();
+    let killed: bool =
+        sqlx::query_scalar("SELECT pg_terminate_backend($1)").bind(pid).fetch_one(&mut admin).await.unwrap();
+    assert!(killed, "the pool's only session was cut");
+    // The idle time is what is under test: nothing else can stand in for it.
+    tokio::time::sleep(keel_storage::PING_AFTER_IDLE + Duration::from_millis(200)).await;
+    let again: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(p)
+        .await
+        .expect("the dead connection was replaced before it was lent");
+    assert_ne!(again, pid, "a new session");
+    let _ = admin.close().await;
+}
