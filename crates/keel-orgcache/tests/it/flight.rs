@@ -212,6 +212,9 @@ async fn a_waiter_whose_leader_is_cancelled_loads_itself() {
 #[tokio::test]
 async fn a_load_runs_inside_its_own_span() {
     let _guard = tracing::subscriber::set_default(tracing_subscriber::registry());
+    // Another test's thread may have registered the span's callsite while this subscriber was
+    // being set, caching "never" for it; recomputed now, with this subscriber known.
+    tracing::callsite::rebuild_interest_cache();
     let c = cache();
     let seen = std::sync::Mutex::new(None);
     c.get_or_load(org(), DASHBOARD, "chart", &[], || async {

@@ -56,15 +56,47 @@ impl Resume {
         self.at
     }
 
-    /// After a claim asked for `want` jobs at `generation` and got `jobs`.
-    fn claimed(&mut self, generation: u64, want: usize, jobs: &[Job]) {
-        if self.at.is_none() {
+    /// After a claim from `after`, at `generation`, asked for `want` jobs and got `jobs`.
+    /// Two claims may be in flight (see [`HELPER_BELOW_BATCH`]), so a claim from a cursor
+    /// moves it only forwards, and only if no one started over meanwhile.
+    fn claimed(&mut self, generation: u64, after: Option<ClaimCursor>, want: usize, jobs: &[Job]) {
+        if after.is_none() {
             self.generation = generation;
             self.since = tokio::time::Instant::now();
         }
-        // A short claim reached the end after the cursor: the next one starts over.
-        self.at = if jobs.len() < want { None } else { jobs.last().map(ClaimCursor::of) };
+        let last = jobs.last().map(ClaimCursor::of);
+        self.at = if jobs.len() < want {
+            // A short claim reached the end after its cursor: the next one starts over.
+            None
+        } else if after.is_none() {
+            last
+        } else {
+            match (self.at, last) {
+                (Some(at), Some(last)) => Some(if order(&last) > order(&at) { last } else { at }),
+                _ => None,
+            }
+        };
     }
+}
+
+/// The claim order as a comparable key (uuids compare by their bytes, as both databases
+/// order them).
+fn order(c: &ClaimCursor) -> (i16, chrono::DateTime<chrono::Utc>, uuid::Uuid) {
+    (c.priority, c.run_at, c.id.as_uuid())
+}
+
+/// Batches below this size get a second claim in flight (a helper loop, active only while
+/// claims come back full). A small batch (the default follows the concurrency) is drained
+/// faster than one claim's round trip, so a single loop left run slots idle: at concurrency 8
+/// a backlog drained at about a third of the batch-128 rate (issue #19). Two claims never
+/// take the same job (`SKIP LOCKED`, and SQLite's write turns). Large batches keep one claim
+/// at a time: there the database's work per job, not the round trip, is the bound.
+pub(crate) const HELPER_BELOW_BATCH: u32 = 64;
+
+/// Whether the primary loop's last claim came back full (a backlog), for the helper loop.
+struct Backlog {
+    busy: std::sync::atomic::AtomicBool,
+    changed: Notify,
 }
 
 /// Logs and counts a skipped tick; `skipped` is the count since the task's last run.
@@ -159,25 +191,78 @@ pub(crate) async fn run(
     let local = Arc::new(LocalQueue { waiting: AtomicUsize::new(0), low: Notify::new() });
     // Unbounded: the hand semaphore already bounds what can be claimed.
     let (tx, rx) = mpsc::unbounded_channel::<Claimed>();
-    let claimer = claim_jobs(&shared, &q, &local, tx, &cancel);
+    let claims = Claims {
+        shared: &shared,
+        q: &q,
+        local: &local,
+        hand: Arc::new(Semaphore::new(hand_capacity(&q))),
+        resume: std::sync::Mutex::new(Resume::new()),
+        backlog: Backlog { busy: false.into(), changed: Notify::new() },
+        cancel: &cancel,
+    };
+    let primary = claims.run(tx.clone(), false);
+    let helper = async {
+        if q.batch_size < HELPER_BELOW_BATCH {
+            claims.run(tx, true).await;
+        } else {
+            drop(tx);
+        }
+    };
     let starter = start_jobs(&shared, &q, &local, rx, &done_tx, &tracker, &cancel);
-    tokio::join!(claimer, starter);
+    tokio::join!(primary, helper, starter);
+}
+
+/// What the claim loops of one queue share: the bound on jobs in hand, where to resume, and
+/// whether there is a backlog.
+struct Claims<'a> {
+    shared: &'a Arc<Shared>,
+    q: &'a QueueSettings,
+    local: &'a LocalQueue,
+    hand: Arc<Semaphore>,
+    resume: std::sync::Mutex<Resume>,
+    backlog: Backlog,
+    cancel: &'a CancellationToken,
+}
+
+impl Claims<'_> {
+    fn resume(&self) -> std::sync::MutexGuard<'_, Resume> {
+        self.resume.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The helper waits here until the primary's last claim came back full.
+    async fn backlog(&self) -> bool {
+        loop {
+            let changed = self.backlog.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.backlog.busy.load(Ordering::Acquire) {
+                return true;
+            }
+            tokio::select! {
+                _ = &mut changed => {}
+                _ = self.cancel.cancelled() => return false,
+            }
+        }
+    }
+
+    async fn run(&self, tx: mpsc::UnboundedSender<Claimed>, helper: bool) {
+        claim_jobs(self, tx, helper).await
+    }
 }
 
 /// Claims batches into the local queue: when it is low and the hand has room, up to the
 /// batch size or the room left, whichever is smaller.
-async fn claim_jobs(
-    shared: &Arc<Shared>,
-    q: &QueueSettings,
-    local: &LocalQueue,
-    tx: mpsc::UnboundedSender<Claimed>,
-    cancel: &CancellationToken,
-) {
-    let hand = Arc::new(Semaphore::new(hand_capacity(q)));
+/// The primary loop handles wakeups, polls and pauses; the helper (`helper`) claims only while
+/// the primary's claims come back full, and parks otherwise, so an idle queue costs no more.
+async fn claim_jobs(c: &Claims<'_>, tx: mpsc::UnboundedSender<Claimed>, helper: bool) {
+    let (shared, q, local, cancel) = (c.shared, c.q, c.local, c.cancel);
+    let hand = &c.hand;
     let notify = shared.store.wakeup().notify();
-    let mut resume = Resume::new();
     let mut backoff = Duration::from_millis(100);
     'claiming: while !cancel.is_cancelled() {
+        if helper && !c.backlog().await {
+            break;
+        }
         // Incident switches first: a switched-off tick touches no database connection.
         if let Some(var) = shared.switches.current().task_disabled_by(&q.task) {
             let skipped = shared.skip(&q.task);
@@ -215,7 +300,7 @@ async fn claim_jobs(
         tokio::pin!(woken);
         woken.as_mut().enable();
         let generation = shared.store.wakeup().generation();
-        let after = resume.cursor(generation, shared.poll);
+        let after = c.resume().cursor(generation, shared.poll);
         let jobs = match shared.store.claim(claim_for(shared, q, want as u32, after)).await {
             Ok(j) => {
                 backoff = Duration::from_millis(100);
@@ -234,9 +319,21 @@ async fn claim_jobs(
             }
         };
         hand.add_permits(want - jobs.len().min(want));
-        resume.claimed(generation, want, &jobs);
+        c.resume().claimed(generation, after, want, &jobs);
+        let full = jobs.len() >= want;
+        if !helper {
+            c.backlog.busy.store(full, Ordering::Release);
+            if full {
+                c.backlog.changed.notify_waiters();
+            }
+        } else if !full {
+            c.backlog.busy.store(false, Ordering::Release);
+        }
         if jobs.is_empty() && after.is_some() {
             // Nothing after the cursor: look again from the start before idling.
+            continue;
+        }
+        if jobs.is_empty() && helper {
             continue;
         }
         if jobs.is_empty() {
@@ -387,25 +484,52 @@ mod tests {
         let mut r = Resume::new();
         assert_eq!(r.cursor(0, poll), None, "the first claim starts from the first runnable job");
         let full = [job(0, 1), job(0, 2)];
-        r.claimed(0, 2, &full);
-        assert_eq!(r.cursor(0, poll), Some(ClaimCursor::of(&full[1])), "a full claim resumes after its last job");
+        let at = |j: &Job| Some(ClaimCursor::of(j));
+        r.claimed(0, None, 2, &full);
+        assert_eq!(r.cursor(0, poll), at(&full[1]), "a full claim resumes after its last job");
 
         // A wakeup (an enqueue, a retry, a rescue) may have made an earlier job runnable.
         assert_eq!(r.cursor(1, poll), None);
-        r.claimed(1, 2, &full);
+        r.claimed(1, None, 2, &full);
         assert!(r.cursor(1, poll).is_some());
 
         // A short claim reached the end: start over.
-        r.claimed(1, 2, &full[..1]);
+        r.claimed(1, at(&full[1]), 2, &full[..1]);
         assert_eq!(r.cursor(1, poll), None);
 
         // Kept across full claims, but never longer than the poll interval since the last
         // claim from the start (a job that became due meanwhile waits one poll at most).
-        r.claimed(1, 2, &full);
+        r.claimed(1, None, 2, &full);
         tokio::time::advance(Duration::from_millis(600)).await;
-        r.claimed(1, 2, &full);
+        r.claimed(1, at(&full[1]), 2, &full);
         assert!(r.cursor(1, poll).is_some(), "within the poll interval");
         tokio::time::advance(Duration::from_millis(400)).await;
         assert_eq!(r.cursor(1, poll), None, "the poll interval since the last claim from the start has passed");
+    }
+
+    /// Two claims in flight (the helper loop) return in either order: the cursor only moves
+    /// forwards, and a claim from a cursor does not undo a start-over that happened meanwhile.
+    #[tokio::test(start_paused = true)]
+    async fn two_claims_in_flight_move_the_cursor_only_forwards() {
+        let poll = Duration::from_secs(1);
+        let (early, late) = ([job(0, 1), job(0, 2)], [job(0, 3), job(0, 4)]);
+        let at = |j: &Job| Some(ClaimCursor::of(j));
+        let mut r = Resume::new();
+        r.claimed(0, None, 2, &early);
+        let from = r.cursor(0, poll);
+        // Both claimed after `from`; the one that got the later jobs answered first.
+        r.claimed(0, from, 2, &late);
+        r.claimed(0, from, 2, &early);
+        assert_eq!(r.cursor(0, poll), at(&late[1]), "the later of the two");
+        // A wakeup restarted the order while a claim from the old cursor was in flight.
+        let from = r.cursor(0, poll);
+        assert_eq!(r.cursor(1, poll), None);
+        r.claimed(1, from, 2, &late);
+        assert_eq!(r.cursor(1, poll), None, "still starting over: an earlier job may be runnable");
+        // Priority sorts before time and id.
+        r.claimed(1, None, 2, &[job(0, 9), job(0, 10)]);
+        let from = r.cursor(1, poll);
+        r.claimed(1, from, 2, &[job(1, 1), job(1, 2)]);
+        assert_eq!(r.cursor(1, poll), Some(ClaimCursor::of(&job(1, 2))), "a later priority sorts after");
     }
 }

@@ -289,3 +289,64 @@ async fn rescue_reports_stuck_processing_separately(t: TestDb) {
     let states: Vec<_> = f.store.list(JobFilter::default()).await.unwrap().into_iter().map(|j| j.state).collect();
     assert!(states.contains(&JobState::Retrying) && states.contains(&JobState::DeadLetter));
 }
+
+/// A small batch gets a second claim in flight while claims come back full (the helper loop),
+/// never more. Claims read `keel_queue_pauses`, so an exclusive lock on
+/// it holds every claim at its start, where PostgreSQL shows how many are waiting.
+#[tokio::test]
+async fn a_backlog_gets_two_claims_in_flight_when_the_batch_is_small() {
+    let Some(t) = TestDb::postgres("queue::worker::claims_in_flight", crate::SCHEMAS).await else { return };
+    let url = t.url.clone();
+    let f = fixture(t);
+    let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (fifty, all) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let mut reg = Registry::new();
+    let (r, h, a) = (ran.clone(), fifty.clone(), all.clone());
+    reg.register_json("work", KindOptions::default(), move |_, _| {
+        let n = r.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if n == 50 {
+            h.notify_one();
+        }
+        if n == 3000 {
+            a.notify_one();
+        }
+        async { Ok(()) }
+    })
+    .unwrap();
+    let jobs = (0..3000).map(|i| NewJob::new("work", &json!({ "i": i })).unwrap()).collect();
+    f.store.enqueue_many(jobs).await.unwrap();
+    let w = Arc::new(Worker::new(f.store.clone(), reg, settings(5, 5)));
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn({
+        let (w, c) = (w.clone(), cancel.clone());
+        async move { w.run(c).await }
+    });
+    within("50 jobs to run", fifty.notified()).await;
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    let mut lock = sqlx::Connection::begin(&mut admin).await.unwrap();
+    sqlx::query("LOCK TABLE keel_queue_pauses IN ACCESS EXCLUSIVE MODE").execute(&mut *lock).await.unwrap();
+    let mut watch = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    within("two claims waiting at once", async {
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE SKIP LOCKED%'",
+            )
+            .fetch_one(&mut watch)
+            .await
+            .unwrap();
+            assert!(waiting <= 2, "at most two claims in flight, saw {waiting}");
+            if waiting == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    lock.commit().await.unwrap();
+    within("all 3,000 jobs to run", all.notified()).await;
+    cancel.cancel();
+    let report = within("the worker to stop", run).await.unwrap().unwrap();
+    assert_eq!(report.metrics.completed, 3000, "each job finished once");
+    assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 3000, "each handler ran once");
+}
