@@ -27,6 +27,13 @@ pub const SQLITE_MAX_CONNECTIONS_CAP: u32 = 16;
 /// How long a writer waits for SQLite's lock before giving up with SQLITE_BUSY.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Rows a SQLite connection's thread may hand over before the caller has read them. sqlx's
+/// default of 50 stopped the thread (and so the database's single writer) mid-statement on
+/// every larger result, a thread switch each time it refilled: a worker's claim returns up to
+/// its batch (128 in a tuned worker) and a finish up to 1,000 rows (issue #19). 1,024 covers
+/// both; the cost is memory for that many rows while a slow reader catches up.
+pub const SQLITE_ROW_BUFFER: usize = 1024;
+
 /// Bound on getting a connection from the pool unless `KEEL_DB_ACQUIRE_TIMEOUT` says
 /// otherwise, so a saturated pool yields an error instead of a hung request.
 pub const ACQUIRE_TIMEOUT: Duration = keel_config::DEFAULT_ACQUIRE_TIMEOUT;
@@ -107,6 +114,7 @@ pub fn sqlite_connect_options(path: &Path) -> SqliteConnectOptions {
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
         .foreign_keys(true)
+        .row_buffer_size(SQLITE_ROW_BUFFER)
 }
 
 /// The check before a pooled PostgreSQL connection is lent (see [`PING_AFTER_IDLE`]): `false`

@@ -11,7 +11,7 @@ mod schema;
 pub use connect::{
     connect, connect_limited, open, open_limited, postgres_pool_options, sqlite_connect_options, sqlite_pool_options,
     ConnectMode, SessionLimits, ACQUIRE_TIMEOUT, PG_MAX_CONNECTIONS, PING_AFTER_IDLE, SQLITE_BUSY_TIMEOUT,
-    SQLITE_MAX_CONNECTIONS, SQLITE_MAX_CONNECTIONS_CAP,
+    SQLITE_MAX_CONNECTIONS, SQLITE_MAX_CONNECTIONS_CAP, SQLITE_ROW_BUFFER,
 };
 pub use db::{Backend, Capabilities, Db};
 pub use error::StorageError;

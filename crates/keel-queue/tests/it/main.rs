@@ -4,6 +4,7 @@
 /// The components every test database of this binary has installed.
 const SCHEMAS: &[&keel_storage::Schema] = &[&keel_queue::SCHEMA];
 
+mod claims_in_flight;
 mod cron_store;
 mod incidents;
 mod observe;

@@ -7,6 +7,7 @@ use keel_storage::{Backend, Db, Legacy, Migration, Schema, SessionLimits, Storag
 use keel_testkit::{backend_tests, TestDb};
 
 mod pool;
+mod sqlite_rows;
 
 backend_tests!(
     schemas_install_once_in_their_own_tracking_table,
