@@ -2,9 +2,10 @@
 //! starves the run slots, one while slow jobs keep them full (PostgreSQL, where
 //! `pg_stat_activity` shows the claims waiting on a lock).
 
-use crate::support::{fixture, within};
+use crate::support::{fixture, within, Fixture};
 use crate::worker::settings;
-use keel_queue::{KindOptions, NewJob, Registry, Worker};
+use keel_queue::worker::WorkerReport;
+use keel_queue::{KindOptions, NewJob, QueueError, Registry, Worker};
 use keel_testkit::TestDb;
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +30,19 @@ async fn claims(watch: &mut sqlx::PgConnection) -> (i64, i64) {
     .unwrap()
 }
 
+/// Enqueues `n` jobs of `kind` and starts a worker at concurrency 5 with a batch of 5 (the
+/// default batch follows the concurrency) on them.
+async fn backlog_and_worker(f: &Fixture, reg: Registry, kind: &str, n: usize) -> (CancellationToken, Running) {
+    let jobs = (0..n).map(|i| NewJob::new(kind, &json!({ "i": i })).unwrap()).collect();
+    f.store.enqueue_many(jobs).await.unwrap();
+    let w = Worker::new(f.store.clone(), reg, settings(5, 5));
+    let cancel = CancellationToken::new();
+    let c = cancel.clone();
+    (cancel, tokio::spawn(async move { w.run(c).await }))
+}
+
+type Running = tokio::task::JoinHandle<Result<WorkerReport, QueueError>>;
+
 /// A batch of 5 (the default follows the concurrency) gets four claims in flight (its claim
 /// loops: enough for 128 jobs, at most four) once the backlog starves the run slots, never
 /// more.
@@ -52,14 +66,7 @@ async fn a_backlog_of_quick_jobs_gets_several_claims_in_flight_when_the_batch_is
         async { Ok(()) }
     })
     .unwrap();
-    let jobs = (0..3000).map(|i| NewJob::new("work", &json!({ "i": i })).unwrap()).collect();
-    f.store.enqueue_many(jobs).await.unwrap();
-    let w = Arc::new(Worker::new(f.store.clone(), reg, settings(5, 5)));
-    let cancel = CancellationToken::new();
-    let run = tokio::spawn({
-        let (w, c) = (w.clone(), cancel.clone());
-        async move { w.run(c).await }
-    });
+    let (cancel, run) = backlog_and_worker(&f, reg, "work", 3000).await;
     within("50 jobs to run", fifty.notified()).await;
     let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
     let mut lock = sqlx::Connection::begin(&mut admin).await.unwrap();
@@ -105,14 +112,7 @@ async fn slow_jobs_in_a_backlog_are_claimed_one_batch_at_a_time() {
         }
     })
     .unwrap();
-    let jobs = (0..40).map(|i| NewJob::new("slow", &json!({ "i": i })).unwrap()).collect();
-    f.store.enqueue_many(jobs).await.unwrap();
-    let w = Arc::new(Worker::new(f.store.clone(), reg, settings(5, 5)));
-    let cancel = CancellationToken::new();
-    let run = tokio::spawn({
-        let (w, c) = (w.clone(), cancel.clone());
-        async move { w.run(c).await }
-    });
+    let (cancel, run) = backlog_and_worker(&f, reg, "slow", 40).await;
     let mut watch = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
     let processing = "SELECT count(*) FROM keel_jobs WHERE state = 'processing'";
     // Five running and a prefetched batch of five: what one claim loop holds.
