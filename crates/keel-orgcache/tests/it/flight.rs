@@ -206,22 +206,3 @@ async fn a_waiter_whose_leader_is_cancelled_loads_itself() {
     let ((), w, ()) = tokio::join!(leader, waiter, driver);
     assert_eq!(*w.unwrap(), 2, "the waiter ran its own loader after the leader vanished");
 }
-
-/// A load runs inside a `cache.load` span: in a trace, the database time of a miss is visible
-/// under the request that missed.
-#[tokio::test]
-async fn a_load_runs_inside_its_own_span() {
-    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry());
-    // Another test's thread may have registered the span's callsite while this subscriber was
-    // being set, caching "never" for it; recomputed now, with this subscriber known.
-    tracing::callsite::rebuild_interest_cache();
-    let c = cache();
-    let seen = std::sync::Mutex::new(None);
-    c.get_or_load(org(), DASHBOARD, "chart", &[], || async {
-        *seen.lock().unwrap() = tracing::Span::current().metadata().map(|m| m.name());
-        Ok::<_, Infallible>(1u64)
-    })
-    .await
-    .unwrap();
-    assert_eq!(*seen.lock().unwrap(), Some("cache.load"));
-}
