@@ -204,11 +204,14 @@ impl SqliteStore {
         let _turn = self.turn.lock().await;
         let mut tx = self.pool.begin_with(BEGIN).await?;
         let after = if c.after.is_some() { "AND (priority, run_at, id) > (?7, ?8, ?9)" } else { "" };
+        // By rowid, which every entry of the claim index carries: by `id`, each claimed row
+        // cost one more seek in the primary key's index on SQLite's single writer (+3–8% on a
+        // burn-down, issue #19). One statement, so no rowid can change in between.
         let sql = format!(
             "UPDATE keel_jobs SET state = 'processing', attempt = attempt + 1, lease_seq = lease_seq + 1, \
                  lease_expires_at = ?1, locked_by = ?2, started_at = ?3, updated_at = ?3 \
-             WHERE id IN ( \
-               SELECT id FROM keel_jobs \
+             WHERE rowid IN ( \
+               SELECT rowid FROM keel_jobs \
                WHERE queue = ?4 AND state IN ('pending', 'retrying') AND run_at <= ?3 {after} \
                  AND NOT EXISTS (SELECT 1 FROM keel_queue_pauses WHERE queue = ?4) \
                  AND NOT EXISTS (SELECT 1 FROM keel_cron_pauses WHERE task IN (?5, 'all')) \
