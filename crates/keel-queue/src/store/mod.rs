@@ -16,6 +16,7 @@ mod sqlite;
 mod sqlite_cron;
 mod sqlite_ops;
 mod sqlite_turn;
+mod sqlite_writer;
 
 pub use cron_types::{CronBegin, CronBegun, CronOutcome, CronPause, CronRun, CronRunState, CronStart, RunFilter};
 pub use pg::PgStore;
@@ -245,8 +246,9 @@ pub trait JobStore: Send + Sync {
     fn prune(&self, older_than: Duration) -> StoreFuture<'_, u64>;
 
     /// The worker's claim loops have stopped: gives back any connection the store kept for
-    /// them (PostgreSQL keeps one between claims), so closing the pool does not wait for it.
-    /// A later claim simply takes a connection again. The default does nothing.
+    /// them (PostgreSQL keeps one between claims, SQLite one for the worker's writes), so
+    /// closing the pool does not wait for it. A later claim simply takes a connection again.
+    /// The default does nothing.
     fn claims_stopped(&self) {}
 
     /// The keys this store seals sensitive jobs with, which the worker opens them with.
