@@ -27,6 +27,7 @@ backend_tests!(
     a_claim_lost_in_a_server_crash_never_lends_its_token_again,
     heartbeat_extends_the_lease,
     retries_back_off_then_dead_letter,
+    a_claimed_job_is_the_job_as_stored,
     permanent_and_unprocessable_failures,
     rescue_on_last_attempt_dead_letters_as_stuck,
     release_gives_the_attempt_back,
@@ -326,6 +327,32 @@ async fn heartbeat_extends_the_lease(t: TestDb) {
     }
     f.clock.advance(Duration::from_secs(31));
     assert_eq!(f.store.rescue_expired(10).await.unwrap().len(), 1);
+}
+
+/// What a claim hands the worker is the row as stored, to the stored precision, including on a
+/// retry (its last error kept, no finish time).
+async fn a_claimed_job_is_the_job_as_stored(t: TestDb) {
+    let f = fixture(t);
+    // Sub-millisecond digits: a value filled in without the stored precision would differ.
+    f.clock.set(f.clock.now() + chrono::Duration::nanoseconds(123_456_789));
+    let job = NewJob::new("k.x", &json!({"n": 1}))
+        .unwrap()
+        .priority(2)
+        .max_attempts(5)
+        .dedupe_key("claimed:1")
+        .org(OrgId::generate());
+    let id = f.store.enqueue(job).await.unwrap().id();
+    let as_json = |j: &keel_queue::Job| serde_json::to_value(j).unwrap();
+    let first = claim_all(&f.store, "default", 1).await.remove(0);
+    assert_eq!(as_json(&first), as_json(&f.store.get(id).await.unwrap().unwrap()));
+    let at = f.clock.now() + chrono::Duration::milliseconds(1_500);
+    let retry = Outcome::Retry { error: "boom".into(), at };
+    f.store.finish(vec![Finish { lease: first.lease().unwrap(), outcome: retry }]).await.unwrap();
+    f.clock.advance(Duration::from_millis(1_700));
+    let second = claim_all(&f.store, "default", 1).await.remove(0);
+    assert_eq!(second.attempt, 2);
+    assert_eq!(second.last_error.as_deref(), Some("boom"));
+    assert_eq!(as_json(&second), as_json(&f.store.get(id).await.unwrap().unwrap()));
 }
 
 async fn retries_back_off_then_dead_letter(t: TestDb) {
