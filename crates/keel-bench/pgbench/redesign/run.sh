@@ -4,10 +4,10 @@
 # completed and HOT/all updates of keel_jobs.
 # usage: run.sh current | ready-batch [fillfactor] | ready-hot [fillfactor] | hot-finish [fillfactor]
 cd "$(dirname "$0")"
-case $1 in current) RUN=current_run.sql ;; ready-batch) RUN=ready_batch_run.sql ;; ready-hot) RUN=ready_hot_run.sql ;; hot-finish) RUN=hot_finish_run.sql ;; *) echo "usage: $0 current|ready-batch|ready-hot|hot-finish [fillfactor]"; exit 2 ;; esac
+case $1 in current) RUN=current_run.sql ;; hot-claim) RUN=hot_claim_run.sql ;; ready-batch) RUN=ready_batch_run.sql ;; ready-hot) RUN=ready_hot_run.sql ;; hot-finish) RUN=hot_finish_run.sql ;; *) echo "usage: $0 current|ready-batch|ready-hot|hot-finish [fillfactor]"; exit 2 ;; esac
 psql -U postgres -h 127.0.0.1 -qc "CREATE DATABASE proto" 2>/dev/null
 P="psql -U postgres -h 127.0.0.1 -q -d proto"
-if [ $1 = current ]; then $P -f current_schema.sql; elif [ $1 = hot-finish ]; then $P -v ff=${2:-100} -f hot_finish_schema.sql; else $P -v ff=${2:-100} -f ready_schema.sql; fi
+if [ $1 = current ]; then $P -f current_schema.sql; elif [ $1 = hot-finish ]; then $P -v ff=${2:-100} -f hot_finish_schema.sql; elif [ $1 = hot-claim ]; then $P -v ff=${2:-100} -f hot_claim_schema.sql; else $P -v ff=${2:-100} -f ready_schema.sql; fi
 $P -c "VACUUM ANALYZE" -c "CHECKPOINT"
 W0=$($P -Atc "select pg_current_wal_lsn()")
 S=$(date +%s.%N)

@@ -10,6 +10,7 @@ mod incidents;
 mod observe;
 mod schema;
 mod sealed;
+mod sqlite_claim;
 mod sqlite_writer;
 mod store_admin;
 mod store_core;
