@@ -3,6 +3,8 @@
 //! Run it through `cargo xtask bench <name>`, which builds in release mode with the feature of
 //! that name, so each case is measured against its peer in the same run.
 
+#[cfg(feature = "queue")]
+mod cpu_busy;
 mod families;
 mod report;
 #[cfg(any(feature = "queue", feature = "ratelimit", feature = "server"))]

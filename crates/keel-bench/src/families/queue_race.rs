@@ -11,6 +11,7 @@
 //! `KEEL_BENCH_RACE_SYSTEMS=keel,graphile` runs a subset (see [`only_systems`]).
 
 use super::queue_node::{self, NodeEnv, NodePeer, GRAPHILE, PGBOSS};
+use crate::cpu_busy::CpuTimes;
 use crate::report::{median, percentile_ms, Row};
 use crate::scratch::ScratchPg;
 use keel_queue::{CancellationToken, KindOptions, QueueSettings, Registry, Worker, WorkerSettings};
@@ -94,10 +95,11 @@ pub(crate) async fn run() -> Result<Vec<Row>, String> {
                     continue;
                 }
                 eprintln!("queue/race: c{c} round {round}: {}", systems[i].label());
-                let (rate, fill) = one(&node, systems[i], c).await?;
+                let (rate, fill, busy) = one(&node, systems[i], c).await?;
                 rates[i].push(rate);
                 fills[i].push(fill);
-                eprintln!("  {:.0} jobs/s", rates[i].last().copied().unwrap_or_default());
+                let busy = busy.map(|b| format!(", cores busy {:.0}%", b * 100.0)).unwrap_or_default();
+                eprintln!("  {rate:.0} jobs/s{busy}");
             }
         }
         let m: Vec<f64> = rates.iter().map(|r| median(r.clone())).collect();
@@ -230,7 +232,8 @@ fn only_systems() -> Result<Option<Vec<&'static str>>, String> {
 }
 
 /// One timed run in a database of its own: its burn-down rate, and its prefill's enqueue rate.
-async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<(f64, f64), String> {
+/// One burn-down: its rate, its prefill's rate, and how busy the cores were while it ran.
+async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<(f64, f64, Option<f64>), String> {
     let schemas: &[&keel_storage::Schema] = match system {
         System::Node(_) => &[],
         _ => &[&keel_queue::SCHEMA],
@@ -280,12 +283,13 @@ async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<(f64, f
                 .map_err(|e| e.to_string())?;
                 let worker = Arc::new(Worker::new(store, reg, settings(concurrency, batch)));
                 let cancel = CancellationToken::new();
-                let t = Instant::now();
+                let (t, cpu) = (Instant::now(), CpuTimes::now());
                 let run = tokio::spawn({
                     let (w, c) = (worker.clone(), cancel.clone());
                     async move { w.run(c).await }
                 });
                 let drained = drain(&mut conn, remaining, t, ran_rx).await;
+                let busy = cpu.and_then(CpuTimes::busy_since);
                 cancel.cancel();
                 run.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
                 let done: i64 = sqlx::query_scalar("SELECT count(*) FROM keel_jobs WHERE state = 'completed'")
@@ -295,20 +299,21 @@ async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<(f64, f
                 if done != JOBS as i64 {
                     return Err(format!("{}: {done} of {JOBS} jobs completed", system.label()));
                 }
-                drained.map(|d| (d, JOBS, fill_rate))
+                drained.map(|d| (d, JOBS, fill_rate, busy))
             }
             System::Node(p) => {
                 let (child, ran) = node.start(p, &url, concurrency, JOBS).await?;
-                let t = Instant::now();
+                let (t, cpu) = (Instant::now(), CpuTimes::now());
                 let drained = drain(&mut conn, remaining, t, ran).await;
+                let busy = cpu.and_then(CpuTimes::busy_since);
                 queue_node::stop(child).await;
-                drained.map(|d| (d, JOBS, fill_rate))
+                drained.map(|d| (d, JOBS, fill_rate, busy))
             }
             System::Limit => {
                 // Every transaction takes a full batch while whole batches remain.
                 let per_client = JOBS / LIMIT_BATCH / LIMIT_CLIENTS;
                 let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pgbench/queue_limit.sql");
-                let t = Instant::now();
+                let (t, cpu) = (Instant::now(), CpuTimes::now());
                 let out = tokio::process::Command::new("pgbench")
                     .args(["-n", "-c", &LIMIT_CLIENTS.to_string(), "-j", &LIMIT_CLIENTS.to_string()])
                     .args(["-t", &per_client.to_string(), "-f"])
@@ -318,6 +323,7 @@ async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<(f64, f
                     .await
                     .map_err(|e| format!("pgbench: {e} (install postgresql-client)"))?;
                 let elapsed = t.elapsed();
+                let busy = cpu.and_then(CpuTimes::busy_since);
                 if !out.status.success() {
                     return Err(format!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr)));
                 }
@@ -325,13 +331,13 @@ async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<(f64, f
                     .fetch_one(&mut conn)
                     .await
                     .map_err(|e| e.to_string())?;
-                Ok((elapsed, done as u64, fill_rate))
+                Ok((elapsed, done as u64, fill_rate, busy))
             }
         }
     }
     .await;
     scratch.drop_db().await;
-    result.map(|(elapsed, jobs, fill)| (jobs as f64 / elapsed.as_secs_f64(), fill))
+    result.map(|(elapsed, jobs, fill, busy)| (jobs as f64 / elapsed.as_secs_f64(), fill, busy))
 }
 
 /// Waits until the handler has run every job (`ran`), then polls `remaining` until it says
