@@ -357,7 +357,7 @@ impl PgStore {
         if let Some(a) = c.after {
             query = query.bind(a.priority).bind(a.run_at).bind(a.id.as_uuid());
         }
-        let mut lent = self.claim_conn.lend(&self.pool).await?;
+        let mut lent = self.claim_conn.lend(&self.pool, now).await?;
         let Some(conn) = lent.conn() else {
             return Err(QueueError::Database("the claim connection was lost; try again".into()));
         };

@@ -1,4 +1,4 @@
-//! The claim loop's own PostgreSQL connection, kept between claims.
+//! The claim loops' own PostgreSQL connections, kept between claims.
 //!
 //! Taken from the pool for every claim, a connection cost two extra round trips: sqlx's ping
 //! when it is lent and keel-storage's release check (`SELECT now() <> statement_timestamp()`)
@@ -7,16 +7,19 @@
 //! Measured (issue #19): a burn-down claiming 8 jobs at a time went from 7.2k to 8.3k jobs/s
 //! with the round trips gone, and the claim after an idle worker's wakeup lost one.
 //!
-//! Only one claim at a time uses it; a claim that finds it busy (another queue's loop) takes a
-//! pooled connection as before. Small pools keep every connection: the connection is kept only
-//! when the pool has at least [`MIN_POOL_TO_KEEP`] of them, so a worker on a pool of 2 can
-//! still finish what it claims. Any error drops it; the next claim takes a fresh one. When the
-//! worker's claim loops stop, it is let go too ([`crate::JobStore::claims_stopped`]): a pool's
-//! `close` waits for every connection lent, and a host closing its pool must not hang on a
-//! worker it has stopped but not yet dropped. A connection let go is closed, not pooled: it
-//! runs its claims on generic plans, a session setting no other user of the pool should
-//! inherit ([`generic_plans`]).
+//! Each claim loop claiming at once (the primary and, through a backlog, up to three helpers)
+//! keeps one, up to all but three of the pool's connections; a claim that finds every kept
+//! connection busy takes a pooled one as before. Small pools keep none: a connection is kept
+//! only when the pool has at least [`MIN_POOL_TO_KEEP`] of them, so a worker on a pool of 2
+//! can still finish what it claims. A connection no claim used for [`KEPT_IDLE`] is let go at
+//! the next claim, so a backlog's end returns the helpers' connections. Any error drops the
+//! connection; the next claim keeps a fresh one. When the worker's claim loops stop, all are
+//! let go ([`crate::JobStore::claims_stopped`]): a pool's `close` waits for every connection
+//! lent, and a host closing its pool must not hang on a worker it has stopped but not yet
+//! dropped. A connection let go is closed, not pooled: it runs its claims on generic plans, a
+//! session setting no other user of the pool should inherit ([`generic_plans`]).
 
+use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres};
 use std::sync::Arc;
@@ -26,36 +29,68 @@ use tokio::sync::{Mutex, MutexGuard};
 /// heartbeat, the rescuer and the operators' verbs still have three between them.
 pub(crate) const MIN_POOL_TO_KEEP: u32 = 4;
 
-/// The kept connection, if any; clones share it.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ClaimConn(Arc<Mutex<Option<PoolConnection<Postgres>>>>);
+/// Claim loops of one queue at most (`claim_loops` in the worker): a connection each.
+const MAX_KEPT: usize = 4;
 
-/// A connection for one claim: the kept one, or one lent by the pool for this claim alone.
+/// A kept connection unused this long is let go at the next claim. Helper loops claim only
+/// through a backlog, so their connections leave the worker about this long after it ends;
+/// the primary loop claims at least every poll and keeps its own.
+const KEPT_IDLE: TimeDelta = TimeDelta::seconds(1);
+
+/// One kept connection and when a claim last used it.
+#[derive(Debug)]
+pub(crate) struct Kept {
+    conn: PoolConnection<Postgres>,
+    used: DateTime<Utc>,
+}
+
+type Slot = Mutex<Option<Kept>>;
+
+/// The kept connections, one per claim loop claiming at once; clones share them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClaimConn(Arc<[Slot; MAX_KEPT]>);
+
+/// A connection for one claim: a kept one, or one lent by the pool for this claim alone.
 pub(crate) enum Lent<'a> {
-    Kept(MutexGuard<'a, Option<PoolConnection<Postgres>>>),
+    Kept(MutexGuard<'a, Option<Kept>>),
     Pooled(PoolConnection<Postgres>),
 }
 
+/// How many connections a pool of `max` spares its claim loops: all but three (see
+/// [`MIN_POOL_TO_KEEP`]), at most one per loop.
+fn kept_slots(max: u32) -> usize {
+    (max.saturating_sub(MIN_POOL_TO_KEEP - 1) as usize).min(MAX_KEPT)
+}
+
 impl ClaimConn {
-    /// The kept connection when it is free (taking one from the pool the first time), else a
-    /// pooled one.
-    pub(crate) async fn lend<'a>(&'a self, pool: &PgPool) -> Result<Lent<'a>, sqlx::Error> {
-        if pool.options().get_max_connections() < MIN_POOL_TO_KEEP {
-            return Ok(Lent::Pooled(pool.acquire().await?));
-        }
-        match self.0.try_lock() {
-            Ok(mut kept) => {
+    /// A free kept connection (taking one from the pool the first time a slot is used), else
+    /// a pooled one. Lets go of the other kept connections unused since [`KEPT_IDLE`]
+    /// before `now`.
+    pub(crate) async fn lend<'a>(&'a self, pool: &PgPool, now: DateTime<Utc>) -> Result<Lent<'a>, sqlx::Error> {
+        let slots = kept_slots(pool.options().get_max_connections());
+        let mut lent = None;
+        for slot in &self.0[..slots] {
+            let Ok(mut kept) = slot.try_lock() else { continue };
+            if lent.is_none() {
                 if kept.is_none() {
-                    *kept = Some(generic_plans(pool.acquire().await?).await?);
+                    *kept = Some(Kept { conn: generic_plans(pool.acquire().await?).await?, used: now });
                 }
-                Ok(Lent::Kept(kept))
+                if let Some(k) = kept.as_mut() {
+                    k.used = now;
+                }
+                lent = Some(Lent::Kept(kept));
+            } else if kept.as_ref().is_some_and(|k| now - k.used >= KEPT_IDLE) {
+                kept.take();
             }
-            Err(_) => Ok(Lent::Pooled(pool.acquire().await?)),
+        }
+        match lent {
+            Some(lent) => Ok(lent),
+            None => Ok(Lent::Pooled(pool.acquire().await?)),
         }
     }
 }
 
-/// Sets the kept connection to run its claims on their cached generic plan.
+/// Sets a kept connection to run its claims on their cached generic plan.
 ///
 /// PostgreSQL plans a prepared statement anew on every call while it estimates its generic
 /// plan to cost more than the plans made for the actual values, and for the claim it always
@@ -70,10 +105,12 @@ async fn generic_plans(mut conn: PoolConnection<Postgres>) -> Result<PoolConnect
 }
 
 impl ClaimConn {
-    /// Lets the kept connection go (closed), unless a claim is using it right now.
+    /// Lets the kept connections go (closed), except one a claim is using right now.
     pub(crate) fn give_back(&self) {
-        if let Ok(mut kept) = self.0.try_lock() {
-            kept.take();
+        for slot in self.0.iter() {
+            if let Ok(mut kept) = slot.try_lock() {
+                kept.take();
+            }
         }
     }
 }
@@ -82,7 +119,7 @@ impl Lent<'_> {
     /// The connection to run the claim on.
     pub(crate) fn conn(&mut self) -> Option<&mut sqlx::PgConnection> {
         match self {
-            Lent::Kept(kept) => kept.as_mut().map(|c| &mut **c),
+            Lent::Kept(kept) => kept.as_mut().map(|k| &mut *k.conn),
             Lent::Pooled(c) => Some(&mut **c),
         }
     }
@@ -97,6 +134,7 @@ impl Lent<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::{kept_slots, ClaimConn, Lent, KEPT_IDLE};
     use crate::store::{Claim, JobStore};
     use crate::{NewJob, PgStore};
     use keel_storage::Db;
@@ -125,7 +163,7 @@ mod tests {
             assert_eq!(store.claim(claim()).await.unwrap().len(), 2);
         }
         {
-            let mut lent = store.claim_conn.lend(&store.pool).await.unwrap();
+            let mut lent = store.claim_conn.lend(&store.pool, chrono::Utc::now()).await.unwrap();
             let conn = lent.conn().expect("the kept connection");
             let (generic, custom): (i64, i64) = sqlx::query_as(
                 "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE 'WITH next AS%'",
@@ -147,5 +185,40 @@ mod tests {
             assert_eq!(mode, "auto", "a pooled connection inherited the claim connection's setting");
             all.push(conn);
         }
+    }
+
+    /// A pool spares its claim loops all but three connections, one per loop at most.
+    #[test]
+    fn pools_spare_all_but_three_connections_one_per_claim_loop() {
+        let kept: Vec<usize> = [2, 3, 4, 5, 10, 100].into_iter().map(kept_slots).collect();
+        assert_eq!(kept, [0, 0, 1, 2, 4, 4]);
+    }
+
+    /// Claims at once each get a kept connection while the pool spares them, then pooled ones;
+    /// a kept connection no claim used for `KEPT_IDLE` goes at the next claim.
+    #[tokio::test]
+    async fn claims_at_once_keep_one_connection_each_until_idle() {
+        let name = "pg_claim_conn::claims_at_once_keep_one_connection_each_until_idle";
+        let Some(t) = TestDb::postgres(name, &[&crate::SCHEMA]).await else { return };
+        let Db::Postgres(pool) = t.db.clone() else { panic!("a PostgreSQL test database") };
+        assert_eq!(kept_slots(pool.options().get_max_connections()), 4, "the test pool spares four");
+        let conns = ClaimConn::default();
+        let t0 = chrono::Utc::now();
+        let mut lent = Vec::new();
+        for _ in 0..5 {
+            lent.push(conns.lend(&pool, t0).await.unwrap());
+        }
+        let kinds: Vec<bool> = lent.iter().map(|l| matches!(l, Lent::Kept(_))).collect();
+        assert_eq!(kinds, [true, true, true, true, false], "four kept, the fifth claim pooled");
+        drop(lent);
+        let occupied = |c: &ClaimConn| c.0.iter().map(|s| s.try_lock().unwrap().is_some()).collect::<Vec<_>>();
+
+        // One claim at a time from now on (the primary loop alone): it takes the first slot.
+        drop(conns.lend(&pool, t0 + KEPT_IDLE / 2).await.unwrap());
+        assert_eq!(occupied(&conns), [true; 4], "not idle long enough to go");
+        drop(conns.lend(&pool, t0 + KEPT_IDLE + KEPT_IDLE / 4).await.unwrap());
+        assert_eq!(occupied(&conns), [true, false, false, false], "the idle ones went, the used one stayed");
+        conns.give_back();
+        assert_eq!(occupied(&conns), [false; 4]);
     }
 }
