@@ -231,8 +231,8 @@ fn only_systems() -> Result<Option<Vec<&'static str>>, String> {
         .map(Some)
 }
 
-/// One timed run in a database of its own: its burn-down rate, and its prefill's enqueue rate.
-/// One burn-down: its rate, its prefill's rate, and how busy the cores were while it ran.
+/// One timed run in a database of its own: its burn-down rate, its prefill's enqueue rate, and
+/// how busy the cores were while it burned down.
 async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<(f64, f64, Option<f64>), String> {
     let schemas: &[&keel_storage::Schema] = match system {
         System::Node(_) => &[],
