@@ -1,7 +1,8 @@
-//! The SQLite claim is planned once per connection, even once `ANALYZE` has left statistics.
+//! The SQLite claim: planned once per connection, even once `ANALYZE` has left statistics; a
+//! claim or completion failing midway leaves nothing half-written.
 
 use crate::support::claim;
-use keel_queue::{JobStore, NewJob, SqliteStore};
+use keel_queue::{Finish, Finished, JobState, JobStore, NewJob, Outcome, SqliteStore};
 use keel_storage::Db;
 use keel_testkit::TestDb;
 use serde_json::json;
@@ -32,7 +33,7 @@ async fn the_claim_is_not_re_planned_on_every_call_after_analyze() {
     }
     assert_eq!(claimed, 10);
     let claims: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT run, reprep FROM sqlite_stmt WHERE sql LIKE 'UPDATE keel_jobs SET state = ''processing''%'",
+        "SELECT run, reprep FROM sqlite_stmt WHERE sql LIKE 'UPDATE OR FAIL keel_jobs SET state = ''processing''%'",
     )
     .fetch_all(&pool)
     .await
@@ -40,4 +41,49 @@ async fn the_claim_is_not_re_planned_on_every_call_after_analyze() {
     let runs: i64 = claims.iter().map(|c| c.0).sum();
     assert_eq!(runs, 5, "every claim ran through the cached statement: {claims:?}");
     assert!(claims.iter().all(|c| c.1 == 0), "a claim was re-planned after a bind: {claims:?}");
+}
+
+/// The claim and the completion run `UPDATE OR FAIL`: SQLite then keeps no statement journal
+/// to undo that one statement alone (1% of the single writer's CPU in a burn-down, issue #19),
+/// and a failure midway leaves the rows before it changed inside the transaction. The store
+/// must roll the whole transaction back, so nothing is half-claimed or half-finished.
+#[tokio::test]
+async fn a_claim_or_completion_failing_midway_leaves_every_job_as_it_was() {
+    let t = TestDb::sqlite(crate::SCHEMAS).await;
+    let Db::Sqlite(pool) = t.db.clone() else { panic!("a SQLite test database") };
+    let store = SqliteStore::new(pool.clone());
+    store.enqueue_many((0..2).map(|i| NewJob::new("k.x", &json!({ "i": i })).unwrap()).collect()).await.unwrap();
+    let count = |state: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM keel_jobs WHERE state = ?")
+                .bind(state)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    // Fails the statement at whichever of the two rows it reaches second.
+    let fail_second = |to: &str| {
+        format!(
+            "CREATE TRIGGER fail_second BEFORE UPDATE OF state ON keel_jobs WHEN NEW.state = '{to}' \
+             AND (SELECT count(*) FROM keel_jobs WHERE state = '{to}') = 1 BEGIN SELECT RAISE(FAIL, 'midway'); END"
+        )
+    };
+
+    sqlx::raw_sql(&fail_second("processing")).execute(&pool).await.unwrap();
+    assert!(store.claim(claim("default", 2)).await.is_err(), "the claim failed at its second row");
+    assert_eq!((count("pending").await, count("processing").await), (2, 0), "nothing was half-claimed");
+    sqlx::raw_sql("DROP TRIGGER fail_second").execute(&pool).await.unwrap();
+    let jobs = store.claim(claim("default", 2)).await.unwrap();
+    assert_eq!(jobs.len(), 2, "the writer is usable again and claims both");
+
+    sqlx::raw_sql(&fail_second("completed")).execute(&pool).await.unwrap();
+    let batch: Vec<Finish> =
+        jobs.iter().map(|j| Finish { lease: j.lease().unwrap(), outcome: Outcome::Completed }).collect();
+    assert!(store.finish(batch.clone()).await.is_err(), "the completion failed at its second row");
+    assert_eq!((count("processing").await, count("completed").await), (2, 0), "nothing was half-finished");
+    sqlx::raw_sql("DROP TRIGGER fail_second").execute(&pool).await.unwrap();
+    let done = store.finish(batch).await.unwrap();
+    assert_eq!(done, vec![Finished::Accepted(JobState::Completed); 2]);
 }
