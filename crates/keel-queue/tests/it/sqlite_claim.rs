@@ -71,19 +71,22 @@ async fn a_claim_or_completion_failing_midway_leaves_every_job_as_it_was() {
         )
     };
 
-    sqlx::raw_sql(&fail_second("processing")).execute(&pool).await.unwrap();
+    // Schema changes on one connection: another one's cached schema could still show the
+    // trigger after it was dropped (SQLite checks a statement against its connection's copy).
+    let mut ddl = pool.acquire().await.unwrap();
+    sqlx::raw_sql(&fail_second("processing")).execute(&mut *ddl).await.unwrap();
     assert!(store.claim(claim("default", 2)).await.is_err(), "the claim failed at its second row");
     assert_eq!((count("pending").await, count("processing").await), (2, 0), "nothing was half-claimed");
-    sqlx::raw_sql("DROP TRIGGER fail_second").execute(&pool).await.unwrap();
+    sqlx::raw_sql("DROP TRIGGER fail_second").execute(&mut *ddl).await.unwrap();
     let jobs = store.claim(claim("default", 2)).await.unwrap();
     assert_eq!(jobs.len(), 2, "the writer is usable again and claims both");
 
-    sqlx::raw_sql(&fail_second("completed")).execute(&pool).await.unwrap();
+    sqlx::raw_sql(&fail_second("completed")).execute(&mut *ddl).await.unwrap();
     let batch: Vec<Finish> =
         jobs.iter().map(|j| Finish { lease: j.lease().unwrap(), outcome: Outcome::Completed }).collect();
     assert!(store.finish(batch.clone()).await.is_err(), "the completion failed at its second row");
     assert_eq!((count("processing").await, count("completed").await), (2, 0), "nothing was half-finished");
-    sqlx::raw_sql("DROP TRIGGER fail_second").execute(&pool).await.unwrap();
+    sqlx::raw_sql("DROP TRIGGER fail_second").execute(&mut *ddl).await.unwrap();
     let done = store.finish(batch).await.unwrap();
     assert_eq!(done, vec![Finished::Accepted(JobState::Completed); 2]);
 }
