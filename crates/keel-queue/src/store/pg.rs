@@ -405,6 +405,14 @@ impl PgStore {
         }
         let now = self.clock.now();
         let _turn = self.lease_writes.0.lock().await;
+        if batch.iter().all(|f| f.outcome == Outcome::Completed) {
+            match self.complete_unsealed(&batch, now).await {
+                Ok(out) => return Ok(out),
+                // A sealed job is among them and nothing changed: the general path erases it.
+                Err(sqlx::Error::Database(d)) if d.is_check_violation() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let mut tx = self.pool.begin().await?;
         let mut states: HashMap<Uuid, JobState> = HashMap::new();
         let done: Vec<&Finish> = batch.iter().filter(|f| f.outcome == Outcome::Completed).collect();
@@ -484,6 +492,38 @@ impl PgStore {
         Ok(batch
             .iter()
             .map(|f| states.get(&f.lease.job.as_uuid()).map_or(Finished::Stale, |s| Finished::Accepted(*s)))
+            .collect())
+    }
+
+    /// Completes a batch of completions in one statement outside any transaction, so without
+    /// the `BEGIN` and `COMMIT` round trips (issue #19); it commits durably like the general
+    /// path. A sealed job's values must be erased in the transaction that completes it, which
+    /// takes the general path, so this statement must change nothing when the batch holds
+    /// one: a sealed row keeps its lease while becoming `completed`, which the table's check
+    /// (a lease exactly while processing) refuses, and the statement is undone whole. The
+    /// caller then runs the general path on a check violation.
+    async fn complete_unsealed(&self, batch: &[Finish], now: DateTime<Utc>) -> Result<Vec<Finished>, sqlx::Error> {
+        let (ids, seqs): (Vec<Uuid>, Vec<i64>) = batch.iter().map(|f| (f.lease.job.as_uuid(), f.lease.token)).unzip();
+        let done: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE keel_jobs j SET state = 'completed', finished_at = $3, updated_at = $3, \
+                 lease_expires_at = CASE WHEN j.sealed THEN j.lease_expires_at END \
+             FROM UNNEST($1::uuid[], $2::int8[]) AS t(id, seq) \
+             WHERE j.id = ANY($1::uuid[]) AND j.id = t.id AND j.lease_seq = t.seq AND j.state = 'processing' \
+             RETURNING j.id",
+        )
+        .persistent(false)
+        .bind(&ids)
+        .bind(&seqs)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let done: std::collections::HashSet<Uuid> = done.into_iter().collect();
+        Ok(batch
+            .iter()
+            .map(|f| match done.contains(&f.lease.job.as_uuid()) {
+                true => Finished::Accepted(JobState::Completed),
+                false => Finished::Stale,
+            })
             .collect())
     }
 

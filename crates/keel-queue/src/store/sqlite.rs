@@ -1,6 +1,7 @@
-//! [`SqliteStore`]: the embedded job store. Every write is one `BEGIN IMMEDIATE` transaction,
-//! so SQLite's single writer serialises claims (no two claimers can take one job) and a
-//! writer never deadlocks upgrading a read lock. Wakeups are in-process only: a separate
+//! [`SqliteStore`]: the embedded job store. Every write is one `BEGIN IMMEDIATE` transaction
+//! or one lone statement (which takes the write lock as it starts), so SQLite's single writer
+//! serialises claims (no two claimers can take one job) and a writer never deadlocks
+//! upgrading a read lock. Wakeups are in-process only: a separate
 //! worker process on the same file learns of new jobs by polling.
 
 use super::{Claim, Finish, Finished, JobFilter, JobStore, Outcome, PauseReason, Rescued, StoreFuture, StoreOptions};
@@ -203,7 +204,6 @@ impl SqliteStore {
     async fn claim_impl(&self, c: Claim) -> Result<Vec<Job>, QueueError> {
         let now = self.clock.now();
         let mut write = self.writer.lend(&self.pool, true).await?;
-        let mut tx = write.conn().begin_with(BEGIN).await?;
         let after = if c.after.is_some() { "AND (priority, run_at, id) > (?7, ?8, ?9)" } else { "" };
         // By rowid, which every entry of the claim index carries: by `id`, each claimed row
         // cost one more seek in the primary key's index on SQLite's single writer (+3–8% on a
@@ -213,12 +213,14 @@ impl SqliteStore {
         // time it is bound, in case the value changes the best plan. The claim's plan is the
         // claim index whatever the values; re-planning it cost 8% of the single writer's CPU
         // (issue #19). SQLite does not estimate from a unary plus; the plan stays the same.
-        // `OR FAIL`: for a multi-row statement inside a transaction, SQLite otherwise keeps a
-        // statement journal (a copy of every page it touches) so that a failure could undo
-        // this statement alone; an error here rolls back the whole transaction anyway (the
-        // dropped `Write`), so the copies were pure cost: about 1% of the writer's CPU.
+        // One statement outside any transaction: SQLite runs a lone statement as its own
+        // transaction, taking the write lock as it starts (as `BEGIN IMMEDIATE` would) and
+        // undoing it whole if it fails midway, without the `BEGIN` and `COMMIT` hops to the
+        // connection's thread. Plain `UPDATE`: outside a transaction a failed `OR FAIL`
+        // statement would commit the rows it had already changed. Nor is there a statement
+        // journal to skip: SQLite keeps none for a lone statement.
         let sql = format!(
-            "UPDATE OR FAIL keel_jobs SET state = 'processing', attempt = attempt + 1, lease_seq = lease_seq + 1, \
+            "UPDATE keel_jobs SET state = 'processing', attempt = attempt + 1, lease_seq = lease_seq + 1, \
                  lease_expires_at = ?1, locked_by = ?2, started_at = ?3, updated_at = ?3 \
              WHERE rowid IN ( \
                SELECT rowid FROM keel_jobs \
@@ -238,8 +240,7 @@ impl SqliteStore {
         if let Some(a) = c.after {
             query = query.bind(a.priority).bind(ms(a.run_at)).bind(a.id.to_string());
         }
-        let rows = query.fetch_all(&mut *tx).await?;
-        tx.commit().await?;
+        let rows = query.fetch_all(write.conn()).await?;
         write.done();
         let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>, _>>()?;
         jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
@@ -281,6 +282,17 @@ impl SqliteStore {
         }
         let now = ms(self.clock.now());
         let mut write = self.writer.lend(&self.pool, false).await?;
+        if batch.iter().all(|f| f.outcome == Outcome::Completed) {
+            match complete_unsealed(write.conn(), &batch, now).await {
+                Ok(out) => {
+                    write.done();
+                    return Ok(out);
+                }
+                // A sealed job is among them and nothing changed: the general path erases it.
+                Err(sqlx::Error::Database(d)) if d.is_check_violation() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let mut tx = write.conn().begin_with(BEGIN).await?;
         let mut states: HashMap<String, String> = HashMap::new();
         // Completions, the bulk of every batch, in one statement: the leases go in as one JSON
@@ -416,6 +428,46 @@ impl SqliteStore {
         }
         Ok(out)
     }
+}
+
+/// Completes a batch of completions in one statement outside any transaction: SQLite's own
+/// transaction for a lone statement needs no `BEGIN IMMEDIATE` and `COMMIT`, two hops to the
+/// connection's thread on the single writer (a burn-down +4–10%, issue #19). Plain `UPDATE`,
+/// not `OR FAIL`: outside a transaction a failed `OR FAIL` statement commits the rows it had
+/// already changed, where an aborted statement is undone whole.
+///
+/// A sealed job's values must be erased in the transaction that completes it, which takes the
+/// general path. So this statement must change nothing when the batch holds one: a sealed row
+/// keeps its lease while becoming `completed`, which the table's check (a lease exactly while
+/// processing) refuses, and the whole statement is undone. The caller then runs the general
+/// path on a check violation.
+async fn complete_unsealed(
+    conn: &mut SqliteConnection,
+    batch: &[Finish],
+    now: i64,
+) -> Result<Vec<Finished>, sqlx::Error> {
+    let leases: Vec<(String, i64)> = batch.iter().map(|f| (f.lease.job.to_string(), f.lease.token)).collect();
+    let leases = serde_json::to_string(&leases).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let done: Vec<String> = sqlx::query_scalar(
+        "UPDATE keel_jobs SET state = 'completed', finished_at = ?1, updated_at = ?1, \
+             lease_expires_at = CASE WHEN sealed THEN lease_expires_at END \
+         WHERE id IN (SELECT value ->> 0 FROM json_each(?2)) \
+           AND (id, lease_seq) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?2)) \
+           AND state = 'processing' \
+         RETURNING id",
+    )
+    .bind(now)
+    .bind(leases)
+    .fetch_all(conn)
+    .await?;
+    let done: std::collections::HashSet<String> = done.into_iter().collect();
+    Ok(batch
+        .iter()
+        .map(|f| match done.contains(&f.lease.job.to_string()) {
+            true => Finished::Accepted(crate::JobState::Completed),
+            false => Finished::Stale,
+        })
+        .collect())
 }
 
 pub(crate) fn parse_id(s: &str) -> Result<JobId, QueueError> {

@@ -4,8 +4,8 @@
 use crate::worker::settings;
 use keel_queue::worker::Tick;
 use keel_queue::{
-    open_with, JobArgs, JobContext, JobFilter, JobKey, JobState, Keyring, KindOptions, ManualClock, NewJob, QueueError,
-    Registry, SealError, Store, StoreOptions, Worker,
+    open_with, Finish, Finished, JobArgs, JobContext, JobFilter, JobKey, JobState, Keyring, KindOptions, Lease,
+    ManualClock, NewJob, Outcome, QueueError, Registry, SealError, Store, StoreOptions, Worker,
 };
 use keel_storage::Db;
 use keel_testkit::{backend_tests, TestDb};
@@ -16,6 +16,7 @@ backend_tests!(
     sealed_fields_round_trip_and_are_erased_on_completion,
     whole_payloads_seal_in_bulk_and_refuse_without_a_keyring,
     a_rotated_key_still_opens_when_listed_and_fails_clearly_when_not,
+    a_batch_of_completions_holding_a_sealed_job_erases_it_and_completes_them_all,
 );
 
 const K1: &str = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
@@ -165,4 +166,30 @@ async fn a_rotated_key_still_opens_when_listed_and_fails_clearly_when_not(t: Tes
     assert_eq!(*seen.lock().unwrap(), ["b@example.com", "a@example.com"], "the dead job runs once the key is listed");
     rotated.enqueue(NewJob::args(&Notify { email: "c@example.com".into(), note: "".into() }).unwrap()).await.unwrap();
     assert!(stored(&t.db).await.contains("\"k2\""), "new jobs seal with the current key");
+}
+
+/// A batch of completions runs as one statement unless it holds a sealed job, whose values must
+/// be erased in the transaction that completes it: that statement must then change nothing,
+/// and the general path complete them all (a stale lease among them stays stale).
+async fn a_batch_of_completions_holding_a_sealed_job_erases_it_and_completes_them_all(t: TestDb) {
+    let st = store(&t, Some(ring(K1, &[])));
+    let args = Notify { email: "jane@example.com".into(), note: "hello".into() };
+    let sealed = st.enqueue(NewJob::args(&args).unwrap()).await.unwrap().id();
+    let plain = st.enqueue(NewJob::new("k.plain", &serde_json::json!({"n": 1})).unwrap()).await.unwrap().id();
+    let gone = st.enqueue(NewJob::new("k.plain", &serde_json::json!({"n": 2})).unwrap()).await.unwrap().id();
+    let jobs = st.claim(crate::support::claim("default", 3)).await.unwrap();
+    assert_eq!(jobs.len(), 3);
+    let lease = |id| jobs.iter().find(|j| j.id == id).unwrap().lease().unwrap();
+    let stale = Lease { token: lease(gone).token - 1, ..lease(gone) };
+    let batch: Vec<Finish> = [lease(plain), lease(sealed), stale]
+        .into_iter()
+        .map(|lease| Finish { lease, outcome: Outcome::Completed })
+        .collect();
+    let done = st.finish(batch).await.unwrap();
+    let completed = Finished::Accepted(JobState::Completed);
+    assert_eq!(done, vec![completed, completed, Finished::Stale]);
+    let erased: serde_json::Value = serde_json::from_str(&st.get(sealed).await.unwrap().unwrap().payload).unwrap();
+    assert_eq!(erased, serde_json::json!({"email": "[sealed]", "note": "hello"}), "erased on completion");
+    assert_eq!(st.get(plain).await.unwrap().unwrap().payload_value(), serde_json::json!({"n": 1}));
+    assert_eq!(st.get(gone).await.unwrap().unwrap().state, JobState::Processing, "the stale lease changed nothing");
 }

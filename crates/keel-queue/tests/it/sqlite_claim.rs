@@ -33,7 +33,7 @@ async fn the_claim_is_not_re_planned_on_every_call_after_analyze() {
     }
     assert_eq!(claimed, 10);
     let claims: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT run, reprep FROM sqlite_stmt WHERE sql LIKE 'UPDATE OR FAIL keel_jobs SET state = ''processing''%'",
+        "SELECT run, reprep FROM sqlite_stmt WHERE sql LIKE 'UPDATE keel_jobs SET state = ''processing''%'",
     )
     .fetch_all(&pool)
     .await
@@ -43,16 +43,17 @@ async fn the_claim_is_not_re_planned_on_every_call_after_analyze() {
     assert!(claims.iter().all(|c| c.1 == 0), "a claim was re-planned after a bind: {claims:?}");
 }
 
-/// The claim and the completion run `UPDATE OR FAIL`: SQLite then keeps no statement journal
-/// to undo that one statement alone (1% of the single writer's CPU in a burn-down, issue #19),
-/// and a failure midway leaves the rows before it changed inside the transaction. The store
-/// must roll the whole transaction back, so nothing is half-claimed or half-finished.
+/// A claim and a batch of completions each run as one statement outside any transaction
+/// (no `BEGIN` and `COMMIT` hops on the single writer), where SQLite undoes a statement that
+/// fails midway whole, unless it is `OR FAIL`, whose changes so far would be committed. A batch
+/// with other outcomes runs in a transaction as `UPDATE OR FAIL` (no statement journal), which
+/// the store must roll back whole. Either way nothing is half-claimed or half-finished.
 #[tokio::test]
 async fn a_claim_or_completion_failing_midway_leaves_every_job_as_it_was() {
     let t = TestDb::sqlite(crate::SCHEMAS).await;
     let Db::Sqlite(pool) = t.db.clone() else { panic!("a SQLite test database") };
     let store = SqliteStore::new(pool.clone());
-    store.enqueue_many((0..2).map(|i| NewJob::new("k.x", &json!({ "i": i })).unwrap()).collect()).await.unwrap();
+    store.enqueue_many((0..3).map(|i| NewJob::new("k.x", &json!({ "i": i })).unwrap()).collect()).await.unwrap();
     let count = |state: &'static str| {
         let pool = pool.clone();
         async move {
@@ -63,30 +64,32 @@ async fn a_claim_or_completion_failing_midway_leaves_every_job_as_it_was() {
                 .unwrap()
         }
     };
-    // Fails the statement at whichever of the two rows it reaches second.
-    let fail_second = |to: &str| {
-        format!(
-            "CREATE TRIGGER fail_second BEFORE UPDATE OF state ON keel_jobs WHEN NEW.state = '{to}' \
-             AND (SELECT count(*) FROM keel_jobs WHERE state = '{to}') = 1 BEGIN SELECT RAISE(FAIL, 'midway'); END"
-        )
-    };
-
-    // Schema changes on one connection: another one's cached schema could still show the
-    // trigger after it was dropped (SQLite checks a statement against its connection's copy).
+    // A unique index over one state fails the statement at the second row it moves there,
+    // under the statement's own conflict handling (as a `CHECK` or `NOT NULL` would).
+    let fail_second = |to: &str| format!("CREATE UNIQUE INDEX fail_second ON keel_jobs (state) WHERE state = '{to}'");
+    // Schema changes on one connection: a `CREATE` is checked against the connection's own
+    // cached schema, which may not have seen another connection's `DROP` yet.
     let mut ddl = pool.acquire().await.unwrap();
+
     sqlx::raw_sql(&fail_second("processing")).execute(&mut *ddl).await.unwrap();
-    assert!(store.claim(claim("default", 2)).await.is_err(), "the claim failed at its second row");
-    assert_eq!((count("pending").await, count("processing").await), (2, 0), "nothing was half-claimed");
-    sqlx::raw_sql("DROP TRIGGER fail_second").execute(&mut *ddl).await.unwrap();
-    let jobs = store.claim(claim("default", 2)).await.unwrap();
-    assert_eq!(jobs.len(), 2, "the writer is usable again and claims both");
+    assert!(store.claim(claim("default", 3)).await.is_err(), "the claim failed at its second row");
+    assert_eq!((count("pending").await, count("processing").await), (3, 0), "nothing was half-claimed");
+    sqlx::raw_sql("DROP INDEX fail_second").execute(&mut *ddl).await.unwrap();
+    let jobs = store.claim(claim("default", 3)).await.unwrap();
+    assert_eq!(jobs.len(), 3, "the writer is usable again and claims them all");
+    let finish = |j: &keel_queue::Job, outcome: Outcome| Finish { lease: j.lease().unwrap(), outcome };
 
     sqlx::raw_sql(&fail_second("completed")).execute(&mut *ddl).await.unwrap();
-    let batch: Vec<Finish> =
-        jobs.iter().map(|j| Finish { lease: j.lease().unwrap(), outcome: Outcome::Completed }).collect();
-    assert!(store.finish(batch.clone()).await.is_err(), "the completion failed at its second row");
-    assert_eq!((count("processing").await, count("completed").await), (2, 0), "nothing was half-finished");
-    sqlx::raw_sql("DROP TRIGGER fail_second").execute(&mut *ddl).await.unwrap();
-    let done = store.finish(batch).await.unwrap();
-    assert_eq!(done, vec![Finished::Accepted(JobState::Completed); 2]);
+    let completions: Vec<Finish> = jobs[..2].iter().map(|j| finish(j, Outcome::Completed)).collect();
+    assert!(store.finish(completions.clone()).await.is_err(), "the completions failed at their second row");
+    assert_eq!((count("processing").await, count("completed").await), (3, 0), "nothing was half-finished");
+    let mut mixed = completions.clone();
+    mixed.push(finish(&jobs[2], Outcome::Failed { error: "no".into() }));
+    assert!(store.finish(mixed.clone()).await.is_err(), "the mixed batch failed at its second completion");
+    assert_eq!((count("processing").await, count("completed").await), (3, 0), "nothing was half-finished");
+
+    sqlx::raw_sql("DROP INDEX fail_second").execute(&mut *ddl).await.unwrap();
+    let done = store.finish(mixed).await.unwrap();
+    let completed = Finished::Accepted(JobState::Completed);
+    assert_eq!(done, vec![completed, completed, Finished::Accepted(JobState::Failed)]);
 }
