@@ -18,6 +18,17 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// The rows still held under the leases bound as `?1`, a JSON array of `[id, token]` pairs, for
+/// every lease write: one parameter however many leases, where a statement per lease cost a hop
+/// to the connection's thread each on SQLite's single writer (issue #19).
+macro_rules! held_under_leases {
+    () => {
+        "WHERE id IN (SELECT value ->> 0 FROM json_each(?1)) \
+           AND (id, lease_seq) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?1)) \
+           AND state = 'processing'"
+    };
+}
+
 /// Rows per multi-row INSERT: 12 bound values each keeps a statement far below SQLite's
 /// 32,766-variable limit.
 const BULK_CHUNK: usize = 500;
@@ -253,27 +264,21 @@ impl SqliteStore {
         }
         let now = self.clock.now();
         let mut write = self.writer.lend(&self.pool, false).await?;
-        let mut tx = write.conn().begin_with(BEGIN).await?;
-        let mut lost = Vec::new();
-        for l in &leases {
-            let n = sqlx::query(
-                "UPDATE keel_jobs SET lease_expires_at = ?, updated_at = ? \
-                 WHERE id = ? AND lease_seq = ? AND state = 'processing'",
-            )
-            .bind(ms(plus(now, lease)))
-            .bind(ms(now))
-            .bind(l.job.to_string())
-            .bind(l.token)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if n == 0 {
-                lost.push(l.job);
-            }
-        }
-        tx.commit().await?;
+        // One lone statement for every lease the worker holds (see `complete_unsealed`): one
+        // statement per lease held SQLite's single writer for a hop per job held.
+        let kept: Vec<String> = sqlx::query_scalar(concat!(
+            "UPDATE keel_jobs SET lease_expires_at = ?2, updated_at = ?3 ",
+            held_under_leases!(),
+            " RETURNING id"
+        ))
+        .bind(leases_json(leases.iter()))
+        .bind(ms(plus(now, lease)))
+        .bind(ms(now))
+        .fetch_all(write.conn())
+        .await?;
         write.done();
-        Ok(lost)
+        let kept: std::collections::HashSet<String> = kept.into_iter().collect();
+        Ok(leases.iter().filter(|l| !kept.contains(&l.job.to_string())).map(|l| l.job).collect())
     }
 
     async fn finish_impl(&self, batch: Vec<Finish>) -> Result<Vec<Finished>, QueueError> {
@@ -298,24 +303,20 @@ impl SqliteStore {
         // Completions, the bulk of every batch, in one statement: the leases go in as one JSON
         // array of [id, token] pairs. A statement per job cost a hop to sqlx's SQLite thread
         // each, which kept a burn-down at a third of PostgreSQL's rate (issue #19).
-        let done: Vec<(String, i64)> = batch
-            .iter()
-            .filter(|f| f.outcome == Outcome::Completed)
-            .map(|f| (f.lease.job.to_string(), f.lease.token))
-            .collect();
+        let done: Vec<&Lease> = batch.iter().filter(|f| f.outcome == Outcome::Completed).map(|f| &f.lease).collect();
         if !done.is_empty() {
-            let leases = serde_json::to_string(&done).map_err(|e| QueueError::Database(e.to_string()))?;
             // A sealed job's payload comes back so its sealed values are erased now. `OR FAIL`
-            // as in the claim: no statement journal; an error rolls back the whole transaction.
-            let rows: Vec<(String, Option<String>)> = sqlx::query_as(
-                "UPDATE OR FAIL keel_jobs SET state = 'completed', finished_at = ?1, updated_at = ?1, lease_expires_at = NULL \
-                 WHERE id IN (SELECT value ->> 0 FROM json_each(?2)) \
-                   AND (id, lease_seq) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?2)) \
-                   AND state = 'processing' \
-                 RETURNING id, CASE WHEN sealed THEN payload END",
-            )
+            // inside a transaction: SQLite keeps no statement journal (a copy of every page the
+            // statement touches, so that it alone could be undone); an error here rolls back
+            // the whole transaction anyway.
+            let rows: Vec<(String, Option<String>)> = sqlx::query_as(concat!(
+                "UPDATE OR FAIL keel_jobs SET state = 'completed', finished_at = ?2, updated_at = ?2, \
+                     lease_expires_at = NULL ",
+                held_under_leases!(),
+                " RETURNING id, CASE WHEN sealed THEN payload END"
+            ))
+            .bind(leases_json(done.into_iter()))
             .bind(now)
-            .bind(leases)
             .fetch_all(&mut *tx)
             .await?;
             for (id, payload) in rows {
@@ -370,25 +371,20 @@ impl SqliteStore {
         }
         let now = ms(self.clock.now());
         let mut write = self.writer.lend(&self.pool, false).await?;
-        let mut tx = write.conn().begin_with(BEGIN).await?;
-        let mut n = 0;
-        for l in &leases {
-            n += sqlx::query(
-                "UPDATE keel_jobs SET state = CASE WHEN attempt <= 1 THEN 'pending' ELSE 'retrying' END, \
-                     attempt = MAX(attempt - 1, 0), lease_expires_at = NULL, updated_at = ? \
-                 WHERE id = ? AND lease_seq = ? AND state = 'processing'",
-            )
-            .bind(now)
-            .bind(l.job.to_string())
-            .bind(l.token)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
-        tx.commit().await?;
+        // One lone statement, as the heartbeat.
+        let released: Vec<String> = sqlx::query_scalar(concat!(
+            "UPDATE keel_jobs SET state = CASE WHEN attempt <= 1 THEN 'pending' ELSE 'retrying' END, \
+                 attempt = MAX(attempt - 1, 0), lease_expires_at = NULL, updated_at = ?2 ",
+            held_under_leases!(),
+            " RETURNING id"
+        ))
+        .bind(leases_json(leases.iter()))
+        .bind(now)
+        .fetch_all(write.conn())
+        .await?;
         write.done();
         self.wake.wake();
-        Ok(n)
+        Ok(released.len() as u64)
     }
 
     async fn rescue_impl(&self, limit: u32) -> Result<Vec<Rescued>, QueueError> {
@@ -446,18 +442,14 @@ async fn complete_unsealed(
     batch: &[Finish],
     now: i64,
 ) -> Result<Vec<Finished>, sqlx::Error> {
-    let leases: Vec<(String, i64)> = batch.iter().map(|f| (f.lease.job.to_string(), f.lease.token)).collect();
-    let leases = serde_json::to_string(&leases).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let done: Vec<String> = sqlx::query_scalar(
-        "UPDATE keel_jobs SET state = 'completed', finished_at = ?1, updated_at = ?1, \
-             lease_expires_at = CASE WHEN sealed THEN lease_expires_at END \
-         WHERE id IN (SELECT value ->> 0 FROM json_each(?2)) \
-           AND (id, lease_seq) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?2)) \
-           AND state = 'processing' \
-         RETURNING id",
-    )
+    let done: Vec<String> = sqlx::query_scalar(concat!(
+        "UPDATE keel_jobs SET state = 'completed', finished_at = ?2, updated_at = ?2, \
+             lease_expires_at = CASE WHEN sealed THEN lease_expires_at END ",
+        held_under_leases!(),
+        " RETURNING id"
+    ))
+    .bind(leases_json(batch.iter().map(|f| &f.lease)))
     .bind(now)
-    .bind(leases)
     .fetch_all(conn)
     .await?;
     let done: std::collections::HashSet<String> = done.into_iter().collect();
@@ -468,6 +460,11 @@ async fn complete_unsealed(
             false => Finished::Stale,
         })
         .collect())
+}
+
+/// The leases as bound to [`held_under_leases`]: `[[id, token], …]`.
+fn leases_json<'a>(leases: impl Iterator<Item = &'a Lease>) -> String {
+    serde_json::Value::Array(leases.map(|l| serde_json::json!([l.job.to_string(), l.token])).collect()).to_string()
 }
 
 pub(crate) fn parse_id(s: &str) -> Result<JobId, QueueError> {
