@@ -392,7 +392,7 @@ impl PgStore {
         let now = self.clock.now();
         let (ids, seqs) = split_leases(&leases);
         let _turn = self.lease_writes.0.lock().await;
-        let mut tx = self.pool.begin().await?;
+        // One statement, so no transaction around it (as the lone completion).
         let kept: Vec<Uuid> = sqlx::query_scalar(concat!(
             "UPDATE keel_jobs j SET lease_expires_at = $3, updated_at = $4 ",
             held_under_leases!(),
@@ -403,9 +403,8 @@ impl PgStore {
         .bind(&seqs)
         .bind(crate::clock::plus(now, lease))
         .bind(now)
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.pool)
         .await?;
-        tx.commit().await?;
         Ok(lost(&leases, &kept))
     }
 
