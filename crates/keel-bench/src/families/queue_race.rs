@@ -349,10 +349,6 @@ async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<(f64, f
     result.map(|(elapsed, jobs, fill, busy)| (jobs as f64 / elapsed.as_secs_f64(), fill, busy))
 }
 
-/// Waits until the handler has run every job (`ran`), then polls `remaining` until it says
-/// zero; the time since `t` when it first does. Polling only from then on keeps the poll's
-/// own cost out of the run: on a table full of just-finished rows a probe walks dead index
-/// entries, and probing every 20 ms throughout cost PostgreSQL more than the queue did.
 /// Refuses a probe that would walk the table: its cost would land on the clock of the system
 /// measured (see [`KEEL_REMAINING`]).
 async fn probe_uses_an_index(conn: &mut sqlx::PgConnection, system: System, probe: &str) -> Result<(), String> {
@@ -368,6 +364,10 @@ async fn probe_uses_an_index(conn: &mut sqlx::PgConnection, system: System, prob
     Ok(())
 }
 
+/// Waits until the handler has run every job (`ran`), then polls `remaining` until it says
+/// zero; the time since `t` when it first does. Polling only from then on keeps the poll's
+/// own cost out of the run: on a table full of just-finished rows a probe walks dead index
+/// entries, and probing every 20 ms throughout cost PostgreSQL more than the queue did.
 async fn drain(
     conn: &mut sqlx::PgConnection,
     remaining: &str,
