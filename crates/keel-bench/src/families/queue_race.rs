@@ -108,6 +108,7 @@ pub(crate) async fn run() -> Result<Vec<Row>, String> {
                 eprintln!("  {rate:.0} jobs/s{busy}");
             }
         }
+        eprintln!("queue/race: c{c} {}", paired_ratios(&rates[0], &rates[1]));
         let m: Vec<f64> = rates.iter().map(|r| median(r.clone())).collect();
         let case = format!("postgres/burn_start_to_done_50k_c{c}");
         let goal = "≥ 1.5 × graphile-worker";
@@ -131,6 +132,19 @@ pub(crate) async fn run() -> Result<Vec<Row>, String> {
         rows.extend(latency(&node).await?);
     }
     Ok(rows)
+}
+
+/// Keel's rate over graphile-worker's, round by round, and their median: a slow minute of this
+/// shared machine falls on both systems of one round alike, so the round's ratio moves less
+/// than either median does. Printed beside the table, which keeps the ratio of medians that
+/// `docs/benchmarks.md` and the target are read by.
+fn paired_ratios(keel: &[f64], graphile: &[f64]) -> String {
+    let ratios: Vec<f64> = keel.iter().zip(graphile).map(|(k, g)| k / g).filter(|r| r.is_finite()).collect();
+    if ratios.is_empty() {
+        return "keel / graphile-worker per round: not run".to_owned();
+    }
+    let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+    format!("keel / graphile-worker per round: {}, median {:.2}", each.join(" "), median(ratios))
 }
 
 /// Idle enqueue → handler start, Keel against graphile-worker at concurrency 8, taking turns
