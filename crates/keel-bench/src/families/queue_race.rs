@@ -3,8 +3,9 @@
 //! the clock runs from the worker's start until a count in the database shows every job done.
 //! Keel (batch 128, and batch unset so it follows the concurrency), graphile-worker 0.18,
 //! pg-boss 12 and the PostgreSQL limit (pgbench running the least work per job, batched, on
-//! the same table) take turns (the order rotates each round), so a slow moment on this shared
-//! machine falls on every system alike; medians of the rounds. The prefills give each
+//! the same table; again with a finish that deletes the job, as graphile-worker's) take turns
+//! (the order rotates each round), so a slow moment on this shared machine falls on every
+//! system alike; medians of the rounds. The prefills give each
 //! system's bulk enqueue rate (1,000 per call, timed inside each driver). Then idle latency:
 //! Keel and graphile-worker at concurrency 8, taking turns, each job enqueued through a pool
 //! of its own and timed until its handler starts.
@@ -59,6 +60,10 @@ enum System {
     Node(NodePeer),
     /// What PostgreSQL does with the least work per job, from pgbench.
     Limit,
+    /// The same, with a finish that deletes the job (no history, as graphile-worker's): the
+    /// database's limit for a queue that finishes a job as graphile-worker does, so that a
+    /// run can say how far each worker runs below the limit of its own way.
+    LimitDelete,
 }
 
 impl System {
@@ -70,6 +75,7 @@ impl System {
             System::Node(p) if p.name == GRAPHILE.name => "graphile",
             System::Node(_) => "pgboss",
             System::Limit => "limit",
+            System::LimitDelete => "limit-delete",
         }
     }
 
@@ -79,14 +85,21 @@ impl System {
             System::KeelConcurrencyOnly => "keel (batch unset: follows concurrency)",
             System::Node(p) => p.name,
             System::Limit => "PostgreSQL limit (pgbench: batched claim + finish, 2 clients)",
+            System::LimitDelete => "PostgreSQL limit, history dropped (pgbench: batched claim + delete, 2 clients)",
         }
     }
 }
 
 pub(crate) async fn run() -> Result<Vec<Row>, String> {
     let node = NodeEnv::ensure().await?;
-    let systems =
-        [System::Keel, System::Node(GRAPHILE), System::KeelConcurrencyOnly, System::Node(PGBOSS), System::Limit];
+    let systems = [
+        System::Keel,
+        System::Node(GRAPHILE),
+        System::KeelConcurrencyOnly,
+        System::Node(PGBOSS),
+        System::Limit,
+        System::LimitDelete,
+    ];
     let only = only_systems()?;
     let mut rows = Vec::new();
     // Bulk enqueue rates of the prefills (50,000 jobs, 1,000 per call), per system.
@@ -109,6 +122,11 @@ pub(crate) async fn run() -> Result<Vec<Row>, String> {
             }
         }
         eprintln!("queue/race: c{c} {}", paired_ratios(&rates[0], &rates[1]));
+        eprintln!(
+            "queue/race: c{c} of the limit of their way of finishing, per round: keel {}; graphile-worker {}",
+            fractions(&rates[0], &rates[4]),
+            fractions(&rates[1], &rates[5])
+        );
         let m: Vec<f64> = rates.iter().map(|r| median(r.clone())).collect();
         let case = format!("postgres/burn_start_to_done_50k_c{c}");
         let goal = "≥ 1.5 × graphile-worker";
@@ -118,6 +136,11 @@ pub(crate) async fn run() -> Result<Vec<Row>, String> {
             Row::new(&case, "jobs_per_s", m[0], "higher")
                 .vs(System::Limit.label(), m[4])
                 .target("fraction of the limit"),
+        );
+        rows.push(
+            Row::new(&case, "jobs_per_s", m[0], "higher")
+                .vs(System::LimitDelete.label(), m[5])
+                .target("what keeping history costs"),
         );
         rows.push(
             Row::new(format!("{case}_batch_unset"), "jobs_per_s", m[2], "higher").vs(GRAPHILE.name, m[1]).target(goal),
@@ -145,6 +168,12 @@ fn paired_ratios(keel: &[f64], graphile: &[f64]) -> String {
     }
     let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
     format!("keel / graphile-worker per round: {}, median {:.2}", each.join(" "), median(ratios))
+}
+
+/// Each round's rate as a fraction of the same round's limit.
+fn fractions(rate: &[f64], limit: &[f64]) -> String {
+    let each: Vec<String> = rate.iter().zip(limit).map(|(r, l)| format!("{:.2}", r / l)).collect();
+    each.join(" ")
 }
 
 /// Idle enqueue → handler start, Keel against graphile-worker at concurrency 8, taking turns
@@ -236,7 +265,7 @@ async fn keel_latency() -> Result<(Vec<Duration>, Vec<Duration>), String> {
 /// `KEEL_BENCH_RACE_SYSTEMS=keel,graphile` runs only those systems (for profiling one of
 /// them; the table then shows NaN for the others). Unset: all of them.
 fn only_systems() -> Result<Option<Vec<&'static str>>, String> {
-    const ALL: [&str; 5] = ["keel", "keel-unset", "graphile", "pgboss", "limit"];
+    const ALL: [&str; 6] = ["keel", "keel-unset", "graphile", "pgboss", "limit", "limit-delete"];
     let Ok(v) = std::env::var("KEEL_BENCH_RACE_SYSTEMS") else { return Ok(None) };
     v.split(',')
         .map(|s| {
@@ -332,10 +361,11 @@ async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<(f64, f
                 queue_node::stop(child).await;
                 drained.map(|d| (d, JOBS, fill_rate, busy))
             }
-            System::Limit => {
+            System::Limit | System::LimitDelete => {
                 // Every transaction takes a full batch while whole batches remain.
                 let per_client = JOBS / LIMIT_BATCH / LIMIT_CLIENTS;
-                let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pgbench/queue_limit.sql");
+                let script = if matches!(system, System::Limit) { "queue_limit.sql" } else { "queue_limit_delete.sql" };
+                let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pgbench").join(script);
                 let (t, cpu) = (Instant::now(), CpuTimes::now());
                 let out = tokio::process::Command::new("pgbench")
                     .args(["-n", "-c", &LIMIT_CLIENTS.to_string(), "-j", &LIMIT_CLIENTS.to_string()])
@@ -350,10 +380,13 @@ async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<(f64, f
                 if !out.status.success() {
                     return Err(format!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr)));
                 }
-                let done: i64 = sqlx::query_scalar("SELECT count(*) FROM keel_jobs WHERE state = 'completed'")
-                    .fetch_one(&mut conn)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                // The deleting script leaves no row behind for the jobs it finished.
+                let count = if matches!(system, System::Limit) {
+                    "SELECT count(*) FROM keel_jobs WHERE state = 'completed'".to_owned()
+                } else {
+                    format!("SELECT {JOBS} - count(*) FROM keel_jobs")
+                };
+                let done: i64 = sqlx::query_scalar(&count).fetch_one(&mut conn).await.map_err(|e| e.to_string())?;
                 Ok((elapsed, done as u64, fill_rate, busy))
             }
         }
