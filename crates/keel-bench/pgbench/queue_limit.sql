@@ -3,6 +3,8 @@
 -- one batched claim (SKIP LOCKED, a fenced lease) and one batched, durable finish, each its
 -- own transaction, 128 jobs per batch. Each client stands for one worker's claim loop and
 -- completer; its claims carry its client id so the finish touches only its own jobs.
+-- The race's `limit-delete` keeps everything up to the finish and deletes the jobs instead
+-- (`limit_script` in queue_race.rs), so the finish stays the last statement.
 \set worker :client_id
 WITH next AS (
   SELECT id FROM keel_jobs

@@ -7,7 +7,17 @@
 # next claim; one transaction more per client finishes the last batch.
 cd "$(dirname "$0")"
 T=195
-case $1 in current) RUN=current_run.sql ;; nolock) RUN=nolock_run.sql ;; moved|moved-pk) RUN=moved_run.sql ;; delete) RUN=delete_run.sql ;; combined) RUN=combined_run.sql; T=196 ;; hot-claim) RUN=hot_claim_run.sql ;; ready-batch) RUN=ready_batch_run.sql ;; ready-hot) RUN=ready_hot_run.sql ;; hot-finish) RUN=hot_finish_run.sql ;; *) echo "usage: [IDS=random] $0 current|nolock|moved|moved-pk|delete|combined|ready-batch|ready-hot|hot-finish [fillfactor]"; exit 2 ;; esac
+# Session 14's shapes are today's script with one part changed, written out here since pgbench
+# has no include: `moved` and `delete` swap the finish for *_finish.sql; `nolock` drops the
+# claim's row locks, takes turns under an advisory lock instead and re-checks the state.
+FINISH="^UPDATE keel_jobs SET state = 'completed'"
+SCRIPT=$(mktemp --suffix=.sql); trap 'rm -f $SCRIPT' EXIT
+case $1 in moved|moved-pk) { sed "/$FINISH/,\$d" current_run.sql; cat moved_finish.sql; } > $SCRIPT ;;
+  delete) { sed "/$FINISH/,\$d" current_run.sql; cat delete_finish.sql; } > $SCRIPT ;;
+  nolock) sed -e 's/^  FOR UPDATE SKIP LOCKED)$/  )/' -e '/^SET LOCAL synchronous_commit/a SELECT pg_advisory_xact_lock(4242);' \
+    -e "s/^WHERE j.id = ANY(ARRAY(SELECT id FROM next));$/WHERE j.id = ANY(ARRAY(SELECT id FROM next)) AND j.state IN ('pending', 'retrying');/" current_run.sql > $SCRIPT ;;
+esac
+case $1 in current) RUN=current_run.sql ;; nolock|moved|moved-pk|delete) RUN=$SCRIPT ;; combined) RUN=combined_run.sql; T=196 ;; hot-claim) RUN=hot_claim_run.sql ;; ready-batch) RUN=ready_batch_run.sql ;; ready-hot) RUN=ready_hot_run.sql ;; hot-finish) RUN=hot_finish_run.sql ;; *) echo "usage: [IDS=random] $0 current|nolock|moved|moved-pk|delete|combined|ready-batch|ready-hot|hot-finish [fillfactor]"; exit 2 ;; esac
 psql -U postgres -h 127.0.0.1 -qc "CREATE DATABASE proto" 2>/dev/null
 P="psql -U postgres -h 127.0.0.1 -q -d proto"
 if [ $1 = current ] || [ $1 = combined ] || [ $1 = nolock ] || [ $1 = delete ]; then SCHEMA=current_schema.sql; elif [ $1 = moved ] || [ $1 = moved-pk ]; then SCHEMA="current_schema.sql moved_schema.sql"; [ $1 = moved-pk ] && PK="-v pk=1"; elif [ $1 = hot-finish ]; then SCHEMA=hot_finish_schema.sql; elif [ $1 = hot-claim ]; then SCHEMA=hot_claim_schema.sql; else SCHEMA=ready_schema.sql; fi

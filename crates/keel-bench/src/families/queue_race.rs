@@ -364,8 +364,7 @@ async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<(f64, f
             System::Limit | System::LimitDelete => {
                 // Every transaction takes a full batch while whole batches remain.
                 let per_client = JOBS / LIMIT_BATCH / LIMIT_CLIENTS;
-                let script = if matches!(system, System::Limit) { "queue_limit.sql" } else { "queue_limit_delete.sql" };
-                let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pgbench").join(script);
+                let script = limit_script(system)?;
                 let (t, cpu) = (Instant::now(), CpuTimes::now());
                 let out = tokio::process::Command::new("pgbench")
                     .args(["-n", "-c", &LIMIT_CLIENTS.to_string(), "-j", &LIMIT_CLIENTS.to_string()])
@@ -394,6 +393,28 @@ async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<(f64, f
     .await;
     scratch.drop_db().await;
     result.map(|(elapsed, jobs, fill, busy)| (jobs as f64 / elapsed.as_secs_f64(), fill, busy))
+}
+
+/// How `pgbench/queue_limit.sql`'s last statement, its finish, begins.
+const LIMIT_FINISH: &str = "UPDATE keel_jobs SET state = 'completed'";
+/// [`System::LimitDelete`]'s finish, in place of [`LIMIT_FINISH`]'s statement.
+const DELETE_FINISH: &str = "DELETE FROM keel_jobs WHERE state = 'processing' AND locked_by = 'w' || :worker;\n";
+
+/// The pgbench script of a limit: `pgbench/queue_limit.sql`, or for [`System::LimitDelete`] the
+/// same claim followed by a deleting finish, written out to a temporary file (pgbench has no
+/// include, and one claim text keeps the two limits comparable).
+fn limit_script(system: System) -> Result<std::path::PathBuf, String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pgbench/queue_limit.sql");
+    if matches!(system, System::Limit) {
+        return Ok(path);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let at = text
+        .find(LIMIT_FINISH)
+        .ok_or_else(|| format!("{}: its finish ({LIMIT_FINISH} …) is not where the race looks", path.display()))?;
+    let out = std::env::temp_dir().join(format!("keel_queue_limit_delete_{}.sql", std::process::id()));
+    std::fs::write(&out, format!("{}{DELETE_FINISH}", &text[..at])).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(out)
 }
 
 /// Refuses a probe that would walk the table: its cost would land on the clock of the system
