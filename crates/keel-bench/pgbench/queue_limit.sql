@@ -1,7 +1,8 @@
 -- The least PostgreSQL work a queued job needs, for `pgbench -f` against a keel_jobs table
 -- (same columns, indexes and settings as keel-queue's migrations) prefilled with pending jobs:
 -- one batched claim (SKIP LOCKED, a fenced lease) and one batched, durable finish, each its
--- own transaction, 128 jobs per batch. Each client stands for one worker's claim loop and
+-- own transaction, :batch jobs per batch (`pgbench -D batch=N`; the race passes Keel's tuned
+-- batch, so both claim as many at a time). Each client stands for one worker's claim loop and
 -- completer; its claims carry its client id so the finish touches only its own jobs.
 -- The race's `limit-delete` keeps everything up to the finish and deletes the jobs instead
 -- (`limit_script` in queue_race.rs), so the finish stays the last statement.
@@ -10,7 +11,7 @@ WITH next AS (
   SELECT id FROM keel_jobs
   WHERE queue = 'default' AND state IN ('pending', 'retrying') AND run_at <= now()
   ORDER BY priority, run_at, id
-  LIMIT 128
+  LIMIT :batch
   FOR UPDATE SKIP LOCKED)
 UPDATE keel_jobs j SET state = 'processing', attempt = j.attempt + 1, lease_seq = j.lease_seq + 1,
     lease_expires_at = now() + interval '30 seconds', locked_by = 'w' || :worker, started_at = now(), updated_at = now()
