@@ -21,11 +21,25 @@ impl CpuTimes {
         Some(Self { idle, total })
     }
 
-    /// The share of all cores' time since `self` spent working, 0.0 to 1.0.
-    pub(crate) fn busy_since(self) -> Option<f64> {
+    /// How busy the cores were since `self`.
+    pub(crate) fn busy_since(self) -> Option<Busy> {
         let now = Self::now()?;
         let total = now.total.checked_sub(self.total)?;
         let idle = now.idle.checked_sub(self.idle)?;
-        (total > 0).then(|| 1.0 - idle as f64 / total as f64)
+        (total > 0)
+            .then(|| Busy { share: 1.0 - idle as f64 / total as f64, core_secs: (total - idle) as f64 / USER_HZ })
     }
+}
+
+/// The kernel's unit in `/proc/stat`: 1/100 s on every Linux architecture (`USER_HZ`, fixed
+/// for user space whatever the kernel's own tick).
+const USER_HZ: f64 = 100.0;
+
+/// What the cores did over a stretch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Busy {
+    /// The share of all cores' time spent working, 0.0 to 1.0.
+    pub(crate) share: f64,
+    /// Core-seconds of work, all processes together (10 ms resolution).
+    pub(crate) core_secs: f64,
 }

@@ -6,6 +6,8 @@
 #[cfg(feature = "queue")]
 mod cpu_busy;
 mod families;
+#[cfg(feature = "queue")]
+mod proc_cpu;
 mod report;
 #[cfg(any(feature = "queue", feature = "ratelimit", feature = "server"))]
 mod scratch;

@@ -12,7 +12,8 @@
 //! `KEEL_BENCH_RACE_SYSTEMS=keel,graphile` runs a subset (see [`only_systems`]).
 
 use super::queue_node::{self, NodeEnv, NodePeer, GRAPHILE, PGBOSS};
-use crate::cpu_busy::CpuTimes;
+use crate::cpu_busy::{Busy, CpuTimes};
+use crate::proc_cpu::{per_job_us, Process};
 use crate::report::{median, percentile_ms, Row};
 use crate::scratch::ScratchPg;
 use keel_queue::{CancellationToken, KindOptions, QueueSettings, Registry, Worker, WorkerSettings};
@@ -111,19 +112,25 @@ pub(crate) async fn run() -> Result<Vec<Row>, String> {
     let mut fills: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];
     for c in CONCURRENCY {
         let mut rates: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];
+        // CPU per job in µs: the worker process's own, and all cores' (the machine's).
+        let mut cpus: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];
+        let mut machine: Vec<Vec<f64>> = vec![Vec::new(); systems.len()];
         for round in 0..ROUNDS {
             for k in 0..systems.len() {
                 let i = (k + round) % systems.len();
                 if !only.as_ref().is_none_or(|o| o.contains(&systems[i].key())) {
                     rates[i].push(f64::NAN);
+                    cpus[i].push(f64::NAN);
+                    machine[i].push(f64::NAN);
                     continue;
                 }
                 eprintln!("queue/race: c{c} round {round}: {}", systems[i].label());
-                let (rate, fill, busy) = one(&node, systems[i], c).await?;
+                let (rate, fill, load) = one(&node, systems[i], c).await?;
                 rates[i].push(rate);
                 fills[i].push(fill);
-                let busy = busy.map(|b| format!(", cores busy {:.0}%", b * 100.0)).unwrap_or_default();
-                eprintln!("  {rate:.0} jobs/s{busy}");
+                cpus[i].push(load.per_job.unwrap_or(f64::NAN));
+                machine[i].push(load.busy.map_or(f64::NAN, |b| b.core_secs * 1e6 / JOBS as f64));
+                eprintln!("  {rate:.0} jobs/s{}", load.describe(rate));
             }
         }
         eprintln!("queue/race: c{c} {}", paired_ratios(&rates[0], &rates[1]));
@@ -150,6 +157,16 @@ pub(crate) async fn run() -> Result<Vec<Row>, String> {
         rows.push(
             Row::new(format!("{case}_batch_unset"), "jobs_per_s", m[2], "higher").vs(GRAPHILE.name, m[1]).target(goal),
         );
+        let cpu: Vec<f64> = cpus.iter().map(|r| median(r.clone())).collect();
+        let all: Vec<f64> = machine.iter().map(|r| median(r.clone())).collect();
+        for (peer, i) in [(GRAPHILE.name, 1), (PGBOSS.name, 3)] {
+            let row = Row::new(format!("postgres/burn_worker_cpu_50k_c{c}"), "us_per_job", cpu[0], "lower");
+            rows.push(row.vs(peer, cpu[i]).target("the worker's own CPU, taken from the database's (#19)"));
+        }
+        let row = Row::new(format!("postgres/burn_machine_cpu_50k_c{c}"), "us_per_job", all[0], "lower");
+        rows.push(row.vs(GRAPHILE.name, all[1]).target("all cores' work per job (#19)"));
+        let row = Row::new(format!("postgres/burn_machine_cpu_50k_c{c}"), "us_per_job", all[0], "lower");
+        rows.push(row.vs(System::Limit.label(), all[4]).target("all cores' work per job (#19)"));
     }
     let fill: Vec<f64> = fills.iter().map(|r| median(r.clone())).collect();
     let case = "postgres/bulk_enqueue_50k_1000_per_call";
@@ -287,7 +304,36 @@ fn only_systems() -> Result<Option<Vec<&'static str>>, String> {
 
 /// One timed run in a database of its own: its burn-down rate, its prefill's enqueue rate, and
 /// how busy the cores were while it burned down.
-async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<(f64, f64, Option<f64>), String> {
+/// What a burn-down cost the machine besides its time.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    /// What all cores did while it ran (the worker, the database, and the rest).
+    busy: Option<Busy>,
+    /// The worker process's own CPU per job in microseconds (not the database's), where it
+    /// is a process of its own to read: Keel in-process, the Node peers; not pgbench.
+    per_job: Option<f64>,
+}
+
+impl Load {
+    /// `, cores busy 85%, CPU per job 38.1 µs: worker 8.2, database and the rest 29.9` for a
+    /// run at `rate` jobs/s. All cores' work per job is what the machine paid; less the
+    /// worker's own, it is what the database (and whatever else ran) paid.
+    fn describe(&self, rate: f64) -> String {
+        let Some(b) = self.busy else { return String::new() };
+        let mut out = format!(", cores busy {:.0}%", b.share * 100.0);
+        // Core-seconds over the run's length, per job: the run took JOBS / rate seconds.
+        let all = b.core_secs * 1e6 / JOBS as f64;
+        if rate.is_finite() && rate > 0.0 {
+            out += &format!(", CPU per job {all:.1} µs");
+            if let Some(w) = self.per_job {
+                out += &format!(": worker {w:.1}, database and the rest {:.1}", all - w);
+            }
+        }
+        out
+    }
+}
+
+async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<(f64, f64, Load), String> {
     let schemas: &[&keel_storage::Schema] = match system {
         System::Node(_) => &[],
         _ => &[&keel_queue::SCHEMA],
@@ -340,13 +386,14 @@ async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<(f64, f
                 .map_err(|e| e.to_string())?;
                 let worker = Arc::new(Worker::new(store, reg, settings(concurrency, batch)));
                 let cancel = CancellationToken::new();
-                let (t, cpu) = (Instant::now(), CpuTimes::now());
+                let (t, cpu, spent) = (Instant::now(), CpuTimes::now(), Process::This.cpu_time());
                 let run = tokio::spawn({
                     let (w, c) = (worker.clone(), cancel.clone());
                     async move { w.run(c).await }
                 });
                 let drained = drain(&mut conn, remaining, t, ran_rx).await;
                 let busy = cpu.and_then(CpuTimes::busy_since);
+                let per_job = per_job_us(spent, Process::This.cpu_time(), JOBS);
                 cancel.cancel();
                 run.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
                 let done: i64 = sqlx::query_scalar("SELECT count(*) FROM keel_jobs WHERE state = 'completed'")
@@ -356,15 +403,17 @@ async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<(f64, f
                 if done != JOBS as i64 {
                     return Err(format!("{}: {done} of {JOBS} jobs completed", system.label()));
                 }
-                drained.map(|d| (d, JOBS, fill_rate, busy))
+                drained.map(|d| (d, JOBS, fill_rate, Load { busy, per_job }))
             }
             System::Node(p) => {
                 let (child, ran) = node.start(p, &url, concurrency, JOBS).await?;
-                let (t, cpu) = (Instant::now(), CpuTimes::now());
+                let proc = child.id().map(Process::Child);
+                let (t, cpu, spent) = (Instant::now(), CpuTimes::now(), proc.and_then(Process::cpu_time));
                 let drained = drain(&mut conn, remaining, t, ran).await;
                 let busy = cpu.and_then(CpuTimes::busy_since);
+                let per_job = per_job_us(spent, proc.and_then(Process::cpu_time), JOBS);
                 queue_node::stop(child).await;
-                drained.map(|d| (d, JOBS, fill_rate, busy))
+                drained.map(|d| (d, JOBS, fill_rate, Load { busy, per_job }))
             }
             System::Limit | System::LimitDelete => {
                 // Every transaction takes a full batch while whole batches remain.
@@ -391,13 +440,13 @@ async fn one(node: &NodeEnv, system: System, concurrency: u32) -> Result<(f64, f
                     format!("SELECT {JOBS} - count(*) FROM keel_jobs")
                 };
                 let done: i64 = sqlx::query_scalar(&count).fetch_one(&mut conn).await.map_err(|e| e.to_string())?;
-                Ok((elapsed, done as u64, fill_rate, busy))
+                Ok((elapsed, done as u64, fill_rate, Load { busy, per_job: None }))
             }
         }
     }
     .await;
     scratch.drop_db().await;
-    result.map(|(elapsed, jobs, fill, busy)| (jobs as f64 / elapsed.as_secs_f64(), fill, busy))
+    result.map(|(elapsed, jobs, fill, load)| (jobs as f64 / elapsed.as_secs_f64(), fill, load))
 }
 
 /// How `pgbench/queue_limit.sql`'s last statement, its finish, begins.

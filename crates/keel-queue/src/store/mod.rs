@@ -7,6 +7,7 @@
 //! methods of the concrete stores.
 
 mod cron_types;
+mod job_cols;
 mod pg;
 mod pg_claim_conn;
 mod pg_cron;

@@ -475,31 +475,34 @@ fn opt_time(v: Option<i64>) -> Option<DateTime<Utc>> {
     v.map(ms_to_time)
 }
 
+/// A job from a row selected as [`JOB_COLS`], by position (see `job_cols`). A value it does not
+/// know (a state, an id that is not a UUID, a negative attempt count) is an error, never a
+/// default.
 pub(crate) fn job_from_row(row: &SqliteRow) -> Result<Job, QueueError> {
-    let state: String = row.try_get("state")?;
-    let org: Option<String> = row.try_get("org_id")?;
+    use super::job_cols as col;
+    let org: Option<&str> = row.try_get(col::ORG_ID)?;
     Ok(Job {
-        id: parse_id(&row.try_get::<String, _>("id")?)?,
-        kind: row.try_get("kind")?,
-        queue: row.try_get("queue")?,
-        org: org.map(|o| OrgId::parse(&o).map_err(|e| QueueError::Corrupt(e.to_string()))).transpose()?,
-        payload: row.try_get("payload")?,
-        sealed: row.try_get("sealed")?,
-        priority: row.try_get("priority")?,
-        state: state.parse()?,
-        run_at: ms_to_time(row.try_get("run_at")?),
-        attempt: u32::try_from(row.try_get::<i64, _>("attempt")?).unwrap_or(0),
-        max_attempts: u32::try_from(row.try_get::<i64, _>("max_attempts")?).unwrap_or(0),
-        dedupe_key: row.try_get("dedupe_key")?,
-        lease_seq: row.try_get("lease_seq")?,
-        lease_expires_at: opt_time(row.try_get("lease_expires_at")?),
-        locked_by: row.try_get("locked_by")?,
-        last_error: row.try_get("last_error")?,
-        created_at: ms_to_time(row.try_get("created_at")?),
-        updated_at: ms_to_time(row.try_get("updated_at")?),
-        started_at: opt_time(row.try_get("started_at")?),
-        finished_at: opt_time(row.try_get("finished_at")?),
-        trace_context: row.try_get("trace_context")?,
+        id: parse_id(row.try_get::<&str, _>(col::ID)?)?,
+        kind: row.try_get(col::KIND)?,
+        queue: row.try_get(col::QUEUE)?,
+        org: org.map(|o| OrgId::parse(o).map_err(|e| QueueError::Corrupt(e.to_string()))).transpose()?,
+        payload: row.try_get(col::PAYLOAD)?,
+        sealed: row.try_get(col::SEALED)?,
+        priority: row.try_get(col::PRIORITY)?,
+        state: row.try_get::<&str, _>(col::STATE)?.parse()?,
+        run_at: ms_to_time(row.try_get(col::RUN_AT)?),
+        attempt: col::count("attempt", row.try_get::<i64, _>(col::ATTEMPT)?)?,
+        max_attempts: col::count("max_attempts", row.try_get::<i64, _>(col::MAX_ATTEMPTS)?)?,
+        dedupe_key: row.try_get(col::DEDUPE_KEY)?,
+        lease_seq: row.try_get(col::LEASE_SEQ)?,
+        lease_expires_at: opt_time(row.try_get(col::LEASE_EXPIRES_AT)?),
+        locked_by: row.try_get(col::LOCKED_BY)?,
+        last_error: row.try_get(col::LAST_ERROR)?,
+        created_at: ms_to_time(row.try_get(col::CREATED_AT)?),
+        updated_at: ms_to_time(row.try_get(col::UPDATED_AT)?),
+        started_at: opt_time(row.try_get(col::STARTED_AT)?),
+        finished_at: opt_time(row.try_get(col::FINISHED_AT)?),
+        trace_context: row.try_get(col::TRACE_CONTEXT)?,
     })
 }
 

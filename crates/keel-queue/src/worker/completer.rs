@@ -10,9 +10,10 @@
 use super::metrics::bump;
 use super::shared::{HandSlot, Shared};
 use super::{JobFinished, JobOutcome};
-use crate::{Finish, Finished, JobId, JobState, Outcome};
+use crate::{Finish, Finished, Job, JobId, JobState, Outcome};
 use keel_ids::mask_email;
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -22,13 +23,13 @@ const MAX_BATCH: usize = 1_000;
 
 pub(crate) struct Pending {
     pub(crate) finish: Finish,
-    pub(crate) kind: String,
-    pub(crate) queue: String,
-    pub(crate) attempt: u32,
+    /// The job as claimed (its kind, queue and attempt for the log and the observer; shared
+    /// with the run, not copied).
+    pub(crate) job: Arc<Job>,
     /// How long the run took (for the observer).
     pub(crate) ran_for: Duration,
     /// Returned to the claim loop once this finish is written.
-    pub(crate) _slot: Option<HandSlot>,
+    pub(crate) slot: Option<HandSlot>,
 }
 
 /// What one batch of finishes did.
@@ -75,6 +76,7 @@ pub(crate) async fn flush(shared: &Shared, batch: Vec<Pending>, hard_stop: &Canc
     let mut report = BatchReport::default();
     let finishes: Vec<Finish> = batch.iter().map(|p| p.finish.clone()).collect();
     let ids: Vec<JobId> = batch.iter().map(|p| p.finish.lease.job).collect();
+    shared.mark_finishing(ids.iter().copied());
     let mut delay = Duration::from_millis(100);
     loop {
         match shared.store.finish(finishes.clone()).await {
@@ -83,6 +85,7 @@ pub(crate) async fn flush(shared: &Shared, batch: Vec<Pending>, hard_stop: &Canc
                     record(shared, p, r, &mut report);
                 }
                 shared.drop_held(ids);
+                HandSlot::release_all(batch.into_iter().filter_map(|p| p.slot));
                 return report;
             }
             Err(e) if e.is_unavailable() && !hard_stop.is_cancelled() => {
@@ -100,6 +103,7 @@ pub(crate) async fn flush(shared: &Shared, batch: Vec<Pending>, hard_stop: &Canc
                 tracing::error!(event = "finish_lost", count = batch.len(), error = %mask_email(&e.to_string()),
                     "job outcomes not recorded; these jobs will be rescued after their lease and run again");
                 shared.drop_held(ids);
+                HandSlot::release_all(batch.into_iter().filter_map(|p| p.slot));
                 return report;
             }
         }
@@ -109,7 +113,7 @@ pub(crate) async fn flush(shared: &Shared, batch: Vec<Pending>, hard_stop: &Canc
 fn record(shared: &Shared, p: &Pending, r: Finished, report: &mut BatchReport) {
     let m = &shared.metrics;
     let id = p.finish.lease.job;
-    let (kind, attempt) = (p.kind.as_str(), p.attempt);
+    let (kind, attempt) = (p.job.kind.as_str(), p.job.attempt);
     let outcome = match (r, &p.finish.outcome) {
         (Finished::Stale, _) => {
             report.stale += 1;
@@ -146,7 +150,7 @@ fn record(shared: &Shared, p: &Pending, r: Finished, report: &mut BatchReport) {
         }
     };
     if let Some(obs) = &shared.observer {
-        obs.finished(&JobFinished { queue: &p.queue, kind, attempt, outcome, duration: p.ran_for });
+        obs.finished(&JobFinished { queue: &p.job.queue, kind, attempt, outcome, duration: p.ran_for });
     }
 }
 

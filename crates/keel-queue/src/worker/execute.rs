@@ -22,7 +22,7 @@ pub(crate) enum Done {
 }
 
 /// Runs `job` and says how long the run took; the observer (if any) hears of its start.
-pub(crate) async fn execute(shared: &Shared, job: Job, cancel: CancellationToken) -> (Done, Duration) {
+pub(crate) async fn execute(shared: &Shared, job: Arc<Job>, cancel: CancellationToken) -> (Done, Duration) {
     if let Some(obs) = &shared.observer {
         let lag = (shared.store.now() - job.run_at).to_std().unwrap_or(Duration::ZERO);
         obs.started(&JobStarted { queue: &job.queue, kind: &job.kind, attempt: job.attempt, lag });
@@ -65,7 +65,7 @@ fn job_span(job: &Job) -> tracing::Span {
     span
 }
 
-async fn run(shared: &Shared, job: Job, cancel: CancellationToken) -> Done {
+async fn run(shared: &Shared, job: Arc<Job>, cancel: CancellationToken) -> Done {
     let Some(reg) = shared.registry.get(&job.kind) else {
         let known: Vec<&str> = shared.registry.kinds().collect();
         return Done::Finish(Outcome::DeadLetter {
@@ -91,19 +91,22 @@ async fn run(shared: &Shared, job: Job, cancel: CancellationToken) -> Done {
     // Sealed values are opened here, just before the handler, and live only in its context;
     // a job that cannot be opened (its key rotated away, altered, erased) is dead-lettered
     // with the reason: retrying the same bytes with the same keys cannot help.
-    let mut job = job;
-    if job.sealed {
+    // The opened copy is the handler's alone: the worker's own reference (kept for the
+    // completer's log) still holds the sealed bytes.
+    let job = if job.sealed {
         match crate::seal::open_payload(shared.store.keyring(), &job.kind, job.id, &job.payload) {
-            Ok(opened) => job.payload = opened,
+            Ok(opened) => Arc::new(Job { payload: opened, ..(*job).clone() }),
             Err(e) => {
                 return Done::Finish(Outcome::DeadLetter { error: format!("cannot open the sealed payload: {e}") })
             }
         }
-    }
+    } else {
+        job
+    };
     let attempt = job.attempt;
     let timeout = reg.options.timeout;
     let policy = reg.options.retry;
-    let ctx = JobContext { job: Arc::new(job), cancel: cancel.clone() };
+    let ctx = JobContext { job, cancel: cancel.clone() };
     // A panic is caught and becomes a retryable failure instead of taking the worker down.
     // Dropping the future (timeout, cancel) stops the handler at its next await.
     let run = AssertUnwindSafe(tokio::time::timeout(timeout, (reg.handler)(ctx))).catch_unwind();

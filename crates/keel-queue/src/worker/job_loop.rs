@@ -392,10 +392,11 @@ async fn claim_jobs(c: &Claims<'_>, tx: mpsc::UnboundedSender<Claimed>, helper: 
         bump(&shared.metrics.claimed, jobs.len() as u64);
         let skipped = shared.take_skipped(&q.task);
         log_claimed(q, jobs.len(), skipped);
-        for j in jobs {
-            // Held (and so heartbeated) from the moment of the claim, not from their start.
-            let Some(lease) = j.lease() else { continue };
-            let claimed = (j, shared.hold(lease), HandSlot(hand.clone()));
+        // Held (and so heartbeated) from the moment of the claim, not from their start.
+        let held = shared.hold_all(&jobs);
+        for (j, token) in jobs.into_iter().zip(held) {
+            let Some(token) = token else { continue };
+            let claimed = (j, token, HandSlot::new(hand.clone()));
             local.waiting.fetch_add(1, Ordering::AcqRel);
             if let Err(mpsc::error::SendError((j, _, _))) = tx.send(claimed) {
                 // The starter stopped (shutdown): give the job back for another worker now.
@@ -471,15 +472,14 @@ fn start(
     let Some(lease) = job.lease() else { return };
     let shared = shared.clone();
     let tx = done_tx.clone();
+    let job = Arc::new(job);
     tracker.spawn(async move {
-        let (kind, queue, attempt) = (job.kind.clone(), job.queue.clone(), job.attempt);
-        let (done, ran_for) = execute(&shared, job, token).await;
+        let (done, ran_for) = execute(&shared, job.clone(), token).await;
         drop(permit);
         match done {
             Done::Finish(outcome) => {
-                shared.mark_finishing(lease.job);
                 let finish = Finish { lease, outcome };
-                let pending = Pending { finish, kind, queue, attempt, ran_for, _slot: Some(slot) };
+                let pending = Pending { finish, job, ran_for, slot: Some(slot) };
                 if tx.send(pending).is_err() {
                     // Completer gone (cannot happen before shutdown ends); the lease expires.
                     shared.drop_held([lease.job]);

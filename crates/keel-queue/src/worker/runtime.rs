@@ -260,10 +260,10 @@ impl Worker {
             .map(|job| async move {
                 let lease = job.lease()?;
                 let token = shared.hold(lease);
-                let (kind, queue, attempt) = (job.kind.clone(), job.queue.clone(), job.attempt);
-                match execute(shared, job, token).await {
+                let job = Arc::new(job);
+                match execute(shared, job.clone(), token).await {
                     (Done::Finish(outcome), ran_for) => {
-                        Some(Pending { finish: Finish { lease, outcome }, kind, queue, attempt, ran_for, _slot: None })
+                        Some(Pending { finish: Finish { lease, outcome }, job, ran_for, slot: None })
                     }
                     (Done::Interrupted | Done::LeaseLost, _) => None,
                 }

@@ -48,9 +48,30 @@ impl Shared {
         cancel
     }
 
-    pub(crate) fn mark_finishing(&self, id: JobId) {
-        if let Some(f) = self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&id) {
-            f.finishing = true;
+    /// [`Shared::hold`] for a whole claim under one lock (the map is shared with every running
+    /// job's task and the completer); `None` for a job without a lease.
+    pub(crate) fn hold_all(&self, jobs: &[crate::Job]) -> Vec<Option<CancellationToken>> {
+        let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        jobs.iter()
+            .map(|j| {
+                let lease = j.lease()?;
+                let cancel = self.abandon.child_token();
+                map.insert(lease.job, InFlight { lease, cancel: cancel.clone(), finishing: false });
+                Some(cancel)
+            })
+            .collect()
+    }
+
+    /// The completer has these finishes in hand: a heartbeat that finds their lease gone is
+    /// racing the completer's write, not a lost lease. Marked when the completer takes a batch
+    /// (one lock per flush): until then the finish cannot have been written, so a lease found
+    /// gone before it was taken is truly lost.
+    pub(crate) fn mark_finishing(&self, ids: impl IntoIterator<Item = JobId>) {
+        let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        for id in ids {
+            if let Some(f) = map.get_mut(&id) {
+                f.finishing = true;
+            }
         }
     }
 
@@ -95,11 +116,39 @@ impl Shared {
 /// One unit of a claim loop's in-hand budget: a job claimed and not yet durably finished.
 /// Dropping it (after the finish is flushed, or when the job is given up) returns the unit,
 /// so a loop can never claim faster than its finishes are written.
-pub(crate) struct HandSlot(pub(crate) Arc<Semaphore>);
+pub(crate) struct HandSlot(Option<Arc<Semaphore>>);
+
+impl HandSlot {
+    pub(crate) fn new(hand: Arc<Semaphore>) -> Self {
+        Self(Some(hand))
+    }
+
+    /// Returns a flush's units together: one `add_permits` (a lock on the semaphore) per run
+    /// of slots of the same loop instead of one per job.
+    pub(crate) fn release_all(slots: impl IntoIterator<Item = HandSlot>) {
+        let mut run: Option<(Arc<Semaphore>, usize)> = None;
+        for mut slot in slots {
+            let Some(hand) = slot.0.take() else { continue };
+            match &mut run {
+                Some((same, n)) if Arc::ptr_eq(same, &hand) => *n += 1,
+                _ => {
+                    if let Some((prev, n)) = run.replace((hand, 1)) {
+                        prev.add_permits(n);
+                    }
+                }
+            }
+        }
+        if let Some((hand, n)) = run {
+            hand.add_permits(n);
+        }
+    }
+}
 
 impl Drop for HandSlot {
     fn drop(&mut self) {
-        self.0.add_permits(1);
+        if let Some(hand) = self.0.take() {
+            hand.add_permits(1);
+        }
     }
 }
 
