@@ -442,6 +442,8 @@ async fn complete_unsealed(
     batch: &[Finish],
     now: i64,
 ) -> Result<Vec<Finished>, sqlx::Error> {
+    // Each completed id comes back: a count alone could not tell a lease refused now from one
+    // this same lease already completed (a second finish must be stale, as on PostgreSQL).
     let done: Vec<String> = sqlx::query_scalar(concat!(
         "UPDATE keel_jobs SET state = 'completed', finished_at = ?2, updated_at = ?2, \
              lease_expires_at = CASE WHEN sealed THEN lease_expires_at END ",
@@ -452,19 +454,31 @@ async fn complete_unsealed(
     .bind(now)
     .fetch_all(conn)
     .await?;
-    let done: std::collections::HashSet<String> = done.into_iter().collect();
+    let done =
+        done.iter().map(|id| parse_id(id).map(|j| j.as_uuid())).collect::<Result<std::collections::HashSet<Uuid>, _>>();
+    let done = done.map_err(|e| sqlx::Error::Decode(e.to_string().into()))?;
     Ok(batch
         .iter()
-        .map(|f| match done.contains(&f.lease.job.to_string()) {
+        .map(|f| match done.contains(&f.lease.job.as_uuid()) {
             true => Finished::Accepted(crate::JobState::Completed),
             false => Finished::Stale,
         })
         .collect())
 }
 
-/// The leases as bound to [`held_under_leases`]: `[[id, token], …]`.
+/// The leases as bound to [`held_under_leases`]: `[[id, token], …]`. Written directly: a
+/// hyphenated UUID and an integer need no escaping, and building a `serde_json::Value` first
+/// cost allocations per lease on the single writer's path.
 fn leases_json<'a>(leases: impl Iterator<Item = &'a Lease>) -> String {
-    serde_json::Value::Array(leases.map(|l| serde_json::json!([l.job.to_string(), l.token])).collect()).to_string()
+    use std::fmt::Write;
+    let mut out = String::from("[");
+    for (i, l) in leases.enumerate() {
+        let sep = if i == 0 { "" } else { "," };
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{sep}[\"{}\",{}]", l.job, l.token);
+    }
+    out.push(']');
+    out
 }
 
 pub(crate) fn parse_id(s: &str) -> Result<JobId, QueueError> {
@@ -597,5 +611,24 @@ impl JobStore for SqliteStore {
     }
     fn claims_stopped(&self) {
         self.writer.give_back();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leases_json;
+    use crate::{JobId, Lease};
+
+    /// The hand-written JSON is the array of `[id, token]` pairs `serde_json` reads back.
+    #[test]
+    fn leases_json_is_the_pairs_as_json() {
+        let a = Lease { job: JobId::from_uuid(uuid::Uuid::from_u128(1)), token: -7 };
+        let b = Lease { job: JobId::from_uuid(uuid::Uuid::from_u128(u128::MAX)), token: i64::MAX };
+        let json: serde_json::Value = serde_json::from_str(&leases_json([a, b].iter())).expect("valid JSON");
+        assert_eq!(
+            json,
+            serde_json::json!([[a.job.to_string(), -7], ["ffffffff-ffff-ffff-ffff-ffffffffffff", i64::MAX]])
+        );
+        assert_eq!(leases_json([].iter()), "[]");
     }
 }

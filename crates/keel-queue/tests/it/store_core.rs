@@ -24,6 +24,7 @@ backend_tests!(
     claim_after_a_cursor_takes_only_jobs_ordered_after_it,
     concurrent_claimers_never_share_a_job,
     stale_token_cannot_finish_a_rescued_job,
+    a_batch_of_completions_refuses_only_its_stale_leases,
     a_claim_lost_in_a_server_crash_never_lends_its_token_again,
     heartbeat_extends_the_lease,
     retries_back_off_then_dead_letter,
@@ -267,6 +268,37 @@ async fn concurrent_claimers_never_share_a_job(t: TestDb) {
     let distinct: HashSet<_> = all.iter().collect();
     assert_eq!(all.len(), 600, "every job claimed");
     assert_eq!(distinct.len(), 600, "no job claimed twice");
+}
+
+/// A batch of completions (one statement on both backends) completes the jobs whose lease is
+/// current and reports the others stale, in the batch's order, changing nothing of theirs.
+async fn a_batch_of_completions_refuses_only_its_stale_leases(t: TestDb) {
+    let f = fixture(t);
+    for i in 0..3 {
+        f.store.enqueue(NewJob::new("k.x", &json!({ "i": i })).unwrap()).await.unwrap();
+    }
+    let leases: Vec<_> = claim_all(&f.store, "default", 3).await.iter().map(|j| j.lease().unwrap()).collect();
+    let stale = keel_queue::Lease { token: leases[1].token - 1, ..leases[1] };
+    let done = f
+        .store
+        .finish(
+            [leases[0], stale, leases[2]]
+                .into_iter()
+                .map(|lease| Finish { lease, outcome: Outcome::Completed })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let completed = Finished::Accepted(JobState::Completed);
+    assert_eq!(done, vec![completed, Finished::Stale, completed]);
+    let states: Vec<JobState> = {
+        let mut v = Vec::new();
+        for l in &leases {
+            v.push(f.store.get(l.job).await.unwrap().unwrap().state);
+        }
+        v
+    };
+    assert_eq!(states, vec![JobState::Completed, JobState::Processing, JobState::Completed]);
 }
 
 async fn stale_token_cannot_finish_a_rescued_job(t: TestDb) {
