@@ -109,8 +109,16 @@ async fn run(shared: &Shared, job: Arc<Job>, cancel: CancellationToken) -> Done 
     let ctx = JobContext { job, cancel: cancel.clone() };
     // A panic is caught and becomes a retryable failure instead of taking the worker down.
     // Dropping the future (timeout, cancel) stops the handler at its next await.
+    // A lease lost, or the deadline passed, before the start: the handler does not run at all.
+    if cancel.is_cancelled() {
+        return if shared.abandon.is_cancelled() { Done::Interrupted } else { Done::LeaseLost };
+    }
     let run = AssertUnwindSafe(tokio::time::timeout(timeout, (reg.handler)(ctx))).catch_unwind();
+    // The handler first: one that is done at its first poll never registers with the token
+    // (a lock taken and given back per job, issue #19). One still running is stopped when the
+    // token fires, as before.
     let res = tokio::select! {
+        biased;
         r = run => r,
         _ = cancel.cancelled() => {
             return if shared.abandon.is_cancelled() { Done::Interrupted } else { Done::LeaseLost };

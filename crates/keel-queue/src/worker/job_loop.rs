@@ -427,7 +427,13 @@ async fn start_jobs(
 ) {
     let slots = Arc::new(Semaphore::new(q.concurrency as usize));
     loop {
+        // Checked here, then the free slot first: waiting on the token for every job started
+        // took a lock per job (issue #19); it is only needed while no slot is free.
+        if cancel.is_cancelled() {
+            break;
+        }
         let permit = tokio::select! {
+            biased;
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             _ = cancel.cancelled() => break,
         };

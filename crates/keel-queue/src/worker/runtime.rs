@@ -197,7 +197,7 @@ impl Worker {
                 still_running = tracker.len(),
                 "grace period over; abandoning running jobs and releasing their leases"
             );
-            shared.abandon.cancel();
+            shared.abandon_all();
             tracker.wait().await;
         }
         let leases = shared.take_releases();

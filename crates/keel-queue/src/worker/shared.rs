@@ -29,7 +29,8 @@ pub(crate) struct Shared {
     pub(crate) observer: Option<Arc<dyn JobObserver>>,
     /// Heartbeats extend exactly these leases.
     pub(crate) in_flight: Mutex<HashMap<JobId, InFlight>>,
-    /// Cancelled when the shutdown deadline passes: handlers still running are abandoned.
+    /// Cancelled when the shutdown deadline passes ([`Shared::abandon_all`]): handlers still
+    /// running are abandoned.
     pub(crate) abandon: CancellationToken,
     /// Leases of abandoned or never-started jobs, given back in one release at shutdown.
     pub(crate) to_release: Mutex<Vec<Lease>>,
@@ -42,24 +43,36 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn hold(&self, lease: Lease) -> CancellationToken {
-        let cancel = self.abandon.child_token();
-        let entry = InFlight { lease, cancel: cancel.clone(), finishing: false };
-        self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).insert(lease.job, entry);
+        let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        self.hold_in(&mut map, lease)
+    }
+
+    /// A job's own token, not a child of [`Shared::abandon`]: a child takes the parent's lock
+    /// when made and again when dropped, and every job's did, one parent for the whole worker
+    /// (issue #19). Abandoning cancels the tokens through this map instead, under the same
+    /// lock, so a token made after the deadline starts cancelled.
+    fn hold_in(&self, map: &mut HashMap<JobId, InFlight>, lease: Lease) -> CancellationToken {
+        let cancel = CancellationToken::new();
+        if self.abandon.is_cancelled() {
+            cancel.cancel();
+        }
+        map.insert(lease.job, InFlight { lease, cancel: cancel.clone(), finishing: false });
         cancel
+    }
+
+    /// The shutdown deadline passed: every job held is told to stop.
+    pub(crate) fn abandon_all(&self) {
+        self.abandon.cancel();
+        for f in self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).values() {
+            f.cancel.cancel();
+        }
     }
 
     /// [`Shared::hold`] for a whole claim under one lock (the map is shared with every running
     /// job's task and the completer); `None` for a job without a lease.
     pub(crate) fn hold_all(&self, jobs: &[crate::Job]) -> Vec<Option<CancellationToken>> {
         let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        jobs.iter()
-            .map(|j| {
-                let lease = j.lease()?;
-                let cancel = self.abandon.child_token();
-                map.insert(lease.job, InFlight { lease, cancel: cancel.clone(), finishing: false });
-                Some(cancel)
-            })
-            .collect()
+        jobs.iter().map(|j| Some(self.hold_in(&mut map, j.lease()?))).collect()
     }
 
     /// The completer has these finishes in hand: a heartbeat that finds their lease gone is
