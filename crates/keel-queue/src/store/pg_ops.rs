@@ -1,6 +1,6 @@
 //! The operator's verbs on Postgres: show, list, cancel, retry, requeue, pause, snapshot, prune.
 
-use super::pg::{job_from_row, notify_queues, JOB_COLS, NIL_ORG};
+use super::pg::{job_from_row, jobs_from_rows, notify_queues, JOB_COLS, NIL_ORG};
 use super::{JobFilter, PauseReason, PgStore, RequeueReport};
 use crate::{Job, JobId, JobState, QueueError, QueueSnapshot};
 use sqlx::{Postgres, QueryBuilder};
@@ -42,7 +42,7 @@ impl PgStore {
         }
         q.push(" ORDER BY j.id DESC LIMIT ").push_bind(f.limit());
         let rows = q.build().fetch_all(&self.pool).await?;
-        rows.iter().map(job_from_row).collect()
+        jobs_from_rows(&rows)
     }
 
     async fn require(&self, id: JobId) -> Result<Job, QueueError> {

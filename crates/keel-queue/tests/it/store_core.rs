@@ -626,3 +626,24 @@ async fn claims_keep_their_connection_only_when_the_pool_can_spare_it() {
         drop(store);
     }
 }
+
+/// Rows are decoded by position with their column types checked once per result: a column
+/// whose type drifted from the migrations' (here `priority` widened by hand) is refused with
+/// its name, for one job and for a list, never read as something else.
+#[tokio::test]
+async fn a_column_of_another_type_is_refused_by_name() {
+    let Some(t) = TestDb::postgres("store_core::a_column_of_another_type_is_refused_by_name", crate::SCHEMAS).await
+    else {
+        return;
+    };
+    let f = fixture(t);
+    let id = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap()).await.unwrap().id();
+    // Nothing has read a job yet: a statement prepared before the change would be refused
+    // by PostgreSQL itself ("cached plan must not change result type").
+    let Db::Postgres(pool) = &f.t.db else { unreachable!("a PostgreSQL test database") };
+    sqlx::query("ALTER TABLE keel_jobs ALTER COLUMN priority TYPE int8").execute(pool).await.unwrap();
+    for e in [f.store.get(id).await.unwrap_err(), f.store.list(JobFilter::default()).await.unwrap_err()] {
+        assert!(matches!(e, QueueError::Corrupt(_)), "{e:?}");
+        assert!(e.to_string().contains("column priority of keel_jobs is INT8"), "{e}");
+    }
+}
