@@ -43,17 +43,33 @@ pub(crate) fn per_job_us(from: Option<Duration>, to: Option<Duration>, jobs: u64
 mod tests {
     use super::*;
 
+    /// This process's user and system time from `/proc/self/stat`, in the kernel's ticks: a
+    /// second, independent count to hold `schedstat`'s against.
+    fn stat_ticks() -> u64 {
+        let s = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+        let after_comm = s.rsplit(')').next().expect("a comm field");
+        after_comm.split_whitespace().skip(11).take(2).map(|v| v.parse::<u64>().expect("a tick count")).sum()
+    }
+
     #[test]
     #[cfg(target_os = "linux")]
     fn this_process_spends_what_it_burns() {
-        let before = Process::This.cpu_time();
+        let before = Process::This.cpu_time().expect("readable");
+        let ticks = stat_ticks();
+        // Burn CPU until the counter shows 100 ms (however long a busy machine takes to give
+        // them), within a generous deadline: a counter that does not move fails.
         let t = std::time::Instant::now();
-        let mut x = 0u64;
-        while t.elapsed() < Duration::from_millis(50) {
-            x = std::hint::black_box(x.wrapping_add(1));
+        let mut spent = Duration::ZERO;
+        while spent < Duration::from_millis(100) && t.elapsed() < Duration::from_secs(20) {
+            let mut x = 0u64;
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+            spent = Process::This.cpu_time().expect("readable").saturating_sub(before);
         }
-        let spent = Process::This.cpu_time().zip(before).and_then(|(a, b)| a.checked_sub(b)).expect("readable twice");
-        assert!(spent >= Duration::from_millis(40), "a 50 ms busy loop shows as CPU time, got {spent:?}");
+        assert!(spent >= Duration::from_millis(100), "the counter moves while a thread burns CPU: {spent:?}");
+        let ticks = stat_ticks() - ticks;
+        assert!(ticks >= 5, "the kernel's own tick count agrees: {ticks} ticks of 10 ms for {spent:?}");
         assert_eq!(per_job_us(Some(Duration::ZERO), Some(Duration::from_millis(5)), 1_000), Some(5.0));
         assert_eq!(per_job_us(Some(Duration::from_millis(5)), Some(Duration::ZERO), 1_000), None);
     }
