@@ -1,18 +1,18 @@
-//! One claim loop per queue, in two halves: the claimer checks the switches (no I/O) and
-//! claims batches into a local queue, refilling it when it is down to half a batch (so the
-//! next claim overlaps the last jobs of the previous one), sized by the room left in hand;
-//! the starter runs queued jobs as run slots free up. Idle, the claimer sleeps until a
-//! wakeup or the poll interval. Helper claimers (one to three, by batch size) add claims in
-//! flight while a backlog starves the run slots.
+//! One claim loop per queue: the claimer checks the switches (no I/O) and claims batches into
+//! a local queue, refilling it when it is down to half a batch (so the next claim overlaps the
+//! last jobs of the previous one), sized by the room left in hand; runners (`runners.rs`) run
+//! queued jobs, up to the concurrency at once. Idle, the claimer sleeps until a wakeup or the
+//! poll interval. Helper claimers (one to three, by batch size) add claims in flight while a
+//! backlog starves the run slots.
 
 use super::completer::Pending;
-use super::execute::{execute, Done};
 use super::metrics::bump;
+use super::runners::{RunQueue, Starving};
 use super::shared::{HandSlot, LoopAlive, Shared};
 use super::QueueSettings;
-use crate::{Claim, ClaimCursor, Finish, Job, PauseReason};
+use crate::{Claim, ClaimCursor, Job, PauseReason};
 use keel_ids::mask_email;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify, Semaphore};
@@ -106,29 +106,21 @@ pub(crate) fn claim_loops(batch: u32) -> usize {
 }
 
 /// When the helper loops claim: while the primary loop's last claim came back full (a
-/// backlog) and the starter has a free run slot and nothing to start (the claims cannot keep
-/// up). Slow jobs keep the slots full, so their helpers stay parked and a worker claims no
-/// more than one loop would, leaving the backlog to other workers.
+/// backlog) and a run slot is free with nothing queued to start (the claims cannot keep up;
+/// [`Starving`]). Slow jobs keep the slots full, so their helpers stay parked and
+/// a worker claims no more than one loop would, leaving the backlog to other workers.
 struct Backlog {
     busy: std::sync::atomic::AtomicBool,
-    starved: std::sync::atomic::AtomicBool,
     changed: Notify,
 }
 
 impl Backlog {
     fn new() -> Self {
-        Self { busy: false.into(), starved: false.into(), changed: Notify::new() }
+        Self { busy: false.into(), changed: Notify::new() }
     }
 
-    fn helpers_may_claim(&self) -> bool {
-        self.busy.load(Ordering::Acquire) && self.starved.load(Ordering::Acquire)
-    }
-
-    /// The starter waits for a job with a run slot free (`true`), or got one (`false`).
-    fn starving(&self, starved: bool) {
-        if self.starved.swap(starved, Ordering::AcqRel) != starved && starved {
-            self.changed.notify_waiters();
-        }
+    fn helpers_may_claim(&self, starving: &Starving) -> bool {
+        self.busy.load(Ordering::Acquire) && starving.is_on()
     }
 }
 
@@ -205,14 +197,6 @@ fn low_water(q: &QueueSettings) -> usize {
     q.batch_size as usize / 2
 }
 
-/// Claimed jobs waiting for a run slot, and a signal for the claimer when few are left.
-struct LocalQueue {
-    waiting: AtomicUsize,
-    low: Notify,
-}
-
-type Claimed = (Job, CancellationToken, HandSlot);
-
 pub(crate) async fn run(
     shared: Arc<Shared>,
     q: QueueSettings,
@@ -221,24 +205,22 @@ pub(crate) async fn run(
     cancel: CancellationToken,
 ) {
     let _alive = LoopAlive::new(&shared.loops_running);
-    let local = Arc::new(LocalQueue { waiting: AtomicUsize::new(0), low: Notify::new() });
     // Unbounded: the hand semaphore already bounds what can be claimed.
-    let (tx, rx) = mpsc::unbounded_channel::<Claimed>();
+    let runs = RunQueue::new(shared.clone(), q.concurrency as usize, low_water(&q), done_tx, tracker, cancel.clone());
     let claims = Claims {
         shared: &shared,
         q: &q,
-        local: &local,
+        runs: &runs,
         hand: Arc::new(Semaphore::new(hand_capacity(&q))),
         resume: std::sync::Mutex::new(Resume::new()),
         backlog: Backlog::new(),
         cancel: &cancel,
     };
-    let primary = claims.run(tx.clone(), false);
-    let helpers = (1..claim_loops(q.batch_size)).map(|_| claims.run(tx.clone(), true)).collect::<Vec<_>>();
-    drop(tx);
-    let helpers = futures::future::join_all(helpers);
-    let starter = start_jobs(&shared, &q, &local, &claims.backlog, rx, &done_tx, &tracker, &cancel);
-    tokio::join!(primary, helpers, starter);
+    let primary = claims.run(false);
+    let helpers = futures::future::join_all((1..claim_loops(q.batch_size)).map(|_| claims.run(true)));
+    tokio::join!(primary, helpers);
+    // Claimed but never started: give them back for another worker now.
+    runs.give_back_queued();
 }
 
 /// What the claim loops of one queue share: the bound on jobs in hand, where to resume, and
@@ -246,7 +228,7 @@ pub(crate) async fn run(
 struct Claims<'a> {
     shared: &'a Arc<Shared>,
     q: &'a QueueSettings,
-    local: &'a LocalQueue,
+    runs: &'a Arc<RunQueue>,
     hand: Arc<Semaphore>,
     resume: std::sync::Mutex<Resume>,
     backlog: Backlog,
@@ -262,20 +244,23 @@ impl Claims<'_> {
     async fn backlog(&self) -> bool {
         loop {
             let changed = self.backlog.changed.notified();
-            tokio::pin!(changed);
+            let starved = self.runs.starving.begun.notified();
+            tokio::pin!(changed, starved);
             changed.as_mut().enable();
-            if self.backlog.helpers_may_claim() {
+            starved.as_mut().enable();
+            if self.backlog.helpers_may_claim(&self.runs.starving) {
                 return true;
             }
             tokio::select! {
                 _ = &mut changed => {}
+                _ = &mut starved => {}
                 _ = self.cancel.cancelled() => return false,
             }
         }
     }
 
-    async fn run(&self, tx: mpsc::UnboundedSender<Claimed>, helper: bool) {
-        claim_jobs(self, tx, helper).await
+    async fn run(&self, helper: bool) {
+        claim_jobs(self, helper).await
     }
 }
 
@@ -284,8 +269,8 @@ impl Claims<'_> {
 /// The primary loop handles wakeups, polls and pauses; a helper (`helper`) claims only while
 /// the backlog starves the run slots, and parks otherwise, so an idle queue (or one of slow
 /// jobs) costs no more.
-async fn claim_jobs(c: &Claims<'_>, tx: mpsc::UnboundedSender<Claimed>, helper: bool) {
-    let (shared, q, local, cancel) = (c.shared, c.q, c.local, c.cancel);
+async fn claim_jobs(c: &Claims<'_>, helper: bool) {
+    let (shared, q, runs, cancel) = (c.shared, c.q, c.runs, c.cancel);
     let hand = &c.hand;
     let notify = shared.store.wakeup().notify();
     let mut backoff = Duration::from_millis(100);
@@ -304,10 +289,10 @@ async fn claim_jobs(c: &Claims<'_>, tx: mpsc::UnboundedSender<Claimed>, helper: 
         }
         // Prefetch: wait until the local queue is down to its low-water mark.
         loop {
-            let low = local.low.notified();
+            let low = runs.low.notified();
             tokio::pin!(low);
             low.as_mut().enable();
-            if local.waiting.load(Ordering::Acquire) <= low_water(q) {
+            if runs.waiting() <= low_water(q) {
                 break;
             }
             tokio::select! {
@@ -351,11 +336,6 @@ async fn claim_jobs(c: &Claims<'_>, tx: mpsc::UnboundedSender<Claimed>, helper: 
         hand.add_permits(want - jobs.len().min(want));
         c.resume().claimed(generation, after, want, &jobs);
         let full = jobs.len() >= want;
-        if !jobs.is_empty() {
-            // They reach the starter's channel below, before any helper looks again (no await
-            // in between): the slots are not starving now.
-            c.backlog.starving(false);
-        }
         if !helper {
             c.backlog.busy.store(full, Ordering::Release);
             if full {
@@ -394,107 +374,14 @@ async fn claim_jobs(c: &Claims<'_>, tx: mpsc::UnboundedSender<Claimed>, helper: 
         log_claimed(q, jobs.len(), skipped);
         // Held (and so heartbeated) from the moment of the claim, not from their start.
         let held = shared.hold_all(&jobs);
-        for (j, token) in jobs.into_iter().zip(held) {
-            let Some(token) = token else { continue };
-            let claimed = (j, token, HandSlot::new(hand.clone()));
-            local.waiting.fetch_add(1, Ordering::AcqRel);
-            if let Err(mpsc::error::SendError((j, _, _))) = tx.send(claimed) {
-                // The starter stopped (shutdown): give the job back for another worker now.
-                local.waiting.fetch_sub(1, Ordering::AcqRel);
-                if let Some(l) = j.lease() {
-                    shared.give_back(l);
-                }
-            }
-        }
-        // The starter shares this task (`join!` in `run`): let it start what we just claimed
-        // before we build and send the next claim, instead of after (about 40 µs of an idle
-        // worker's enqueue-to-start, issue #19).
+        // Queued, with runners started for them (the slots are not starving now); a claim
+        // that lands as the worker stops is given back by `run`.
+        runs.push(jobs.into_iter().zip(held).filter_map(|(j, token)| Some((j, token?, HandSlot::new(hand.clone())))));
+        // Let the runners just started take their jobs before this loop builds and sends its
+        // next claim, instead of after (about 40 µs of an idle worker's enqueue-to-start,
+        // issue #19).
         tokio::task::yield_now().await;
     }
-}
-
-/// Starts claimed jobs as run slots free up; on shutdown, gives back the ones never started.
-#[allow(clippy::too_many_arguments)] // one call site, in `run`; each is a distinct part of the loop
-async fn start_jobs(
-    shared: &Arc<Shared>,
-    q: &QueueSettings,
-    local: &LocalQueue,
-    backlog: &Backlog,
-    mut rx: mpsc::UnboundedReceiver<Claimed>,
-    done_tx: &mpsc::UnboundedSender<Pending>,
-    tracker: &TaskTracker,
-    cancel: &CancellationToken,
-) {
-    let slots = Arc::new(Semaphore::new(q.concurrency as usize));
-    loop {
-        // Checked here, then the free slot first: waiting on the token for every job started
-        // took a lock per job (issue #19); it is only needed while no slot is free.
-        if cancel.is_cancelled() {
-            break;
-        }
-        let permit = tokio::select! {
-            biased;
-            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            _ = cancel.cancelled() => break,
-        };
-        let next = match rx.try_recv() {
-            Ok(j) => Some(j),
-            Err(mpsc::error::TryRecvError::Disconnected) => None,
-            Err(mpsc::error::TryRecvError::Empty) => {
-                backlog.starving(true);
-                let j = tokio::select! {
-                    j = rx.recv() => j,
-                    _ = cancel.cancelled() => break,
-                };
-                backlog.starving(false);
-                j
-            }
-        };
-        let Some((job, token, slot)) = next else { break };
-        if local.waiting.fetch_sub(1, Ordering::AcqRel) - 1 <= low_water(q) {
-            local.low.notify_one();
-        }
-        start(shared, job, token, slot, permit, done_tx, tracker);
-    }
-    // Claimed but never started: give them back for another worker now.
-    rx.close();
-    while let Some((j, _, _)) = rx.recv().await {
-        local.waiting.fetch_sub(1, Ordering::AcqRel);
-        if let Some(l) = j.lease() {
-            shared.give_back(l);
-        }
-    }
-}
-
-fn start(
-    shared: &Arc<Shared>,
-    job: Job,
-    token: CancellationToken,
-    slot: HandSlot,
-    permit: tokio::sync::OwnedSemaphorePermit,
-    done_tx: &mpsc::UnboundedSender<Pending>,
-    tracker: &TaskTracker,
-) {
-    let Some(lease) = job.lease() else { return };
-    let shared = shared.clone();
-    let tx = done_tx.clone();
-    let job = Arc::new(job);
-    tracker.spawn(async move {
-        let (done, ran_for) = execute(&shared, job.clone(), token).await;
-        drop(permit);
-        match done {
-            Done::Finish(outcome) => {
-                let finish = Finish { lease, outcome };
-                let pending = Pending { finish, job, ran_for, slot: Some(slot) };
-                if tx.send(pending).is_err() {
-                    // Completer gone (cannot happen before shutdown ends); the lease expires.
-                    shared.drop_held([lease.job]);
-                }
-            }
-            Done::Interrupted => shared.give_back(lease),
-            Done::LeaseLost => shared.drop_held([lease.job]),
-        }
-    });
 }
 
 #[cfg(test)]
@@ -560,24 +447,24 @@ mod tests {
     }
 
     /// Helpers claim only in a backlog whose claims cannot keep the run slots busy, and the
-    /// starter's starving wakes them.
+    /// runners' starving wakes them.
     #[tokio::test]
     async fn helpers_claim_only_while_a_backlog_starves_the_slots() {
-        let b = Backlog::new();
-        assert!(!b.helpers_may_claim(), "idle");
+        let (b, starving) = (Backlog::new(), Starving::new(false));
+        assert!(!b.helpers_may_claim(&starving), "idle");
         b.busy.store(true, Ordering::Release);
-        assert!(!b.helpers_may_claim(), "a backlog, but the slots have work (slow jobs)");
-        let woken = b.changed.notified();
+        assert!(!b.helpers_may_claim(&starving), "a backlog, but the slots have work (slow jobs)");
+        let woken = starving.begun.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        b.starving(true);
-        assert!(b.helpers_may_claim(), "a backlog and a free slot with nothing to start");
+        starving.set(true);
+        assert!(b.helpers_may_claim(&starving), "a backlog and a free slot with nothing to start");
         tokio::time::timeout(Duration::from_secs(5), woken).await.expect("starving wakes the helpers");
-        b.starving(false);
-        assert!(!b.helpers_may_claim(), "claimed jobs reached the starter");
-        b.starving(true);
+        starving.set(false);
+        assert!(!b.helpers_may_claim(&starving), "claimed jobs reached the runners");
+        starving.set(true);
         b.busy.store(false, Ordering::Release);
-        assert!(!b.helpers_may_claim(), "the last claim came back short: no backlog");
+        assert!(!b.helpers_may_claim(&starving), "the last claim came back short: no backlog");
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod handler;
 mod job_loop;
 mod metrics;
 mod observer;
+mod runners;
 mod runtime;
 mod settings;
 pub(crate) mod shared;

@@ -21,6 +21,7 @@ backend_tests!(
     failures_route_to_retry_failed_or_dead_letter,
     unprocessable_jobs_are_dead_lettered_with_a_clear_error,
     run_drains_every_job_exactly_once,
+    jobs_run_at_most_the_concurrency_at_once_and_use_all_of_it,
     graceful_shutdown_lets_in_flight_jobs_finish,
     shutdown_deadline_releases_leases,
     rescue_reports_stuck_processing_separately,
@@ -197,6 +198,58 @@ async fn run_drains_every_job_exactly_once(t: TestDb) {
     // the host's pool closes with the worker and its store still alive.
     within("the pool to close", f.t.db.close()).await;
     drop(w);
+}
+
+/// The run slots: a claim of three times the concurrency queues every job at once, and no
+/// more than the concurrency run together, yet all of it is used (the handlers wait until
+/// every slot is taken, so a worker running fewer would never get past the gate).
+async fn jobs_run_at_most_the_concurrency_at_once_and_use_all_of_it(t: TestDb) {
+    const CONCURRENCY: usize = 4;
+    let f = fixture(t);
+    let (running, most) = (Arc::new(Mutex::new(0usize)), Arc::new(Mutex::new(0usize)));
+    let (full, all_done) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let (gate_tx, gate_rx) = tokio::sync::watch::channel(false);
+    let done = Arc::new(Mutex::new(0usize));
+    let mut reg = Registry::new();
+    let (r, m, fl, ad, d) = (running.clone(), most.clone(), full.clone(), all_done.clone(), done.clone());
+    reg.register_json("slot", KindOptions::default(), move |_, _| {
+        let (r, m, fl, ad, d, mut gate) = (r.clone(), m.clone(), fl.clone(), ad.clone(), d.clone(), gate_rx.clone());
+        async move {
+            {
+                let mut now = r.lock().unwrap();
+                *now += 1;
+                let mut most = m.lock().unwrap();
+                *most = (*most).max(*now);
+                if *now == CONCURRENCY {
+                    fl.notify_one();
+                }
+            }
+            gate.wait_for(|open| *open).await.map_err(|e| JobError::retryable(e.to_string()))?;
+            *r.lock().unwrap() -= 1;
+            let mut d = d.lock().unwrap();
+            *d += 1;
+            if *d == 3 * CONCURRENCY {
+                ad.notify_one();
+            }
+            Ok(())
+        }
+    })
+    .unwrap();
+    let jobs = (0..3 * CONCURRENCY).map(|_| NewJob::new("slot", &json!({})).unwrap()).collect();
+    f.store.enqueue_many(jobs).await.unwrap();
+    let w = Arc::new(Worker::new(f.store.clone(), reg, settings(CONCURRENCY as u32, 25)));
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn({
+        let (w, c) = (w.clone(), cancel.clone());
+        async move { w.run(c).await }
+    });
+    within("every run slot to be taken", full.notified()).await;
+    gate_tx.send(true).unwrap();
+    within("every job to run", all_done.notified()).await;
+    cancel.cancel();
+    let report = within("the worker to stop", run).await.unwrap().unwrap();
+    assert_eq!(*most.lock().unwrap(), CONCURRENCY, "never more than the concurrency at once");
+    assert_eq!(report.metrics.completed, 3 * CONCURRENCY as u64);
 }
 
 async fn graceful_shutdown_lets_in_flight_jobs_finish(t: TestDb) {
