@@ -11,8 +11,10 @@
 use super::completer::Pending;
 use super::execute::{execute, Done};
 use super::shared::{HandSlot, Shared};
-use crate::{Finish, Job};
+use crate::{Finish, Job, Lease};
+use futures::FutureExt;
 use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, Notify};
@@ -93,17 +95,17 @@ impl RunQueue {
         self.starving.set(false);
         // After the push (SeqCst, as the runner's exit below): either a runner on its way out
         // sees these jobs, or this sees it gone and starts another.
-        let mut started = 0;
-        while started < added {
-            let alive = self.runners.load(Ordering::SeqCst);
-            if alive >= self.concurrency {
+        self.start_runners(added);
+    }
+
+    /// Starts up to `n` runners while slots are free.
+    fn start_runners(self: &Arc<Self>, n: usize) {
+        for _ in 0..n {
+            if !self.take_slot() {
                 break;
             }
-            if self.runners.compare_exchange(alive, alive + 1, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-                started += 1;
-                let me = self.clone();
-                self.tracker.spawn(async move { me.run().await });
-            }
+            let me = self.clone();
+            self.tracker.spawn(async move { me.run().await });
         }
     }
 
@@ -121,8 +123,7 @@ impl RunQueue {
 
     /// One runner: jobs one after another while any are queued.
     async fn run(self: Arc<Self>) {
-        // Counts this runner out if it unwinds (a bug outside the handler, whose panics
-        // `execute` catches), so its slot is not lost.
+        // Counts this runner out if it ever unwinds, so its slot is not lost.
         let mut alive = RunnerAlive(&self.runners, true);
         loop {
             let Some((job, token, slot)) = self.pop() else {
@@ -140,7 +141,16 @@ impl RunQueue {
                 }
                 return;
             };
-            self.run_one(job, token, slot).await;
+            let Some(lease) = job.lease() else { continue };
+            // The handler's own panics are caught in `execute`; this catches the rest (a host's
+            // `JobObserver`, say), so one job's panic never takes a run slot with it. The job is
+            // treated as its worker crashed: no longer heartbeated, rescued when its lease
+            // expires, run again.
+            if AssertUnwindSafe(self.run_one(job, lease, token, slot)).catch_unwind().await.is_err() {
+                tracing::error!(event = "job_run_panicked", job_id = %lease.job,
+                    "a panic outside the handler while running this job; it is rescued when its lease expires");
+                self.shared.drop_held([lease.job]);
+            }
             // Back to the scheduler now and then (after a budget's worth of jobs), so a
             // runner of jobs done at their first poll does not hold a thread.
             tokio::task::consume_budget().await;
@@ -158,9 +168,8 @@ impl RunQueue {
         false
     }
 
-    async fn run_one(&self, job: Job, token: CancellationToken, slot: HandSlot) {
+    async fn run_one(&self, job: Job, lease: Lease, token: CancellationToken, slot: HandSlot) {
         let shared = &self.shared;
-        let Some(lease) = job.lease() else { return };
         let job = Arc::new(job);
         let (done, ran_for) = execute(shared, job.clone(), token).await;
         match done {

@@ -4,8 +4,8 @@
 use crate::support::{claim_all, fixture, within};
 use keel_queue::worker::{BatchReport, Tick};
 use keel_queue::{
-    Clock, JobArgs, JobContext, JobError, JobFilter, JobState, KindOptions, NewJob, QueueSettings, Registry, Worker,
-    WorkerSettings,
+    Clock, JobArgs, JobContext, JobError, JobFilter, JobObserver, JobStarted, JobState, KindOptions, NewJob,
+    QueueSettings, Registry, Worker, WorkerSettings,
 };
 use keel_testkit::{backend_tests, TestDb};
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,7 @@ backend_tests!(
     unprocessable_jobs_are_dead_lettered_with_a_clear_error,
     run_drains_every_job_exactly_once,
     jobs_run_at_most_the_concurrency_at_once_and_use_all_of_it,
+    a_panic_outside_the_handler_costs_one_job_not_its_run_slot,
     graceful_shutdown_lets_in_flight_jobs_finish,
     shutdown_deadline_releases_leases,
     rescue_reports_stuck_processing_separately,
@@ -250,6 +251,54 @@ async fn jobs_run_at_most_the_concurrency_at_once_and_use_all_of_it(t: TestDb) {
     let report = within("the worker to stop", run).await.unwrap().unwrap();
     assert_eq!(*most.lock().unwrap(), CONCURRENCY, "never more than the concurrency at once");
     assert_eq!(report.metrics.completed, 3 * CONCURRENCY as u64);
+}
+
+/// A host's observer that panics on a job's start: the handler's own panics are caught around
+/// it, this one around the whole run. The worker's only run slot survives it, the other jobs
+/// still run, and the job it hit is left to the rescue (as if its worker had crashed).
+async fn a_panic_outside_the_handler_costs_one_job_not_its_run_slot(t: TestDb) {
+    struct PanicsOnce(std::sync::atomic::AtomicBool);
+    impl JobObserver for PanicsOnce {
+        fn started(&self, _: &JobStarted<'_>) {
+            if !self.0.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                panic!("the host's observer broke");
+            }
+        }
+    }
+    let f = fixture(t);
+    let ran = Arc::new(Mutex::new(0usize));
+    let done = Arc::new(Notify::new());
+    let mut reg = Registry::new();
+    let (r, d) = (ran.clone(), done.clone());
+    reg.register_json("k.x", KindOptions::default(), move |_, _| {
+        let (r, d) = (r.clone(), d.clone());
+        async move {
+            let mut n = r.lock().unwrap();
+            *n += 1;
+            if *n == 2 {
+                d.notify_one();
+            }
+            Ok(())
+        }
+    })
+    .unwrap();
+    let jobs = (0..3).map(|i| NewJob::new("k.x", &json!({ "i": i })).unwrap()).collect();
+    f.store.enqueue_many(jobs).await.unwrap();
+    let observer = Arc::new(PanicsOnce(false.into()));
+    let w = Arc::new(Worker::new(f.store.clone(), reg, settings(1, 5)).with_observer(observer));
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn({
+        let (w, c) = (w.clone(), cancel.clone());
+        async move { w.run(c).await }
+    });
+    within("the two other jobs to run on the one slot", done.notified()).await;
+    cancel.cancel();
+    let report = within("the worker to stop", run).await.unwrap().unwrap();
+    assert_eq!(report.metrics.completed, 2);
+    let counts = f.store.snapshot().await.unwrap().counts;
+    assert_eq!((counts.completed, counts.processing), (2, 1), "the job hit by the panic awaits the rescue");
+    f.clock.advance(Duration::from_secs(31));
+    assert_eq!(w.rescue_now().await.unwrap().len(), 1, "rescued once its lease expires, to run again");
 }
 
 async fn graceful_shutdown_lets_in_flight_jobs_finish(t: TestDb) {
