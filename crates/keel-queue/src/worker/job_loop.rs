@@ -205,7 +205,7 @@ pub(crate) async fn run(
     cancel: CancellationToken,
 ) {
     let _alive = LoopAlive::new(&shared.loops_running);
-    // Unbounded: the hand semaphore already bounds what can be claimed.
+    // The local queue is unbounded: the hand semaphore already bounds what can be claimed.
     let runs = RunQueue::new(shared.clone(), q.concurrency as usize, low_water(&q), done_tx, tracker, cancel.clone());
     let claims = Claims {
         shared: &shared,
