@@ -4,6 +4,12 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+// jemalloc, unprefixed so that the bundled SQLite's own allocations go to it as well: under
+// glibc's malloc a SQLite burn-down ran 17-25% slower (issue #19, docs/benchmarks.md).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let source = keel_config::EnvSource;

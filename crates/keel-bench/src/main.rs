@@ -16,6 +16,13 @@ mod scratch;
 #[cfg(feature = "server")]
 mod server;
 
+// The allocator keel-worker and keel-api ship with, since Keel's cases run in this process:
+// jemalloc, unprefixed so that the bundled SQLite's own allocations go to it as well: under
+// glibc's malloc a SQLite burn-down ran 17-25% slower (issue #19, docs/benchmarks.md).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     let name = std::env::args().nth(1).unwrap_or_default();
     std::process::exit(families::run(&name));

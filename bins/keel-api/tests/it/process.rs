@@ -25,6 +25,21 @@ fn bad_configuration_exits_fast_naming_every_variable() {
     assert!(!err.contains("hunter2"), "secret leaked:\n{err}");
 }
 
+/// The binary's allocator is jemalloc and owns the process's `malloc`, so the bundled SQLite
+/// allocates through it too (issue #19): only an unprefixed jemalloc reads `MALLOC_CONF`.
+#[cfg(not(target_env = "msvc"))]
+#[test]
+fn allocates_with_jemalloc_sqlite_included() {
+    let out = std::process::Command::new(BIN)
+        .env("DATABASE_URL", "mysql://root@db/x")
+        .env("MALLOC_CONF", "stats_print:true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Begin jemalloc statistics"), "{err}");
+}
+
 #[test]
 fn serves_on_sqlite_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();

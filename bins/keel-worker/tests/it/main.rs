@@ -35,6 +35,21 @@ fn bad_configuration_exits_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("DATABASE_URL"));
 }
 
+/// The binary's allocator is jemalloc and owns the process's `malloc`, so the bundled SQLite
+/// allocates through it too (issue #19): only an unprefixed jemalloc reads `MALLOC_CONF`.
+#[cfg(not(target_env = "msvc"))]
+#[test]
+fn allocates_with_jemalloc_sqlite_included() {
+    let out = std::process::Command::new(BIN)
+        .env("DATABASE_URL", "ftp://x")
+        .env("MALLOC_CONF", "stats_print:true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Begin jemalloc statistics"), "{err}");
+}
+
 #[test]
 fn production_without_a_job_encryption_key_refuses_to_start_naming_it() {
     let dir = tempfile::tempdir().unwrap();
