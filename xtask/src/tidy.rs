@@ -55,11 +55,11 @@ fn library_manifests() -> Vec<(String, Manifest)> {
 }
 
 /// The layering in docs/architecture.md: library crates know nothing of command lines, of
-/// `anyhow` or of the binaries; HTTP glue (axum, tower, tower-http) only as an optional
+/// `anyhow`, of the binaries or of a global allocator (the host's choice); HTTP glue (axum, tower, tower-http) only as an optional
 /// dependency behind a feature that `default` does not turn on.
 #[test]
 fn library_crates_keep_transport_behind_features_and_no_anyhow() {
-    let never = ["clap", "anyhow", "keel-api", "keel-worker", "keel-ops"];
+    let never = ["clap", "anyhow", "keel-api", "keel-worker", "keel-ops", "tikv-jemallocator", "mimalloc"];
     let http = ["axum", "tower", "tower-http"];
     let mut bad = Vec::new();
     for (name, m) in library_manifests() {
