@@ -4,8 +4,9 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-// jemalloc, unprefixed so that the bundled SQLite's own allocations go to it as well: under
-// glibc's malloc a SQLite burn-down ran 17-25% slower (issue #19, docs/benchmarks.md).
+// jemalloc, unprefixed so that the bundled SQLite's own allocations go to it as well: with it a
+// SQLite burn-down drained 21-26% more jobs per second than under glibc's malloc (issue #19,
+// docs/benchmarks.md).
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -17,8 +17,9 @@ mod scratch;
 mod server;
 
 // The allocator keel-worker and keel-api ship with, since Keel's cases run in this process:
-// jemalloc, unprefixed so that the bundled SQLite's own allocations go to it as well: under
-// glibc's malloc a SQLite burn-down ran 17-25% slower (issue #19, docs/benchmarks.md).
+// jemalloc, unprefixed so that the bundled SQLite's own allocations go to it as well: with it a
+// SQLite burn-down drained 21-26% more jobs per second than under glibc's malloc (issue #19,
+// docs/benchmarks.md).
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
