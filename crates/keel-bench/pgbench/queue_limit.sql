@@ -1,6 +1,7 @@
 -- The least PostgreSQL work a queued job needs, for `pgbench -f` against a keel_jobs table
 -- (same columns, indexes and settings as keel-queue's migrations) prefilled with pending jobs:
--- one batched claim (SKIP LOCKED, a fenced lease) and one batched, durable finish, each its
+-- one batched claim (SKIP LOCKED, a fenced lease) and one batched, durable finish that moves
+-- the jobs to keel_jobs_completed as keel-queue's completion does (since session 20), each its
 -- own transaction, :batch jobs per batch (`pgbench -D batch=N`; the race passes Keel's tuned
 -- batch, so both claim as many at a time). Each client stands for one worker's claim loop and
 -- completer; its claims carry its client id so the finish touches only its own jobs.
@@ -16,5 +17,9 @@ WITH next AS (
 UPDATE keel_jobs j SET state = 'processing', attempt = j.attempt + 1, lease_seq = j.lease_seq + 1,
     lease_expires_at = now() + interval '30 seconds', locked_by = 'w' || :worker, started_at = now(), updated_at = now()
 FROM next WHERE j.id = next.id;
-UPDATE keel_jobs SET state = 'completed', finished_at = now(), updated_at = now(), lease_expires_at = NULL
-WHERE state = 'processing' AND locked_by = 'w' || :worker;
+WITH d AS (DELETE FROM keel_jobs WHERE state = 'processing' AND locked_by = 'w' || :worker RETURNING *)
+INSERT INTO keel_jobs_completed (id, kind, queue, org_id, payload, priority, state, run_at, attempt, max_attempts,
+    dedupe_key, lease_seq, lease_expires_at, locked_by, last_error, created_at, updated_at, started_at, finished_at,
+    sealed, trace_context)
+SELECT id, kind, queue, org_id, payload, priority, 'completed', run_at, attempt, max_attempts, dedupe_key, lease_seq,
+    NULL, locked_by, last_error, created_at, now(), started_at, now(), sealed, trace_context FROM d;

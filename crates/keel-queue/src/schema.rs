@@ -1,4 +1,4 @@
-//! The queue's own schema (`keel_jobs`, pauses and cron tables), installed by [`migrate`].
+//! The queue's own schema (`keel_jobs`, `keel_jobs_completed`, pauses and cron tables), installed by [`migrate`].
 
 use keel_storage::{Db, Legacy, Migration, MigrationReport, Schema, StorageError};
 
@@ -23,6 +23,12 @@ pub static SCHEMA: Schema = Schema {
             description: "trace_context",
             postgres: include_str!("../migrations/postgres/0003_trace_context.sql"),
             sqlite: include_str!("../migrations/sqlite/0003_trace_context.sql"),
+        },
+        Migration {
+            version: 4,
+            description: "completed",
+            postgres: include_str!("../migrations/postgres/0004_completed.sql"),
+            sqlite: include_str!("../migrations/sqlite/0004_completed.sql"),
         },
     ],
     legacy: Some(Legacy {

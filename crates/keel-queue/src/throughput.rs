@@ -1,6 +1,7 @@
 //! Finished jobs per minute over a recent window, for the operator console's throughput chart:
 //! `completed` and `failed` (permanent failures and dead letters; a retried attempt is not a
-//! finish) per minute, read from the jobs' `finished_at` through `keel_jobs_finished_idx`.
+//! finish) per minute, read from the jobs' `finished_at` through `keel_jobs_finished_idx` and
+//! `keel_jobs_completed_finished_idx`.
 //! Pruned jobs are no longer counted, so the window should stay well inside the retention.
 
 use crate::QueueError;
@@ -28,7 +29,8 @@ pub async fn throughput(db: &Db, since: DateTime<Utc>, now: DateTime<Utc>) -> Re
         Db::Postgres(p) => {
             sqlx::query_as(
                 "SELECT (extract(epoch FROM date_trunc('minute', finished_at)) * 1000)::bigint, state, count(*)
-                 FROM keel_jobs WHERE state IN ('completed', 'failed', 'dead_letter') AND finished_at >= $1
+                 FROM (SELECT state, finished_at FROM keel_jobs WHERE state IN ('completed', 'failed', 'dead_letter') \
+                       UNION ALL SELECT state, finished_at FROM keel_jobs_completed) j WHERE finished_at >= $1
                  GROUP BY 1, 2",
             )
             .bind(since)
@@ -38,7 +40,8 @@ pub async fn throughput(db: &Db, since: DateTime<Utc>, now: DateTime<Utc>) -> Re
         Db::Sqlite(p) => {
             sqlx::query_as(
                 "SELECT (finished_at / 60000) * 60000, state, count(*)
-                 FROM keel_jobs WHERE state IN ('completed', 'failed', 'dead_letter') AND finished_at >= ?
+                 FROM (SELECT state, finished_at FROM keel_jobs WHERE state IN ('completed', 'failed', 'dead_letter') \
+                       UNION ALL SELECT state, finished_at FROM keel_jobs_completed) j WHERE finished_at >= ?
                  GROUP BY 1, 2",
             )
             .bind(since.timestamp_millis())

@@ -126,14 +126,15 @@ fn a_request_and_the_job_it_queued_are_one_trace_across_processes_on_sqlite() {
     drop(t);
 }
 
-/// The job row's stored context (`keel_jobs.trace_context`).
+/// The job row's stored context (`trace_context`, in `keel_jobs` or, once completed on
+/// PostgreSQL, in `keel_jobs_completed`).
 async fn stored_context(db: &Db, job: &str) -> Option<String> {
     match db {
         Db::Sqlite(p) => {
-            sqlx::query_scalar("SELECT trace_context FROM keel_jobs WHERE id = ?").bind(job).fetch_one(p).await
+            sqlx::query_scalar("SELECT trace_context FROM (SELECT * FROM keel_jobs UNION ALL SELECT * FROM keel_jobs_completed) j WHERE id = ?").bind(job).fetch_one(p).await
         }
         Db::Postgres(p) => {
-            sqlx::query_scalar("SELECT trace_context FROM keel_jobs WHERE id = $1::uuid").bind(job).fetch_one(p).await
+            sqlx::query_scalar("SELECT trace_context FROM (SELECT * FROM keel_jobs UNION ALL SELECT * FROM keel_jobs_completed) j WHERE id = $1::uuid").bind(job).fetch_one(p).await
         }
     }
     .unwrap()

@@ -19,9 +19,10 @@ async fn reset_jobs(q: &std::sync::Arc<dyn keel_queue::Store>) -> Vec<keel_queue
     q.list(JobFilter { kind: Some(KIND.into()), limit: Some(1000), ..Default::default() }).await.unwrap()
 }
 
-/// Every job row as stored, as text.
+/// Every job row as stored (both job tables), as text.
 async fn jobs_text(db: &Db) -> String {
-    let q = "SELECT kind || coalesce(dedupe_key, '') || payload || coalesce(last_error, '') FROM keel_jobs";
+    let q = "SELECT kind || coalesce(dedupe_key, '') || payload || coalesce(last_error, '') \
+             FROM (SELECT * FROM keel_jobs UNION ALL SELECT * FROM keel_jobs_completed) j";
     match db {
         Db::Sqlite(p) => sqlx::query_scalar::<_, String>(q).fetch_all(p).await.unwrap(),
         Db::Postgres(p) => sqlx::query_scalar::<_, String>(&q.replace("|| payload ||", "|| payload::text ||"))

@@ -35,6 +35,7 @@ const TABLES: &[(&str, &str)] = &[
     ("keel_invoices", "invoices"),
     ("keel_payments", "payments"),
     ("keel_jobs", "keel_jobs"),
+    ("keel_jobs_completed", "keel_jobs_completed"),
     ("route_performance_events", "route_performance_events"),
 ];
 

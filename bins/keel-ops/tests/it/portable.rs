@@ -66,6 +66,11 @@ INSERT INTO keel_jobs (id, kind, queue, org_id, payload, priority, state, run_at
      {T:1767323045695}, 3, 3, NULL, 3, NULL, NULL, 'permanent failure: "quoted"', {T:1767323045695}, {T:1767323045795}, {T:1767323045700}, {T:1767323045795}, {B:0}),
     ('66666666-0000-4000-8000-000000000003', 'demo.sleep', 'bulk', NULL, '{}', -32768, 'processing',
      {T:1767323045696}, 1, 1000, NULL, 9007199254740993, {T:1999999999999}, 'worker-a', NULL, {T:1767323045696}, {T:1767323045696}, {T:1767323045697}, NULL, {B:0});
+INSERT INTO keel_jobs_completed (id, kind, queue, org_id, payload, priority, state, run_at, attempt, max_attempts, dedupe_key,
+                       lease_seq, lease_expires_at, locked_by, last_error, created_at, updated_at, started_at, finished_at, sealed, trace_context) VALUES
+    ('66666666-0000-4000-8000-000000000004', 'demo.sleep', 'default', 'ffffffff-0000-4000-8000-000000000001', '{"ms":1}', 0, 'completed',
+     {T:1767323045690}, 1, 5, NULL, 1767323045690001, NULL, 'worker-a', NULL, {T:1767323045690}, {T:1767323045691}, {T:1767323045690}, {T:1767323045691}, {B:0},
+     '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
 INSERT INTO keel_queue_pauses (queue, paused_at, paused_by) VALUES ('mail', {T:1767323045698}, 'ops'), ('reports', {T:1767323045699}, NULL);
 INSERT INTO keel_cron_schedule (task, next_run_at, updated_at) VALUES ('retention', {T:1767326645000}, {T:1767323045000});
 INSERT INTO keel_cron_runs (id, task, state, outcome, worker, started_at, heartbeat_at, lease_expires_at, finished_at, items, skipped_ticks, error) VALUES
@@ -209,6 +214,7 @@ fn assert_every_table_has_rows(m: &Value) {
         "keel_idempotency_keys",
         "keel_payments",
         "keel_jobs",
+        "keel_jobs_completed",
         "keel_queue_pauses",
         "keel_cron_schedule",
         "keel_cron_runs",

@@ -126,7 +126,8 @@ async fn a_reset_token_is_found_only_in_the_mail_and_no_address_in_clear(t: Test
     cli.push_str(&done);
     let (_, table, _) = ops_async(&["queue", "list", "--state", "completed"], &env).await;
     cli.push_str(&table);
-    let q = "SELECT id || kind || coalesce(dedupe_key, '') || payload || coalesce(last_error, '') FROM keel_jobs";
+    let q = "SELECT id || kind || coalesce(dedupe_key, '') || payload || coalesce(last_error, '') \
+             FROM (SELECT * FROM keel_jobs UNION ALL SELECT * FROM keel_jobs_completed) j";
     let stored = match &t.db {
         keel_storage::Db::Sqlite(p) => sqlx::query_scalar::<_, String>(q).fetch_all(p).await.unwrap(),
         keel_storage::Db::Postgres(p) => sqlx::query_scalar::<_, String>(

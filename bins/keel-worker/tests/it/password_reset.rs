@@ -13,7 +13,8 @@ backend_tests!(a_known_address_gets_a_working_link_and_an_unknown_one_gets_nothi
 const KEY: &str = "k1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 
 async fn jobs_text(db: &Db) -> String {
-    let q = "SELECT coalesce(dedupe_key, '') || payload || coalesce(last_error, '') FROM keel_jobs";
+    let q = "SELECT coalesce(dedupe_key, '') || payload || coalesce(last_error, '') \
+             FROM (SELECT * FROM keel_jobs UNION ALL SELECT * FROM keel_jobs_completed) j";
     match db {
         Db::Sqlite(p) => sqlx::query_scalar::<_, String>(q).fetch_all(p).await.unwrap(),
         Db::Postgres(p) => sqlx::query_scalar::<_, String>(&q.replace("|| payload ||", "|| payload::text ||"))

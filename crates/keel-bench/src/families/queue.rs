@@ -236,10 +236,11 @@ fn job(i: u64) -> Result<NewJob, String> {
 async fn reset(b: &Bench) -> Result<(), String> {
     match &b.db {
         Db::Postgres(p) => {
-            sqlx::query("TRUNCATE keel_jobs").execute(p).await.map_err(|e| e.to_string())?;
+            sqlx::query("TRUNCATE keel_jobs, keel_jobs_completed").execute(p).await.map_err(|e| e.to_string())?;
         }
         Db::Sqlite(p) => {
             sqlx::query("DELETE FROM keel_jobs").execute(p).await.map_err(|e| e.to_string())?;
+            sqlx::query("DELETE FROM keel_jobs_completed").execute(p).await.map_err(|e| e.to_string())?;
         }
     }
     Ok(())

@@ -33,6 +33,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// Every job, wherever it is kept, for readers (`FROM {ALL_JOBS} j`): `keel_jobs` holds the
+/// jobs not yet completed (and, on SQLite or restored from it, completed ones), and
+/// `keel_jobs_completed` the jobs PostgreSQL's completion moved out of the hot table (issue
+/// #19). The two tables have the same columns in the same order (`tests/it/schema.rs`), so a
+/// row reads the same from either; a job is in one of them, never both.
+pub(crate) const ALL_JOBS: &str = "(SELECT * FROM keel_jobs UNION ALL SELECT * FROM keel_jobs_completed)";
+
 /// The boxed future every store method returns.
 pub type StoreFuture<'a, T> = BoxFuture<'a, Result<T, QueueError>>;
 

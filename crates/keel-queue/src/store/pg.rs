@@ -34,8 +34,47 @@ pub(crate) const CHANNEL: &str = "keel_jobs";
 /// note on generic plans above and the architecture invariant on the lease index).
 macro_rules! held_under_leases {
     () => {
-        "FROM UNNEST($1::uuid[], $2::int8[]) AS t(id, seq) \
-         WHERE j.id = ANY($1::uuid[]) AND j.id = t.id AND j.lease_seq = t.seq AND j.state = 'processing'"
+        concat!("FROM ", lease_pairs!(), " WHERE ", lease_match!())
+    };
+}
+
+/// The leases `$1` (job ids) and `$2` (their tokens) as rows `t(id, seq)`.
+macro_rules! lease_pairs {
+    () => {
+        "UNNEST($1::uuid[], $2::int8[]) AS t(id, seq)"
+    };
+}
+
+/// A row `j` of `keel_jobs` still held under its lease in `t`.
+macro_rules! lease_match {
+    () => {
+        "j.id = ANY($1::uuid[]) AND j.id = t.id AND j.lease_seq = t.seq AND j.state = 'processing'"
+    };
+}
+
+/// The two data-modifying CTEs of a completion, for a statement's `WITH`: `d` deletes the
+/// jobs held under the leases from `keel_jobs`, `done` appends them to `keel_jobs_completed`
+/// as completed at `$3` (issue #19: a job's history costs one append, not a second rewrite of
+/// the hot table's row, its index entries and a dead version). `$lease` is the lease expiry
+/// written: `NULL`, or an expression the table's check refuses for sealed jobs (see
+/// `complete_unsealed`). `done` returns `id`, `sealed` and `payload`.
+macro_rules! move_completed {
+    ($lease:literal) => {
+        concat!(
+            "d AS (DELETE FROM keel_jobs j USING ",
+            lease_pairs!(),
+            " WHERE ",
+            lease_match!(),
+            " RETURNING j.*), \
+             done AS (INSERT INTO keel_jobs_completed (id, kind, queue, org_id, payload, priority, state, run_at, \
+               attempt, max_attempts, dedupe_key, lease_seq, lease_expires_at, locked_by, last_error, created_at, \
+               updated_at, started_at, finished_at, sealed, trace_context) \
+             SELECT id, kind, queue, org_id, payload, priority, 'completed', run_at, attempt, max_attempts, \
+               dedupe_key, lease_seq, ",
+            $lease,
+            ", locked_by, last_error, created_at, $3, started_at, $3, sealed, trace_context FROM d \
+             RETURNING id, sealed, payload)"
+        )
     };
 }
 
@@ -432,10 +471,9 @@ impl PgStore {
             let seqs: Vec<i64> = done.iter().map(|f| f.lease.token).collect();
             // A sealed job's payload comes back so its sealed values can be erased below.
             let rows: Vec<(Uuid, Option<String>)> = sqlx::query_as(concat!(
-                "UPDATE keel_jobs j SET state = 'completed', finished_at = $3, updated_at = $3, \
-                     lease_expires_at = NULL ",
-                held_under_leases!(),
-                " RETURNING j.id, CASE WHEN j.sealed THEN j.payload::text END"
+                "WITH ",
+                move_completed!("NULL"),
+                " SELECT id, CASE WHEN sealed THEN payload::text END FROM done"
             ))
             .persistent(false)
             .bind(&ids)
@@ -448,8 +486,8 @@ impl PgStore {
             if !erase.is_empty() {
                 let (ids, payloads): (Vec<Uuid>, Vec<String>) = erase.into_iter().unzip();
                 sqlx::query(
-                    "UPDATE keel_jobs j SET payload = t.payload::jsonb FROM UNNEST($1::uuid[], $2::text[]) AS t(id, payload) \
-                     WHERE j.id = ANY($1::uuid[]) AND j.id = t.id",
+                    "UPDATE keel_jobs_completed j SET payload = t.payload::jsonb \
+                     FROM UNNEST($1::uuid[], $2::text[]) AS t(id, payload) WHERE j.id = ANY($1::uuid[]) AND j.id = t.id",
                 )
                 .persistent(false)
                 .bind(&ids)
@@ -510,19 +548,17 @@ impl PgStore {
     /// the `BEGIN` and `COMMIT` round trips (issue #19); it commits durably like the general
     /// path. A sealed job's values must be erased in the transaction that completes it, which
     /// takes the general path, so this statement must change nothing when the batch holds
-    /// one: a sealed row keeps its lease while becoming `completed`, which the table's check
-    /// (a lease exactly while processing) refuses, and the statement is undone whole. The
+    /// one: a sealed row keeps its lease while becoming `completed`, which the check of
+    /// `keel_jobs_completed` (a lease exactly while processing, copied from `keel_jobs`) refuses, and the statement is undone whole. The
     /// caller then runs the general path on a check violation.
     async fn complete_unsealed(&self, batch: &[Finish], now: DateTime<Utc>) -> Result<Vec<Finished>, sqlx::Error> {
         let (ids, seqs): (Vec<Uuid>, Vec<i64>) = batch.iter().map(|f| (f.lease.job.as_uuid(), f.lease.token)).unzip();
         // Only the refused (stale) ids come back, almost always none: returning every completed
         // id cost a row message from the server and a decoded row in the completer per job.
         let stale: Vec<Uuid> = sqlx::query_scalar(concat!(
-            "WITH done AS (UPDATE keel_jobs j SET state = 'completed', finished_at = $3, updated_at = $3, \
-                 lease_expires_at = CASE WHEN j.sealed THEN j.lease_expires_at END ",
-            held_under_leases!(),
-            " RETURNING j.id) \
-             SELECT a.id FROM UNNEST($1::uuid[]) AS a(id) WHERE NOT EXISTS (SELECT 1 FROM done WHERE done.id = a.id)"
+            "WITH ",
+            move_completed!("CASE WHEN sealed THEN lease_expires_at END"),
+            " SELECT a.id FROM UNNEST($1::uuid[]) AS a(id) WHERE NOT EXISTS (SELECT 1 FROM done WHERE done.id = a.id)"
         ))
         .persistent(false)
         .bind(&ids)

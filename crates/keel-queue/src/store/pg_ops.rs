@@ -1,7 +1,7 @@
 //! The operator's verbs on Postgres: show, list, cancel, retry, requeue, pause, snapshot, prune.
 
 use super::pg::{job_from_row, jobs_from_rows, notify_queues, JOB_COLS, NIL_ORG};
-use super::{JobFilter, PauseReason, PgStore, RequeueReport};
+use super::{JobFilter, PauseReason, PgStore, RequeueReport, ALL_JOBS};
 use crate::{Job, JobId, JobState, QueueError, QueueSnapshot};
 use sqlx::{Postgres, QueryBuilder};
 use std::time::Duration;
@@ -16,33 +16,44 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 impl PgStore {
     pub(crate) async fn get_impl(&self, id: JobId) -> Result<Option<Job>, QueueError> {
-        let row = sqlx::query(&format!("SELECT {JOB_COLS} FROM keel_jobs j WHERE j.id = $1"))
+        let row = sqlx::query(&format!("SELECT {JOB_COLS} FROM {ALL_JOBS} j WHERE j.id = $1"))
             .bind(id.as_uuid())
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(job_from_row).transpose()
     }
 
+    /// Newest first across both job tables: `keel_jobs` through its primary key, and
+    /// `keel_jobs_completed` (BRIN indexes only, no order to read back) in widening windows of
+    /// ids below the cursor (see [`completed_windows`]), merged by id.
     pub(crate) async fn list_impl(&self, f: JobFilter) -> Result<Vec<Job>, QueueError> {
-        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!("SELECT {JOB_COLS} FROM keel_jobs j WHERE true"));
-        if let Some(s) = f.state {
-            q.push(" AND j.state = ").push_bind(s.as_str());
-        }
-        if let Some(k) = &f.kind {
-            q.push(" AND j.kind = ").push_bind(k.clone());
-        }
-        if let Some(qn) = &f.queue {
-            q.push(" AND j.queue = ").push_bind(qn.clone());
-        }
-        if let Some(o) = f.org {
-            q.push(" AND j.org_id = ").push_bind(o.as_uuid());
-        }
+        let limit = f.limit();
+        let mut q = filtered("keel_jobs", &f);
         if let Some(b) = f.before {
             q.push(" AND j.id < ").push_bind(b.as_uuid());
         }
-        q.push(" ORDER BY j.id DESC LIMIT ").push_bind(f.limit());
-        let rows = q.build().fetch_all(&self.pool).await?;
-        jobs_from_rows(&rows)
+        q.push(" ORDER BY j.id DESC LIMIT ").push_bind(limit);
+        let mut jobs = jobs_from_rows(&q.build().fetch_all(&self.pool).await?)?;
+        if matches!(f.state, None | Some(JobState::Completed)) {
+            let mut found = Vec::new();
+            let now_ms = u64::try_from(self.clock.now().timestamp_millis()).unwrap_or(0);
+            for (lo, hi) in completed_windows(f.before.map(|b| b.as_uuid()), now_ms) {
+                let mut q = filtered("keel_jobs_completed", &f);
+                q.push(" AND j.id >= ").push_bind(lo);
+                if let Some(hi) = hi {
+                    q.push(" AND j.id < ").push_bind(hi);
+                }
+                q.push(" ORDER BY j.id DESC LIMIT ").push_bind(limit - found.len() as i64);
+                found.extend(jobs_from_rows(&q.build().fetch_all(&self.pool).await?)?);
+                if found.len() as i64 >= limit {
+                    break;
+                }
+            }
+            jobs.extend(found);
+            jobs.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+            jobs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        }
+        Ok(jobs)
     }
 
     async fn require(&self, id: JobId) -> Result<Job, QueueError> {
@@ -237,7 +248,7 @@ impl PgStore {
     {
         let tx = &mut *tx;
         let rows: Vec<(String, String, i64)> =
-            sqlx::query_as("SELECT kind, state, count(*) FROM keel_jobs GROUP BY kind, state")
+            sqlx::query_as(&format!("SELECT kind, state, count(*) FROM {ALL_JOBS} j GROUP BY kind, state"))
                 .fetch_all(&mut *tx)
                 .await?;
         let oldest: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
@@ -259,20 +270,100 @@ impl PgStore {
     pub(crate) async fn prune_impl(&self, older_than: Duration) -> Result<u64, QueueError> {
         let cutoff = crate::clock::minus(self.clock.now(), older_than);
         let mut total = 0u64;
-        loop {
-            let n = sqlx::query(
-                "DELETE FROM keel_jobs WHERE id IN ( \
-                   SELECT id FROM keel_jobs WHERE state IN ('completed', 'cancelled') AND finished_at < $1 LIMIT $2)",
-            )
-            .bind(cutoff)
-            .bind(PRUNE_BATCH)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-            total += n;
-            if n < PRUNE_BATCH as u64 {
-                return Ok(total);
+        // The completed table first, then what `keel_jobs` holds (cancelled jobs, and completed
+        // ones restored from a SQLite backup); batches keep each statement's locks short.
+        for sql in [
+            "DELETE FROM keel_jobs_completed WHERE id IN ( \
+               SELECT id FROM keel_jobs_completed WHERE finished_at < $1 LIMIT $2)",
+            "DELETE FROM keel_jobs WHERE id IN ( \
+               SELECT id FROM keel_jobs WHERE state IN ('completed', 'cancelled') AND finished_at < $1 LIMIT $2)",
+        ] {
+            loop {
+                let n = sqlx::query(sql).bind(cutoff).bind(PRUNE_BATCH).execute(&self.pool).await?.rows_affected();
+                total += n;
+                if n < PRUNE_BATCH as u64 {
+                    break;
+                }
             }
         }
+        Ok(total)
+    }
+}
+
+/// `SELECT` of a job table's rows matching the filter's state, kind, queue and tenant.
+fn filtered<'a>(table: &str, f: &JobFilter) -> QueryBuilder<'a, Postgres> {
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!("SELECT {JOB_COLS} FROM {table} j WHERE true"));
+    if let Some(s) = f.state {
+        q.push(" AND j.state = ").push_bind(s.as_str());
+    }
+    if let Some(k) = &f.kind {
+        q.push(" AND j.kind = ").push_bind(k.clone());
+    }
+    if let Some(qn) = &f.queue {
+        q.push(" AND j.queue = ").push_bind(qn.clone());
+    }
+    if let Some(o) = f.org {
+        q.push(" AND j.org_id = ").push_bind(o.as_uuid());
+    }
+    q
+}
+
+/// First window of the completed listing, in milliseconds of job-id time.
+const FIRST_WINDOW_MS: u64 = 3_600_000;
+/// Each next window is this many times as long: at most seven windows reach back to 1970.
+const WINDOW_GROWTH: u64 = 16;
+
+/// The id ranges `[lo, hi)` the completed listing reads, newest first: the first hour of ids
+/// below `before` (without one, every id from an hour before `now_ms` on), then windows sixteen times as
+/// long each, the last one reaching the nil id. Job ids are UUIDv7, whose first 48 bits are
+/// their creation time in milliseconds, so a BRIN range scan of a window reads only the block
+/// ranges holding ids of that span; an id of another layout is still listed, in the window its
+/// leading bits fall in. A listing stops at the first window that fills its page.
+fn completed_windows(before: Option<Uuid>, now_ms: u64) -> impl Iterator<Item = (Uuid, Option<Uuid>)> {
+    let top_ms = match before {
+        Some(b) => (b.as_u128() >> 80) as u64,
+        None => now_ms,
+    };
+    let mut hi: Option<Uuid> = before;
+    let mut from_ms = top_ms;
+    let mut span = FIRST_WINDOW_MS;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let lo_ms = from_ms.saturating_sub(span);
+        done = lo_ms == 0;
+        let lo = Uuid::from_u128(u128::from(lo_ms) << 80);
+        let window = (lo, hi);
+        hi = Some(lo);
+        from_ms = lo_ms;
+        span = span.saturating_mul(WINDOW_GROWTH);
+        Some(window)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completed_windows_are_contiguous_and_reach_the_nil_id() {
+        let before = Uuid::from_u128((1_767_323_045_690u128 << 80) | 42);
+        let w: Vec<_> = completed_windows(Some(before), 0).collect();
+        assert_eq!(w[0], (Uuid::from_u128((1_767_323_045_690u128 - 3_600_000) << 80), Some(before)));
+        for pair in w.windows(2) {
+            assert_eq!(pair[1].1, Some(pair[0].0), "each window ends where the previous began");
+        }
+        assert_eq!(w.last().unwrap().0, Uuid::nil(), "the last window reaches every older id");
+        assert!(w.len() <= 8, "{}", w.len());
+        let open: Vec<_> = completed_windows(None, 5_000_000).collect();
+        assert_eq!(
+            open,
+            vec![
+                (Uuid::from_u128(1_400_000u128 << 80), None),
+                (Uuid::nil(), Some(Uuid::from_u128(1_400_000u128 << 80)))
+            ]
+        );
     }
 }

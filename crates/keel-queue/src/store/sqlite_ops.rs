@@ -1,7 +1,7 @@
 //! The operator's verbs on SQLite: show, list, cancel, retry, requeue, pause, snapshot, prune.
 
 use super::sqlite::{job_from_row, ms, parse_id, BEGIN, JOB_COLS};
-use super::{JobFilter, PauseReason, RequeueReport, SqliteStore};
+use super::{JobFilter, PauseReason, RequeueReport, SqliteStore, ALL_JOBS};
 use crate::clock::ms_to_time;
 use crate::{Job, JobId, JobState, QueueError, QueueSnapshot};
 use sqlx::{QueryBuilder, Sqlite};
@@ -54,7 +54,7 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 impl SqliteStore {
     pub(crate) async fn get_impl(&self, id: JobId) -> Result<Option<Job>, QueueError> {
-        let row = sqlx::query(&format!("SELECT {JOB_COLS} FROM keel_jobs WHERE id = ?"))
+        let row = sqlx::query(&format!("SELECT {JOB_COLS} FROM {ALL_JOBS} j WHERE id = ?"))
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
@@ -62,7 +62,7 @@ impl SqliteStore {
     }
 
     pub(crate) async fn list_impl(&self, f: JobFilter) -> Result<Vec<Job>, QueueError> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {JOB_COLS} FROM keel_jobs WHERE 1"));
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!("SELECT {JOB_COLS} FROM {ALL_JOBS} j WHERE 1"));
         if let Some(s) = f.state {
             q.push(" AND state = ").push_bind(s.as_str());
         }
@@ -267,7 +267,7 @@ impl SqliteStore {
         // A read transaction: all four reads see one state of the file.
         let mut tx = sqlx::Connection::begin(conn).await?;
         let rows: Vec<(String, String, i64)> =
-            sqlx::query_as("SELECT kind, state, count(*) FROM keel_jobs GROUP BY kind, state")
+            sqlx::query_as(&format!("SELECT kind, state, count(*) FROM {ALL_JOBS} j GROUP BY kind, state"))
                 .fetch_all(&mut *tx)
                 .await?;
         let oldest: Option<i64> = sqlx::query_scalar(
@@ -290,22 +290,24 @@ impl SqliteStore {
     pub(crate) async fn prune_impl(&self, older_than: Duration) -> Result<u64, QueueError> {
         let cutoff = ms(crate::clock::minus(self.clock.now(), older_than));
         let mut total = 0u64;
-        loop {
-            let mut tx = self.pool.begin_with(BEGIN).await?;
-            let n = sqlx::query(
-                "DELETE FROM keel_jobs WHERE id IN ( \
-                   SELECT id FROM keel_jobs WHERE state IN ('completed', 'cancelled') AND finished_at < ? LIMIT ?)",
-            )
-            .bind(cutoff)
-            .bind(PRUNE_BATCH)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            tx.commit().await?;
-            total += n;
-            if n < PRUNE_BATCH as u64 {
-                return Ok(total);
+        // `keel_jobs` holds SQLite's own completed jobs; `keel_jobs_completed` those restored
+        // from a PostgreSQL backup.
+        for sql in [
+            "DELETE FROM keel_jobs WHERE id IN ( \
+               SELECT id FROM keel_jobs WHERE state IN ('completed', 'cancelled') AND finished_at < ? LIMIT ?)",
+            "DELETE FROM keel_jobs_completed WHERE id IN ( \
+               SELECT id FROM keel_jobs_completed WHERE finished_at < ? LIMIT ?)",
+        ] {
+            loop {
+                let mut tx = self.pool.begin_with(BEGIN).await?;
+                let n = sqlx::query(sql).bind(cutoff).bind(PRUNE_BATCH).execute(&mut *tx).await?.rows_affected();
+                tx.commit().await?;
+                total += n;
+                if n < PRUNE_BATCH as u64 {
+                    break;
+                }
             }
         }
+        Ok(total)
     }
 }

@@ -144,7 +144,7 @@ async fn slow_jobs_in_a_backlog_are_claimed_one_batch_at_a_time() {
     assert_eq!((held, waiting), (10, 0), "one loop's worth claimed (5 running, 5 prefetched), no helper claim");
     lock.commit().await.unwrap();
     gate.add_permits(40);
-    let done = "SELECT count(*) FROM keel_jobs WHERE state = 'completed'";
+    let done = "SELECT count(*) FROM keel_jobs_completed";
     within("all 40 jobs to finish", async {
         while sqlx::query_scalar::<_, i64>(done).fetch_one(&mut watch).await.unwrap() < 40 {
             tokio::time::sleep(Duration::from_millis(10)).await;

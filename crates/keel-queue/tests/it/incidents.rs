@@ -229,7 +229,8 @@ async fn worker_survives_its_connections_being_killed() {
     // test's own connection: a pooled one cut by the kill and used again within a second fails
     // its next statement once (keel-storage pings only longer-idle ones), which is the
     // worker's to survive, not this check's.
-    let count = "SELECT count(*) FILTER (WHERE state = 'completed'), count(*) FROM keel_jobs";
+    let count = "SELECT count(*) FILTER (WHERE state = 'completed'), count(*) \
+                 FROM (SELECT state FROM keel_jobs UNION ALL SELECT state FROM keel_jobs_completed) j";
     let (completed, total) = within("every finish to be recorded", async {
         loop {
             let (completed, total): (i64, i64) = sqlx::query_as(count).fetch_one(&mut admin).await.unwrap();

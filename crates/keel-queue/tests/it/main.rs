@@ -6,6 +6,7 @@ const SCHEMAS: &[&keel_storage::Schema] = &[&keel_queue::SCHEMA];
 
 mod claims_in_flight;
 mod cron_store;
+mod history;
 mod incidents;
 mod observe;
 mod schema;

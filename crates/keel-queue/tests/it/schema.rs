@@ -51,12 +51,13 @@ async fn beside_a_hosts_sqlx_migrations_only_the_queue_tables_appear(t: TestDb) 
     let before = tables(&t.db).await;
 
     let report = keel_queue::migrate(&t.db).await.unwrap();
-    assert_eq!((report.component, report.current, report.adopted_legacy), ("queue", 3, false));
+    assert_eq!((report.component, report.current, report.adopted_legacy), ("queue", 4, false));
 
     assert_eq!(host_rows(&t.db).await, rows_before, "the host's _sqlx_migrations is untouched");
     let added: BTreeSet<String> = tables(&t.db).await.difference(&before).cloned().collect();
     let expected: BTreeSet<String> = [
         "keel_jobs",
+        "keel_jobs_completed",
         "keel_queue_pauses",
         "keel_cron_schedule",
         "keel_cron_runs",

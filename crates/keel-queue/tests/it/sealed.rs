@@ -48,16 +48,20 @@ impl JobArgs for Notify {
 /// Every stored payload of the job table as text, straight from the database.
 async fn stored(db: &Db) -> String {
     match db {
-        Db::Sqlite(p) => sqlx::query_scalar::<_, String>("SELECT payload || coalesce(last_error, '') FROM keel_jobs")
-            .fetch_all(p)
-            .await
-            .unwrap(),
-        Db::Postgres(p) => {
-            sqlx::query_scalar::<_, String>("SELECT payload::text || coalesce(last_error, '') FROM keel_jobs")
-                .fetch_all(p)
-                .await
-                .unwrap()
-        }
+        Db::Sqlite(p) => sqlx::query_scalar::<_, String>(
+            "SELECT payload || coalesce(last_error, '') FROM keel_jobs \
+             UNION ALL SELECT payload || coalesce(last_error, '') FROM keel_jobs_completed",
+        )
+        .fetch_all(p)
+        .await
+        .unwrap(),
+        Db::Postgres(p) => sqlx::query_scalar::<_, String>(
+            "SELECT payload::text || coalesce(last_error, '') FROM keel_jobs \
+                 UNION ALL SELECT payload::text || coalesce(last_error, '') FROM keel_jobs_completed",
+        )
+        .fetch_all(p)
+        .await
+        .unwrap(),
     }
     .join("\n")
 }

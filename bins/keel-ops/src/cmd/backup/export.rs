@@ -191,7 +191,7 @@ impl TableWriter {
     }
 
     pub(super) fn push(&mut self, line: &str) -> Result<(), OpsError> {
-        let scrubbed = if self.redact_sealed && self.table == super::sealed::JOBS_TABLE {
+        let scrubbed = if self.redact_sealed && super::sealed::JOB_TABLES.contains(&self.table.as_str()) {
             super::sealed::scrub_job_row(line)
         } else {
             line.into()

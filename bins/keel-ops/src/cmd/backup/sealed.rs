@@ -1,4 +1,4 @@
-//! Backups never carry sealed job arguments: in `keel_jobs` rows every sealed value (an
+//! Backups never carry sealed job arguments: in job rows (`keel_jobs`, `keel_jobs_completed`) every sealed value (an
 //! envelope `{"$sealed": …}`) is written as `"[sealed]"`, neither opened nor kept as
 //! ciphertext, so a backup holds no personal data or secret from a job. A job restored with its
 //! sealed values gone cannot run; the worker dead-letters it saying so.
@@ -6,10 +6,12 @@
 use serde_json::Value;
 use std::borrow::Cow;
 
-/// The table whose rows may hold sealed values.
-pub(super) const JOBS_TABLE: &str = "keel_jobs";
+/// The tables whose rows may hold sealed values. A completion erases a job's sealed values, so
+/// `keel_jobs_completed` should hold none; it is scrubbed all the same, so a backup's promise
+/// does not rest on that.
+pub(super) const JOB_TABLES: &[&str] = &["keel_jobs", "keel_jobs_completed"];
 
-/// `line` (one exported `keel_jobs` row as JSON) with its payload's sealed values redacted.
+/// `line` (one exported job row as JSON) with its payload's sealed values redacted.
 /// PostgreSQL exports the payload as JSON, SQLite as JSON text; either comes back the same way.
 pub(super) fn scrub_job_row(line: &str) -> Cow<'_, str> {
     if !line.contains("$sealed") {
