@@ -9,18 +9,21 @@
 -- jobs stay in `keel_jobs`, where operators retry them. A completed job may also sit in
 -- `keel_jobs` (restored from a SQLite backup, whose completion keeps it in place): readers
 -- read both tables, and the retention prunes both.
-CREATE TABLE keel_jobs_completed (LIKE keel_jobs INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
-ALTER TABLE keel_jobs_completed ADD CONSTRAINT keel_jobs_completed_state_check CHECK (state = 'completed');
+CREATE TABLE keel_jobs_completed (LIKE keel_jobs INCLUDING DEFAULTS);
+ALTER TABLE keel_jobs_completed
+    ADD CONSTRAINT keel_jobs_completed_state_check CHECK (state = 'completed'),
+    ADD CONSTRAINT keel_jobs_completed_lease_check CHECK (lease_expires_at IS NULL);
 
--- Only BRIN indexes, which most appends leave untouched: a B-tree primary key here gave back
--- two thirds of the move's gain (+5% against +14%, docs/benchmarks.md). Rows arrive in finish
--- order and job ids are UUIDv7 (time-ordered), so each block range covers a narrow span of
--- both. `minmax_multi` (PostgreSQL 14+) keeps a range narrow when a few of its jobs were
--- created long before they finished (scheduled or retried jobs). A job id is unique here
--- because only the completion that deletes it from `keel_jobs` appends it. Lookups by id and
--- the listing (newest first, searched in widening windows of ids: `pg_ops.rs`) use the first;
--- the retention and the throughput chart the second.
-CREATE INDEX keel_jobs_completed_id_idx ON keel_jobs_completed USING brin (id uuid_minmax_multi_ops);
+-- Only BRIN indexes, which an append to the table's last block range leaves untouched: a
+-- B-tree primary key gave back two thirds of the move's gain, and `uuid_minmax_multi_ops` on
+-- `id` most of it (docs/benchmarks.md). Rows arrive in finish order and job ids are UUIDv7
+-- (time-ordered), so each block range covers a narrow span of both; a job created long
+-- before it finished (scheduled, retried) widens its range's ids downwards only, so a lookup
+-- reads at most the ranges written since it was created, and the readers also bound
+-- `finished_at` by the id's time (`pg_ops.rs`). A job id is unique here because only the
+-- completion that deletes it from `keel_jobs` appends it. The retention deletes by `ctid`.
+-- The checks are the two this table adds: a row comes from `keel_jobs`, which checked the rest.
+CREATE INDEX keel_jobs_completed_id_idx ON keel_jobs_completed USING brin (id);
 CREATE INDEX keel_jobs_completed_finished_idx ON keel_jobs_completed USING brin (finished_at);
 
 WITH moved AS (DELETE FROM keel_jobs WHERE state = 'completed' RETURNING *)

@@ -57,9 +57,9 @@ macro_rules! lease_match {
 /// as completed at `$3` (issue #19: a job's history costs one append, not a second rewrite of
 /// the hot table's row, its index entries and a dead version). `$lease` is the lease expiry
 /// written: `NULL`, or an expression the table's check refuses for sealed jobs (see
-/// `complete_unsealed`). `done` returns `id`, `sealed` and `payload`.
+/// `complete_unsealed`). `done` returns the columns `$returning` lists.
 macro_rules! move_completed {
-    ($lease:literal) => {
+    ($lease:literal, $returning:literal) => {
         concat!(
             "d AS (DELETE FROM keel_jobs j USING ",
             lease_pairs!(),
@@ -73,7 +73,9 @@ macro_rules! move_completed {
                dedupe_key, lease_seq, ",
             $lease,
             ", locked_by, last_error, created_at, $3, started_at, $3, sealed, trace_context FROM d \
-             RETURNING id, sealed, payload)"
+             RETURNING ",
+            $returning,
+            ")"
         )
     };
 }
@@ -472,7 +474,7 @@ impl PgStore {
             // A sealed job's payload comes back so its sealed values can be erased below.
             let rows: Vec<(Uuid, Option<String>)> = sqlx::query_as(concat!(
                 "WITH ",
-                move_completed!("NULL"),
+                move_completed!("NULL", "id, sealed, payload"),
                 " SELECT id, CASE WHEN sealed THEN payload::text END FROM done"
             ))
             .persistent(false)
@@ -557,7 +559,7 @@ impl PgStore {
         // id cost a row message from the server and a decoded row in the completer per job.
         let stale: Vec<Uuid> = sqlx::query_scalar(concat!(
             "WITH ",
-            move_completed!("CASE WHEN sealed THEN lease_expires_at END"),
+            move_completed!("CASE WHEN sealed THEN lease_expires_at END", "id"),
             " SELECT a.id FROM UNNEST($1::uuid[]) AS a(id) WHERE NOT EXISTS (SELECT 1 FROM done WHERE done.id = a.id)"
         ))
         .persistent(false)

@@ -15,11 +15,19 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 impl PgStore {
+    /// A job from either table. In `keel_jobs_completed` a job finished no earlier than it was
+    /// created, so a UUIDv7 id bounds its `finished_at` from below ([`finished_since`]): the BRIN
+    /// index on `finished_at` then reads only the history written since, where the one on `id`
+    /// alone reads every block range that a long-delayed job widened.
     pub(crate) async fn get_impl(&self, id: JobId) -> Result<Option<Job>, QueueError> {
-        let row = sqlx::query(&format!("SELECT {JOB_COLS} FROM {ALL_JOBS} j WHERE j.id = $1"))
-            .bind(id.as_uuid())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {JOB_COLS} FROM keel_jobs j WHERE j.id = $1 \
+             UNION ALL SELECT {JOB_COLS} FROM keel_jobs_completed j WHERE j.id = $1 AND j.finished_at >= $2"
+        ))
+        .bind(id.as_uuid())
+        .bind(finished_since(v7_ms(id.as_uuid())))
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(job_from_row).transpose()
     }
 
@@ -40,6 +48,7 @@ impl PgStore {
             for (lo, hi) in completed_windows(f.before.map(|b| b.as_uuid()), now_ms) {
                 let mut q = filtered("keel_jobs_completed", &f);
                 q.push(" AND j.id >= ").push_bind(lo);
+                q.push(" AND j.finished_at >= ").push_bind(finished_since((lo.as_u128() >> 80) as u64));
                 if let Some(hi) = hi {
                     q.push(" AND j.id < ").push_bind(hi);
                 }
@@ -271,10 +280,12 @@ impl PgStore {
         let cutoff = crate::clock::minus(self.clock.now(), older_than);
         let mut total = 0u64;
         // The completed table first, then what `keel_jobs` holds (cancelled jobs, and completed
-        // ones restored from a SQLite backup); batches keep each statement's locks short.
+        // ones restored from a SQLite backup); batches keep each statement's locks short. The
+        // completed table has no B-tree on `id` (see its migration), so its rows are deleted by
+        // their `ctid`, a TID scan, where `id IN (…)` would scan the whole table per batch.
         for sql in [
-            "DELETE FROM keel_jobs_completed WHERE id IN ( \
-               SELECT id FROM keel_jobs_completed WHERE finished_at < $1 LIMIT $2)",
+            "DELETE FROM keel_jobs_completed WHERE ctid = ANY(ARRAY( \
+               SELECT ctid FROM keel_jobs_completed WHERE finished_at < $1 LIMIT $2))",
             "DELETE FROM keel_jobs WHERE id IN ( \
                SELECT id FROM keel_jobs WHERE state IN ('completed', 'cancelled') AND finished_at < $1 LIMIT $2)",
         ] {
@@ -308,17 +319,47 @@ fn filtered<'a>(table: &str, f: &JobFilter) -> QueryBuilder<'a, Postgres> {
     q
 }
 
-/// First window of the completed listing, in milliseconds of job-id time.
-const FIRST_WINDOW_MS: u64 = 3_600_000;
-/// Each next window is this many times as long: at most seven windows reach back to 1970.
-const WINDOW_GROWTH: u64 = 16;
+/// How far a worker's clock (which writes `finished_at`) may lag the clock of the process that
+/// made a job's id, for [`finished_since`].
+const CLOCK_SKEW_MS: i64 = 3_600_000;
 
-/// The id ranges `[lo, hi)` the completed listing reads, newest first: the first hour of ids
-/// below `before` (without one, every id from an hour before `now_ms` on), then windows sixteen times as
-/// long each, the last one reaching the nil id. Job ids are UUIDv7, whose first 48 bits are
-/// their creation time in milliseconds, so a BRIN range scan of a window reads only the block
-/// ranges holding ids of that span; an id of another layout is still listed, in the window its
-/// leading bits fall in. A listing stops at the first window that fills its page.
+/// The earliest `finished_at` a completed job whose id holds the time `id_ms` (a UUIDv7's first
+/// 48 bits) can carry: that time less [`CLOCK_SKEW_MS`]. Lets the BRIN index on `finished_at`,
+/// which follows the table's append order, narrow a search by id that the BRIN index on `id`
+/// cannot when scheduled or retried jobs, created long before they finished, widen its block
+/// ranges.
+fn finished_since(id_ms: u64) -> chrono::DateTime<chrono::Utc> {
+    let ms = i64::try_from(id_ms).unwrap_or(i64::MAX).saturating_sub(CLOCK_SKEW_MS).max(0);
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// The time in a UUIDv7 id, in milliseconds; 0 (no bound) for an id of another layout.
+fn v7_ms(id: Uuid) -> u64 {
+    match id.get_version_num() {
+        7 => (id.as_u128() >> 80) as u64,
+        _ => 0,
+    }
+}
+
+/// First window of the completed listing, in milliseconds of job-id time: a minute, so that a
+/// queue finishing a million jobs an hour sorts about 17,000 rows for its first page (a
+/// window of an hour held 36,000 rows at 36,000 an hour and took 25 ms; measured on a history
+/// of a million jobs, docs/benchmarks.md).
+const FIRST_WINDOW_MS: u64 = 60_000;
+/// Each next window is this many times as long. At a steady rate the window that fills a page
+/// holds at most about four pages of rows; an empty window costs a scan of the small BRIN
+/// index alone, and fourteen windows reach back to 1970.
+const WINDOW_GROWTH: u64 = 4;
+
+/// The id ranges `[lo, hi)` the completed listing reads, newest first: the first minute of ids
+/// below `before` (without one, every id from a minute before `now_ms` on), then windows four
+/// times as long each, the last one reaching the nil id. Job ids are UUIDv7, whose first 48 bits are
+/// their creation time in milliseconds; each window's query also bounds `finished_at` from
+/// below ([`finished_since`]), so the BRIN index on `finished_at` reads only the history
+/// written since the window's start. A completed row whose id is not a UUIDv7 (written by
+/// other means than keel-queue) is read by `get`, but a listing finds it only if it finished
+/// no earlier than its id's leading bits say. A listing stops at the first window that fills
+/// its page.
 fn completed_windows(before: Option<Uuid>, now_ms: u64) -> impl Iterator<Item = (Uuid, Option<Uuid>)> {
     let top_ms = match before {
         Some(b) => (b.as_u128() >> 80) as u64,
@@ -348,22 +389,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_v7_id_bounds_finished_at_from_below_less_the_skew() {
+        let id = Uuid::now_v7();
+        let ms = v7_ms(id);
+        let now = chrono::Utc::now().timestamp_millis() as u64;
+        assert!(now.abs_diff(ms) < 60_000, "{ms} against {now}");
+        assert_eq!(finished_since(ms).timestamp_millis(), ms as i64 - CLOCK_SKEW_MS);
+        assert_eq!(v7_ms(Uuid::new_v4()), 0, "another layout bounds nothing");
+        assert_eq!(finished_since(0).timestamp_millis(), 0);
+        assert_eq!(finished_since(u64::MAX).timestamp_millis(), 0, "out of range: no bound rather than a wrong one");
+    }
+
+    #[test]
     fn completed_windows_are_contiguous_and_reach_the_nil_id() {
         let before = Uuid::from_u128((1_767_323_045_690u128 << 80) | 42);
         let w: Vec<_> = completed_windows(Some(before), 0).collect();
-        assert_eq!(w[0], (Uuid::from_u128((1_767_323_045_690u128 - 3_600_000) << 80), Some(before)));
+        assert_eq!(w[0], (Uuid::from_u128((1_767_323_045_690u128 - 60_000) << 80), Some(before)));
         for pair in w.windows(2) {
             assert_eq!(pair[1].1, Some(pair[0].0), "each window ends where the previous began");
         }
         assert_eq!(w.last().unwrap().0, Uuid::nil(), "the last window reaches every older id");
-        assert!(w.len() <= 8, "{}", w.len());
-        let open: Vec<_> = completed_windows(None, 5_000_000).collect();
-        assert_eq!(
-            open,
-            vec![
-                (Uuid::from_u128(1_400_000u128 << 80), None),
-                (Uuid::nil(), Some(Uuid::from_u128(1_400_000u128 << 80)))
-            ]
-        );
+        assert!(w.len() <= 15, "{}", w.len());
+        let open: Vec<_> = completed_windows(None, 300_000).collect();
+        let at = |ms: u128| Uuid::from_u128(ms << 80);
+        assert_eq!(open, vec![(at(240_000), None), (at(0), Some(at(240_000)))]);
     }
 }
