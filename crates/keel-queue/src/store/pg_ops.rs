@@ -59,7 +59,7 @@ impl PgStore {
                 }
             }
             jobs.extend(found);
-            jobs.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+            jobs.sort_unstable_by_key(|j| std::cmp::Reverse(j.id));
             jobs.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         }
         Ok(jobs)
