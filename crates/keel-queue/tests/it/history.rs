@@ -14,6 +14,7 @@ backend_tests!(
     the_job_tables_have_the_same_columns_in_the_same_order,
     completions_land_in_the_backends_table,
     completed_jobs_read_alike_from_either_table,
+    upgrading_moves_the_completed_jobs_already_kept_on_postgres,
 );
 
 /// `(name, declared type)` of each column of `table`, in order.
@@ -136,4 +137,43 @@ async fn completed_jobs_read_alike_from_either_table(t: TestDb) {
     assert_eq!(completed_where(&f.t.db).await, (0, 0));
     assert!(f.store.get(jobs[1].id).await.unwrap().is_none());
     assert_eq!(f.store.get(jobs[3].id).await.unwrap().unwrap().state, JobState::Processing);
+}
+
+/// Runs `sql` (one statement, no parameters) on the test database.
+async fn exec(db: &Db, sql: &str) {
+    match db {
+        Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(drop),
+        Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(drop),
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+async fn upgrading_moves_the_completed_jobs_already_kept_on_postgres(t: TestDb) {
+    // A database at version 3 that completed jobs in place: the completed rows put back in
+    // `keel_jobs`, and migration 4 undone, then run again by `migrate`.
+    let f = fixture(t);
+    for i in 0..3 {
+        f.store.enqueue(NewJob::new("k.x", &json!({ "i": i })).unwrap()).await.unwrap();
+    }
+    let jobs = claim_all(&f.store, "default", 3).await;
+    let fin = |i: usize| Finish { lease: jobs[i].lease().unwrap(), outcome: Outcome::Completed };
+    f.store.finish(vec![fin(0), fin(1)]).await.unwrap();
+    if matches!(f.t.db, Db::Postgres(_)) {
+        exec(&f.t.db, "INSERT INTO keel_jobs SELECT * FROM keel_jobs_completed").await;
+    }
+    exec(&f.t.db, "DROP TABLE keel_jobs_completed").await;
+    exec(&f.t.db, "DELETE FROM keel_queue_migrations WHERE version = 4").await;
+    assert_eq!(keel_queue::migrate(&f.t.db).await.unwrap().current, 4);
+
+    let expected = match &f.t.db {
+        Db::Postgres(_) => (0, 2),
+        Db::Sqlite(_) => (2, 0),
+    };
+    assert_eq!(completed_where(&f.t.db).await, expected, "PostgreSQL's upgrade moves them; SQLite keeps them");
+    for job in &jobs[..2] {
+        assert_eq!(f.store.get(job.id).await.unwrap().unwrap().state, JobState::Completed);
+    }
+    assert_eq!(f.store.get(jobs[2].id).await.unwrap().unwrap().state, JobState::Processing);
+    f.store.finish(vec![fin(2)]).await.unwrap();
+    assert_eq!(f.store.snapshot().await.unwrap().counts.completed, 3);
 }
