@@ -551,8 +551,8 @@ impl PgStore {
     /// path. A sealed job's values must be erased in the transaction that completes it, which
     /// takes the general path, so this statement must change nothing when the batch holds
     /// one: a sealed row keeps its lease while becoming `completed`, which the check of
-    /// `keel_jobs_completed` (a lease exactly while processing, copied from `keel_jobs`) refuses, and the statement is undone whole. The
-    /// caller then runs the general path on a check violation.
+    /// `keel_jobs_completed` (no lease) refuses, and the statement is undone whole. The caller
+    /// then runs the general path on a check violation.
     async fn complete_unsealed(&self, batch: &[Finish], now: DateTime<Utc>) -> Result<Vec<Finished>, sqlx::Error> {
         let (ids, seqs): (Vec<Uuid>, Vec<i64>) = batch.iter().map(|f| (f.lease.job.as_uuid(), f.lease.token)).unzip();
         // Only the refused (stale) ids come back, almost always none: returning every completed
