@@ -252,7 +252,7 @@ impl SqliteStore {
             query = query.bind(a.priority).bind(ms(a.run_at)).bind(a.id.to_string());
         }
         let rows = query.fetch_all(write.conn()).await?;
-        write.done();
+        write.done().await;
         let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>, _>>()?;
         jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
         Ok(jobs)
@@ -276,7 +276,7 @@ impl SqliteStore {
         .bind(ms(now))
         .fetch_all(write.conn())
         .await?;
-        write.done();
+        write.done().await;
         let kept: std::collections::HashSet<String> = kept.into_iter().collect();
         Ok(leases.iter().filter(|l| !kept.contains(&l.job.to_string())).map(|l| l.job).collect())
     }
@@ -290,7 +290,7 @@ impl SqliteStore {
         if batch.iter().all(|f| f.outcome == Outcome::Completed) {
             match complete_unsealed(write.conn(), &batch, now).await {
                 Ok(out) => {
-                    write.done();
+                    write.done().await;
                     return Ok(out);
                 }
                 // A sealed job is among them and nothing changed: the general path erases it.
@@ -361,7 +361,7 @@ impl SqliteStore {
             });
         }
         tx.commit().await?;
-        write.done();
+        write.done().await;
         Ok(out)
     }
 
@@ -382,7 +382,7 @@ impl SqliteStore {
         .bind(now)
         .fetch_all(write.conn())
         .await?;
-        write.done();
+        write.done().await;
         self.wake.wake();
         Ok(released.len() as u64)
     }
@@ -418,7 +418,7 @@ impl SqliteStore {
             out.push(Rescued { id: parse_id(&id)?, kind, queue, attempt, state: state.parse()?, worker });
         }
         tx.commit().await?;
-        write.done();
+        write.done().await;
         if !out.is_empty() {
             self.wake.wake();
         }
