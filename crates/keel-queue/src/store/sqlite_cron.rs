@@ -1,5 +1,6 @@
 //! Scheduled-task runs on SQLite: the same protocol as Postgres, serialised by
-//! `BEGIN IMMEDIATE` and backed by the same partial unique index on running rows.
+//! `BEGIN IMMEDIATE` and backed by the same partial unique index on running rows. The
+//! worker's writes here take the file's write turn ([`super::sqlite_turn`]) like its claims.
 
 use super::cron_types::{CronBegin, CronBegun, CronOutcome, CronPause, CronRun, CronRunState, CronStart, RunFilter};
 use super::pg_cron::stuck_run_error;
@@ -8,7 +9,7 @@ use super::{CronStore, SqliteStore, StoreFuture};
 use crate::clock::{ms_to_time, plus};
 use crate::QueueError;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{Connection, Row, SqliteConnection};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -62,10 +63,21 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// The worker's writes to the scheduled-task tables take the file's write turn, as its
+    /// claims and finishes do: on the pool, each one that met a claim holding SQLite's lock
+    /// slept in SQLite's busy handler (1, 2, 5 ms and more) and, holding the lock itself,
+    /// sent the worker's next claim there too (issue #19).
     async fn begin_impl(&self, b: CronBegin) -> Result<CronBegun, QueueError> {
         crate::names::check_name("task name", &b.task)?;
+        let mut write = self.writer.lend(&self.pool, false).await?;
+        let begun = self.begin_in(write.conn(), b).await?;
+        write.done().await;
+        Ok(begun)
+    }
+
+    async fn begin_in(&self, conn: &mut SqliteConnection, b: CronBegin) -> Result<CronBegun, QueueError> {
         let now = ms(self.clock.now());
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let mut tx = conn.begin_with(BEGIN).await?;
         sqlx::query(
             "INSERT INTO keel_cron_schedule (task, next_run_at, updated_at) VALUES (?, ?, ?) ON CONFLICT (task) DO NOTHING",
         )
@@ -151,7 +163,8 @@ impl SqliteStore {
     async fn heartbeat_run(&self, run: CronRun, lease: Duration) -> Result<Option<CronRun>, QueueError> {
         let now = self.clock.now();
         let hb = if now > run.heartbeat_at { now } else { run.heartbeat_at + chrono::Duration::milliseconds(1) };
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let mut write = self.writer.lend(&self.pool, false).await?;
+        let mut tx = write.conn().begin_with(BEGIN).await?;
         let row = sqlx::query(&format!(
             "UPDATE keel_cron_runs SET heartbeat_at = ?3, lease_expires_at = ?4 \
              WHERE id = ?1 AND state = 'running' AND heartbeat_at = ?2 RETURNING {RUN_COLS}"
@@ -163,6 +176,7 @@ impl SqliteStore {
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
+        write.done().await;
         row.as_ref().map(run_from_row).transpose()
     }
 
@@ -173,7 +187,8 @@ impl SqliteStore {
         items: u64,
         error: Option<String>,
     ) -> Result<bool, QueueError> {
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let mut write = self.writer.lend(&self.pool, false).await?;
+        let mut tx = write.conn().begin_with(BEGIN).await?;
         let n = sqlx::query(
             "UPDATE keel_cron_runs SET state = 'finished', outcome = ?3, items = ?4, error = ?5, finished_at = ?6 \
              WHERE id = ?1 AND state = 'running' AND heartbeat_at = ?2",
@@ -188,6 +203,7 @@ impl SqliteStore {
         .await?
         .rows_affected();
         tx.commit().await?;
+        write.done().await;
         Ok(n == 1)
     }
 }
@@ -210,9 +226,11 @@ impl CronStore for SqliteStore {
     }
     fn cron_recover_stale(&self) -> StoreFuture<'_, Vec<CronRun>> {
         Box::pin(async move {
-            let mut tx = self.pool.begin_with(BEGIN).await?;
+            let mut write = self.writer.lend(&self.pool, false).await?;
+            let mut tx = write.conn().begin_with(BEGIN).await?;
             let out = self.recover_stale(&mut tx, None).await?;
             tx.commit().await?;
+            write.done().await;
             Ok(out)
         })
     }

@@ -4,7 +4,7 @@ use super::sqlite::{job_from_row, ms, parse_id, BEGIN, JOB_COLS};
 use super::{JobFilter, PauseReason, RequeueReport, SqliteStore, ALL_JOBS};
 use crate::clock::ms_to_time;
 use crate::{Job, JobId, JobState, QueueError, QueueSnapshot};
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{Connection, QueryBuilder, Sqlite};
 use std::time::Duration;
 
 const PRUNE_BATCH: i64 = 5_000;
@@ -299,9 +299,13 @@ impl SqliteStore {
                SELECT id FROM keel_jobs_completed WHERE finished_at < ? LIMIT ?)",
         ] {
             loop {
-                let mut tx = self.pool.begin_with(BEGIN).await?;
+                // The worker's retention task: each batch takes the write turn (see
+                // `SqliteStore::begin_impl`), so claims and finishes go between batches.
+                let mut write = self.writer.lend(&self.pool, false).await?;
+                let mut tx = write.conn().begin_with(BEGIN).await?;
                 let n = sqlx::query(sql).bind(cutoff).bind(PRUNE_BATCH).execute(&mut *tx).await?.rows_affected();
                 tx.commit().await?;
+                write.done().await;
                 total += n;
                 if n < PRUNE_BATCH as u64 {
                     break;

@@ -56,3 +56,45 @@ async fn worker_writes_keep_one_connection_only_while_claiming() {
         drop(store);
     }
 }
+
+/// The worker's scheduled-task and retention writes take the same write turn as its claims
+/// and finishes. On a pool whose connections never wait for SQLite's lock (busy timeout 0),
+/// a write that skipped the turn would meet a claim or finish holding the lock and fail with
+/// "database is locked"; taking turns, none does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cron_and_retention_writes_take_turns_with_claims() {
+    let t = TestDb::sqlite(crate::SCHEMAS).await;
+    let Db::Sqlite(shared) = t.db.clone() else { panic!("a SQLite test database") };
+    let options = (*shared.connect_options()).clone().busy_timeout(Duration::ZERO);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(4).connect_with(options).await.unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::new(pool.clone()));
+    const ROUNDS: usize = 200;
+    store.enqueue_many((0..ROUNDS).map(|i| NewJob::new("k.x", &json!({ "i": i })).unwrap()).collect()).await.unwrap();
+
+    let workers = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for _ in 0..ROUNDS {
+                let jobs = store.claim(claim("default", 1)).await?;
+                let done = jobs.iter().map(|j| Finish { lease: j.lease().unwrap(), outcome: Outcome::Completed });
+                store.finish(done.collect()).await?;
+            }
+            Ok::<_, keel_queue::QueueError>(())
+        })
+    };
+    let scheduled = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for _ in 0..ROUNDS {
+                store.cron_recover_stale().await?;
+                store.prune(Duration::from_secs(3600)).await?;
+            }
+            Ok::<_, keel_queue::QueueError>(())
+        })
+    };
+    let (w, s) = tokio::join!(workers, scheduled);
+    w.unwrap().expect("claims and finishes never met a locked database");
+    s.unwrap().expect("scheduled-task and retention writes never met a locked database");
+    let counts = store.snapshot().await.unwrap().counts;
+    assert_eq!(counts.completed, ROUNDS as u64);
+}
