@@ -537,18 +537,27 @@ impl JobStore for SqliteStore {
         Box::pin(async move {
             let job = job.sealed_and_checked(self.opts.keyring.as_deref(), self.opts.max_payload_bytes)?;
             let now = self.clock.now();
-            let mut tx = self.pool.begin_with(BEGIN).await?;
+            // The file's write turn, as the worker's own writes take it: an enqueue that met a
+            // claim or a finish holding SQLite's lock slept in the busy handler (1 ms, then 2,
+            // 5 …), the tail of an in-process enqueue's latency. A transaction of the caller's
+            // (`enqueue_in`) cannot take it.
+            let mut write = self.writer.lend(&self.pool, false).await?;
+            let mut tx = write.conn().begin_with(BEGIN).await?;
             let out = self.insert_one(&mut tx, &job, now).await?;
             tx.commit().await?;
+            // Woken first: a claim loop woken now takes the turn as `done` hands it on.
             self.wake.wake();
+            write.done().await;
             Ok(out)
         })
     }
     fn enqueue_many(&self, jobs: Vec<NewJob>) -> StoreFuture<'_, Vec<Enqueued>> {
         Box::pin(async move {
-            let mut tx = self.pool.begin_with(BEGIN).await?;
+            let mut write = self.writer.lend(&self.pool, false).await?;
+            let mut tx = write.conn().begin_with(BEGIN).await?;
             let out = self.enqueue_many_in(&mut tx, jobs).await?;
             tx.commit().await?;
+            write.done().await;
             self.wake.wake();
             Ok(out)
         })

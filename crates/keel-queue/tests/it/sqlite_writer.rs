@@ -57,12 +57,12 @@ async fn worker_writes_keep_one_connection_only_while_claiming() {
     }
 }
 
-/// The worker's scheduled-task and retention writes take the same write turn as its claims
-/// and finishes. On a pool whose connections never wait for SQLite's lock (busy timeout 0),
-/// a write that skipped the turn would meet a claim or finish holding the lock and fail with
-/// "database is locked"; taking turns, none does.
+/// The worker's scheduled-task and retention writes, and the store's own enqueues, take the
+/// same write turn as its claims and finishes. On a pool whose connections never wait for
+/// SQLite's lock (busy timeout 0), a write that skipped the turn would meet a claim or finish
+/// holding the lock and fail with "database is locked"; taking turns, none does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cron_and_retention_writes_take_turns_with_claims() {
+async fn cron_retention_and_enqueue_writes_take_turns_with_claims() {
     let t = TestDb::sqlite(crate::SCHEMAS).await;
     let Db::Sqlite(shared) = t.db.clone() else { panic!("a SQLite test database") };
     let options = (*shared.connect_options()).clone().busy_timeout(Duration::ZERO);
@@ -88,13 +88,14 @@ async fn cron_and_retention_writes_take_turns_with_claims() {
             for _ in 0..ROUNDS {
                 store.cron_recover_stale().await?;
                 store.prune(Duration::from_secs(3600)).await?;
+                store.enqueue(NewJob::new("k.y", &json!({})).unwrap().queue("other")).await?;
             }
             Ok::<_, keel_queue::QueueError>(())
         })
     };
     let (w, s) = tokio::join!(workers, scheduled);
     w.unwrap().expect("claims and finishes never met a locked database");
-    s.unwrap().expect("scheduled-task and retention writes never met a locked database");
+    s.unwrap().expect("scheduled-task, retention and enqueue writes never met a locked database");
     let counts = store.snapshot().await.unwrap().counts;
-    assert_eq!(counts.completed, ROUNDS as u64);
+    assert_eq!((counts.completed, counts.pending), (ROUNDS as u64, ROUNDS as u64));
 }
