@@ -389,8 +389,14 @@ impl SqliteStore {
 
     async fn rescue_impl(&self, limit: u32) -> Result<Vec<Rescued>, QueueError> {
         let now = ms(self.clock.now());
-        let mut write = self.writer.lend(&self.pool, false).await?;
-        let mut tx = write.conn().begin_with(BEGIN).await?;
+        let out = self.writer.transaction(&self.pool, async |tx| self.rescue_in(tx, now, limit).await).await?;
+        if !out.is_empty() {
+            self.wake.wake();
+        }
+        Ok(out)
+    }
+
+    async fn rescue_in(&self, tx: &mut SqliteConnection, now: i64, limit: u32) -> Result<Vec<Rescued>, QueueError> {
         let stuck: Vec<(String, String, String, i64, Option<String>)> = sqlx::query_as(
             "SELECT id, kind, queue, attempt, locked_by FROM keel_jobs \
              WHERE state = 'processing' AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?",
@@ -416,11 +422,6 @@ impl SqliteStore {
             .fetch_one(&mut *tx)
             .await?;
             out.push(Rescued { id: parse_id(&id)?, kind, queue, attempt, state: state.parse()?, worker });
-        }
-        tx.commit().await?;
-        write.done().await;
-        if !out.is_empty() {
-            self.wake.wake();
         }
         Ok(out)
     }
@@ -553,11 +554,7 @@ impl JobStore for SqliteStore {
     }
     fn enqueue_many(&self, jobs: Vec<NewJob>) -> StoreFuture<'_, Vec<Enqueued>> {
         Box::pin(async move {
-            let mut write = self.writer.lend(&self.pool, false).await?;
-            let mut tx = write.conn().begin_with(BEGIN).await?;
-            let out = self.enqueue_many_in(&mut tx, jobs).await?;
-            tx.commit().await?;
-            write.done().await;
+            let out = self.writer.transaction(&self.pool, async |tx| self.enqueue_many_in(tx, jobs).await).await?;
             self.wake.wake();
             Ok(out)
         })

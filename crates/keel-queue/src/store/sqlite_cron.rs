@@ -163,21 +163,22 @@ impl SqliteStore {
     async fn heartbeat_run(&self, run: CronRun, lease: Duration) -> Result<Option<CronRun>, QueueError> {
         let now = self.clock.now();
         let hb = if now > run.heartbeat_at { now } else { run.heartbeat_at + chrono::Duration::milliseconds(1) };
-        let mut write = self.writer.lend(&self.pool, false).await?;
-        let mut tx = write.conn().begin_with(BEGIN).await?;
-        let row = sqlx::query(&format!(
+        let sql = format!(
             "UPDATE keel_cron_runs SET heartbeat_at = ?3, lease_expires_at = ?4 \
              WHERE id = ?1 AND state = 'running' AND heartbeat_at = ?2 RETURNING {RUN_COLS}"
-        ))
-        .bind(run.id.to_string())
-        .bind(ms(run.heartbeat_at))
-        .bind(ms(hb))
-        .bind(ms(plus(hb, lease)))
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        write.done().await;
-        row.as_ref().map(run_from_row).transpose()
+        );
+        self.writer
+            .transaction(&self.pool, async |tx| {
+                let row = sqlx::query(&sql)
+                    .bind(run.id.to_string())
+                    .bind(ms(run.heartbeat_at))
+                    .bind(ms(hb))
+                    .bind(ms(plus(hb, lease)))
+                    .fetch_optional(tx)
+                    .await?;
+                row.as_ref().map(run_from_row).transpose()
+            })
+            .await
     }
 
     async fn finish_run(
@@ -187,24 +188,25 @@ impl SqliteStore {
         items: u64,
         error: Option<String>,
     ) -> Result<bool, QueueError> {
-        let mut write = self.writer.lend(&self.pool, false).await?;
-        let mut tx = write.conn().begin_with(BEGIN).await?;
-        let n = sqlx::query(
-            "UPDATE keel_cron_runs SET state = 'finished', outcome = ?3, items = ?4, error = ?5, finished_at = ?6 \
-             WHERE id = ?1 AND state = 'running' AND heartbeat_at = ?2",
-        )
-        .bind(run.id.to_string())
-        .bind(ms(run.heartbeat_at))
-        .bind(outcome.as_str())
-        .bind(i64::try_from(items).unwrap_or(i64::MAX))
-        .bind(error)
-        .bind(ms(self.clock.now()))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        write.done().await;
-        Ok(n == 1)
+        let now = ms(self.clock.now());
+        let done = self
+            .writer
+            .transaction(&self.pool, async |tx| {
+                sqlx::query(
+                    "UPDATE keel_cron_runs SET state = 'finished', outcome = ?3, items = ?4, error = ?5, finished_at = ?6 \
+                     WHERE id = ?1 AND state = 'running' AND heartbeat_at = ?2",
+                )
+                .bind(run.id.to_string())
+                .bind(ms(run.heartbeat_at))
+                .bind(outcome.as_str())
+                .bind(i64::try_from(items).unwrap_or(i64::MAX))
+                .bind(error)
+                .bind(now)
+                .execute(tx)
+                .await
+            })
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 }
 
@@ -225,14 +227,9 @@ impl CronStore for SqliteStore {
         Box::pin(self.finish_run(run, outcome, items, error))
     }
     fn cron_recover_stale(&self) -> StoreFuture<'_, Vec<CronRun>> {
-        Box::pin(async move {
-            let mut write = self.writer.lend(&self.pool, false).await?;
-            let mut tx = write.conn().begin_with(BEGIN).await?;
-            let out = self.recover_stale(&mut tx, None).await?;
-            tx.commit().await?;
-            write.done().await;
-            Ok(out)
-        })
+        Box::pin(
+            async move { self.writer.transaction(&self.pool, async |tx| self.recover_stale(tx, None).await).await },
+        )
     }
     fn cron_runs(&self, f: RunFilter) -> StoreFuture<'_, Vec<CronRun>> {
         Box::pin(async move {
@@ -250,22 +247,17 @@ impl CronStore for SqliteStore {
     fn cron_pause(&self, task: String, by: Option<String>) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             crate::names::check_name("task name", &task)?;
-            sqlx::query("INSERT INTO keel_cron_pauses (task, paused_at, paused_by) VALUES (?, ?, ?) ON CONFLICT (task) DO NOTHING")
-                .bind(&task)
-                .bind(ms(self.clock.now()))
-                .bind(by)
-                .execute(&self.pool)
-                .await?;
+            // The operators' verbs take the write turn, as the queue's do (`SqliteStore::cancel_impl`).
+            let sql = "INSERT INTO keel_cron_pauses (task, paused_at, paused_by) VALUES (?, ?, ?) ON CONFLICT (task) DO NOTHING";
+            self.write_one(sqlx::query(sql).bind(&task).bind(ms(self.clock.now())).bind(by)).await?;
             Ok(())
         })
     }
     fn cron_resume(&self, task: String) -> StoreFuture<'_, bool> {
         Box::pin(async move {
-            let n = sqlx::query("DELETE FROM keel_cron_pauses WHERE task = ?1 OR ?1 = 'all'")
-                .bind(&task)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+            let n = self
+                .write_one(sqlx::query("DELETE FROM keel_cron_pauses WHERE task = ?1 OR ?1 = 'all'").bind(&task))
+                .await?;
             self.wake.wake();
             Ok(n > 0)
         })
@@ -285,11 +277,11 @@ impl CronStore for SqliteStore {
     fn cron_prune(&self, older_than: Duration) -> StoreFuture<'_, u64> {
         Box::pin(async move {
             let cutoff = ms(crate::clock::minus(self.clock.now(), older_than));
-            Ok(sqlx::query("DELETE FROM keel_cron_runs WHERE state = 'finished' AND started_at < ?")
-                .bind(cutoff)
-                .execute(&self.pool)
-                .await?
-                .rows_affected())
+            // The worker's retention task, so on the write turn as `prune` is.
+            self.write_one(
+                sqlx::query("DELETE FROM keel_cron_runs WHERE state = 'finished' AND started_at < ?").bind(cutoff),
+            )
+            .await
         })
     }
 }

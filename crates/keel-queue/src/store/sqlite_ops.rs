@@ -1,10 +1,10 @@
 //! The operator's verbs on SQLite: show, list, cancel, retry, requeue, pause, snapshot, prune.
 
-use super::sqlite::{job_from_row, ms, parse_id, BEGIN, JOB_COLS};
+use super::sqlite::{job_from_row, ms, parse_id, JOB_COLS};
 use super::{JobFilter, PauseReason, RequeueReport, SqliteStore, ALL_JOBS};
 use crate::clock::ms_to_time;
 use crate::{Job, JobId, JobState, QueueError, QueueSnapshot};
-use sqlx::{Connection, QueryBuilder, Sqlite};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::time::Duration;
 
 const PRUNE_BATCH: i64 = 5_000;
@@ -52,7 +52,32 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("2067") | Some("1555")))
 }
 
+/// Why a retry failed: another active job holds its dedupe key, or anything else.
+enum RetryError {
+    DedupeHeld,
+    Other(QueueError),
+}
+
+impl From<sqlx::Error> for RetryError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_unique_violation(&e) {
+            RetryError::DedupeHeld
+        } else {
+            RetryError::Other(e.into())
+        }
+    }
+}
+
+/// One statement ready to run, its parameters bound.
+pub(crate) type Statement<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
 impl SqliteStore {
+    /// Runs one statement of a verb or a retention batch in the write turn; the rows it changed.
+    pub(crate) async fn write_one(&self, statement: Statement<'_>) -> Result<u64, QueueError> {
+        let done = self.writer.transaction(&self.pool, async |tx| statement.execute(tx).await).await?;
+        Ok(done.rows_affected())
+    }
+
     pub(crate) async fn get_impl(&self, id: JobId) -> Result<Option<Job>, QueueError> {
         let row = sqlx::query(&format!("SELECT {JOB_COLS} FROM {ALL_JOBS} j WHERE id = ?"))
             .bind(id.to_string())
@@ -87,18 +112,22 @@ impl SqliteStore {
         self.get_impl(id).await?.ok_or(QueueError::NotFound(id))
     }
 
+    // The verbs' writes take the file's write turn, as the worker's do (issue #19): an operator
+    // pausing or cancelling during a backlog, from the API beside a worker, would otherwise
+    // wait in SQLite's busy handler against claims and finishes that write back to back.
+    // Another process (keel-ops) still meets SQLite's busy timeout.
     pub(crate) async fn cancel_impl(&self, id: JobId) -> Result<Job, QueueError> {
         let now = ms(self.clock.now());
-        let mut tx = self.pool.begin_with(BEGIN).await?;
-        let row = sqlx::query(&format!(
+        let sql = format!(
             "UPDATE keel_jobs SET state = 'cancelled', finished_at = ?1, updated_at = ?1 \
              WHERE id = ?2 AND state IN ('pending', 'retrying') RETURNING {JOB_COLS}"
-        ))
-        .bind(now)
-        .bind(id.to_string())
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        );
+        let row = self
+            .writer
+            .transaction(&self.pool, async |tx| {
+                sqlx::query(&sql).bind(now).bind(id.to_string()).fetch_optional(tx).await
+            })
+            .await?;
         match row {
             Some(r) => job_from_row(&r),
             None => {
@@ -110,28 +139,29 @@ impl SqliteStore {
 
     pub(crate) async fn retry_impl(&self, id: JobId) -> Result<Job, QueueError> {
         let now = ms(self.clock.now());
-        let mut tx = self.pool.begin_with(BEGIN).await?;
-        let res = sqlx::query(&format!(
+        let sql = format!(
             "UPDATE keel_jobs SET \
                state = CASE WHEN state IN ('failed', 'dead_letter', 'cancelled') THEN 'pending' ELSE state END, \
                attempt = CASE WHEN state IN ('failed', 'dead_letter', 'cancelled') THEN 0 ELSE attempt END, \
                run_at = ?1, finished_at = NULL, updated_at = ?1 \
              WHERE id = ?2 AND state IN ('pending', 'retrying', 'failed', 'dead_letter', 'cancelled') \
              RETURNING {JOB_COLS}"
-        ))
-        .bind(now)
-        .bind(id.to_string())
-        .fetch_optional(&mut *tx)
-        .await;
+        );
+        // The row is mapped inside the transaction: a retry whose row cannot be read back is
+        // not committed.
+        let res = self
+            .writer
+            .transaction(&self.pool, async |tx| {
+                let row = sqlx::query(&sql).bind(now).bind(id.to_string()).fetch_optional(tx).await?;
+                row.as_ref().map(job_from_row).transpose().map_err(RetryError::Other)
+            })
+            .await;
         match res {
-            Ok(Some(row)) => {
-                let job = job_from_row(&row)?;
-                tx.commit().await?;
+            Ok(Some(job)) => {
                 self.wake.wake();
                 Ok(job)
             }
             Ok(None) => {
-                drop(tx);
                 let job = self.require(id).await?;
                 Err(QueueError::WrongState {
                     id,
@@ -140,11 +170,8 @@ impl SqliteStore {
                     allowed: "pending, retrying, failed, dead_letter or cancelled",
                 })
             }
-            Err(e) if is_unique_violation(&e) => {
-                drop(tx);
-                Err(self.dedupe_conflict(id).await?)
-            }
-            Err(e) => Err(e.into()),
+            Err(RetryError::DedupeHeld) => Err(self.dedupe_conflict(id).await?),
+            Err(RetryError::Other(e)) => Err(e),
         }
     }
 
@@ -166,8 +193,18 @@ impl SqliteStore {
 
     pub(crate) async fn requeue_dead_impl(&self, kind: Option<String>) -> Result<RequeueReport, QueueError> {
         let now = ms(self.clock.now());
+        let report = self.writer.transaction(&self.pool, async |tx| self.requeue_dead_in(tx, now, kind).await).await?;
+        self.wake.wake();
+        Ok(report)
+    }
+
+    async fn requeue_dead_in(
+        &self,
+        tx: &mut SqliteConnection,
+        now: i64,
+        kind: Option<String>,
+    ) -> Result<RequeueReport, QueueError> {
         let mut report = RequeueReport::default();
-        let mut tx = self.pool.begin_with(BEGIN).await?;
         report.requeued += sqlx::query(
             "UPDATE keel_jobs SET state = 'pending', attempt = 0, run_at = ?1, finished_at = NULL, updated_at = ?1 \
              WHERE state = 'dead_letter' AND dedupe_key IS NULL AND (?2 IS NULL OR kind = ?2)",
@@ -199,26 +236,20 @@ impl SqliteStore {
                 Err(e) => return Err(e.into()),
             }
         }
-        tx.commit().await?;
-        self.wake.wake();
         Ok(report)
     }
 
     pub(crate) async fn pause_queue_impl(&self, queue: String, by: Option<String>) -> Result<(), QueueError> {
         crate::names::check_name("queue name", &queue)?;
-        sqlx::query("INSERT INTO keel_queue_pauses (queue, paused_at, paused_by) VALUES (?, ?, ?) ON CONFLICT (queue) DO NOTHING")
-            .bind(&queue)
-            .bind(ms(self.clock.now()))
-            .bind(by)
-            .execute(&self.pool)
-            .await?;
+        let sql = "INSERT INTO keel_queue_pauses (queue, paused_at, paused_by) VALUES (?, ?, ?) ON CONFLICT (queue) DO NOTHING";
+        self.write_one(sqlx::query(sql).bind(&queue).bind(ms(self.clock.now())).bind(by)).await?;
         Ok(())
     }
 
     pub(crate) async fn resume_queue_impl(&self, queue: String) -> Result<bool, QueueError> {
-        let n = sqlx::query("DELETE FROM keel_queue_pauses WHERE queue = ?").bind(&queue).execute(&self.pool).await?;
+        let n = self.write_one(sqlx::query("DELETE FROM keel_queue_pauses WHERE queue = ?").bind(&queue)).await?;
         self.wake.wake();
-        Ok(n.rows_affected() > 0)
+        Ok(n > 0)
     }
 
     pub(crate) async fn pause_reason_impl(
@@ -301,11 +332,7 @@ impl SqliteStore {
             loop {
                 // The worker's retention task: each batch takes the write turn (see
                 // `SqliteStore::begin_impl`), so claims and finishes go between batches.
-                let mut write = self.writer.lend(&self.pool, false).await?;
-                let mut tx = write.conn().begin_with(BEGIN).await?;
-                let n = sqlx::query(sql).bind(cutoff).bind(PRUNE_BATCH).execute(&mut *tx).await?.rows_affected();
-                tx.commit().await?;
-                write.done().await;
+                let n = self.write_one(sqlx::query(sql).bind(cutoff).bind(PRUNE_BATCH)).await?;
                 total += n;
                 if n < PRUNE_BATCH as u64 {
                     break;

@@ -18,9 +18,10 @@
 //! to the pool, so a host closing its pool never waits for a stopped worker's connection.
 //! Pools smaller than [`MIN_POOL_TO_KEEP`] keep nothing.
 
+use super::sqlite::BEGIN;
 use super::sqlite_turn::WriteTurn;
 use sqlx::pool::PoolConnection;
-use sqlx::{Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Connection, Sqlite, SqliteConnection, SqlitePool};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::OwnedMutexGuard;
@@ -63,6 +64,22 @@ impl Writer {
             None => pool.acquire().await?,
         };
         Ok(Write { _turn: turn, conn, writer: self.clone() })
+    }
+
+    /// Runs `body` in a `BEGIN IMMEDIATE` transaction in the write turn, and commits it when
+    /// `body` returns `Ok`. On an error the transaction is dropped with its connection, which
+    /// goes back to the pool, whose release check rolls it back: nothing half-written stays.
+    pub(crate) async fn transaction<T, E: From<sqlx::Error>>(
+        &self,
+        pool: &SqlitePool,
+        body: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut write = self.lend(pool, false).await?;
+        let mut tx = write.conn().begin_with(BEGIN).await?;
+        let out = body(&mut tx).await?;
+        tx.commit().await?;
+        write.done().await;
+        Ok(out)
     }
 
     /// The worker's claim loops stopped: the kept connection goes back to the pool.
@@ -130,5 +147,35 @@ mod tests {
         first.done().await;
         assert!(went.load(Ordering::SeqCst), "the waiting write should have taken the turn before done() returned");
         next.await.expect("second write task");
+    }
+
+    /// A body that fails halfway leaves nothing written, and the next write (on the kept
+    /// connection, were it still inside that transaction, its `BEGIN` would fail) goes through.
+    #[tokio::test]
+    async fn a_failed_transaction_writes_nothing() {
+        // A file: every connection of an in-memory pool would see a database of its own.
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let options =
+            sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("t.db")).create_if_missing(true);
+        let pool = SqlitePoolOptions::new().max_connections(3).connect_with(options).await.expect("pool");
+        sqlx::query("CREATE TABLE t (n INTEGER)").execute(&pool).await.expect("table");
+        let writer = Writer::new(WriteTurn::default());
+        // Armed, as under a running worker: the connection would be kept if the write completed.
+        writer.lend(&pool, true).await.expect("claim").done().await;
+        let failed: Result<(), sqlx::Error> = writer
+            .transaction(&pool, async |tx| {
+                sqlx::query("INSERT INTO t VALUES (1)").execute(&mut *tx).await?;
+                Err(sqlx::Error::Protocol("halfway".into()))
+            })
+            .await;
+        assert!(failed.is_err());
+        let n: i64 = writer
+            .transaction(&pool, async |tx| {
+                sqlx::query("INSERT INTO t VALUES (2)").execute(&mut *tx).await?;
+                sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(&mut *tx).await
+            })
+            .await
+            .expect("the next write");
+        assert_eq!(n, 1, "only the second write's row");
     }
 }

@@ -57,31 +57,40 @@ async fn worker_writes_keep_one_connection_only_while_claiming() {
     }
 }
 
+/// Rounds of claims and finishes in the tests below, as many as jobs [`never_waiting_store`] holds.
+const ROUNDS: usize = 200;
+
+/// A store on a pool whose connections never wait for SQLite's lock (busy timeout 0), holding
+/// [`ROUNDS`] jobs; the test database lives as long as the first half.
+async fn never_waiting_store() -> (TestDb, Arc<dyn Store>) {
+    let t = TestDb::sqlite(crate::SCHEMAS).await;
+    let Db::Sqlite(shared) = t.db.clone() else { panic!("a SQLite test database") };
+    let options = (*shared.connect_options()).clone().busy_timeout(Duration::ZERO);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(4).connect_with(options).await.unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::new(pool));
+    store.enqueue_many((0..ROUNDS).map(|i| NewJob::new("k.x", &json!({ "i": i })).unwrap()).collect()).await.unwrap();
+    (t, store)
+}
+
+/// The worker's side: claims one job and finishes it, [`ROUNDS`] times.
+async fn claim_and_finish(store: Arc<dyn Store>) -> Result<(), keel_queue::QueueError> {
+    for _ in 0..ROUNDS {
+        let jobs = store.claim(claim("default", 1)).await?;
+        let done = jobs.iter().map(|j| Finish { lease: j.lease().unwrap(), outcome: Outcome::Completed });
+        store.finish(done.collect()).await?;
+    }
+    Ok(())
+}
+
 /// The worker's scheduled-task and retention writes, and the store's own enqueues, take the
 /// same write turn as its claims and finishes. On a pool whose connections never wait for
 /// SQLite's lock (busy timeout 0), a write that skipped the turn would meet a claim or finish
 /// holding the lock and fail with "database is locked"; taking turns, none does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cron_retention_and_enqueue_writes_take_turns_with_claims() {
-    let t = TestDb::sqlite(crate::SCHEMAS).await;
-    let Db::Sqlite(shared) = t.db.clone() else { panic!("a SQLite test database") };
-    let options = (*shared.connect_options()).clone().busy_timeout(Duration::ZERO);
-    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(4).connect_with(options).await.unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::new(pool.clone()));
-    const ROUNDS: usize = 200;
-    store.enqueue_many((0..ROUNDS).map(|i| NewJob::new("k.x", &json!({ "i": i })).unwrap()).collect()).await.unwrap();
+    let (_t, store) = never_waiting_store().await;
 
-    let workers = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            for _ in 0..ROUNDS {
-                let jobs = store.claim(claim("default", 1)).await?;
-                let done = jobs.iter().map(|j| Finish { lease: j.lease().unwrap(), outcome: Outcome::Completed });
-                store.finish(done.collect()).await?;
-            }
-            Ok::<_, keel_queue::QueueError>(())
-        })
-    };
+    let workers = tokio::spawn(claim_and_finish(store.clone()));
     let scheduled = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -98,4 +107,38 @@ async fn cron_retention_and_enqueue_writes_take_turns_with_claims() {
     s.unwrap().expect("scheduled-task, retention and enqueue writes never met a locked database");
     let counts = store.snapshot().await.unwrap().counts;
     assert_eq!((counts.completed, counts.pending), (ROUNDS as u64, ROUNDS as u64));
+}
+
+/// The operators' verbs (cancel, retry, requeue, queue and task pauses, the run history's
+/// retention) take the same write turn, so an operator acting in the API beside a busy worker
+/// never waits on SQLite's busy handler. Busy timeout 0 as above: a verb that skipped the turn
+/// would meet a claim or finish holding the lock and fail with "database is locked".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_verbs_take_turns_with_claims() {
+    let (_t, store) = never_waiting_store().await;
+    let parked = store.enqueue(NewJob::new("k.y", &json!({})).unwrap().queue("other")).await.unwrap().id();
+
+    let workers = tokio::spawn(claim_and_finish(store.clone()));
+    let operator = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for _ in 0..ROUNDS {
+                store.pause_queue("other".into(), Some("ops".into())).await?;
+                store.cancel(parked).await?;
+                store.retry(parked).await?;
+                store.requeue_dead(None).await?;
+                store.resume_queue("other".into()).await?;
+                store.cron_pause("nightly".into(), None).await?;
+                store.cron_resume("nightly".into()).await?;
+                store.cron_prune(Duration::from_secs(3600)).await?;
+            }
+            Ok::<_, keel_queue::QueueError>(())
+        })
+    };
+    let (w, o) = tokio::join!(workers, operator);
+    w.unwrap().expect("claims and finishes never met a locked database");
+    o.unwrap().expect("the operators' verbs never met a locked database");
+    let counts = store.snapshot().await.unwrap().counts;
+    assert_eq!((counts.completed, counts.pending), (ROUNDS as u64, 1), "the parked job is pending again");
+    assert!(store.paused_queues().await.unwrap().is_empty());
 }
