@@ -64,6 +64,25 @@ pub enum CronRunState {
     Finished,
 }
 
+impl CronRunState {
+    /// A run's state as stored: anything but `running` or `finished` is corrupt data, never
+    /// read as one of them.
+    pub(crate) fn from_column(s: &str) -> Result<Self, crate::QueueError> {
+        match s {
+            "running" => Ok(Self::Running),
+            "finished" => Ok(Self::Finished),
+            other => Err(crate::QueueError::Corrupt(format!("state {other:?} of keel_cron_runs is unknown"))),
+        }
+    }
+}
+
+/// A run's tally as stored (`items`, `skipped_ticks`): a negative one is corrupt data, never
+/// read as zero.
+pub(crate) fn run_tally(field: &'static str, n: i64) -> Result<u64, crate::QueueError> {
+    u64::try_from(n)
+        .map_err(|_| crate::QueueError::Corrupt(format!("{field} is {n} in keel_cron_runs; it cannot be negative")))
+}
+
 /// One row of the execution log.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

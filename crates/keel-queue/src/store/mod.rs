@@ -346,6 +346,16 @@ pub fn open_with(db: Db, clock: Arc<dyn Clock>, options: StoreOptions) -> Arc<dy
 }
 
 /// Text appended to a `stuck_processing` error; shared by both backends.
+/// A retry of a job in a state it cannot be retried from (`processing`, `completed`).
+pub(crate) fn retry_refused(id: JobId, state: JobState) -> QueueError {
+    QueueError::WrongState {
+        id,
+        state,
+        action: "retry",
+        allowed: "pending, retrying, failed, dead_letter or cancelled",
+    }
+}
+
 pub(crate) fn stuck_message(worker: Option<&str>, attempt: u32) -> String {
     format!(
         "stuck_processing: worker {} never finalised attempt {attempt} before its lease expired (crashed, hung or cut off)",

@@ -86,7 +86,7 @@ const BULK_CHUNK: usize = 5_000;
 
 /// Dedupe lookups retried when the active holder of a key finishes between our insert and
 /// our lookup; more than a handful would mean a pathological churn of one key.
-const DEDUPE_TRIES: usize = 8;
+pub(crate) const DEDUPE_TRIES: usize = 8;
 
 pub(crate) const JOB_COLS: &str =
     "j.id, j.kind, j.queue, j.org_id, j.payload::text AS payload, j.sealed, j.priority, j.state, \
@@ -619,8 +619,9 @@ impl PgStore {
             return Ok(Vec::new());
         }
         let ids: Vec<Uuid> = stuck.iter().map(|s| s.0).collect();
+        let attempts = stuck.iter().map(|s| super::job_cols::count("attempt", s.3)).collect::<Result<Vec<_>, _>>()?;
         let msgs: Vec<String> =
-            stuck.iter().map(|s| super::stuck_message(s.4.as_deref(), u32::try_from(s.3).unwrap_or(0))).collect();
+            stuck.iter().zip(&attempts).map(|(s, &attempt)| super::stuck_message(s.4.as_deref(), attempt)).collect();
         let rows: Vec<(Uuid, String)> = sqlx::query_as(
             "UPDATE keel_jobs j SET \
                state = CASE WHEN j.attempt >= j.max_attempts THEN 'dead_letter' ELSE 'retrying' END, \
@@ -637,16 +638,13 @@ impl PgStore {
         .await?;
         let states: HashMap<Uuid, String> = rows.into_iter().collect();
         let mut out = Vec::with_capacity(stuck.len());
-        for (id, kind, queue, attempt, worker) in stuck {
-            let state: JobState = states.get(&id).map(|s| s.parse()).transpose()?.unwrap_or(JobState::Retrying);
-            out.push(Rescued {
-                id: JobId::from_uuid(id),
-                kind,
-                queue,
-                attempt: u32::try_from(attempt).unwrap_or(0),
-                state,
-                worker,
-            });
+        for ((id, kind, queue, _, worker), attempt) in stuck.into_iter().zip(attempts) {
+            // Each row was locked above, so the update changed every one of them.
+            let state: JobState = states
+                .get(&id)
+                .ok_or_else(|| QueueError::Database(format!("rescued job {id} was locked but not updated")))?
+                .parse()?;
+            out.push(Rescued { id: JobId::from_uuid(id), kind, queue, attempt, state, worker });
         }
         let retry_queues: Vec<String> =
             out.iter().filter(|r| r.state == JobState::Retrying).map(|r| r.queue.clone()).collect();

@@ -2,7 +2,9 @@
 //! serialises workers on the same task, and the partial unique index on running rows is the
 //! backstop that makes a second active run impossible.
 
-use super::cron_types::{CronBegin, CronBegun, CronOutcome, CronPause, CronRun, CronRunState, CronStart, RunFilter};
+use super::cron_types::{
+    run_tally, CronBegin, CronBegun, CronOutcome, CronPause, CronRun, CronRunState, CronStart, RunFilter,
+};
 use super::{CronStore, PgStore, StoreFuture};
 use crate::clock::plus;
 use crate::QueueError;
@@ -11,6 +13,10 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use std::time::Duration;
 use uuid::Uuid;
+
+/// Tries of a scheduled task's begin whose refusing run finished before it could be named.
+/// Each retry means another worker's run ended in between, so a few always suffice.
+const BEGIN_TRIES: usize = 3;
 
 const RUN_COLS: &str = "id, task, state, outcome, worker, started_at, heartbeat_at, lease_expires_at, finished_at, \
      items, skipped_ticks, error";
@@ -21,15 +27,15 @@ fn run_from_row(r: &PgRow) -> Result<CronRun, QueueError> {
     Ok(CronRun {
         id: r.try_get("id")?,
         task: r.try_get("task")?,
-        state: if state == "running" { CronRunState::Running } else { CronRunState::Finished },
+        state: CronRunState::from_column(&state)?,
         outcome: outcome.map(|o| o.parse()).transpose()?,
         worker: r.try_get("worker")?,
         started_at: r.try_get("started_at")?,
         heartbeat_at: r.try_get("heartbeat_at")?,
         lease_expires_at: r.try_get("lease_expires_at")?,
         finished_at: r.try_get("finished_at")?,
-        items: u64::try_from(r.try_get::<i64, _>("items")?).unwrap_or(0),
-        skipped_ticks: u64::try_from(r.try_get::<i64, _>("skipped_ticks")?).unwrap_or(0),
+        items: run_tally("items", r.try_get("items")?)?,
+        skipped_ticks: run_tally("skipped_ticks", r.try_get("skipped_ticks")?)?,
         error: r.try_get("error")?,
     })
 }
@@ -67,6 +73,19 @@ impl PgStore {
 
     async fn begin_impl(&self, b: CronBegin) -> Result<CronBegun, QueueError> {
         crate::names::check_name("task name", &b.task)?;
+        for _ in 0..BEGIN_TRIES {
+            if let Some(begun) = self.begin_once(&b).await? {
+                return Ok(begun);
+            }
+            // The active run that refused ours finished before we could name it: the task is
+            // free again, and the slot was given back.
+        }
+        Err(QueueError::Database(format!("task {:?}: its active run kept changing hands; try again", b.task)))
+    }
+
+    /// One try at [`Self::begin_impl`]; `None` when the run that refused ours was gone by the
+    /// time it was looked up (read committed: each statement sees the latest commits).
+    async fn begin_once(&self, b: &CronBegin) -> Result<Option<CronBegun>, QueueError> {
         let now = self.clock.now();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -94,7 +113,7 @@ impl PgStore {
                     .fetch_one(&mut *tx)
                     .await?;
             tx.commit().await?;
-            return Ok(CronBegun { start: CronStart::NotDue { next_run_at }, stuck: Vec::new() });
+            return Ok(Some(CronBegun { start: CronStart::NotDue { next_run_at }, stuck: Vec::new() }));
         }
         let stuck = self.recover_stale(&mut tx, Some(&b.task)).await?;
         let paused: Option<String> = sqlx::query_scalar(
@@ -117,7 +136,7 @@ impl PgStore {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            return Ok(CronBegun { start: CronStart::Paused { by }, stuck });
+            return Ok(Some(CronBegun { start: CronStart::Paused { by }, stuck }));
         }
         let row = sqlx::query(&format!(
             "INSERT INTO keel_cron_runs (id, task, state, worker, started_at, heartbeat_at, lease_expires_at, skipped_ticks) \
@@ -135,18 +154,20 @@ impl PgStore {
             Some(r) => {
                 let run = run_from_row(&r)?;
                 tx.commit().await?;
-                Ok(CronBegun { start: CronStart::Started(run), stuck })
+                Ok(Some(CronBegun { start: CronStart::Started(run), stuck }))
             }
             None => {
                 // Another run is active: give the slot back so it is not silently lost.
-                tx.rollback().await?;
-                let (run, worker): (Uuid, String) =
+                let holder: Option<(Uuid, String)> =
                     sqlx::query_as("SELECT id, worker FROM keel_cron_runs WHERE task = $1 AND state = 'running'")
                         .bind(&b.task)
-                        .fetch_optional(&self.pool)
-                        .await?
-                        .unwrap_or_default();
-                Ok(CronBegun { start: CronStart::AlreadyRunning { run, worker }, stuck: Vec::new() })
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                tx.rollback().await?;
+                Ok(holder.map(|(run, worker)| CronBegun {
+                    start: CronStart::AlreadyRunning { run, worker },
+                    stuck: Vec::new(),
+                }))
             }
         }
     }

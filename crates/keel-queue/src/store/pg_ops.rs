@@ -89,47 +89,46 @@ impl PgStore {
     }
 
     pub(crate) async fn retry_impl(&self, id: JobId) -> Result<Job, QueueError> {
-        let now = self.clock.now();
-        let mut tx = self.pool.begin().await?;
-        let res = sqlx::query(&format!(
+        let sql = format!(
             "UPDATE keel_jobs j SET \
                state = CASE WHEN j.state IN ('failed', 'dead_letter', 'cancelled') THEN 'pending' ELSE j.state END, \
                attempt = CASE WHEN j.state IN ('failed', 'dead_letter', 'cancelled') THEN 0 ELSE j.attempt END, \
                run_at = $2, finished_at = NULL, updated_at = $2 \
              WHERE j.id = $1 AND j.state IN ('pending', 'retrying', 'failed', 'dead_letter', 'cancelled') \
              RETURNING {JOB_COLS}"
-        ))
-        .bind(id.as_uuid())
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await;
-        match res {
-            Ok(Some(row)) => {
-                let job = job_from_row(&row)?;
-                notify_queues(&mut tx, std::slice::from_ref(&job.queue)).await?;
-                tx.commit().await?;
-                Ok(job)
+        );
+        for _ in 0..super::pg::DEDUPE_TRIES {
+            let mut tx = self.pool.begin().await?;
+            let res = sqlx::query(&sql).bind(id.as_uuid()).bind(self.clock.now()).fetch_optional(&mut *tx).await;
+            match res {
+                Ok(Some(row)) => {
+                    let job = job_from_row(&row)?;
+                    notify_queues(&mut tx, std::slice::from_ref(&job.queue)).await?;
+                    tx.commit().await?;
+                    return Ok(job);
+                }
+                Ok(None) => {
+                    drop(tx);
+                    let job = self.require(id).await?;
+                    return Err(super::retry_refused(id, job.state));
+                }
+                Err(e) if is_unique_violation(&e) => {
+                    drop(tx);
+                    if let Some(conflict) = self.dedupe_conflict(id).await? {
+                        return Err(conflict);
+                    }
+                    // The job holding the key finished between our update and our lookup: the
+                    // key is free again.
+                }
+                Err(e) => return Err(e.into()),
             }
-            Ok(None) => {
-                drop(tx);
-                let job = self.require(id).await?;
-                Err(QueueError::WrongState {
-                    id,
-                    state: job.state,
-                    action: "retry",
-                    allowed: "pending, retrying, failed, dead_letter or cancelled",
-                })
-            }
-            Err(e) if is_unique_violation(&e) => {
-                drop(tx);
-                Err(self.dedupe_conflict(id).await?)
-            }
-            Err(e) => Err(e.into()),
         }
+        Err(QueueError::Database(format!("job {id}: the job holding its dedupe key kept changing; try again")))
     }
 
-    /// The error for "reviving `id` would clash with an active job holding its dedupe key".
-    async fn dedupe_conflict(&self, id: JobId) -> Result<QueueError, QueueError> {
+    /// The error for "reviving `id` would clash with an active job holding its dedupe key";
+    /// `None` when no active job holds it any more.
+    async fn dedupe_conflict(&self, id: JobId) -> Result<Option<QueueError>, QueueError> {
         let job = self.require(id).await?;
         let key = job.dedupe_key.clone().unwrap_or_default();
         let existing: Option<Uuid> = sqlx::query_scalar(&format!(
@@ -141,7 +140,7 @@ impl PgStore {
         .bind(job.org.map(|o| o.as_uuid()))
         .fetch_optional(&self.pool)
         .await?;
-        Ok(QueueError::DedupeConflict { kind: job.kind, key, existing: JobId::from_uuid(existing.unwrap_or_default()) })
+        Ok(existing.map(|e| QueueError::DedupeConflict { kind: job.kind, key, existing: JobId::from_uuid(e) }))
     }
 
     pub(crate) async fn requeue_dead_impl(&self, kind: Option<String>) -> Result<RequeueReport, QueueError> {

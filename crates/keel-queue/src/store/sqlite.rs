@@ -407,7 +407,7 @@ impl SqliteStore {
         .await?;
         let mut out = Vec::with_capacity(stuck.len());
         for (id, kind, queue, attempt, worker) in stuck {
-            let attempt = u32::try_from(attempt).unwrap_or(0);
+            let attempt = super::job_cols::count("attempt", attempt)?;
             let state: String = sqlx::query_scalar(
                 "UPDATE keel_jobs SET \
                    state = CASE WHEN attempt >= max_attempts THEN 'dead_letter' ELSE 'retrying' END, \

@@ -2,7 +2,9 @@
 //! `BEGIN IMMEDIATE` and backed by the same partial unique index on running rows. The
 //! worker's writes here take the file's write turn ([`super::sqlite_turn`]) like its claims.
 
-use super::cron_types::{CronBegin, CronBegun, CronOutcome, CronPause, CronRun, CronRunState, CronStart, RunFilter};
+use super::cron_types::{
+    run_tally, CronBegin, CronBegun, CronOutcome, CronPause, CronRun, CronRunState, CronStart, RunFilter,
+};
 use super::pg_cron::stuck_run_error;
 use super::sqlite::{ms, BEGIN};
 use super::{CronStore, SqliteStore, StoreFuture};
@@ -23,15 +25,15 @@ fn run_from_row(r: &SqliteRow) -> Result<CronRun, QueueError> {
     Ok(CronRun {
         id: Uuid::parse_str(&id).map_err(|_| QueueError::Corrupt(format!("cron run id {id:?} is not a UUID")))?,
         task: r.try_get("task")?,
-        state: if state == "running" { CronRunState::Running } else { CronRunState::Finished },
+        state: CronRunState::from_column(&state)?,
         outcome: outcome.map(|o| o.parse()).transpose()?,
         worker: r.try_get("worker")?,
         started_at: ms_to_time(r.try_get("started_at")?),
         heartbeat_at: ms_to_time(r.try_get("heartbeat_at")?),
         lease_expires_at: ms_to_time(r.try_get("lease_expires_at")?),
         finished_at: r.try_get::<Option<i64>, _>("finished_at")?.map(ms_to_time),
-        items: u64::try_from(r.try_get::<i64, _>("items")?).unwrap_or(0),
-        skipped_ticks: u64::try_from(r.try_get::<i64, _>("skipped_ticks")?).unwrap_or(0),
+        items: run_tally("items", r.try_get("items")?)?,
+        skipped_ticks: run_tally("skipped_ticks", r.try_get("skipped_ticks")?)?,
         error: r.try_get("error")?,
     })
 }
@@ -145,17 +147,23 @@ impl SqliteStore {
                 Ok(CronBegun { start: CronStart::Started(run), stuck })
             }
             None => {
-                let (run, worker): (String, String) =
+                // Another run is active: give the slot back so it is not silently lost. The
+                // write holds SQLite's lock, so the run that refused the insert is still there.
+                let holder: Option<(String, String)> =
                     sqlx::query_as("SELECT id, worker FROM keel_cron_runs WHERE task = ? AND state = 'running'")
                         .bind(&b.task)
                         .fetch_optional(&mut *tx)
-                        .await?
-                        .unwrap_or_default();
+                        .await?;
                 tx.rollback().await?;
-                Ok(CronBegun {
-                    start: CronStart::AlreadyRunning { run: Uuid::parse_str(&run).unwrap_or_default(), worker },
-                    stuck: Vec::new(),
-                })
+                let Some((run, worker)) = holder else {
+                    return Err(QueueError::Database(format!(
+                        "task {:?}: a run refused the new one but is not running; try again",
+                        b.task
+                    )));
+                };
+                let run = Uuid::parse_str(&run)
+                    .map_err(|_| QueueError::Corrupt(format!("cron run id {run:?} is not a UUID")))?;
+                Ok(CronBegun { start: CronStart::AlreadyRunning { run, worker }, stuck: Vec::new() })
             }
         }
     }

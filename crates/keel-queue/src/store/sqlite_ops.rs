@@ -138,7 +138,6 @@ impl SqliteStore {
     }
 
     pub(crate) async fn retry_impl(&self, id: JobId) -> Result<Job, QueueError> {
-        let now = ms(self.clock.now());
         let sql = format!(
             "UPDATE keel_jobs SET \
                state = CASE WHEN state IN ('failed', 'dead_letter', 'cancelled') THEN 'pending' ELSE state END, \
@@ -147,35 +146,42 @@ impl SqliteStore {
              WHERE id = ?2 AND state IN ('pending', 'retrying', 'failed', 'dead_letter', 'cancelled') \
              RETURNING {JOB_COLS}"
         );
-        // The row is mapped inside the transaction: a retry whose row cannot be read back is
-        // not committed.
-        let res = self
-            .writer
-            .transaction(&self.pool, async |tx| {
-                let row = sqlx::query(&sql).bind(now).bind(id.to_string()).fetch_optional(tx).await?;
-                row.as_ref().map(job_from_row).transpose().map_err(RetryError::Other)
-            })
-            .await;
-        match res {
-            Ok(Some(job)) => {
-                self.wake.wake();
-                Ok(job)
-            }
-            Ok(None) => {
-                let job = self.require(id).await?;
-                Err(QueueError::WrongState {
-                    id,
-                    state: job.state,
-                    action: "retry",
-                    allowed: "pending, retrying, failed, dead_letter or cancelled",
+        for _ in 0..super::pg::DEDUPE_TRIES {
+            let now = ms(self.clock.now());
+            // The row is mapped inside the transaction: a retry whose row cannot be read back
+            // is not committed.
+            let res = self
+                .writer
+                .transaction(&self.pool, async |tx| {
+                    let row = sqlx::query(&sql).bind(now).bind(id.to_string()).fetch_optional(tx).await?;
+                    row.as_ref().map(job_from_row).transpose().map_err(RetryError::Other)
                 })
+                .await;
+            match res {
+                Ok(Some(job)) => {
+                    self.wake.wake();
+                    return Ok(job);
+                }
+                Ok(None) => {
+                    let job = self.require(id).await?;
+                    return Err(super::retry_refused(id, job.state));
+                }
+                Err(RetryError::DedupeHeld) => {
+                    if let Some(conflict) = self.dedupe_conflict(id).await? {
+                        return Err(conflict);
+                    }
+                    // The job holding the key finished between our update and our lookup: the
+                    // key is free again.
+                }
+                Err(RetryError::Other(e)) => return Err(e),
             }
-            Err(RetryError::DedupeHeld) => Err(self.dedupe_conflict(id).await?),
-            Err(RetryError::Other(e)) => Err(e),
         }
+        Err(QueueError::Database(format!("job {id}: the job holding its dedupe key kept changing; try again")))
     }
 
-    async fn dedupe_conflict(&self, id: JobId) -> Result<QueueError, QueueError> {
+    /// The error for "reviving `id` would clash with an active job holding its dedupe key";
+    /// `None` when no active job holds it any more.
+    async fn dedupe_conflict(&self, id: JobId) -> Result<Option<QueueError>, QueueError> {
         let job = self.require(id).await?;
         let key = job.dedupe_key.clone().unwrap_or_default();
         let existing: Option<String> = sqlx::query_scalar(
@@ -187,8 +193,8 @@ impl SqliteStore {
         .bind(job.org.map(|o| o.to_string()))
         .fetch_optional(&self.pool)
         .await?;
-        let existing = existing.map(|s| parse_id(&s)).transpose()?.unwrap_or(id);
-        Ok(QueueError::DedupeConflict { kind: job.kind, key, existing })
+        let existing = existing.map(|s| parse_id(&s)).transpose()?;
+        Ok(existing.map(|existing| QueueError::DedupeConflict { kind: job.kind, key, existing }))
     }
 
     pub(crate) async fn requeue_dead_impl(&self, kind: Option<String>) -> Result<RequeueReport, QueueError> {

@@ -3,7 +3,8 @@
 
 use crate::support::fixture;
 use keel_queue::store::{CronBegin, CronOutcome, CronRunState, CronStart, RunFilter};
-use keel_queue::Clock;
+use keel_queue::{Clock, QueueError};
+use keel_storage::Db;
 use keel_testkit::{backend_tests, TestDb};
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ backend_tests!(
     dead_workers_run_is_marked_stuck_and_replaced,
     database_pause_records_skipped_paused,
     execution_log_lists_newest_first_and_prunes,
+    a_negative_tally_is_refused_by_name,
 );
 
 fn begin(f: &crate::support::Fixture, task: &str, worker: &str, every: Duration) -> CronBegin {
@@ -174,4 +176,26 @@ async fn execution_log_lists_newest_first_and_prunes(t: TestDb) {
     // Runs started more than 6 s ago: the first two.
     assert_eq!(f.store.cron_prune(Duration::from_secs(6)).await.unwrap(), 2);
     assert_eq!(f.store.cron_runs(RunFilter::default()).await.unwrap().len(), 1);
+}
+
+/// A run's counts are read as stored: one edited to a negative value by hand is refused with
+/// the column's name, never read as zero.
+async fn a_negative_tally_is_refused_by_name(t: TestDb) {
+    let f = fixture(t);
+    let CronStart::Started(run) =
+        f.store.cron_begin(begin(&f, "digest", "a", Duration::from_secs(60))).await.unwrap().start
+    else {
+        panic!("the run starts")
+    };
+    assert!(f.store.cron_finish(run, CronOutcome::Ok, 3, None).await.unwrap());
+    assert_eq!(f.store.cron_runs(RunFilter::default()).await.unwrap()[0].items, 3);
+    let edit = "UPDATE keel_cron_runs SET items = -1";
+    match &f.t.db {
+        Db::Postgres(pool) => sqlx::query(edit).execute(pool).await.map(drop),
+        Db::Sqlite(pool) => sqlx::query(edit).execute(pool).await.map(drop),
+    }
+    .unwrap();
+    let e = f.store.cron_runs(RunFilter::default()).await.unwrap_err();
+    assert!(matches!(e, QueueError::Corrupt(_)), "{e:?}");
+    assert!(e.to_string().contains("items is -1"), "{e}");
 }
