@@ -199,3 +199,49 @@ async fn a_negative_tally_is_refused_by_name(t: TestDb) {
     assert!(matches!(e, QueueError::Corrupt(_)), "{e:?}");
     assert!(e.to_string().contains("items is -1"), "{e}");
 }
+
+/// On PostgreSQL a begin refused by an active run looks that run up in a later statement,
+/// which sees commits made in between (read committed). When the run finished there, the
+/// begin gives the slot back and tries again, and starts: it never names a run that is not
+/// there (a nil id and no worker). The finish is committed from another session by a
+/// statement trigger that fires after the refused insert, exactly in that gap.
+#[tokio::test]
+async fn a_begin_whose_refusing_run_just_finished_starts_on_postgres() {
+    let Some(t) =
+        TestDb::postgres("cron_store::a_begin_whose_refusing_run_just_finished_starts_on_postgres", crate::SCHEMAS)
+            .await
+    else {
+        return;
+    };
+    let f = fixture(t);
+    let CronStart::Started(first) =
+        f.store.cron_begin(begin(&f, "sync", "a", Duration::from_secs(5))).await.unwrap().start
+    else {
+        panic!("the first run starts")
+    };
+    let Db::Postgres(pool) = &f.t.db else { unreachable!("a PostgreSQL test database") };
+    let finish_elsewhere = format!(
+        "CREATE FUNCTION finish_running_elsewhere() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN \
+           PERFORM dblink_exec('{}', 'UPDATE keel_cron_runs SET state = ''finished'', outcome = ''ok'', \
+             finished_at = heartbeat_at WHERE state = ''running'''); \
+           RETURN NULL; END $f$",
+        f.t.url
+    );
+    for sql in [
+        "CREATE EXTENSION IF NOT EXISTS dblink",
+        &finish_elsewhere,
+        "CREATE TRIGGER finish_running_elsewhere AFTER INSERT ON keel_cron_runs \
+         FOR EACH STATEMENT EXECUTE FUNCTION finish_running_elsewhere()",
+    ] {
+        sqlx::query(sql).execute(pool).await.unwrap();
+    }
+    f.clock.advance(Duration::from_secs(6));
+    match f.store.cron_begin(begin(&f, "sync", "b", Duration::from_secs(5))).await.unwrap().start {
+        CronStart::Started(run) => assert_eq!(run.worker, "b"),
+        other => panic!("expected the second try to start, got {other:?}"),
+    }
+    let runs = f.store.cron_runs(RunFilter::default()).await.unwrap();
+    let states: Vec<_> = runs.iter().map(|r| (r.worker.as_str(), r.state)).collect();
+    assert_eq!(states, [("b", CronRunState::Running), ("a", CronRunState::Finished)]);
+    assert_eq!(runs[1].id, first.id);
+}
