@@ -345,7 +345,6 @@ pub fn open_with(db: Db, clock: Arc<dyn Clock>, options: StoreOptions) -> Arc<dy
     }
 }
 
-/// Text appended to a `stuck_processing` error; shared by both backends.
 /// A retry of a job in a state it cannot be retried from (`processing`, `completed`).
 pub(crate) fn retry_refused(id: JobId, state: JobState) -> QueueError {
     QueueError::WrongState {
@@ -356,6 +355,7 @@ pub(crate) fn retry_refused(id: JobId, state: JobState) -> QueueError {
     }
 }
 
+/// Text appended to a `stuck_processing` error; shared by both backends.
 pub(crate) fn stuck_message(worker: Option<&str>, attempt: u32) -> String {
     format!(
         "stuck_processing: worker {} never finalised attempt {attempt} before its lease expired (crashed, hung or cut off)",

@@ -285,11 +285,18 @@ impl CronStore for SqliteStore {
     fn cron_prune(&self, older_than: Duration) -> StoreFuture<'_, u64> {
         Box::pin(async move {
             let cutoff = ms(crate::clock::minus(self.clock.now(), older_than));
-            // The worker's retention task, so on the write turn as `prune` is.
-            self.write_one(
-                sqlx::query("DELETE FROM keel_cron_runs WHERE state = 'finished' AND started_at < ?").bind(cutoff),
-            )
-            .await
+            // The worker's retention task: in batches on the write turn, as `prune`'s, so the
+            // worker's claims go between them.
+            let sql = "DELETE FROM keel_cron_runs WHERE id IN ( \
+                         SELECT id FROM keel_cron_runs WHERE state = 'finished' AND started_at < ? LIMIT ?)";
+            let mut total = 0;
+            loop {
+                let n = self.write_one(sqlx::query(sql).bind(cutoff).bind(super::sqlite_ops::PRUNE_BATCH)).await?;
+                total += n;
+                if n < super::sqlite_ops::PRUNE_BATCH as u64 {
+                    return Ok(total);
+                }
+            }
         })
     }
 }

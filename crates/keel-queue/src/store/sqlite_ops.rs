@@ -7,7 +7,9 @@ use crate::{Job, JobId, JobState, QueueError, QueueSnapshot};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::time::Duration;
 
-const PRUNE_BATCH: i64 = 5_000;
+/// Rows deleted per retention batch: each batch is one write turn, and the worker's claims
+/// and finishes go between them.
+pub(crate) const PRUNE_BATCH: i64 = 5_000;
 
 /// Virtual-machine steps between two deadline checks of a bounded snapshot: often enough that
 /// an interrupt lands within microseconds of the deadline, rarely enough to cost nothing.
@@ -74,8 +76,7 @@ pub(crate) type Statement<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::Sql
 impl SqliteStore {
     /// Runs one statement of a verb or a retention batch in the write turn; the rows it changed.
     pub(crate) async fn write_one(&self, statement: Statement<'_>) -> Result<u64, QueueError> {
-        let done = self.writer.transaction(&self.pool, async |tx| statement.execute(tx).await).await?;
-        Ok(done.rows_affected())
+        Ok(self.writer.lone(&self.pool, statement).await?.rows_affected())
     }
 
     pub(crate) async fn get_impl(&self, id: JobId) -> Result<Option<Job>, QueueError> {

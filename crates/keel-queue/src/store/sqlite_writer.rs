@@ -1,7 +1,9 @@
 //! The SQLite worker's own write connection, kept between its writes.
 //!
-//! The worker's writes (claim, heartbeat, finish, release, rescue) take the file's write turn
-//! ([`super::sqlite_turn`]) one after another. Each used to borrow a pooled connection, which
+//! The store's writes (the worker's claims, heartbeats, finishes, releases, rescues,
+//! scheduled-task runs and retention; enqueues; the operators' verbs) take the file's write
+//! turn ([`super::sqlite_turn`]) one after another, on one connection while the worker claims.
+//! The worker's own writes used to borrow a pooled connection each. Each used to borrow a pooled connection, which
 //! cost, on SQLite's single writer:
 //! - keel-storage's release check on the way back (`BEGIN`, then `ROLLBACK`: two more hops to
 //!   the connection's thread);
@@ -26,8 +28,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::OwnedMutexGuard;
 
-/// The smallest pool that keeps a write connection: readers, the host's enqueues and the
-/// operators' verbs still have two between them.
+/// The smallest pool that keeps a write connection: readers and the callers' own
+/// transactions (`enqueue_in`) still have two between them.
 pub(crate) const MIN_POOL_TO_KEEP: u32 = 3;
 
 /// The turn on the file and the store's kept connection; clones share both.
@@ -67,8 +69,10 @@ impl Writer {
     }
 
     /// Runs `body` in a `BEGIN IMMEDIATE` transaction in the write turn, and commits it when
-    /// `body` returns `Ok`. On an error the transaction is dropped with its connection, which
-    /// goes back to the pool, whose release check rolls it back: nothing half-written stays.
+    /// `body` returns `Ok`. On an error it is rolled back before the turn is handed on: a
+    /// dropped transaction only queues its `ROLLBACK`, and the next writer, on another
+    /// connection, would meet SQLite's lock still held. A connection whose rollback fails goes
+    /// back to the pool, whose release check closes it.
     pub(crate) async fn transaction<T, E: From<sqlx::Error>>(
         &self,
         pool: &SqlitePool,
@@ -76,10 +80,33 @@ impl Writer {
     ) -> Result<T, E> {
         let mut write = self.lend(pool, false).await?;
         let mut tx = write.conn().begin_with(BEGIN).await?;
-        let out = body(&mut tx).await?;
-        tx.commit().await?;
+        match body(&mut tx).await {
+            Ok(out) => {
+                tx.commit().await?;
+                write.done().await;
+                Ok(out)
+            }
+            Err(e) => {
+                if tx.rollback().await.is_ok() {
+                    write.done().await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs one statement in the write turn, outside any transaction: SQLite runs a lone
+    /// statement as its own transaction, whole or not at all, without the `BEGIN` and `COMMIT`
+    /// hops to the connection's thread.
+    pub(crate) async fn lone<'q>(
+        &self,
+        pool: &SqlitePool,
+        statement: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    ) -> Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error> {
+        let mut write = self.lend(pool, false).await?;
+        let done = statement.execute(write.conn()).await?;
         write.done().await;
-        Ok(out)
+        Ok(done)
     }
 
     /// The worker's claim loops stopped: the kept connection goes back to the pool.
@@ -149,6 +176,17 @@ mod tests {
         next.await.expect("second write task");
     }
 
+    /// A write in turn that inserts a row into `t`, then fails.
+    async fn insert_then_fail(writer: &Writer, pool: &SqlitePool) {
+        let failed: Result<(), sqlx::Error> = writer
+            .transaction(pool, async |tx| {
+                sqlx::query("INSERT INTO t VALUES (1)").execute(&mut *tx).await?;
+                Err(sqlx::Error::Protocol("halfway".into()))
+            })
+            .await;
+        assert!(failed.is_err());
+    }
+
     /// A body that fails halfway leaves nothing written, and the next write (on the kept
     /// connection, were it still inside that transaction, its `BEGIN` would fail) goes through.
     #[tokio::test]
@@ -162,13 +200,7 @@ mod tests {
         let writer = Writer::new(WriteTurn::default());
         // Armed, as under a running worker: the connection would be kept if the write completed.
         writer.lend(&pool, true).await.expect("claim").done().await;
-        let failed: Result<(), sqlx::Error> = writer
-            .transaction(&pool, async |tx| {
-                sqlx::query("INSERT INTO t VALUES (1)").execute(&mut *tx).await?;
-                Err(sqlx::Error::Protocol("halfway".into()))
-            })
-            .await;
-        assert!(failed.is_err());
+        insert_then_fail(&writer, &pool).await;
         let n: i64 = writer
             .transaction(&pool, async |tx| {
                 sqlx::query("INSERT INTO t VALUES (2)").execute(&mut *tx).await?;
@@ -177,5 +209,28 @@ mod tests {
             .await
             .expect("the next write");
         assert_eq!(n, 1, "only the second write's row");
+    }
+
+    /// A failed transaction is rolled back before the turn is handed on: a dropped one only
+    /// queues its `ROLLBACK`, and the next writer, on another connection that never waits for
+    /// the lock (busy timeout 0, as a write in turn never needs to), would meet the lock held.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_transaction_frees_the_lock_before_the_turn() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.path().join("t.db"))
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::ZERO);
+        let pool = SqlitePoolOptions::new().max_connections(3).connect_with(options.clone()).await.expect("pool");
+        sqlx::query("CREATE TABLE t (n INTEGER)").execute(&pool).await.expect("table");
+        let mut other = SqliteConnection::connect_with(&options).await.expect("another connection");
+        let writer = Writer::new(WriteTurn::default());
+        for i in 0..200 {
+            insert_then_fail(&writer, &pool).await;
+            let next = other.begin_with(BEGIN).await;
+            assert!(next.is_ok(), "round {i}: the next writer met the lock: {:?}", next.err());
+            next.expect("checked").rollback().await.expect("rollback");
+        }
     }
 }
