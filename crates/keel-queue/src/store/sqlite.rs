@@ -287,18 +287,25 @@ impl SqliteStore {
         }
         let now = ms(self.clock.now());
         let mut write = self.writer.lend(&self.pool, false).await?;
+        let finished = self.finish_on(write.conn(), &batch, now).await;
+        write.settle(finished).await
+    }
+
+    async fn finish_on(
+        &self,
+        conn: &mut SqliteConnection,
+        batch: &[Finish],
+        now: i64,
+    ) -> Result<Vec<Finished>, QueueError> {
         if batch.iter().all(|f| f.outcome == Outcome::Completed) {
-            match complete_unsealed(write.conn(), &batch, now).await {
-                Ok(out) => {
-                    write.done().await;
-                    return Ok(out);
-                }
+            match complete_unsealed(conn, batch, now).await {
+                Ok(out) => return Ok(out),
                 // A sealed job is among them and nothing changed: the general path erases it.
                 Err(sqlx::Error::Database(d)) if d.is_check_violation() => {}
                 Err(e) => return Err(e.into()),
             }
         }
-        let mut tx = write.conn().begin_with(BEGIN).await?;
+        let mut tx = conn.begin_with(BEGIN).await?;
         let mut states: HashMap<String, String> = HashMap::new();
         // Completions, the bulk of every batch, in one statement: the leases go in as one JSON
         // array of [id, token] pairs. A statement per job cost a hop to sqlx's SQLite thread
@@ -354,14 +361,13 @@ impl SqliteStore {
             }
         }
         let mut out = Vec::with_capacity(batch.len());
-        for f in &batch {
+        for f in batch {
             out.push(match states.get(&f.lease.job.to_string()) {
                 Some(s) => Finished::Accepted(s.parse()?),
                 None => Finished::Stale,
             });
         }
         tx.commit().await?;
-        write.done().await;
         Ok(out)
     }
 
@@ -543,13 +549,18 @@ impl JobStore for SqliteStore {
             // 5 …), the tail of an in-process enqueue's latency. A transaction of the caller's
             // (`enqueue_in`) cannot take it.
             let mut write = self.writer.lend(&self.pool, false).await?;
-            let mut tx = write.conn().begin_with(BEGIN).await?;
-            let out = self.insert_one(&mut tx, &job, now).await?;
-            tx.commit().await?;
-            // Woken first: a claim loop woken now takes the turn as `done` hands it on.
-            self.wake.wake();
-            write.done().await;
-            Ok(out)
+            let inserted = async {
+                let mut tx = write.conn().begin_with(BEGIN).await?;
+                let out = self.insert_one(&mut tx, &job, now).await?;
+                tx.commit().await?;
+                Ok::<_, QueueError>(out)
+            }
+            .await;
+            if inserted.is_ok() {
+                // Woken first: a claim loop woken now takes the turn as `done` hands it on.
+                self.wake.wake();
+            }
+            write.settle(inserted).await
         })
     }
     fn enqueue_many(&self, jobs: Vec<NewJob>) -> StoreFuture<'_, Vec<Enqueued>> {

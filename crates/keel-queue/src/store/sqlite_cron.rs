@@ -72,9 +72,8 @@ impl SqliteStore {
     async fn begin_impl(&self, b: CronBegin) -> Result<CronBegun, QueueError> {
         crate::names::check_name("task name", &b.task)?;
         let mut write = self.writer.lend(&self.pool, false).await?;
-        let begun = self.begin_in(write.conn(), b).await?;
-        write.done().await;
-        Ok(begun)
+        let begun = self.begin_in(write.conn(), b).await;
+        write.settle(begun).await
     }
 
     async fn begin_in(&self, conn: &mut SqliteConnection, b: CronBegin) -> Result<CronBegun, QueueError> {

@@ -123,6 +123,27 @@ impl Write {
         &mut self.conn
     }
 
+    /// The write failed: a transaction it dropped has only queued its `ROLLBACK`. The
+    /// connection runs its commands in order, so once a ping has come back the rollback has
+    /// run, and the turn is handed on with SQLite's lock free (the next writer, on another
+    /// connection, would otherwise meet it held). A connection that does not answer goes back
+    /// to the pool, whose release check closes it.
+    pub(crate) async fn failed(mut self) {
+        if Connection::ping(&mut *self.conn).await.is_ok() {
+            self.done().await;
+        }
+    }
+
+    /// Ends the write with its outcome: [`Write::done`] after a success, [`Write::failed`]
+    /// after an error.
+    pub(crate) async fn settle<T, E>(self, outcome: Result<T, E>) -> Result<T, E> {
+        match &outcome {
+            Ok(_) => self.done().await,
+            Err(_) => self.failed().await,
+        }
+        outcome
+    }
+
     /// The transaction ended: keep the connection for the next write while armed, hand the
     /// turn on, and let the next writer send its statement before this task goes on.
     pub(crate) async fn done(self) {

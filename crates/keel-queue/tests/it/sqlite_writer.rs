@@ -5,6 +5,7 @@ use keel_queue::{Finish, NewJob, Outcome, SqliteStore, Store};
 use keel_storage::Db;
 use keel_testkit::TestDb;
 use serde_json::json;
+use sqlx::Connection;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -141,4 +142,25 @@ async fn operator_verbs_take_turns_with_claims() {
     let counts = store.snapshot().await.unwrap().counts;
     assert_eq!((counts.completed, counts.pending), (ROUNDS as u64, 1), "the parked job is pending again");
     assert!(store.paused_queues().await.unwrap().is_empty());
+}
+
+/// A write in turn that fails (here an enqueue of a job id that already exists) hands the
+/// turn on only once its transaction's rollback has run: a dropped transaction only queues
+/// it, and the next writer, on another connection that never waits for the lock, would meet
+/// SQLite's lock still held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_enqueue_frees_the_lock_before_the_turn() {
+    let (t, store) = never_waiting_store().await;
+    let Db::Sqlite(shared) = t.db.clone() else { panic!("a SQLite test database") };
+    let options = (*shared.connect_options()).clone().busy_timeout(Duration::ZERO);
+    let mut other = sqlx::SqliteConnection::connect_with(&options).await.unwrap();
+    for i in 0..200 {
+        let job = NewJob::new("k.z", &json!({ "i": i })).unwrap();
+        store.enqueue(job.clone()).await.unwrap();
+        let again = store.enqueue(job).await.expect_err("the same job id twice");
+        assert!(again.to_string().contains("already exists"), "{again}");
+        let next = other.begin_with("BEGIN IMMEDIATE").await;
+        assert!(next.is_ok(), "round {i}: the next writer met the lock: {:?}", next.err());
+        next.unwrap().rollback().await.unwrap();
+    }
 }
