@@ -69,30 +69,23 @@ impl Writer {
     }
 
     /// Runs `body` in a `BEGIN IMMEDIATE` transaction in the write turn, and commits it when
-    /// `body` returns `Ok`. On an error it is rolled back before the turn is handed on: a
-    /// dropped transaction only queues its `ROLLBACK`, and the next writer, on another
-    /// connection, would meet SQLite's lock still held. A connection whose rollback fails goes
-    /// back to the pool, whose release check closes it.
+    /// `body` returns `Ok`. On an error the transaction is rolled back before the turn is
+    /// handed on ([`Write::settle`]): nothing half-written stays, and the next writer finds
+    /// SQLite's lock free.
     pub(crate) async fn transaction<T, E: From<sqlx::Error>>(
         &self,
         pool: &SqlitePool,
         body: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, E>,
     ) -> Result<T, E> {
         let mut write = self.lend(pool, false).await?;
-        let mut tx = write.conn().begin_with(BEGIN).await?;
-        match body(&mut tx).await {
-            Ok(out) => {
-                tx.commit().await?;
-                write.done().await;
-                Ok(out)
-            }
-            Err(e) => {
-                if tx.rollback().await.is_ok() {
-                    write.done().await;
-                }
-                Err(e)
-            }
+        let outcome = async {
+            let mut tx = write.conn().begin_with(BEGIN).await?;
+            let out = body(&mut tx).await?;
+            tx.commit().await?;
+            Ok(out)
         }
+        .await;
+        write.settle(outcome).await
     }
 
     /// Runs one statement in the write turn, outside any transaction: SQLite runs a lone
