@@ -3,8 +3,8 @@
 //! The store's writes (the worker's claims, heartbeats, finishes, releases, rescues,
 //! scheduled-task runs and retention; enqueues; the operators' verbs) take the file's write
 //! turn ([`super::sqlite_turn`]) one after another, on one connection while the worker claims.
-//! The worker's own writes used to borrow a pooled connection each. Each used to borrow a pooled connection, which
-//! cost, on SQLite's single writer:
+//! The worker's own writes each used to borrow a pooled connection, which cost, on SQLite's
+//! single writer:
 //! - keel-storage's release check on the way back (`BEGIN`, then `ROLLBACK`: two more hops to
 //!   the connection's thread);
 //! - a cold page cache: in WAL mode a connection drops its whole page cache when it sees that
