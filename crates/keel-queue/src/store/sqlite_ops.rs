@@ -1,6 +1,7 @@
 //! The operator's verbs on SQLite: show, list, cancel, retry, requeue, pause, snapshot, prune.
 
 use super::sqlite::{job_from_row, ms, parse_id, JOB_COLS};
+use super::sqlite_writer::Statement;
 use super::{JobFilter, PauseReason, RequeueReport, SqliteStore, ALL_JOBS};
 use crate::clock::ms_to_time;
 use crate::{Job, JobId, JobState, QueueError, QueueSnapshot};
@@ -69,9 +70,6 @@ impl From<sqlx::Error> for RetryError {
         }
     }
 }
-
-/// One statement ready to run, its parameters bound.
-pub(crate) type Statement<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
 impl SqliteStore {
     /// Runs one statement of a verb or a retention batch in the write turn; the rows it changed.

@@ -32,6 +32,9 @@ use tokio::sync::OwnedMutexGuard;
 /// transactions (`enqueue_in`) still have two between them.
 pub(crate) const MIN_POOL_TO_KEEP: u32 = 3;
 
+/// One statement ready to run, its parameters bound.
+pub(crate) type Statement<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
 /// The turn on the file and the store's kept connection; clones share both.
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
@@ -91,10 +94,10 @@ impl Writer {
     /// Runs one statement in the write turn, outside any transaction: SQLite runs a lone
     /// statement as its own transaction, whole or not at all, without the `BEGIN` and `COMMIT`
     /// hops to the connection's thread.
-    pub(crate) async fn lone<'q>(
+    pub(crate) async fn lone(
         &self,
         pool: &SqlitePool,
-        statement: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+        statement: Statement<'_>,
     ) -> Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error> {
         let mut write = self.lend(pool, false).await?;
         let done = statement.execute(write.conn()).await?;
