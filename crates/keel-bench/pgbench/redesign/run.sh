@@ -1,5 +1,5 @@
 #!/bin/bash
-# Redesign prototypes of issue #19 (docs/benchmarks.md, "Second pass"): one burn-down of 49,920
+# Redesign prototypes of issue #19 (docs/queue-throughput-history.md, "Second pass"): one burn-down of 49,920
 # jobs by 2 pgbench clients in a database `proto`, printing jobs/s, WAL bytes per job, jobs
 # completed and HOT/all updates of keel_jobs.
 # usage: [IDS=random] run.sh current | nolock | moved | moved-pk | delete | combined | ready-batch [fillfactor] | ready-hot [fillfactor] | hot-finish [fillfactor]
