@@ -44,5 +44,5 @@ static SQLITE_WAKEUPS: LazyLock<Mutex<HashMap<PathBuf, Wakeup>>> = LazyLock::new
 
 pub(crate) fn for_sqlite_file(path: &Path) -> Wakeup {
     let mut map = SQLITE_WAKEUPS.lock().unwrap_or_else(|p| p.into_inner());
-    map.entry(path.to_path_buf()).or_default().clone()
+    map.entry(crate::store::sqlite_turn::file_key(path)).or_default().clone()
 }

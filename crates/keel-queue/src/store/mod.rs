@@ -16,7 +16,7 @@ mod pg_ops;
 mod sqlite;
 mod sqlite_cron;
 mod sqlite_ops;
-mod sqlite_turn;
+pub(crate) mod sqlite_turn;
 mod sqlite_writer;
 
 pub use cron_types::{CronBegin, CronBegun, CronOutcome, CronPause, CronRun, CronRunState, CronStart, RunFilter};

@@ -20,5 +20,39 @@ static TURNS: LazyLock<Mutex<HashMap<PathBuf, WriteTurn>>> = LazyLock::new(|| Mu
 /// The turn every store on `path` in this process shares.
 pub(crate) fn for_file(path: &Path) -> WriteTurn {
     let mut map = TURNS.lock().unwrap_or_else(|p| p.into_inner());
-    map.entry(path.to_path_buf()).or_default().clone()
+    map.entry(file_key(path)).or_default().clone()
+}
+
+/// One key per database file however its path is spelt (`./keel.db`, an absolute path, a
+/// symlink), so that two stores a host built from differently written URLs still share the
+/// turn and the wakeup. A path that cannot be resolved (no such file yet, `:memory:`) keys
+/// as written.
+pub(crate) fn file_key(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_turn_per_file_however_its_path_is_spelt() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keel.db");
+        std::fs::write(&file, b"").unwrap();
+        let turn = for_file(&file);
+        let mut spellings = vec![dir.path().join(".").join("keel.db")];
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link.db");
+            std::os::unix::fs::symlink(&file, &link).unwrap();
+            spellings.push(link);
+        }
+        for other in spellings {
+            assert!(Arc::ptr_eq(&turn, &for_file(&other)), "{} shares the turn of {}", other.display(), file.display());
+        }
+        let elsewhere = dir.path().join("other.db");
+        std::fs::write(&elsewhere, b"").unwrap();
+        assert!(!Arc::ptr_eq(&turn, &for_file(&elsewhere)), "another file has a turn of its own");
+    }
 }

@@ -1,11 +1,12 @@
 //! The SQLite worker's writes share one kept connection while it claims, and give it back.
 
 use crate::support::{claim, within};
-use keel_queue::{Finish, NewJob, Outcome, SqliteStore, Store};
+use keel_queue::{Finish, KindOptions, NewJob, Outcome, Registry, SqliteStore, Store, Worker};
 use keel_storage::Db;
 use keel_testkit::TestDb;
 use serde_json::json;
 use sqlx::Connection;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -163,4 +164,64 @@ async fn a_failed_enqueue_frees_the_lock_before_the_turn() {
         assert!(next.is_ok(), "round {i}: the next writer met the lock: {:?}", next.err());
         next.unwrap().rollback().await.unwrap();
     }
+}
+
+/// Another process (keel-ops, a second keel-api) takes no turn of this one's, so its writes do
+/// meet SQLite's busy handler beside a busy worker. They must still get through within Keel's
+/// busy timeout ([`keel_storage::SQLITE_BUSY_TIMEOUT`]), which holds only while the worker lets
+/// SQLite's lock go between its writes, never holding it across claims. A connection of its
+/// own with Keel's connection options stands for that process: it pauses and resumes a queue,
+/// each its own `BEGIN IMMEDIATE` transaction as keel-ops's verbs are, while a worker drains a
+/// backlog; every write must get through. With busy timeout 0 on that connection this fails
+/// with "database is locked": the writes do meet the worker's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_writes_get_through_beside_a_busy_worker() {
+    const BACKLOG: u64 = 10_000;
+    let t = TestDb::sqlite(crate::SCHEMAS).await;
+    let Db::Sqlite(shared) = t.db.clone() else { panic!("a SQLite test database") };
+    let mut other = sqlx::SqliteConnection::connect_with(&shared.connect_options()).await.unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::new(shared.clone()));
+    for chunk in 0..BACKLOG / 1_000 {
+        let jobs = (0..1_000).map(|i| NewJob::new("k.x", &json!({ "i": chunk * 1_000 + i })).unwrap());
+        store.enqueue_many(jobs.collect()).await.unwrap();
+    }
+    let ran = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Arc::new(tokio::sync::Notify::new());
+    let mut reg = Registry::new();
+    let (r, s) = (ran.clone(), started.clone());
+    reg.register_json("k.x", KindOptions::default(), move |_, _| {
+        if r.fetch_add(1, Ordering::SeqCst) == 0 {
+            s.notify_one();
+        }
+        async { Ok(()) }
+    })
+    .unwrap();
+    let worker = Arc::new(Worker::new(store.clone(), reg, crate::worker::settings(32, 512)));
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn({
+        let (w, c) = (worker.clone(), cancel.clone());
+        async move { w.run(c).await }
+    });
+    within("the worker's first job", started.notified()).await;
+
+    let mut beside_the_worker = 0;
+    loop {
+        let running = ran.load(Ordering::SeqCst) < BACKLOG;
+        for sql in [
+            "INSERT INTO keel_queue_pauses (queue, paused_at, paused_by) VALUES ('ops', '2026-01-01T00:00:00Z', 'ops')",
+            "DELETE FROM keel_queue_pauses WHERE queue = 'ops'",
+        ] {
+            let mut tx = other.begin_with("BEGIN IMMEDIATE").await.expect("another process's write got the lock");
+            sqlx::query(sql).execute(&mut *tx).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        if !running {
+            break;
+        }
+        beside_the_worker += 1;
+    }
+    assert!(beside_the_worker > 0, "some writes ran while the worker drained its backlog");
+    cancel.cancel();
+    within("the worker to stop", run).await.unwrap().unwrap();
+    assert_eq!(store.snapshot().await.unwrap().counts.completed, BACKLOG);
 }
