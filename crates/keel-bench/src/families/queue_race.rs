@@ -204,11 +204,16 @@ fn fractions(rate: &[f64], limit: &[f64]) -> String {
 /// LISTEN/NOTIFY as it does from an API process to a worker.
 async fn latency(node: &NodeEnv) -> Result<Vec<Row>, String> {
     let (mut keel, mut keel_calls, mut peer, mut peer_calls) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // What each sample took after its enqueue call returned: the wakeup and the claim, apart
+    // from the enqueue's own durable commit, so a tail can be told from the other.
+    let (mut keel_after, mut peer_after) = (Vec::new(), Vec::new());
+    let after = |s: &[Duration], c: &[Duration]| s.iter().zip(c).map(|(s, c)| s.saturating_sub(*c)).collect::<Vec<_>>();
     for round in 0..ROUNDS {
         for k in 0..2 {
             if (k + round) % 2 == 0 {
                 eprintln!("queue/race: idle latency round {round}: keel");
                 let (s, c) = keel_latency().await?;
+                keel_after.extend(after(&s, &c));
                 keel.extend(s);
                 keel_calls.extend(c);
             } else {
@@ -221,6 +226,7 @@ async fn latency(node: &NodeEnv) -> Result<Vec<Row>, String> {
                 .await;
                 scratch.drop_db().await;
                 let (s, c) = result?;
+                peer_after.extend(after(&s, &c));
                 peer.extend(s);
                 peer_calls.extend(c);
             }
@@ -232,12 +238,23 @@ async fn latency(node: &NodeEnv) -> Result<Vec<Row>, String> {
         let (k, p) = (percentile_ms(&mut keel, pct), percentile_ms(&mut peer, pct));
         rows.push(Row::new(&case, metric, k, "lower").vs(GRAPHILE.name, p).target("≤ 0.5 × graphile-worker"));
     }
-    let (k, p) = (percentile_ms(&mut keel_calls, 50.0), percentile_ms(&mut peer_calls, 50.0));
-    rows.push(
-        Row::new("postgres/single_enqueue_call", "ms_p50", k, "lower")
-            .vs(GRAPHILE.name, p)
-            .target("no worse than before (#19)"),
-    );
+    for (metric, pct) in [("ms_p50", 50.0), ("ms_p99", 99.0)] {
+        let (k, p) = (percentile_ms(&mut keel_calls, pct), percentile_ms(&mut peer_calls, pct));
+        rows.push(
+            Row::new("postgres/single_enqueue_call", metric, k, "lower")
+                .vs(GRAPHILE.name, p)
+                .target("no worse than before (#19)"),
+        );
+    }
+    let case = format!("postgres/idle_after_enqueue_call_c{LATENCY_CONCURRENCY}");
+    for (metric, pct) in [("ms_p50", 50.0), ("ms_p99", 99.0)] {
+        let (k, p) = (percentile_ms(&mut keel_after, pct), percentile_ms(&mut peer_after, pct));
+        rows.push(
+            Row::new(&case, metric, k, "lower")
+                .vs(GRAPHILE.name, p)
+                .target("no target: the wakeup and claim, apart from the enqueue's commit"),
+        );
+    }
     Ok(rows)
 }
 
