@@ -43,6 +43,5 @@ impl Wakeup {
 static SQLITE_WAKEUPS: LazyLock<Mutex<HashMap<PathBuf, Wakeup>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
 pub(crate) fn for_sqlite_file(path: &Path) -> Wakeup {
-    let mut map = SQLITE_WAKEUPS.lock().unwrap_or_else(|p| p.into_inner());
-    map.entry(crate::store::sqlite_turn::file_key(path)).or_default().clone()
+    crate::store::sqlite_turn::per_file(&SQLITE_WAKEUPS, path)
 }

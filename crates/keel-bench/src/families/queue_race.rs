@@ -203,19 +203,12 @@ fn fractions(rate: &[f64], limit: &[f64]) -> String {
 /// every sample. Both enqueue through a pool of their own, so the wakeup travels by
 /// LISTEN/NOTIFY as it does from an API process to a worker.
 async fn latency(node: &NodeEnv) -> Result<Vec<Row>, String> {
-    let (mut keel, mut keel_calls, mut peer, mut peer_calls) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    // What each sample took after its enqueue call returned: the wakeup and the claim, apart
-    // from the enqueue's own durable commit, so a tail can be told from the other.
-    let (mut keel_after, mut peer_after) = (Vec::new(), Vec::new());
-    let after = |s: &[Duration], c: &[Duration]| s.iter().zip(c).map(|(s, c)| s.saturating_sub(*c)).collect::<Vec<_>>();
+    let (mut keel, mut peer) = (IdleSamples::default(), IdleSamples::default());
     for round in 0..ROUNDS {
         for k in 0..2 {
             if (k + round) % 2 == 0 {
                 eprintln!("queue/race: idle latency round {round}: keel");
-                let (s, c) = keel_latency().await?;
-                keel_after.extend(after(&s, &c));
-                keel.extend(s);
-                keel_calls.extend(c);
+                keel.add(keel_latency().await?);
             } else {
                 eprintln!("queue/race: idle latency round {round}: {}", GRAPHILE.name);
                 let scratch = ScratchPg::create("queue_race_lat", &[]).await?;
@@ -225,37 +218,57 @@ async fn latency(node: &NodeEnv) -> Result<Vec<Row>, String> {
                 }
                 .await;
                 scratch.drop_db().await;
-                let (s, c) = result?;
-                peer_after.extend(after(&s, &c));
-                peer.extend(s);
-                peer_calls.extend(c);
+                peer.add(result?);
             }
         }
     }
-    let case = format!("postgres/idle_enqueue_to_start_c{LATENCY_CONCURRENCY}");
-    let mut rows = Vec::new();
-    for (metric, pct) in [("ms_p50", 50.0), ("ms_p99", 99.0)] {
-        let (k, p) = (percentile_ms(&mut keel, pct), percentile_ms(&mut peer, pct));
-        rows.push(Row::new(&case, metric, k, "lower").vs(GRAPHILE.name, p).target("≤ 0.5 × graphile-worker"));
-    }
-    for (metric, pct) in [("ms_p50", 50.0), ("ms_p99", 99.0)] {
-        let (k, p) = (percentile_ms(&mut keel_calls, pct), percentile_ms(&mut peer_calls, pct));
-        rows.push(
-            Row::new("postgres/single_enqueue_call", metric, k, "lower")
-                .vs(GRAPHILE.name, p)
-                .target("no worse than before (#19)"),
-        );
-    }
-    let case = format!("postgres/idle_after_enqueue_call_c{LATENCY_CONCURRENCY}");
-    for (metric, pct) in [("ms_p50", 50.0), ("ms_p99", 99.0)] {
-        let (k, p) = (percentile_ms(&mut keel_after, pct), percentile_ms(&mut peer_after, pct));
-        rows.push(
-            Row::new(&case, metric, k, "lower")
-                .vs(GRAPHILE.name, p)
-                .target("no target: the wakeup and claim, apart from the enqueue's commit"),
-        );
-    }
+    let mut rows = percentiles(
+        &format!("postgres/idle_enqueue_to_start_c{LATENCY_CONCURRENCY}"),
+        (&mut keel.start, &mut peer.start),
+        "≤ 0.5 × graphile-worker",
+    );
+    rows.extend(percentiles(
+        "postgres/single_enqueue_call",
+        (&mut keel.call, &mut peer.call),
+        "no worse than before (#19)",
+    ));
+    rows.extend(percentiles(
+        &format!("postgres/idle_after_enqueue_call_c{LATENCY_CONCURRENCY}"),
+        (&mut keel.after, &mut peer.after),
+        "no target: the wakeup and claim, apart from the enqueue's commit",
+    ));
     Ok(rows)
+}
+
+/// One system's idle samples: enqueue → handler start, the enqueue calls alone, and what each
+/// sample took after its call returned (the wakeup and the claim, apart from the enqueue's own
+/// durable commit, so that a tail can be told from the other).
+#[derive(Default)]
+struct IdleSamples {
+    start: Vec<Duration>,
+    call: Vec<Duration>,
+    after: Vec<Duration>,
+}
+
+impl IdleSamples {
+    /// Adds one round's paired samples and call times.
+    fn add(&mut self, (start, call): (Vec<Duration>, Vec<Duration>)) {
+        self.after.extend(start.iter().zip(&call).map(|(s, c)| s.saturating_sub(*c)));
+        self.start.extend(start);
+        self.call.extend(call);
+    }
+}
+
+/// The p50 and p99 rows of `case`, Keel's samples against graphile-worker's.
+fn percentiles(case: &str, (keel, peer): (&mut [Duration], &mut [Duration]), target: &str) -> Vec<Row> {
+    [("ms_p50", 50.0), ("ms_p99", 99.0)]
+        .into_iter()
+        .map(|(metric, pct)| {
+            Row::new(case, metric, percentile_ms(keel, pct), "lower")
+                .vs(GRAPHILE.name, percentile_ms(peer, pct))
+                .target(target)
+        })
+        .collect()
 }
 
 /// Keel's side of [`latency`]: a worker at concurrency 8 (batch unset), jobs enqueued through a

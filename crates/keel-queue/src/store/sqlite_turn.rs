@@ -19,16 +19,18 @@ static TURNS: LazyLock<Mutex<HashMap<PathBuf, WriteTurn>>> = LazyLock::new(|| Mu
 
 /// The turn every store on `path` in this process shares.
 pub(crate) fn for_file(path: &Path) -> WriteTurn {
-    let mut map = TURNS.lock().unwrap_or_else(|p| p.into_inner());
-    map.entry(file_key(path)).or_default().clone()
+    per_file(&TURNS, path)
 }
 
-/// One key per database file however its path is spelt (`./keel.db`, an absolute path, a
-/// symlink), so that two stores a host built from differently written URLs still share the
-/// turn and the wakeup. A path that cannot be resolved (no such file yet, `:memory:`) keys
-/// as written.
-pub(crate) fn file_key(path: &Path) -> PathBuf {
-    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+/// What every store on the database file at `path` shares in this process (its write turn,
+/// its wakeup), from `map`. Keyed by the file however its path is spelt (`./keel.db`, an
+/// absolute path, a symlink), so that two stores a host built from differently written URLs
+/// still share them. A path that cannot be resolved (no such file yet, `:memory:`) keys as
+/// written.
+pub(crate) fn per_file<T: Clone + Default>(map: &Mutex<HashMap<PathBuf, T>>, path: &Path) -> T {
+    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+    map.entry(key).or_default().clone()
 }
 
 #[cfg(test)]
@@ -36,7 +38,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_turn_per_file_however_its_path_is_spelt() {
+    fn one_turn_and_wakeup_per_file_however_its_path_is_spelt() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("keel.db");
         std::fs::write(&file, b"").unwrap();
@@ -48,8 +50,11 @@ mod tests {
             std::os::unix::fs::symlink(&file, &link).unwrap();
             spellings.push(link);
         }
+        let wake = crate::wake::for_sqlite_file(&file).notify();
         for other in spellings {
             assert!(Arc::ptr_eq(&turn, &for_file(&other)), "{} shares the turn of {}", other.display(), file.display());
+            let other_wake = crate::wake::for_sqlite_file(&other).notify();
+            assert!(Arc::ptr_eq(&wake, &other_wake), "{} shares the wakeup of {}", other.display(), file.display());
         }
         let elsewhere = dir.path().join("other.db");
         std::fs::write(&elsewhere, b"").unwrap();
