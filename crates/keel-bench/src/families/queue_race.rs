@@ -154,8 +154,15 @@ pub(crate) async fn run() -> Result<Vec<Row>, String> {
                 .vs(System::LimitDelete.label(), m[5])
                 .target("what keeping history costs"),
         );
+        // The 1.5× target is the tuned figure's; with the batch unset, issue #19 asks that raising
+        // only the concurrency give most of the tuned throughput, so that row compares with
+        // Keel's own tuned run.
+        let unset = format!("{case}_batch_unset");
+        rows.push(Row::new(&unset, "jobs_per_s", m[2], "higher").vs(GRAPHILE.name, m[1]).target("-"));
         rows.push(
-            Row::new(format!("{case}_batch_unset"), "jobs_per_s", m[2], "higher").vs(GRAPHILE.name, m[1]).target(goal),
+            Row::new(&unset, "jobs_per_s", m[2], "higher")
+                .vs(format!("{}, same run", System::Keel.label()), m[0])
+                .target("most of the tuned figure (#19)"),
         );
         let cpu: Vec<f64> = cpus.iter().map(|r| median(r.clone())).collect();
         let all: Vec<f64> = machine.iter().map(|r| median(r.clone())).collect();
