@@ -295,6 +295,30 @@ impl NewJob {
         Ok(self)
     }
 
+    /// [`NewJob::sealed_and_checked`] for each job of a bulk enqueue, which must not hold one job
+    /// twice: a clone keeps its original's id, and the insert would keep only one of the rows
+    /// while the caller counted both.
+    pub(crate) fn all_sealed_and_checked(
+        jobs: Vec<NewJob>,
+        keyring: Option<&Keyring>,
+        max_payload: usize,
+    ) -> Result<Vec<NewJob>, QueueError> {
+        let mut first = std::collections::HashMap::with_capacity(jobs.len());
+        for (i, j) in jobs.iter().enumerate() {
+            if let Some(earlier) = first.insert(j.id, i) {
+                return Err(QueueError::Invalid {
+                    field: "jobs",
+                    message: format!(
+                        "jobs[{i}] has the id of jobs[{earlier}] ({}): a cloned NewJob keeps its id; build each \
+                         job with NewJob::new. Nothing was enqueued",
+                        j.id
+                    ),
+                });
+            }
+        }
+        jobs.into_iter().map(|j| j.sealed_and_checked(keyring, max_payload)).collect()
+    }
+
     pub(crate) fn check(&self, max_payload: usize) -> Result<(), QueueError> {
         check_name("job kind", &self.kind)?;
         check_name("queue name", &self.queue)?;

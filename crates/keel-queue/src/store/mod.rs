@@ -259,6 +259,16 @@ pub trait JobStore: Send + Sync {
     /// The default does nothing.
     fn claims_stopped(&self) {}
 
+    /// Whether a worker can run on this store's pool: PostgreSQL's wakeup listener holds one
+    /// connection for as long as the worker runs, so a pool of one would leave none for claims
+    /// and finishes, and the worker would retry forever without running a job. [`Worker::run`]
+    /// refuses to start instead. The default accepts any pool.
+    ///
+    /// [`Worker::run`]: crate::Worker::run
+    fn check_worker_pool(&self) -> Result<(), QueueError> {
+        Ok(())
+    }
+
     /// The keys this store seals sensitive jobs with, which the worker opens them with.
     /// `None` (the default): sensitive jobs are refused at enqueue and sealed ones cannot run.
     fn keyring(&self) -> Option<&Keyring> {

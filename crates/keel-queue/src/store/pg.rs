@@ -225,10 +225,7 @@ impl PgStore {
         conn: &mut PgConnection,
         jobs: Vec<NewJob>,
     ) -> Result<Vec<Enqueued>, QueueError> {
-        let jobs = jobs
-            .into_iter()
-            .map(|j| j.sealed_and_checked(self.opts.keyring.as_deref(), self.opts.max_payload_bytes))
-            .collect::<Result<Vec<_>, _>>()?;
+        let jobs = NewJob::all_sealed_and_checked(jobs, self.opts.keyring.as_deref(), self.opts.max_payload_bytes)?;
         let now = self.clock.now();
         let mut results: Vec<Option<Enqueued>> = vec![None; jobs.len()];
         let mut wake_queues = BTreeSet::new();
@@ -670,10 +667,22 @@ pub(crate) async fn notify_queues(conn: &mut PgConnection, queues: &[String]) ->
 /// (mode, error, retry time) for the failure UNNEST; `now` stands in where no time applies.
 pub(crate) fn fail_parts(o: &Outcome, now: DateTime<Utc>) -> (&'static str, String, DateTime<Utc>) {
     match o {
-        Outcome::Retry { error, at } => ("retry", error.clone(), *at),
-        Outcome::Failed { error } => ("failed", error.clone(), now),
-        Outcome::DeadLetter { error } => ("dead", error.clone(), now),
+        Outcome::Retry { error, at } => ("retry", storable(error), *at),
+        Outcome::Failed { error } => ("failed", storable(error), now),
+        Outcome::DeadLetter { error } => ("dead", storable(error), now),
         Outcome::Completed => ("completed", String::new(), now),
+    }
+}
+
+/// An error text PostgreSQL can store: a `text` value cannot hold a NUL character, and one
+/// refused value fails the whole statement, so every finish flushed with it (the completer
+/// writes up to a thousand at once) would be lost with it. An error text comes from handlers
+/// (a provider's response body, a panic message), so a NUL is shown as U+FFFD instead.
+fn storable(error: &str) -> String {
+    if error.contains('\0') {
+        error.replace('\0', "\u{FFFD}")
+    } else {
+        error.to_owned()
     }
 }
 
@@ -804,6 +813,9 @@ impl JobStore for PgStore {
     }
     fn start_wakeups(&self, cancel: CancellationToken) -> StoreFuture<'_, ()> {
         Box::pin(super::pg_listen::start(self.pool.clone(), self.wake.clone(), cancel))
+    }
+    fn check_worker_pool(&self) -> Result<(), QueueError> {
+        super::pg_listen::check_pool(self.pool.options().get_max_connections())
     }
     fn enqueue(&self, job: NewJob) -> StoreFuture<'_, Enqueued> {
         Box::pin(async move {

@@ -8,10 +8,11 @@
 //! with the round trips gone, and the claim after an idle worker's wakeup lost one.
 //!
 //! Each claim loop claiming at once (the primary and, through a backlog, up to three helpers)
-//! keeps one, up to all but three of the pool's connections; a claim that finds every kept
-//! connection busy takes a pooled one as before. Small pools keep none: a connection is kept
-//! only when the pool has at least [`MIN_POOL_TO_KEEP`] of them, so a worker on a pool of 2
-//! can still finish what it claims. A connection no claim used for [`KEPT_IDLE`] is let go at
+//! keeps one, up to all but four of the pool's connections (the wakeup listener holds one of
+//! them); a claim that finds every kept connection busy takes a pooled one as before. Small
+//! pools keep none: a connection is kept only when the pool has at least [`MIN_POOL_TO_KEEP`]
+//! of them besides the listener's, so a worker on a small pool can still finish what it
+//! claims. A connection no claim used for [`KEPT_IDLE`] is let go at
 //! the next claim, so a backlog's end returns the helpers' connections. Any error drops the
 //! connection; the next claim keeps a fresh one. When the worker's claim loops stop, all are
 //! let go ([`crate::JobStore::claims_stopped`]): a pool's `close` waits for every connection
@@ -28,6 +29,10 @@ use tokio::sync::{Mutex, MutexGuard};
 /// The smallest pool whose claim loop keeps a connection of its own: the completer, the
 /// heartbeat, the rescuer and the operators' verbs still have three between them.
 pub(crate) const MIN_POOL_TO_KEEP: u32 = 4;
+
+/// The wakeup listener's connection, taken from the same pool for as long as the worker runs
+/// (`pg_listen.rs`).
+const LISTENER: u32 = 1;
 
 /// Claim loops of one queue at most (`claim_loops` in the worker): a connection each.
 const MAX_KEPT: usize = 4;
@@ -56,10 +61,10 @@ pub(crate) enum Lent<'a> {
     Pooled(PoolConnection<Postgres>),
 }
 
-/// How many connections a pool of `max` spares its claim loops: all but three (see
-/// [`MIN_POOL_TO_KEEP`]), at most one per loop.
+/// How many connections a pool of `max` spares its claim loops: all but the listener's and
+/// three more (see [`MIN_POOL_TO_KEEP`]), at most one per loop.
 fn kept_slots(max: u32) -> usize {
-    (max.saturating_sub(MIN_POOL_TO_KEEP - 1) as usize).min(MAX_KEPT)
+    (max.saturating_sub(LISTENER + MIN_POOL_TO_KEEP - 1) as usize).min(MAX_KEPT)
 }
 
 impl ClaimConn {
@@ -187,11 +192,12 @@ mod tests {
         }
     }
 
-    /// A pool spares its claim loops all but three connections, one per loop at most.
+    /// A pool spares its claim loops all but the listener's connection and three more, one
+    /// per loop at most.
     #[test]
-    fn pools_spare_all_but_three_connections_one_per_claim_loop() {
-        let kept: Vec<usize> = [2, 3, 4, 5, 10, 100].into_iter().map(kept_slots).collect();
-        assert_eq!(kept, [0, 0, 1, 2, 4, 4]);
+    fn pools_spare_all_but_four_connections_one_per_claim_loop() {
+        let kept: Vec<usize> = [2, 3, 4, 5, 6, 10, 100].into_iter().map(kept_slots).collect();
+        assert_eq!(kept, [0, 0, 0, 1, 2, 4, 4]);
     }
 
     /// Claims at once each get a kept connection while the pool spares them, then pooled ones;

@@ -12,6 +12,26 @@ use tokio_util::sync::CancellationToken;
 /// Longest wait between reconnect attempts while the database is down.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(10);
 
+/// The smallest pool a PostgreSQL worker runs on: the listener holds one connection from the
+/// pool for as long as it listens (sqlx's `PgListener::connect_with`), and the claims, finishes
+/// and heartbeats need at least one more between them.
+pub(crate) const MIN_WORKER_POOL: u32 = 2;
+
+/// Refuses a pool of `max` connections too small for a worker (see [`MIN_WORKER_POOL`]).
+pub(crate) fn check_pool(max: u32) -> Result<(), QueueError> {
+    if max >= MIN_WORKER_POOL {
+        return Ok(());
+    }
+    Err(QueueError::Invalid {
+        field: "database pool size",
+        message: format!(
+            "the pool allows {max} connection(s); a PostgreSQL worker keeps one LISTENing for wakeups and \
+             needs at least one more for its claims and finishes: allow {MIN_WORKER_POOL} or more \
+             (KEEL_DB_MAX_CONNECTIONS in Keel's binaries)"
+        ),
+    })
+}
+
 /// Listens until `cancel`. Returns once the first LISTEN succeeded, or with the first
 /// connection error (the task keeps retrying in the background either way).
 pub(crate) async fn start(pool: PgPool, wake: Wakeup, cancel: CancellationToken) -> Result<(), QueueError> {

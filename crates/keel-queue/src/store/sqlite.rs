@@ -161,10 +161,7 @@ impl SqliteStore {
         conn: &mut SqliteConnection,
         jobs: Vec<NewJob>,
     ) -> Result<Vec<Enqueued>, QueueError> {
-        let jobs = jobs
-            .into_iter()
-            .map(|j| j.sealed_and_checked(self.opts.keyring.as_deref(), self.opts.max_payload_bytes))
-            .collect::<Result<Vec<_>, _>>()?;
+        let jobs = NewJob::all_sealed_and_checked(jobs, self.opts.keyring.as_deref(), self.opts.max_payload_bytes)?;
         let now = self.clock.now();
         let mut results = Vec::with_capacity(jobs.len());
         for chunk in jobs.chunks(BULK_CHUNK) {

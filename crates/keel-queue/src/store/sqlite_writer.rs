@@ -12,8 +12,9 @@
 //!   over the pool's connections re-read and re-allocated their pages every time.
 //!
 //! One kept connection for all of them skips both (issue #19, measured in `docs/benchmarks.md`).
-//! Its transactions always end before it is put back: a write that fails or is dropped midway
-//! hands it to the pool instead, whose release check rolls back or closes it.
+//! Its transactions always end before it is put back: a write that fails is closed (see
+//! [`Write::failed`]), and one dropped midway goes to the pool instead, whose release check
+//! rolls back or closes it.
 //!
 //! It is kept only while the worker claims: a claim arms it, [`Writer::give_back`] (the
 //! worker's claim loops stopped) disarms it, and a write finishing while disarmed returns it
@@ -119,15 +120,18 @@ impl Write {
         &mut self.conn
     }
 
-    /// The write failed: a transaction it dropped has only queued its `ROLLBACK`. The
-    /// connection runs its commands in order, so once a ping has come back the rollback has
-    /// run, and the turn is handed on with SQLite's lock free (the next writer, on another
-    /// connection, would otherwise meet it held). A connection that does not answer goes back
-    /// to the pool, whose release check closes it.
-    pub(crate) async fn failed(mut self) {
-        if Connection::ping(&mut *self.conn).await.is_ok() {
-            self.done().await;
-        }
+    /// The write failed: the connection is closed, neither kept nor pooled (the pool opens
+    /// another when one is needed). A transaction the write dropped has only queued its
+    /// `ROLLBACK`, and after some errors (an I/O error or a full disk at `COMMIT`) SQLite has
+    /// already rolled back on its own: that `ROLLBACK` then fails, sqlx goes on counting a
+    /// transaction open, and the connection would refuse every later `BEGIN` (so every later
+    /// write that needs a transaction, on the worker's kept connection, until it stopped).
+    /// The turn is handed on once the close has come back: the connection runs its commands in
+    /// order, so the rollback has run and SQLite's lock is free for the next writer.
+    pub(crate) async fn failed(self) {
+        let Write { _turn, conn, .. } = self;
+        let _ = conn.detach().close().await;
+        drop(_turn);
     }
 
     /// Ends the write with its outcome: [`Write::done`] after a success, [`Write::failed`]
@@ -249,5 +253,41 @@ mod tests {
             assert!(next.is_ok(), "round {i}: the next writer met the lock: {:?}", next.err());
             next.expect("checked").rollback().await.expect("rollback");
         }
+    }
+
+    /// After a full disk (or an I/O error) at a write, SQLite has rolled the transaction back
+    /// on its own, so the queued `ROLLBACK` fails and sqlx goes on counting a transaction
+    /// open: kept for the next write, the connection refused every later `BEGIN` ("non-zero
+    /// transaction depth"), so the worker's retries, failures and rescues could not be written
+    /// until it stopped. A connection whose write failed is closed instead.
+    #[tokio::test]
+    async fn a_write_that_meets_a_full_disk_leaves_the_next_writes_working() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.path().join("t.db"))
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+        let pool = SqlitePoolOptions::new().max_connections(3).connect_with(options).await.expect("pool");
+        sqlx::query("CREATE TABLE t (x BLOB)").execute(&pool).await.expect("table");
+        let writer = Writer::new(WriteTurn::default());
+        // Armed, as under a running worker; the kept connection's file is capped (a
+        // per-connection pragma), as a full disk would cap it.
+        writer.lend(&pool, true).await.expect("claim").done().await;
+        writer.lone(&pool, sqlx::query("PRAGMA max_page_count = 3")).await.expect("cap");
+        let full: Result<(), sqlx::Error> = writer
+            .transaction(&pool, async |tx| {
+                sqlx::query("INSERT INTO t VALUES (zeroblob(100000))").execute(&mut *tx).await?;
+                Ok(())
+            })
+            .await;
+        assert!(full.is_err(), "the capped write fails");
+        for i in 0..3 {
+            writer
+                .transaction(&pool, async |tx| sqlx::query("INSERT INTO t VALUES (1)").execute(&mut *tx).await)
+                .await
+                .unwrap_or_else(|e| panic!("write {i} after the full disk: {e}"));
+        }
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(&pool).await.expect("count");
+        assert_eq!(n, 3, "the three later writes, nothing of the failed one");
     }
 }

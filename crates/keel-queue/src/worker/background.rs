@@ -3,7 +3,7 @@
 
 use super::metrics::bump;
 use super::shared::Shared;
-use crate::{QueueError, Rescued};
+use crate::{JobId, Lease, QueueError, Rescued};
 use keel_ids::mask_email;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -22,11 +22,13 @@ pub(crate) async fn heartbeats(shared: Arc<Shared>, stop: CancellationToken) {
         if leases.is_empty() {
             continue;
         }
+        // Lost means lost under the lease sent: the job may have been claimed again since.
+        let sent: std::collections::HashMap<JobId, Lease> = leases.iter().map(|l| (l.job, *l)).collect();
         match shared.store.heartbeat(leases, shared.settings.lease).await {
             Ok(lost) => {
                 let mut map = shared.in_flight.lock().unwrap_or_else(|p| p.into_inner());
                 for id in lost {
-                    let Some(f) = map.get(&id) else { continue };
+                    let Some(f) = map.get(&id).filter(|f| sent.get(&id) == Some(&f.lease)) else { continue };
                     if f.finishing {
                         continue; // finished meanwhile; the completer reports the result
                     }

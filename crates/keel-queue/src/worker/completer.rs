@@ -10,7 +10,7 @@
 use super::metrics::bump;
 use super::shared::{HandSlot, Shared};
 use super::{JobFinished, JobOutcome};
-use crate::{Finish, Finished, Job, JobId, JobState, Outcome};
+use crate::{Finish, Finished, Job, JobState, Lease, Outcome};
 use keel_ids::mask_email;
 use serde::Serialize;
 use std::sync::Arc;
@@ -75,8 +75,8 @@ pub(crate) async fn run(
 pub(crate) async fn flush(shared: &Shared, batch: Vec<Pending>, hard_stop: &CancellationToken) -> BatchReport {
     let mut report = BatchReport::default();
     let finishes: Vec<Finish> = batch.iter().map(|p| p.finish.clone()).collect();
-    let ids: Vec<JobId> = batch.iter().map(|p| p.finish.lease.job).collect();
-    shared.mark_finishing(ids.iter().copied());
+    let leases: Vec<Lease> = batch.iter().map(|p| p.finish.lease).collect();
+    shared.mark_finishing(leases.iter().copied());
     let mut delay = Duration::from_millis(100);
     loop {
         match shared.store.finish(finishes.clone()).await {
@@ -84,7 +84,7 @@ pub(crate) async fn flush(shared: &Shared, batch: Vec<Pending>, hard_stop: &Canc
                 for (p, r) in batch.iter().zip(results) {
                     record(shared, p, r, &mut report);
                 }
-                shared.drop_held(ids);
+                shared.drop_held(leases);
                 HandSlot::release_all(batch.into_iter().filter_map(|p| p.slot));
                 return report;
             }
@@ -102,7 +102,7 @@ pub(crate) async fn flush(shared: &Shared, batch: Vec<Pending>, hard_stop: &Canc
                 report.lost += batch.len() as u64;
                 tracing::error!(event = "finish_lost", count = batch.len(), error = %mask_email(&e.to_string()),
                     "job outcomes not recorded; these jobs will be rescued after their lease and run again");
-                shared.drop_held(ids);
+                shared.drop_held(leases);
                 HandSlot::release_all(batch.into_iter().filter_map(|p| p.slot));
                 return report;
             }
@@ -150,7 +150,13 @@ fn record(shared: &Shared, p: &Pending, r: Finished, report: &mut BatchReport) {
         }
     };
     if let Some(obs) = &shared.observer {
-        obs.finished(&JobFinished { queue: &p.job.queue, kind, attempt, outcome, duration: p.ran_for });
+        let seen = JobFinished { queue: &p.job.queue, kind, attempt, outcome, duration: p.ran_for };
+        // The host's code, run inside the completer: a panic unwinding out of it would end the
+        // completer, and with it the recording of every later job's outcome.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obs.finished(&seen))).is_err() {
+            tracing::error!(event = "observer_panicked", job_id = %id, kind,
+                "the job observer panicked on a finished job; the outcome is recorded all the same");
+        }
     }
 }
 

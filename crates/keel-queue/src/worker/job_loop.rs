@@ -305,6 +305,12 @@ async fn claim_jobs(c: &Claims<'_>, helper: bool) {
             p = hand.acquire_many(1) => match p { Ok(p) => p.forget(), Err(_) => break },
             _ = cancel.cancelled() => break,
         }
+        // The switches again: the waits above can be long in a backlog, and a switch turned on
+        // meanwhile must stop the next claim, not the one after.
+        if shared.switches.current().task_disabled_by(&q.task).is_some() {
+            hand.add_permits(1);
+            continue;
+        }
         let extra = hand.available_permits().min(q.batch_size as usize - 1);
         if let Ok(p) = hand.try_acquire_many(extra as u32) {
             p.forget();

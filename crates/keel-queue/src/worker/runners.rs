@@ -116,7 +116,9 @@ impl RunQueue {
         }
         let next = self.queue().pop_front()?;
         if self.waiting.fetch_sub(1, Ordering::AcqRel) - 1 <= self.low_water {
-            self.low.notify_one();
+            // Every claim loop of the queue may wait here (each arms its waiter before it
+            // looks at `waiting`); waking one per pop could leave the primary loop asleep.
+            self.low.notify_waiters();
         }
         Some(next)
     }
@@ -149,7 +151,7 @@ impl RunQueue {
             if AssertUnwindSafe(self.run_one(job, lease, token, slot)).catch_unwind().await.is_err() {
                 tracing::error!(event = "job_run_panicked", job_id = %lease.job,
                     "a panic outside the handler while running this job; it is rescued when its lease expires");
-                self.shared.drop_held([lease.job]);
+                self.shared.drop_held([lease]);
             }
             // Back to the scheduler now and then (after a budget's worth of jobs), so a
             // runner of jobs done at their first poll does not hold a thread.
@@ -178,11 +180,11 @@ impl RunQueue {
                 let pending = Pending { finish, job, ran_for, slot: Some(slot) };
                 if self.done_tx.send(pending).is_err() {
                     // Completer gone (cannot happen before shutdown ends); the lease expires.
-                    shared.drop_held([lease.job]);
+                    shared.drop_held([lease]);
                 }
             }
             Done::Interrupted => shared.give_back(lease),
-            Done::LeaseLost => shared.drop_held([lease.job]),
+            Done::LeaseLost => shared.drop_held([lease]),
         }
     }
 

@@ -157,6 +157,7 @@ impl Worker {
     /// start; database outages while running are retried with backoff, never returned.
     pub async fn run(&self, cancel: CancellationToken) -> Result<WorkerReport, QueueError> {
         let shared = &self.shared();
+        shared.store.check_worker_pool()?;
         let bg = CancellationToken::new();
         if let Err(e) = shared.store.start_wakeups(bg.clone()).await {
             tracing::warn!(event = "wakeups_unavailable", error = %mask_email(&e.to_string()),
@@ -190,6 +191,10 @@ impl Worker {
         // No claim follows: a connection the store kept for the claim loops goes back now, so
         // the host's pool can close without waiting for this worker to be dropped.
         shared.store.claims_stopped();
+        // The jobs claimed but never started were given back as the loops ended: released now,
+        // not after the running jobs' grace period, which can outlast their lease (they are no
+        // longer heartbeated, and a rescue would spend an attempt of each).
+        let mut released = release_given_back(shared).await;
         tracker.close();
         if tokio::time::timeout(shared.settings.shutdown_grace, tracker.wait()).await.is_err() {
             tracing::warn!(
@@ -200,21 +205,7 @@ impl Worker {
             shared.abandon_all();
             tracker.wait().await;
         }
-        let leases = shared.take_releases();
-        let mut released = 0;
-        if !leases.is_empty() {
-            match shared.store.release(leases.clone()).await {
-                Ok(n) => {
-                    released = n;
-                    bump(&shared.metrics.released, n);
-                    tracing::info!(event = "leases_released", count = n, "unfinished jobs are runnable again at once");
-                }
-                Err(e) => {
-                    tracing::warn!(event = "release_failed", count = leases.len(), error = %mask_email(&e.to_string()),
-                    "could not release leases; the jobs will be rescued when their leases expire")
-                }
-            }
-        }
+        released += release_given_back(shared).await;
         // Every sender is gone now; the completer flushes what is left and ends.
         let mut completer = completer;
         if tokio::time::timeout(shared.settings.shutdown_grace, &mut completer).await.is_err() {
@@ -290,5 +281,26 @@ impl Worker {
             QueueError::invalid("task name", format!("{name:?} is not a scheduled task of this worker"))
         })?;
         scheduler::tick(&self.shared(), task.as_ref(), &CancellationToken::new()).await
+    }
+}
+
+/// Releases the leases given back so far (jobs never started, or abandoned at the deadline):
+/// runnable again at once, their attempt not spent. Returns how many were released.
+async fn release_given_back(shared: &Shared) -> u64 {
+    let leases = shared.take_releases();
+    if leases.is_empty() {
+        return 0;
+    }
+    match shared.store.release(leases.clone()).await {
+        Ok(n) => {
+            bump(&shared.metrics.released, n);
+            tracing::info!(event = "leases_released", count = n, "unfinished jobs are runnable again at once");
+            n
+        }
+        Err(e) => {
+            tracing::warn!(event = "release_failed", count = leases.len(), error = %mask_email(&e.to_string()),
+                "could not release leases; the jobs will be rescued when their leases expire");
+            0
+        }
     }
 }

@@ -79,19 +79,24 @@ impl Shared {
     /// racing the completer's write, not a lost lease. Marked when the completer takes a batch
     /// (one lock per flush): until then the finish cannot have been written, so a lease found
     /// gone before it was taken is truly lost.
-    pub(crate) fn mark_finishing(&self, ids: impl IntoIterator<Item = JobId>) {
+    pub(crate) fn mark_finishing(&self, leases: impl IntoIterator<Item = Lease>) {
         let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        for id in ids {
-            if let Some(f) = map.get_mut(&id) {
+        for lease in leases {
+            if let Some(f) = map.get_mut(&lease.job).filter(|f| f.lease == lease) {
                 f.finishing = true;
             }
         }
     }
 
-    pub(crate) fn drop_held(&self, ids: impl IntoIterator<Item = JobId>) {
+    /// Stops holding (heartbeating) these leases. A job's entry goes only under the lease it
+    /// was held by: the same job may have been claimed again meanwhile (a retry due at once,
+    /// claimed while its finish was being recorded), and that run is held under its own.
+    pub(crate) fn drop_held(&self, leases: impl IntoIterator<Item = Lease>) {
         let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        for id in ids {
-            map.remove(&id);
+        for lease in leases {
+            if map.get(&lease.job).is_some_and(|f| f.lease == lease) {
+                map.remove(&lease.job);
+            }
         }
     }
 
@@ -100,7 +105,7 @@ impl Shared {
     }
 
     pub(crate) fn give_back(&self, lease: Lease) {
-        self.drop_held([lease.job]);
+        self.drop_held([lease]);
         self.to_release.lock().unwrap_or_else(|p| p.into_inner()).push(lease);
     }
 

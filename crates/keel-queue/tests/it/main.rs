@@ -18,3 +18,4 @@ mod store_core;
 mod support;
 mod trace_context;
 mod worker;
+mod worker_faults;

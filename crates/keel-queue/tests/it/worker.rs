@@ -391,3 +391,50 @@ async fn rescue_reports_stuck_processing_separately(t: TestDb) {
     let states: Vec<_> = f.store.list(JobFilter::default()).await.unwrap().into_iter().map(|j| j.state).collect();
     assert!(states.contains(&JobState::Retrying) && states.contains(&JobState::DeadLetter));
 }
+
+/// PostgreSQL's wakeup listener holds a pooled connection for as long as the worker runs: on a
+/// pool of one the worker would claim nothing and retry forever, so it refuses to start and
+/// says which setting to raise; a pool of two runs jobs.
+#[tokio::test]
+async fn a_postgres_worker_refuses_a_pool_its_listener_would_fill() {
+    let Some(t) = TestDb::postgres("worker::a_postgres_worker_refuses_a_pool_its_listener_would_fill", crate::SCHEMAS)
+        .await
+    else {
+        return;
+    };
+    let pool_of = |n: u32| {
+        let url = t.url.clone();
+        async move {
+            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(n).connect(&url).await.expect("pool");
+            keel_queue::open(keel_storage::Db::Postgres(pool))
+        }
+    };
+    let refused = Worker::new(pool_of(1).await, Registry::new(), settings(1, 5));
+    let err = within("a worker on a pool of one to refuse to start", refused.run(CancellationToken::new()))
+        .await
+        .expect_err("a pool of one is refused");
+    let msg = err.to_string();
+    assert!(msg.contains("database pool size") && msg.contains("KEEL_DB_MAX_CONNECTIONS"), "{msg}");
+
+    let store = pool_of(2).await;
+    let ran = Arc::new(Notify::new());
+    let mut reg = Registry::new();
+    reg.register_json("k.x", KindOptions::default(), {
+        let ran = ran.clone();
+        move |_, _| {
+            ran.notify_one();
+            async { Ok(()) }
+        }
+    })
+    .unwrap();
+    let w = Arc::new(Worker::new(store.clone(), reg, settings(1, 5)));
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn({
+        let (w, c) = (w.clone(), cancel.clone());
+        async move { w.run(c).await }
+    });
+    store.enqueue(NewJob::new("k.x", &json!({})).unwrap()).await.unwrap();
+    within("a job to run on a pool of two", ran.notified()).await;
+    cancel.cancel();
+    within("the worker to stop", run).await.unwrap().unwrap();
+}
