@@ -397,8 +397,8 @@ async fn rescue_reports_stuck_processing_separately(t: TestDb) {
 /// says which setting to raise; a pool of two runs jobs.
 #[tokio::test]
 async fn a_postgres_worker_refuses_a_pool_its_listener_would_fill() {
-    let Some(t) = TestDb::postgres("worker::a_postgres_worker_refuses_a_pool_its_listener_would_fill", crate::SCHEMAS)
-        .await
+    let Some(t) =
+        TestDb::postgres("worker::a_postgres_worker_refuses_a_pool_its_listener_would_fill", crate::SCHEMAS).await
     else {
         return;
     };

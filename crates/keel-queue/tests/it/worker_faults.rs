@@ -46,7 +46,10 @@ async fn until_all(store: &Arc<dyn Store>, ids: &[JobId], want: JobState, what: 
     crate::support::within(what, reached).await;
 }
 
-fn spawn_run(w: &Arc<Worker>, cancel: &CancellationToken) -> tokio::task::JoinHandle<Result<keel_queue::worker::WorkerReport, QueueError>> {
+fn spawn_run(
+    w: &Arc<Worker>,
+    cancel: &CancellationToken,
+) -> tokio::task::JoinHandle<Result<keel_queue::worker::WorkerReport, QueueError>> {
     let (w, c) = (w.clone(), cancel.clone());
     tokio::spawn(async move { w.run(c).await })
 }
