@@ -18,7 +18,7 @@ pub use handler::{JobContext, JobError, JobErrorKind, Registry};
 pub use metrics::{MetricsSnapshot, QueueMetrics};
 pub use observer::{JobFinished, JobObserver, JobOutcome, JobStarted};
 pub use runtime::{Tick, Worker, WorkerReport};
-pub use settings::{batch_for_concurrency, default_worker_id, QueueSettings, WorkerSettings};
+pub use settings::{batch_for_concurrency, default_worker_id, QueueSettings, WorkerSettings, MIN_LEASE};
 
 pub(crate) use job_loop::{log_skip, pause_text};
 

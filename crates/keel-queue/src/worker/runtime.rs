@@ -156,6 +156,7 @@ impl Worker {
     /// Runs until `cancel`, then drains (see the module docs). Errors only if nothing can
     /// start; database outages while running are retried with backoff, never returned.
     pub async fn run(&self, cancel: CancellationToken) -> Result<WorkerReport, QueueError> {
+        self.settings.check()?;
         let shared = &self.shared();
         shared.store.check_worker_pool()?;
         let bg = CancellationToken::new();
@@ -223,6 +224,7 @@ impl Worker {
     /// One claim-and-run pass over `queue`, finishing synchronously: for tests, drills and
     /// one-shot tools. No heartbeats run, so keep its jobs shorter than the lease.
     pub async fn tick(&self, queue: &str) -> Result<Tick, QueueError> {
+        self.settings.check()?;
         let shared = &self.shared();
         let q = shared.settings.queues.iter().find(|q| q.queue == queue).cloned().ok_or_else(|| {
             QueueError::invalid("queue name", format!("{queue:?} is not served by this worker (KEEL_WORKER_QUEUES)"))

@@ -2,6 +2,7 @@
 //! polling timing. Sizing variables keep the seeds' names and conservative defaults.
 
 use crate::names::{check_name, env_name};
+use crate::QueueError;
 use keel_config::{Problems, Reader, Source};
 use std::time::Duration;
 
@@ -27,6 +28,10 @@ pub struct QueueSettings {
 pub fn batch_for_concurrency(concurrency: u32, floor: u32) -> u32 {
     concurrency.max(floor)
 }
+
+/// The shortest lease a worker accepts: its heartbeats run every third of it, and a lease
+/// shorter than a few database round trips would be lost between two of them.
+pub const MIN_LEASE: Duration = Duration::from_millis(300);
 
 impl QueueSettings {
     /// A loop for `queue`, answering to `task`; concurrency and batch size are at least 1.
@@ -100,6 +105,34 @@ pub fn default_worker_id() -> String {
 }
 
 impl WorkerSettings {
+    /// Refuses what a worker cannot run with. The fields are public, so settings built as a
+    /// struct literal skip [`QueueSettings::new`]'s floors: a batch of 0 would make no claim
+    /// (and underflow), a concurrency of 0 would run nothing it claimed, and a lease of 0
+    /// would heartbeat in a busy loop.
+    pub fn check(&self) -> Result<(), QueueError> {
+        for q in &self.queues {
+            if q.concurrency == 0 {
+                return Err(QueueError::invalid(
+                    "concurrency",
+                    format!("queue {:?} has concurrency 0; set at least 1 (<TASK>_CRON_CONCURRENCY)", q.queue),
+                ));
+            }
+            if q.batch_size == 0 {
+                return Err(QueueError::invalid(
+                    "batch size",
+                    format!("queue {:?} has batch size 0; set at least 1 (<TASK>_CRON_BATCH_SIZE)", q.queue),
+                ));
+            }
+        }
+        if self.lease < MIN_LEASE {
+            return Err(QueueError::invalid(
+                "lease",
+                format!("{:?} is shorter than {MIN_LEASE:?}; heartbeats run every third of it", self.lease),
+            ));
+        }
+        Ok(())
+    }
+
     /// Reads `KEEL_WORKER_QUEUES` (default `default,webhooks`), per-queue sizing
     /// (`BACKGROUND_JOB_CRON_CONCURRENCY`=1, `BACKGROUND_JOB_CRON_BATCH_SIZE`: unset, the
     /// concurrency but at least 5 (see [`batch_for_concurrency`]), set, the cap;

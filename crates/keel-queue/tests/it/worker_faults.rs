@@ -6,8 +6,8 @@ use crate::support::fixture;
 use crate::worker::settings;
 use keel_queue::worker::Tick;
 use keel_queue::{
-    JobError, JobFilter, JobFinished, JobId, JobObserver, JobState, KindOptions, NewJob, QueueError, Registry, Store,
-    SwitchBoard, Switches, Worker,
+    JobError, JobFilter, JobFinished, JobId, JobObserver, JobState, KindOptions, NewJob, QueueError, QueueSettings,
+    Registry, Store, SwitchBoard, Switches, Worker,
 };
 use keel_testkit::{backend_tests, TestDb};
 use serde_json::json;
@@ -23,6 +23,7 @@ backend_tests!(
     a_switch_turned_on_while_the_loop_waits_to_refill_stops_the_next_claim,
     jobs_claimed_but_never_started_are_released_at_the_stop_not_after_the_grace,
     a_bulk_enqueue_holding_one_job_twice_is_refused_whole,
+    settings_a_worker_cannot_run_with_are_refused_naming_the_field,
 );
 
 async fn state_of(store: &Arc<dyn Store>, id: JobId) -> JobState {
@@ -208,4 +209,34 @@ async fn a_bulk_enqueue_holding_one_job_twice_is_refused_whole(t: TestDb) {
     assert!(err.to_string().contains("jobs[2] has the id of jobs[1]"), "{err}");
     assert!(f.store.list(JobFilter::default()).await.unwrap().is_empty(), "nothing was enqueued");
     f.store.enqueue_many(vec![base]).await.unwrap();
+}
+
+/// The settings' fields are public: a struct literal skips `QueueSettings::new`'s floors. A
+/// batch of 0 panicked (an underflow), a concurrency of 0 ran nothing it claimed, a lease of 0
+/// heartbeated in a busy loop. `run` and `tick` refuse them, naming the field.
+async fn settings_a_worker_cannot_run_with_are_refused_naming_the_field(t: TestDb) {
+    let f = fixture(t);
+    f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap()).await.unwrap();
+    let queue = |concurrency, batch_size| QueueSettings {
+        queue: "default".into(),
+        task: "background_job".into(),
+        concurrency,
+        batch_size,
+    };
+    let cases = [
+        (queue(0, 5), Duration::from_secs(30), "concurrency"),
+        (queue(1, 0), Duration::from_secs(30), "batch size"),
+        (queue(1, 5), Duration::ZERO, "lease"),
+    ];
+    for (q, lease, field) in cases {
+        let mut s = settings(1, 5);
+        s.queues = vec![q];
+        s.lease = lease;
+        let w = Worker::new(f.store.clone(), Registry::new(), s);
+        let err = crate::support::within("run to refuse", w.run(CancellationToken::new())).await.unwrap_err();
+        assert!(matches!(&err, QueueError::Invalid { field: f, .. } if *f == field), "{field}: {err}");
+        let err = w.tick("default").await.unwrap_err();
+        assert!(matches!(&err, QueueError::Invalid { field: f, .. } if *f == field), "{field}: {err}");
+    }
+    assert_eq!(f.store.list(JobFilter::default()).await.unwrap()[0].state, JobState::Pending, "nothing claimed");
 }
