@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use keel_ids::OrgId;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The payload limit when none is configured. Jobs carry references, not documents.
@@ -141,6 +143,13 @@ pub struct NewJob {
     /// Which of queue, priority, max_attempts and sensitivity the caller set, so kind defaults fill only
     /// the rest.
     explicit: Explicit,
+    /// Whether this job (this value or any clone of it: they share the id) was handed to an
+    /// enqueue before, shared by the clones.
+    sent: Arc<AtomicBool>,
+    /// Set by [`NewJob::sealed_and_checked`]: it was handed to an enqueue before this one, so
+    /// its id may be taken already, even by a job that has since completed (see the
+    /// PostgreSQL store's `enqueue_in`).
+    pub(crate) resent: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -205,6 +214,8 @@ impl NewJob {
             trace_context: None,
             sealed: false,
             explicit: Explicit::default(),
+            sent: Arc::default(),
+            resent: false,
         }
     }
 
@@ -292,6 +303,7 @@ impl NewJob {
             self.sealed = true;
         }
         self.check(max_payload)?;
+        self.resent = self.sent.swap(true, Ordering::AcqRel);
         Ok(self)
     }
 

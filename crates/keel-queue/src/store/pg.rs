@@ -153,6 +153,41 @@ impl PgStore {
     /// the caller commits, and the wakeup NOTIFY is delivered only then.
     pub async fn enqueue_in(&self, conn: &mut PgConnection, job: NewJob) -> Result<Enqueued, QueueError> {
         let job = job.sealed_and_checked(self.opts.keyring.as_deref(), self.opts.max_payload_bytes)?;
+        if !job.resent {
+            return self.insert_one(conn, &job).await;
+        }
+        // Enqueued before (a retry after an error that left it unknown whether the insert
+        // committed): that job may have run and completed since, and moved to
+        // `keel_jobs_completed`, where the insert's conflict check cannot see its id. Checked
+        // after the insert, in a transaction (a savepoint inside the caller's), so that the
+        // check's snapshot sees a completion the insert did not conflict with.
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let out = self.insert_one(&mut tx, &job).await?;
+        if let Enqueued::Created(id) = out {
+            if !self.completed_among(&mut tx, &[id]).await?.is_empty() {
+                tx.rollback().await?;
+                return Err(already_completed(id));
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The ids among `ids` that are in `keel_jobs_completed` (through its BRIN indexes, bounded
+    /// below by the ids' time: about a millisecond per lookup, so only resent jobs pay it).
+    async fn completed_among(&self, conn: &mut PgConnection, ids: &[JobId]) -> Result<Vec<Uuid>, QueueError> {
+        let since = ids.iter().map(|id| super::pg_ops::finished_since_id(*id)).min().unwrap_or_default();
+        let uuids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
+        let found: Vec<Uuid> =
+            sqlx::query_scalar("SELECT id FROM keel_jobs_completed WHERE id = ANY($1::uuid[]) AND finished_at >= $2")
+                .bind(&uuids)
+                .bind(since)
+                .fetch_all(&mut *conn)
+                .await?;
+        Ok(found)
+    }
+
+    async fn insert_one(&self, conn: &mut PgConnection, job: &NewJob) -> Result<Enqueued, QueueError> {
         let now = self.clock.now();
         let run_at = job.run_at.unwrap_or(now);
         let sql = format!(
@@ -264,6 +299,17 @@ impl PgStore {
             return Err(QueueError::Database(
                 "dedupe keys kept changing hands during a bulk enqueue; try again".into(),
             ));
+        }
+        // Jobs enqueued before may have completed since (see `enqueue_in`): in the caller's
+        // transaction, an error here leaves nothing of the bulk enqueue once it rolls back.
+        let resent: Vec<JobId> = jobs
+            .iter()
+            .zip(&results)
+            .filter(|(j, r)| j.resent && matches!(r, Some(Enqueued::Created(_))))
+            .map(|(j, _)| j.id)
+            .collect();
+        if let Some(id) = self.completed_among(conn, &resent).await?.first() {
+            return Err(already_completed(JobId::from_uuid(*id)));
         }
         if !wake_queues.is_empty() {
             let queues: Vec<String> = wake_queues.into_iter().collect();
@@ -665,6 +711,14 @@ pub(crate) async fn notify_queues(conn: &mut PgConnection, queues: &[String]) ->
 }
 
 /// (mode, error, retry time) for the failure UNNEST; `now` stands in where no time applies.
+/// A resent job whose earlier enqueue committed, ran and completed: the same job again.
+fn already_completed(id: impl std::fmt::Display) -> QueueError {
+    QueueError::Database(format!(
+        "job id {id} already exists: it was enqueued before and has completed (a clone of a NewJob is the same job; \
+         build a new one to run it again)"
+    ))
+}
+
 pub(crate) fn fail_parts(o: &Outcome, now: DateTime<Utc>) -> (&'static str, String, DateTime<Utc>) {
     match o {
         Outcome::Retry { error, at } => ("retry", storable(error), *at),

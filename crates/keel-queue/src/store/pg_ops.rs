@@ -332,6 +332,11 @@ fn finished_since(id_ms: u64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
+/// The earliest `finished_at` a completed job with this id can have ([`finished_since`]).
+pub(crate) fn finished_since_id(id: JobId) -> chrono::DateTime<chrono::Utc> {
+    finished_since(v7_ms(id.as_uuid()))
+}
+
 /// The time in a UUIDv7 id, in milliseconds; 0 (no bound) for an id of another layout.
 fn v7_ms(id: Uuid) -> u64 {
     match id.get_version_num() {

@@ -192,7 +192,9 @@ impl SqliteStore {
                 if inserted.contains(&j.id.to_string()) {
                     results.push(Enqueued::Created(j.id));
                 } else {
-                    let key = j.dedupe_key.as_deref().unwrap_or_default();
+                    let Some(key) = j.dedupe_key.as_deref() else {
+                        return Err(QueueError::Database(format!("job id {} already exists", j.id)));
+                    };
                     match self.active_with_key(conn, &j.kind, key, j.org).await? {
                         Some(id) => results.push(Enqueued::Duplicate(id)),
                         None => {

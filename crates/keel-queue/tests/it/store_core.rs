@@ -16,6 +16,7 @@ use std::time::Duration;
 backend_tests!(
     enqueue_round_trips_every_field,
     enqueue_in_caller_transaction_exists_only_if_committed,
+    a_job_enqueued_again_after_it_completed_is_refused,
     bulk_enqueue_inserts_thousands_and_reports_duplicates,
     scheduled_job_waits_for_run_at,
     dedupe_blocks_only_while_active,
@@ -597,7 +598,9 @@ async fn claims_keep_their_connection_only_when_the_pool_can_spare_it() {
     };
     let Db::Postgres(shared) = t.db.clone() else { panic!("a PostgreSQL test database") };
     let options = (*shared.connect_options()).clone();
-    for (size, kept) in [(4u32, 1u32), (2, 0)] {
+    // A worker's wakeup listener holds one of the pool's connections besides: a pool of 4
+    // spares none for the claims.
+    for (size, kept) in [(5u32, 1u32), (4, 0)] {
         // A short acquire timeout: the pool running dry is what shows a connection is kept.
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(size)
@@ -646,4 +649,42 @@ async fn a_column_of_another_type_is_refused_by_name() {
         assert!(matches!(e, QueueError::Corrupt(_)), "{e:?}");
         assert!(e.to_string().contains("column priority of keel_jobs is INT8"), "{e}");
     }
+}
+
+/// A retry of an enqueue (the same NewJob, or a clone: the same id) after the first one
+/// committed, ran and completed. PostgreSQL moves completed jobs to `keel_jobs_completed`,
+/// where the insert's conflict check cannot see the id: the job was inserted a second time and
+/// ran again, its id in both tables. Refused as on SQLite, alone and in a bulk enqueue; a
+/// resent job whose first enqueue never committed is inserted.
+async fn a_job_enqueued_again_after_it_completed_is_refused(t: TestDb) {
+    let f = fixture(t);
+    let job = NewJob::new("k.x", &json!({})).unwrap();
+    let id = f.store.enqueue(job.clone()).await.unwrap().id();
+    let held = claim_all(&f.store, "default", 5).await;
+    let lease = held[0].lease().unwrap();
+    f.store.finish(vec![Finish { lease, outcome: Outcome::Completed }]).await.unwrap();
+    let again = f.store.enqueue(job.clone()).await.unwrap_err();
+    assert!(again.to_string().contains("already exists"), "{again}");
+    let bulk = f.store.enqueue_many(vec![NewJob::new("k.x", &json!({})).unwrap(), job]).await.unwrap_err();
+    assert!(bulk.to_string().contains("already exists"), "{bulk}");
+    let all = f.store.list(JobFilter::default()).await.unwrap();
+    assert_eq!(all.iter().map(|j| (j.id, j.state)).collect::<Vec<_>>(), [(id, JobState::Completed)]);
+    assert!(claim_all(&f.store, "default", 5).await.is_empty(), "nothing runs again");
+
+    // Sent once in a transaction that rolled back: the resent job is inserted.
+    let fresh = NewJob::new("k.y", &json!({})).unwrap();
+    match &f.t.db {
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await.unwrap();
+            PgStore::new(pool.clone()).enqueue_in(&mut tx, fresh.clone()).await.unwrap();
+            tx.rollback().await.unwrap();
+        }
+        Db::Sqlite(pool) => {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+            SqliteStore::new(pool.clone()).enqueue_in(&mut tx, fresh.clone()).await.unwrap();
+            tx.rollback().await.unwrap();
+        }
+    }
+    let created = f.store.enqueue(fresh).await.unwrap();
+    assert!(matches!(created, Enqueued::Created(_)), "{created:?}");
 }
