@@ -104,8 +104,10 @@ impl ClaimConn {
 /// of 8 jobs (issue #19). The setting is the session's, so the connection is closed rather than
 /// given back to the pool when the claim loop lets go of it: no other caller inherits it.
 async fn generic_plans(mut conn: PoolConnection<Postgres>) -> Result<PoolConnection<Postgres>, sqlx::Error> {
-    sqlx::query("SET plan_cache_mode = force_generic_plan").execute(&mut *conn).await?;
+    // Marked before the setting is sent: a claim dropped while it is in flight must not give
+    // the connection back to the pool with it.
     conn.close_on_drop();
+    sqlx::query("SET plan_cache_mode = force_generic_plan").execute(&mut *conn).await?;
     Ok(conn)
 }
 

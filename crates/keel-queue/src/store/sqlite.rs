@@ -487,12 +487,26 @@ fn leases_json<'a>(leases: impl Iterator<Item = &'a Lease>) -> String {
     out
 }
 
+/// A job id as the store writes it: lower-case and hyphenated. Another spelling of a UUID (upper
+/// case, braces, no hyphens; a restore or another writer) would be read, yet never match by
+/// id in a statement, which compares the text: its heartbeats and finishes would all miss.
 pub(crate) fn parse_id(s: &str) -> Result<JobId, QueueError> {
-    Uuid::parse_str(s).map(JobId::from_uuid).map_err(|_| QueueError::Corrupt(format!("job id {s:?} is not a UUID")))
+    let canonical = s.len() == 36 && !s.bytes().any(|b| b.is_ascii_uppercase());
+    match Uuid::parse_str(s) {
+        Ok(u) if canonical => Ok(JobId::from_uuid(u)),
+        _ => Err(QueueError::Corrupt(format!("job id {s:?} is not a lower-case hyphenated UUID"))),
+    }
 }
 
-fn opt_time(v: Option<i64>) -> Option<DateTime<Utc>> {
-    v.map(ms_to_time)
+/// A time column (`col`, milliseconds since the epoch) as stored; a value out of chrono's range
+/// (a restore, another writer) is refused, never read as 1970.
+pub(crate) fn time_col(col: &str, ms: i64) -> Result<DateTime<Utc>, QueueError> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| QueueError::Corrupt(format!("{col} is {ms}, not a time in milliseconds since 1970")))
+}
+
+fn opt_time(col: &str, v: Option<i64>) -> Result<Option<DateTime<Utc>>, QueueError> {
+    v.map(|ms| time_col(col, ms)).transpose()
 }
 
 /// A job from a row selected as [`JOB_COLS`], by position (see `job_cols`). A value it does not
@@ -510,18 +524,18 @@ pub(crate) fn job_from_row(row: &SqliteRow) -> Result<Job, QueueError> {
         sealed: row.try_get(col::SEALED)?,
         priority: row.try_get(col::PRIORITY)?,
         state: row.try_get::<&str, _>(col::STATE)?.parse()?,
-        run_at: ms_to_time(row.try_get(col::RUN_AT)?),
+        run_at: time_col("run_at", row.try_get(col::RUN_AT)?)?,
         attempt: col::count("attempt", row.try_get::<i64, _>(col::ATTEMPT)?)?,
         max_attempts: col::count("max_attempts", row.try_get::<i64, _>(col::MAX_ATTEMPTS)?)?,
         dedupe_key: row.try_get(col::DEDUPE_KEY)?,
         lease_seq: row.try_get(col::LEASE_SEQ)?,
-        lease_expires_at: opt_time(row.try_get(col::LEASE_EXPIRES_AT)?),
+        lease_expires_at: opt_time("lease_expires_at", row.try_get(col::LEASE_EXPIRES_AT)?)?,
         locked_by: row.try_get(col::LOCKED_BY)?,
         last_error: row.try_get(col::LAST_ERROR)?,
-        created_at: ms_to_time(row.try_get(col::CREATED_AT)?),
-        updated_at: ms_to_time(row.try_get(col::UPDATED_AT)?),
-        started_at: opt_time(row.try_get(col::STARTED_AT)?),
-        finished_at: opt_time(row.try_get(col::FINISHED_AT)?),
+        created_at: time_col("created_at", row.try_get(col::CREATED_AT)?)?,
+        updated_at: time_col("updated_at", row.try_get(col::UPDATED_AT)?)?,
+        started_at: opt_time("started_at", row.try_get(col::STARTED_AT)?)?,
+        finished_at: opt_time("finished_at", row.try_get(col::FINISHED_AT)?)?,
         trace_context: row.try_get(col::TRACE_CONTEXT)?,
     })
 }

@@ -6,7 +6,7 @@ use super::cron_types::{
     run_tally, CronBegin, CronBegun, CronOutcome, CronPause, CronRun, CronRunState, CronStart, RunFilter,
 };
 use super::pg_cron::stuck_run_error;
-use super::sqlite::{ms, BEGIN};
+use super::sqlite::{ms, time_col, BEGIN};
 use super::{CronStore, SqliteStore, StoreFuture};
 use crate::clock::{ms_to_time, plus};
 use crate::QueueError;
@@ -28,10 +28,10 @@ fn run_from_row(r: &SqliteRow) -> Result<CronRun, QueueError> {
         state: CronRunState::from_column(&state)?,
         outcome: outcome.map(|o| o.parse()).transpose()?,
         worker: r.try_get("worker")?,
-        started_at: ms_to_time(r.try_get("started_at")?),
-        heartbeat_at: ms_to_time(r.try_get("heartbeat_at")?),
-        lease_expires_at: ms_to_time(r.try_get("lease_expires_at")?),
-        finished_at: r.try_get::<Option<i64>, _>("finished_at")?.map(ms_to_time),
+        started_at: time_col("started_at", r.try_get("started_at")?)?,
+        heartbeat_at: time_col("heartbeat_at", r.try_get("heartbeat_at")?)?,
+        lease_expires_at: time_col("lease_expires_at", r.try_get("lease_expires_at")?)?,
+        finished_at: r.try_get::<Option<i64>, _>("finished_at")?.map(|ms| time_col("finished_at", ms)).transpose()?,
         items: run_tally("items", r.try_get("items")?)?,
         skipped_ticks: run_tally("skipped_ticks", r.try_get("skipped_ticks")?)?,
         error: r.try_get("error")?,

@@ -12,9 +12,8 @@
 //!   over the pool's connections re-read and re-allocated their pages every time.
 //!
 //! One kept connection for all of them skips both (issue #19, measured in `docs/benchmarks.md`).
-//! Its transactions always end before it is put back: a write that fails is closed (see
-//! [`Write::failed`]), and one dropped midway goes to the pool instead, whose release check
-//! rolls back or closes it.
+//! Its transactions always end before it is put back: a write that fails, or is dropped
+//! midway, is closed and its turn handed on only then (see [`Write::failed`]).
 //!
 //! It is kept only while the worker claims: a claim arms it, [`Writer::give_back`] (the
 //! worker's claim loops stopped) disarms it, and a write finishing while disarmed returns it
@@ -45,10 +44,12 @@ pub(crate) struct Writer {
 }
 
 /// One write's turn and connection. [`Write::done`] after its transaction committed (or
-/// rolled back); dropped without it, the connection goes back to the pool.
+/// rolled back), [`Write::failed`] after an error; dropped without either (its future was
+/// dropped midway, or an error returned early), it is ended as a failed write is, from a task
+/// of its own.
 pub(crate) struct Write {
-    _turn: OwnedMutexGuard<()>,
-    conn: PoolConnection<Sqlite>,
+    /// The turn and the connection, until the write ends.
+    held: Option<(OwnedMutexGuard<()>, PoolConnection<Sqlite>)>,
     writer: Writer,
 }
 
@@ -69,7 +70,7 @@ impl Writer {
             Some(c) => c,
             None => pool.acquire().await?,
         };
-        Ok(Write { _turn: turn, conn, writer: self.clone() })
+        Ok(Write { held: Some((turn, conn)), writer: self.clone() })
     }
 
     /// Runs `body` in a `BEGIN IMMEDIATE` transaction in the write turn, and commits it when
@@ -117,7 +118,11 @@ impl Writer {
 impl Write {
     /// The connection to begin the write's transaction on.
     pub(crate) fn conn(&mut self) -> &mut SqliteConnection {
-        &mut self.conn
+        match &mut self.held {
+            Some((_, conn)) => conn,
+            // `held` is taken only by `done`, `failed` and `drop`, which consume the write.
+            None => unreachable!("a write's connection is used after the write ended"),
+        }
     }
 
     /// The write failed: the connection is closed, neither kept nor pooled (the pool opens
@@ -128,10 +133,10 @@ impl Write {
     /// write that needs a transaction, on the worker's kept connection, until it stopped).
     /// The turn is handed on once the close has come back: the connection runs its commands in
     /// order, so the rollback has run and SQLite's lock is free for the next writer.
-    pub(crate) async fn failed(self) {
-        let Write { _turn, conn, .. } = self;
-        let _ = conn.detach().close().await;
-        drop(_turn);
+    pub(crate) async fn failed(mut self) {
+        if let Some(held) = self.held.take() {
+            close_then_hand_on(held).await;
+        }
     }
 
     /// Ends the write with its outcome: [`Write::done`] after a success, [`Write::failed`]
@@ -146,12 +151,15 @@ impl Write {
 
     /// The transaction ended: keep the connection for the next write while armed, hand the
     /// turn on, and let the next writer send its statement before this task goes on.
-    pub(crate) async fn done(self) {
-        let Write { _turn, conn, writer } = self;
+    pub(crate) async fn done(mut self) {
+        let Some((turn, conn)) = self.held.take() else { return };
+        let writer = &self.writer;
         if writer.armed.load(Ordering::SeqCst) {
             *writer.kept.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn);
+        } else {
+            drop(conn);
         }
-        drop(_turn);
+        drop(turn);
         // Releasing the turn wakes the next writer into this runtime thread's LIFO slot,
         // which no other thread may steal: it would wait there while this task decodes its
         // rows and records its results (a claim's or a flush's, about 0.6 ms), and SQLite's
@@ -162,6 +170,26 @@ impl Write {
             tokio::task::yield_now().await;
         }
     }
+}
+
+impl Drop for Write {
+    /// A write dropped midway (its future dropped by a caller's timeout, say) may still have a
+    /// statement running and its `ROLLBACK` only queued: handing the turn on now would send the
+    /// next writer into SQLite's busy handler (about a second, in a test, behind a long insert).
+    /// So the connection is closed and the turn handed on after, from a task of its own.
+    fn drop(&mut self) {
+        let Some(held) = self.held.take() else { return };
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(close_then_hand_on(held));
+        }
+    }
+}
+
+/// Closes a write's connection, then hands its turn on: the connection runs its commands in
+/// order, so whatever it was running and its rollback have ended, and SQLite's lock is free.
+async fn close_then_hand_on((turn, conn): (OwnedMutexGuard<()>, PoolConnection<Sqlite>)) {
+    let _ = conn.detach().close().await;
+    drop(turn);
 }
 
 #[cfg(test)]
@@ -289,5 +317,40 @@ mod tests {
         }
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(&pool).await.expect("count");
         assert_eq!(n, 3, "the three later writes, nothing of the failed one");
+    }
+
+    /// A write whose future is dropped midway (a caller's timeout) handed the turn on at once,
+    /// while its statement still ran and its `ROLLBACK` was only queued: the next writer in
+    /// turn met SQLite's lock (busy timeout 0 here, as a write in turn never needs to wait).
+    /// The turn now passes once the dropped write's connection has closed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_dropped_midway_hands_the_turn_on_with_the_lock_free() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.path().join("t.db"))
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::ZERO);
+        let pool = SqlitePoolOptions::new().max_connections(3).connect_with(options).await.expect("pool");
+        sqlx::query("CREATE TABLE t (n INTEGER)").execute(&pool).await.expect("table");
+        let writer = Writer::new(WriteTurn::default());
+        let long = writer.transaction(&pool, async |tx| {
+            sqlx::query(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) \
+                 INSERT INTO t SELECT x FROM c",
+            )
+            .execute(&mut *tx)
+            .await
+        });
+        let dropped = tokio::time::timeout(std::time::Duration::from_millis(20), long).await.is_err();
+        assert!(dropped, "the long write is still running when its caller gives up");
+        let n: i64 = writer
+            .transaction(&pool, async |tx| {
+                sqlx::query("INSERT INTO t VALUES (1)").execute(&mut *tx).await?;
+                sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(&mut *tx).await
+            })
+            .await
+            .expect("the next write in turn finds the lock free");
+        assert_eq!(n, 1, "nothing of the dropped write");
     }
 }

@@ -688,3 +688,21 @@ async fn a_job_enqueued_again_after_it_completed_is_refused(t: TestDb) {
     let created = f.store.enqueue(fresh).await.unwrap();
     assert!(matches!(created, Enqueued::Created(_)), "{created:?}");
 }
+
+/// SQLite stores ids and times as text and integers that another writer (a restore, a hand
+/// edit) can spell otherwise. An id in upper case was read, yet never matched by id (every
+/// heartbeat and finish of it missed), and a time out of range was read as 1970. Both are
+/// refused as corrupt, naming what is wrong.
+#[tokio::test]
+async fn sqlite_rows_spelled_otherwise_are_refused_not_misread() {
+    let f = fixture(TestDb::sqlite(crate::SCHEMAS).await);
+    let Db::Sqlite(pool) = &f.t.db else { unreachable!("a SQLite test database") };
+    let id = f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap()).await.unwrap().id();
+    sqlx::query("UPDATE keel_jobs SET id = upper(id)").execute(pool).await.unwrap();
+    let e = f.store.list(JobFilter::default()).await.unwrap_err();
+    assert!(matches!(e, QueueError::Corrupt(_)) && e.to_string().contains("lower-case hyphenated"), "{e}");
+    sqlx::query("UPDATE keel_jobs SET id = lower(id), run_at = 9000000000000000").execute(pool).await.unwrap();
+    for e in [f.store.get(id).await.unwrap_err(), f.store.list(JobFilter::default()).await.unwrap_err()] {
+        assert!(matches!(e, QueueError::Corrupt(_)) && e.to_string().contains("run_at is 9000000000000000"), "{e}");
+    }
+}
