@@ -176,6 +176,9 @@ impl PgStore {
     /// The ids among `ids` that are in `keel_jobs_completed` (through its BRIN indexes, bounded
     /// below by the ids' time: about a millisecond per lookup, so only resent jobs pay it).
     async fn completed_among(&self, conn: &mut PgConnection, ids: &[JobId]) -> Result<Vec<Uuid>, QueueError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let since = ids.iter().map(|id| super::pg_ops::finished_since_id(*id)).min().unwrap_or_default();
         let uuids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
         let found: Vec<Uuid> =
