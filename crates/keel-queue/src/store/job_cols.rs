@@ -33,6 +33,26 @@ pub(crate) fn count(field: &'static str, n: impl Into<i64>) -> Result<u32, Queue
     u32::try_from(n).map_err(|_| QueueError::Corrupt(format!("{field} is {n} in keel_jobs; it cannot be negative")))
 }
 
+/// The jobs of a claim's rows, in claim order. A row the mapper refuses (a value it does not
+/// know, written by another writer or a restore) is left out and logged with its id
+/// (`id_of`), not the whole claim: the jobs claimed with it run, and it stays claimed until its
+/// lease expires, then is rescued, and after its last attempt dead-lettered.
+pub(crate) fn claimed_jobs<R>(
+    rows: &[R],
+    map: impl Fn(&R) -> Result<crate::Job, QueueError>,
+    id_of: impl Fn(&R) -> String,
+) -> Vec<crate::Job> {
+    let mut jobs = Vec::with_capacity(rows.len());
+    for row in rows {
+        match map(row) {
+            Ok(job) => jobs.push(job),
+            Err(e) => tracing::error!(event = "claimed_row_unreadable", job_id = %id_of(row), error = %e,
+                "a claimed job's row cannot be read; it is rescued when its lease expires and dead-lettered after its last attempt"),
+        }
+    }
+    jobs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

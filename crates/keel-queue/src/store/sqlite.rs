@@ -252,7 +252,8 @@ impl SqliteStore {
         }
         let rows = query.fetch_all(write.conn()).await?;
         write.done().await;
-        let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>, _>>()?;
+        let id_of = |r: &SqliteRow| r.try_get::<String, _>(super::job_cols::ID).unwrap_or_else(|e| e.to_string());
+        let mut jobs = super::job_cols::claimed_jobs(&rows, job_from_row, id_of);
         jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
         Ok(jobs)
     }

@@ -706,3 +706,33 @@ async fn sqlite_rows_spelled_otherwise_are_refused_not_misread() {
         assert!(matches!(e, QueueError::Corrupt(_)) && e.to_string().contains("run_at is 9000000000000000"), "{e}");
     }
 }
+
+/// A claimed row the mapper refuses (here an org id that is not one, which SQLite's schema
+/// cannot refuse) failed the whole claim, leaving every job claimed with it to its lease. It
+/// now costs only itself, logged with its id; the others run.
+#[tokio::test]
+async fn an_unreadable_claimed_row_costs_only_itself() {
+    let f = fixture(TestDb::sqlite(crate::SCHEMAS).await);
+    let Db::Sqlite(pool) = &f.t.db else { unreachable!("a SQLite test database") };
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(f.store.enqueue(NewJob::new("k.x", &json!({ "i": i })).unwrap()).await.unwrap().id());
+    }
+    sqlx::query("UPDATE keel_jobs SET org_id = 'not-an-org' WHERE id = ?")
+        .bind(ids[1].to_string())
+        .execute(pool)
+        .await
+        .unwrap();
+    let logs = crate::support::capture_logs();
+    let claimed: Vec<_> = claim_all(&f.store, "default", 5).await.into_iter().map(|j| j.id).collect();
+    assert_eq!(claimed, [ids[0], ids[2]], "the readable jobs of the claim");
+    let logged = logs.events("claimed_row_unreadable");
+    assert_eq!(logged.len(), 1, "{}", logs.text());
+    assert_eq!(logged[0]["job_id"], ids[1].to_string());
+    let state: String = sqlx::query_scalar("SELECT state FROM keel_jobs WHERE id = ?")
+        .bind(ids[1].to_string())
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "processing", "held under its lease until rescued");
+}
