@@ -225,6 +225,21 @@ mod tests {
         next.await.expect("second write task");
     }
 
+    /// A pool of 3 on a WAL file in `dir` with a table `t (n)`, and the file's options.
+    async fn wal_pool(
+        dir: &tempfile::TempDir,
+        busy: std::time::Duration,
+    ) -> (SqlitePool, sqlx::sqlite::SqliteConnectOptions) {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.path().join("t.db"))
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .busy_timeout(busy);
+        let pool = SqlitePoolOptions::new().max_connections(3).connect_with(options.clone()).await.expect("pool");
+        sqlx::query("CREATE TABLE t (n)").execute(&pool).await.expect("table");
+        (pool, options)
+    }
+
     /// A write in turn that inserts a row into `t`, then fails.
     async fn insert_then_fail(writer: &Writer, pool: &SqlitePool) {
         let failed: Result<(), sqlx::Error> = writer
@@ -266,13 +281,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_transaction_frees_the_lock_before_the_turn() {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(dir.path().join("t.db"))
-            .create_if_missing(true)
-            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-            .busy_timeout(std::time::Duration::ZERO);
-        let pool = SqlitePoolOptions::new().max_connections(3).connect_with(options.clone()).await.expect("pool");
-        sqlx::query("CREATE TABLE t (n INTEGER)").execute(&pool).await.expect("table");
+        let (pool, options) = wal_pool(&dir, std::time::Duration::ZERO).await;
         let mut other = SqliteConnection::connect_with(&options).await.expect("another connection");
         let writer = Writer::new(WriteTurn::default());
         for i in 0..200 {
@@ -291,12 +300,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_that_meets_a_full_disk_leaves_the_next_writes_working() {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(dir.path().join("t.db"))
-            .create_if_missing(true)
-            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
-        let pool = SqlitePoolOptions::new().max_connections(3).connect_with(options).await.expect("pool");
-        sqlx::query("CREATE TABLE t (x BLOB)").execute(&pool).await.expect("table");
+        let (pool, _) = wal_pool(&dir, std::time::Duration::from_secs(5)).await;
         let writer = Writer::new(WriteTurn::default());
         // Armed, as under a running worker; the kept connection's file is capped (a
         // per-connection pragma), as a full disk would cap it.
@@ -326,13 +330,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_write_dropped_midway_hands_the_turn_on_with_the_lock_free() {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(dir.path().join("t.db"))
-            .create_if_missing(true)
-            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-            .busy_timeout(std::time::Duration::ZERO);
-        let pool = SqlitePoolOptions::new().max_connections(3).connect_with(options).await.expect("pool");
-        sqlx::query("CREATE TABLE t (n INTEGER)").execute(&pool).await.expect("table");
+        let (pool, _) = wal_pool(&dir, std::time::Duration::ZERO).await;
         let writer = Writer::new(WriteTurn::default());
         let long = writer.transaction(&pool, async |tx| {
             sqlx::query(
