@@ -720,7 +720,6 @@ pub(crate) async fn notify_queues(conn: &mut PgConnection, queues: &[String]) ->
     Ok(())
 }
 
-/// (mode, error, retry time) for the failure UNNEST; `now` stands in where no time applies.
 /// A resent job whose earlier enqueue committed, ran and completed: the same job again.
 fn already_completed(id: impl std::fmt::Display) -> QueueError {
     QueueError::Database(format!(
@@ -729,6 +728,7 @@ fn already_completed(id: impl std::fmt::Display) -> QueueError {
     ))
 }
 
+/// (mode, error, retry time) for the failure UNNEST; `now` stands in where no time applies.
 pub(crate) fn fail_parts(o: &Outcome, now: DateTime<Utc>) -> (&'static str, String, DateTime<Utc>) {
     match o {
         Outcome::Retry { error, at } => ("retry", storable(error), *at),
