@@ -36,7 +36,8 @@ pub(crate) fn count(field: &'static str, n: impl Into<i64>) -> Result<u32, Queue
 /// The jobs of a claim's rows, in claim order. A row the mapper refuses (a value it does not
 /// know, written by another writer or a restore) is left out and logged with its id
 /// (`id_of`), not the whole claim: the jobs claimed with it run, and it stays claimed until its
-/// lease expires, then is rescued, and after its last attempt dead-lettered.
+/// lease expires, then is rescued, and after its last attempt dead-lettered. The error quotes
+/// the value it refused, so addresses in it are masked, as in every other queue log line.
 pub(crate) fn claimed_jobs<R>(
     rows: &[R],
     map: impl Fn(&R) -> Result<crate::Job, QueueError>,
@@ -46,8 +47,10 @@ pub(crate) fn claimed_jobs<R>(
     for row in rows {
         match map(row) {
             Ok(job) => jobs.push(job),
-            Err(e) => tracing::error!(event = "claimed_row_unreadable", job_id = %id_of(row), error = %e,
-                "a claimed job's row cannot be read; it is rescued when its lease expires and dead-lettered after its last attempt"),
+            Err(e) => {
+                tracing::error!(event = "claimed_row_unreadable", job_id = %id_of(row), error = %keel_ids::mask_email(&e.to_string()),
+                "a claimed job's row cannot be read; it is rescued when its lease expires and dead-lettered after its last attempt")
+            }
         }
     }
     jobs
