@@ -6,6 +6,9 @@
 //! one. Backend-only abilities (enqueue inside the caller's transaction) are inherent
 //! methods of the concrete stores.
 
+mod claim_sql;
+#[cfg(test)]
+mod claim_sql_tests;
 mod cron_types;
 mod job_cols;
 mod pg;

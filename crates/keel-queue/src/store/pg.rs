@@ -428,25 +428,9 @@ impl PgStore {
     async fn claim_impl(&self, c: Claim) -> Result<Vec<Job>, QueueError> {
         let now = self.clock.now();
         let expires = crate::clock::plus(now, c.lease);
-        // Two statements, each cached with its own plan: with a cursor the index scan starts at
-        // it (a row comparison the claim index serves as its bound).
-        let after = if c.after.is_some() { "AND (priority, run_at, id) > ($7, $8, $9)" } else { "" };
-        let sql = format!(
-            "WITH next AS ( \
-               SELECT id FROM keel_jobs \
-               WHERE queue = $1 AND state IN ('pending', 'retrying') AND run_at <= $2 {after} \
-                 AND NOT EXISTS (SELECT 1 FROM keel_queue_pauses WHERE queue = $1) \
-                 AND NOT EXISTS (SELECT 1 FROM keel_cron_pauses WHERE task IN ($5, 'all')) \
-                 AND (SELECT set_config('synchronous_commit', 'off', true)) = 'off' \
-               ORDER BY priority, run_at, id \
-               LIMIT $3 \
-               FOR UPDATE SKIP LOCKED) \
-             UPDATE keel_jobs j SET state = 'processing', attempt = j.attempt + 1, \
-                 lease_seq = GREATEST(j.lease_seq + 1, (SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::int8)), \
-                 lease_expires_at = $4, locked_by = $6, started_at = $2, updated_at = $2 \
-             WHERE j.id = ANY(ARRAY(SELECT id FROM next)) \
-             RETURNING {JOB_COLS}"
-        );
+        // Two statements, each cached with its own plan: from the queue's first job, or from
+        // the cursor (see `claim_sql`).
+        let sql = super::claim_sql::pg(c.after.is_some(), JOB_COLS);
         let mut query = sqlx::query(&sql)
             .bind(&c.queue)
             .bind(now)

@@ -173,7 +173,7 @@ mod tests {
             let mut lent = store.claim_conn.lend(&store.pool, chrono::Utc::now()).await.unwrap();
             let conn = lent.conn().expect("the kept connection");
             let (generic, custom): (i64, i64) = sqlx::query_as(
-                "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE 'WITH next AS%'",
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE 'WITH RECURSIVE bands%'",
             )
             .fetch_one(&mut *conn)
             .await

@@ -214,32 +214,7 @@ impl SqliteStore {
     async fn claim_impl(&self, c: Claim) -> Result<Vec<Job>, QueueError> {
         let now = self.clock.now();
         let mut write = self.writer.lend(&self.pool, true).await?;
-        let after = if c.after.is_some() { "AND (priority, run_at, id) > (?7, ?8, ?9)" } else { "" };
-        // By rowid, which every entry of the claim index carries: by `id`, each claimed row
-        // cost one more seek in the primary key's index on SQLite's single writer (+3–8% on a
-        // burn-down, issue #19). One statement, so no rowid can change in between.
-        // `+?4` and `+?3`: once `ANALYZE` (or `PRAGMA optimize`) has left STAT4 samples, a bare
-        // parameter compared with an indexed column makes SQLite re-plan the statement every
-        // time it is bound, in case the value changes the best plan. The claim's plan is the
-        // claim index whatever the values; re-planning it cost 8% of the single writer's CPU
-        // (issue #19). SQLite does not estimate from a unary plus; the plan stays the same.
-        // One statement outside any transaction: SQLite runs a lone statement as its own
-        // transaction, taking the write lock as it starts (as `BEGIN IMMEDIATE` would) and
-        // undoing it whole if it fails midway, without the `BEGIN` and `COMMIT` hops to the
-        // connection's thread. Plain `UPDATE`: outside a transaction a failed `OR FAIL`
-        // statement would commit the rows it had already changed. Nor is there a statement
-        // journal to skip: SQLite keeps none for a lone statement.
-        let sql = format!(
-            "UPDATE keel_jobs SET state = 'processing', attempt = attempt + 1, lease_seq = lease_seq + 1, \
-                 lease_expires_at = ?1, locked_by = ?2, started_at = ?3, updated_at = ?3 \
-             WHERE rowid IN ( \
-               SELECT rowid FROM keel_jobs \
-               WHERE queue = +?4 AND state IN ('pending', 'retrying') AND run_at <= +?3 {after} \
-                 AND NOT EXISTS (SELECT 1 FROM keel_queue_pauses WHERE queue = ?4) \
-                 AND NOT EXISTS (SELECT 1 FROM keel_cron_pauses WHERE task IN (?5, 'all')) \
-               ORDER BY priority, run_at, id LIMIT ?6) \
-             RETURNING {JOB_COLS}"
-        );
+        let sql = super::claim_sql::sqlite(c.after.is_some(), JOB_COLS);
         let mut query = sqlx::query(&sql)
             .bind(ms(plus(now, c.lease)))
             .bind(&c.worker)

@@ -23,6 +23,7 @@ backend_tests!(
     hundred_concurrent_enqueues_one_key_leave_one_active_job,
     claim_orders_by_priority_then_run_at_then_id,
     claim_after_a_cursor_takes_only_jobs_ordered_after_it,
+    claims_take_due_jobs_in_order_across_bands_of_jobs_scheduled_later,
     concurrent_claimers_never_share_a_job,
     stale_token_cannot_finish_a_rescued_job,
     a_batch_of_completions_refuses_only_its_stale_leases,
@@ -242,6 +243,51 @@ async fn claim_after_a_cursor_takes_only_jobs_ordered_after_it(t: TestDb) {
     assert!(f.store.claim(next).await.unwrap().is_empty(), "nothing left after the cursor");
     // Without a cursor the claim starts from the first runnable job again.
     assert_eq!(claim_all(&f.store, "default", 10).await.iter().map(|j| j.id).collect::<Vec<_>>(), vec![urgent]);
+}
+
+/// Bands whose jobs due later sort among and after their due ones (the claim walks each band
+/// up to `now` and moves on): claims of every size take the due jobs in claim order, a cursor
+/// resumes mid-band, and the later ones come due with the clock.
+async fn claims_take_due_jobs_in_order_across_bands_of_jobs_scheduled_later(t: TestDb) {
+    let f = fixture(t);
+    let t0 = f.clock.now();
+    let mut due = Vec::new();
+    let mut later = Vec::new();
+    for (i, priority) in [-2_i16, 0, 0, 3, 7, 7, 7, 0, -2, 3, 11].into_iter().enumerate() {
+        let i = i as i64;
+        // Due ones with run_at ties (broken by id) and later ones before and after each band's.
+        for at in [-(i % 3), i % 2 + 1, -(i % 3), 40] {
+            let run_at = t0 + chrono::Duration::seconds(at);
+            let job = NewJob::new("k.x", &json!({})).unwrap().priority(priority).run_at(run_at);
+            let id = f.store.enqueue(job).await.unwrap().id();
+            let list = if at <= 0 { &mut due } else { &mut later };
+            list.push((priority, run_at, id.as_uuid(), id));
+        }
+    }
+    let mut other = NewJob::new("k.x", &json!({})).unwrap().queue("other").priority(-9);
+    other = other.run_at(t0 - chrono::Duration::seconds(9));
+    f.store.enqueue(other).await.unwrap();
+    due.sort_by_key(|j| (j.0, j.1, j.2));
+    later.sort_by_key(|j| (j.0, j.1, j.2));
+    let order = |jobs: &[(i16, chrono::DateTime<chrono::Utc>, uuid::Uuid, keel_queue::JobId)]| {
+        jobs.iter().map(|j| j.3).collect::<Vec<_>>()
+    };
+    let want = order(&due);
+    let mut got = Vec::new();
+    for size in [3, 1, 4] {
+        got.extend(claim_all(&f.store, "default", size).await.into_iter().map(|j| j.id));
+    }
+    // From a cursor in the middle of a band, as a claim loop resumes.
+    let mut next = claim("default", 5);
+    next.after = Some(ClaimCursor { priority: due[7].0, run_at: due[7].1, id: due[7].3 });
+    got.extend(f.store.claim(next).await.unwrap().into_iter().map(|j| j.id));
+    got.extend(claim_all(&f.store, "default", 100).await.into_iter().map(|j| j.id));
+    assert_eq!(got, want, "every due job once, in claim order, and none due later");
+    assert!(claim_all(&f.store, "default", 100).await.is_empty());
+    f.clock.advance(Duration::from_secs(2));
+    let soon: Vec<_> = later.iter().filter(|j| j.1 <= f.clock.now()).cloned().collect();
+    assert!(!soon.is_empty() && soon.len() < later.len());
+    assert_eq!(claim_all(&f.store, "default", 100).await.into_iter().map(|j| j.id).collect::<Vec<_>>(), order(&soon));
 }
 
 async fn concurrent_claimers_never_share_a_job(t: TestDb) {
