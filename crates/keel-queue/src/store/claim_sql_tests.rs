@@ -38,20 +38,38 @@ async fn pg_fixture() -> Option<(TestDb, sqlx::PgPool)> {
     Some((t, pool))
 }
 
+/// What a statement is given besides the claim's first parameters.
+enum Then {
+    /// Nothing: the bare single scan takes `$1` to `$3` only.
+    Nothing,
+    /// The lowest priority of a band walk.
+    From(i16),
+    /// A cursor: its priority and its job's id.
+    Cursor(i16, uuid::Uuid),
+}
+
 /// Pages read (hit or read) by `sql` run under `EXPLAIN (ANALYZE, BUFFERS)` with the claim's
 /// parameters, inside a transaction rolled back; and the rows it returned.
-async fn pages_read(pool: &sqlx::PgPool, sql: &str, cursor: Option<(i16, uuid::Uuid)>) -> (i64, i64) {
+async fn pages_read(pool: &sqlx::PgPool, sql: &str, then: Then) -> (i64, i64) {
     let mut tx = pool.begin().await.unwrap();
     let explain = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}");
     let now = chrono::Utc::now();
     let mut q = sqlx::query_scalar::<_, Value>(&explain).bind("default").bind(now).bind(8_i64);
-    if sql.contains("$4") {
+    if !matches!(then, Then::Nothing) {
         q = q.bind(now + chrono::TimeDelta::seconds(30)).bind("background_job").bind("test-worker");
     }
-    if let Some((priority, id)) = cursor {
-        let run_at: chrono::DateTime<chrono::Utc> =
-            sqlx::query_scalar("SELECT run_at FROM keel_jobs WHERE id = $1").bind(id).fetch_one(&mut *tx).await.unwrap();
-        q = q.bind(priority).bind(run_at).bind(id);
+    match then {
+        Then::Nothing => {}
+        Then::From(priority) => q = q.bind(priority),
+        Then::Cursor(priority, id) => {
+            let run_at: chrono::DateTime<chrono::Utc> =
+                sqlx::query_scalar("SELECT run_at FROM keel_jobs WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+            q = q.bind(priority).bind(run_at).bind(id);
+        }
     }
     let plan = q.fetch_one(&mut *tx).await.unwrap();
     tx.rollback().await.unwrap();
@@ -63,12 +81,12 @@ async fn pages_read(pool: &sqlx::PgPool, sql: &str, cursor: Option<(i16, uuid::U
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_claims_read_a_few_pages_whatever_is_scheduled_later() {
     let Some((_t, pool)) = pg_fixture().await else { return };
-    let (single, rows) = pages_read(&pool, SINGLE_SCAN, None).await;
+    let (single, rows) = pages_read(&pool, SINGLE_SCAN, Then::Nothing).await;
     assert_eq!(rows, 4, "the single scan finds the four due jobs");
     assert!(single > 3 * WALKED_PAGES, "the single scan steps over the jobs due tomorrow: {single} pages");
 
-    let (pages, rows) = pages_read(&pool, &claim_sql::pg(false, "j.id"), None).await;
-    assert_eq!(rows, 4, "the claim takes the four due jobs");
+    let (pages, rows) = pages_read(&pool, &claim_sql::pg_bands("j.id"), Then::From(i16::MIN)).await;
+    assert_eq!(rows, 4, "the claim from the start takes the four due jobs");
     assert!(pages < WALKED_PAGES, "the claim from the start read {pages} pages");
 
     let (id, priority): (uuid::Uuid, i16) =
@@ -76,40 +94,49 @@ async fn postgres_claims_read_a_few_pages_whatever_is_scheduled_later() {
             .fetch_one(&pool)
             .await
             .unwrap();
-    let (pages, rows) = pages_read(&pool, &claim_sql::pg(true, "j.id"), Some((priority, id))).await;
-    assert_eq!(rows, 3, "after the cursor, the three due jobs of the next band");
-    assert!(pages < WALKED_PAGES, "the claim from a cursor read {pages} pages");
+    let (pages, rows) = pages_read(&pool, &claim_sql::pg_cursor_band("j.id"), Then::Cursor(priority, id)).await;
+    assert_eq!(rows, 0, "nothing due after the cursor in its band");
+    assert!(pages < WALKED_PAGES, "the rest of the cursor's band read {pages} pages");
+    let (pages, rows) = pages_read(&pool, &claim_sql::pg_bands("j.id"), Then::From(priority + 1)).await;
+    assert_eq!(rows, 3, "above the cursor's band, the three due jobs of the next");
+    assert!(pages < WALKED_PAGES, "the bands above the cursor's read {pages} pages");
 }
 
-/// SQLite's plan: each band's scan is an index range bounded by the band, the cursor or its
+/// SQLite's plans: each band's scan is an index range bounded by the band, the cursor or its
 /// first entry, and `run_at`; the bands are the outer loop of the join.
 #[tokio::test]
 async fn sqlite_claims_scan_each_band_as_a_bounded_range() {
     let t = TestDb::sqlite(&[&crate::SCHEMA]).await;
     let Db::Sqlite(pool) = t.db.clone() else { unreachable!("a SQLite test database") };
-    for after in [false, true] {
-        let sql = format!("EXPLAIN QUERY PLAN {}", claim_sql::sqlite(after, "id"));
+    for cursor in [false, true] {
+        let sql = if cursor { claim_sql::sqlite_cursor_band("id") } else { claim_sql::sqlite_bands("id") };
+        let sql = format!("EXPLAIN QUERY PLAN {sql}");
         let mut q = sqlx::query_as::<_, (i64, i64, i64, String)>(&sql)
             .bind(0_i64)
             .bind("w")
             .bind(0_i64)
             .bind("default")
             .bind("background_job")
-            .bind(8_i64);
-        if after {
-            q = q.bind(0_i64).bind(0_i64).bind("");
+            .bind(8_i64)
+            .bind(0_i64);
+        if cursor {
+            q = q.bind(0_i64).bind("");
         }
         let plan: Vec<String> = q.fetch_all(&pool).await.unwrap().into_iter().map(|r| r.3).collect();
         let text = plan.join("\n");
         // SQLite prints both bounds of a range as `>` and `<`.
+        let scan = if cursor { "SEARCH keel_jobs " } else { "SEARCH j " };
         let bounded = |l: &&String| {
-            l.starts_with("SEARCH j USING INDEX keel_jobs_ready_idx (queue=? AND priority=? AND ")
-                && l.contains("run_at>?")
+            l.starts_with(&format!("{scan}USING INDEX keel_jobs_ready_idx (queue=? AND priority=? AND "))
+                && l.contains(">")
                 && l.ends_with(" AND run_at<?)")
         };
         assert!(plan.iter().any(|l| bounded(&l)), "the band's scan is bounded on both sides:\n{text}");
-        let outer = plan.iter().position(|l| l == "SCAN b").expect("the bands are scanned");
-        let inner = plan.iter().position(|l| l.starts_with("SEARCH j ")).unwrap();
-        assert!(outer < inner, "the bands are the outer loop:\n{text}");
+        assert!(!text.contains("TEMP B-TREE"), "nothing is sorted:\n{text}");
+        if !cursor {
+            let outer = plan.iter().position(|l| l == "SCAN b").expect("the bands are scanned");
+            let inner = plan.iter().position(|l| l.starts_with("SEARCH j ")).unwrap();
+            assert!(outer < inner, "the bands are the outer loop:\n{text}");
+        }
     }
 }

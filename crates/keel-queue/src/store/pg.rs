@@ -428,30 +428,44 @@ impl PgStore {
     async fn claim_impl(&self, c: Claim) -> Result<Vec<Job>, QueueError> {
         let now = self.clock.now();
         let expires = crate::clock::plus(now, c.lease);
-        // Two statements, each cached with its own plan: from the queue's first job, or from
-        // the cursor (see `claim_sql`).
-        let sql = super::claim_sql::pg(c.after.is_some(), JOB_COLS);
-        let mut query = sqlx::query(&sql)
-            .bind(&c.queue)
-            .bind(now)
-            .bind(i64::from(c.limit))
-            .bind(expires)
-            .bind(&c.task)
-            .bind(&c.worker);
-        if let Some(a) = c.after {
-            query = query.bind(a.priority).bind(a.run_at).bind(a.id.as_uuid());
-        }
         let mut lent = self.claim_conn.lend(&self.pool, now).await?;
         let Some(conn) = lent.conn() else {
             return Err(QueueError::Database("the claim connection was lost; try again".into()));
         };
-        let rows = match query.fetch_all(conn).await {
-            Ok(rows) => rows,
-            Err(e) => {
-                lent.discard();
-                return Err(e.into());
+        // From a cursor, the rest of its band first; then, if that came back short, the bands
+        // above it (see `claim_sql`). Each statement is cached with its own plan.
+        let mut rows = Vec::new();
+        let mut from = Some(i16::MIN);
+        if let Some(a) = c.after {
+            let sql = super::claim_sql::pg_cursor_band(JOB_COLS);
+            let query =
+                claim_query(&sql, &c, now, expires, c.limit).bind(a.priority).bind(a.run_at).bind(a.id.as_uuid());
+            rows = match query.fetch_all(&mut *conn).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    lent.discard();
+                    return Err(e.into());
+                }
+            };
+            from = a.priority.checked_add(1);
+        }
+        let claimed = u32::try_from(rows.len()).unwrap_or(u32::MAX);
+        if let Some(from) = from.filter(|_| claimed < c.limit) {
+            let sql = super::claim_sql::pg_bands(JOB_COLS);
+            match claim_query(&sql, &c, now, expires, c.limit - claimed).bind(from).fetch_all(&mut *conn).await {
+                Ok(more) => rows.extend(more),
+                Err(e) => {
+                    lent.discard();
+                    if rows.is_empty() {
+                        return Err(e.into());
+                    }
+                    // The cursor's band is claimed and committed: hand it out rather than
+                    // leave it to its leases.
+                    tracing::warn!(event = "claim_incomplete", queue = %c.queue, claimed = rows.len(),
+                        error = %keel_ids::mask_email(&e.to_string()), "claimed the rest of a band, but not the bands above it");
+                }
             }
-        };
+        }
         drop(lent);
         // A result whose column types drifted from the migrations' fails whole; a row with a
         // value the mapper refuses costs only itself.
@@ -705,6 +719,18 @@ pub(crate) async fn notify_queues(conn: &mut PgConnection, queues: &[String]) ->
 }
 
 /// A resent job whose earlier enqueue committed, ran and completed: the same job again.
+/// A claim statement with the parameters its statements share (`$1` to `$6`, see
+/// `claim_sql`), asking for `limit` jobs.
+fn claim_query<'q>(
+    sql: &'q str,
+    c: &'q Claim,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+    limit: u32,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(sql).bind(&c.queue).bind(now).bind(i64::from(limit)).bind(expires).bind(&c.task).bind(&c.worker)
+}
+
 fn already_completed(id: impl std::fmt::Display) -> QueueError {
     QueueError::Database(format!(
         "job id {id} already exists: it was enqueued before and has completed (a clone of a NewJob is the same job; \

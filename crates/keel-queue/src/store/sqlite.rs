@@ -214,23 +214,42 @@ impl SqliteStore {
     async fn claim_impl(&self, c: Claim) -> Result<Vec<Job>, QueueError> {
         let now = self.clock.now();
         let mut write = self.writer.lend(&self.pool, true).await?;
-        let sql = super::claim_sql::sqlite(c.after.is_some(), JOB_COLS);
-        let mut query = sqlx::query(&sql)
-            .bind(ms(plus(now, c.lease)))
-            .bind(&c.worker)
-            .bind(ms(now))
-            .bind(&c.queue)
-            .bind(&c.task)
-            .bind(i64::from(c.limit));
+        // From a cursor, the rest of its band first; then, if that came back short, the bands
+        // above it (see `claim_sql`). Both in one write turn.
+        let mut rows = Vec::new();
+        let mut from = Some(i16::MIN);
         if let Some(a) = c.after {
-            query = query.bind(a.priority).bind(ms(a.run_at)).bind(a.id.to_string());
+            let sql = super::claim_sql::sqlite_cursor_band(JOB_COLS);
+            let query = claim_query(&sql, &c, now, c.limit).bind(a.priority).bind(ms(a.run_at)).bind(a.id.to_string());
+            rows = match query.fetch_all(write.conn()).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    write.failed().await;
+                    return Err(e.into());
+                }
+            };
+            from = a.priority.checked_add(1);
         }
-        let rows = query.fetch_all(write.conn()).await?;
+        let claimed = u32::try_from(rows.len()).unwrap_or(u32::MAX);
+        if let Some(from) = from.filter(|_| claimed < c.limit) {
+            let sql = super::claim_sql::sqlite_bands(JOB_COLS);
+            match claim_query(&sql, &c, now, c.limit - claimed).bind(from).fetch_all(write.conn()).await {
+                Ok(more) => rows.extend(more),
+                Err(e) => {
+                    write.failed().await;
+                    if rows.is_empty() {
+                        return Err(e.into());
+                    }
+                    // The cursor's band is claimed and committed: hand it out rather than
+                    // leave it to its leases.
+                    tracing::warn!(event = "claim_incomplete", queue = %c.queue, claimed = rows.len(),
+                        error = %keel_ids::mask_email(&e.to_string()), "claimed the rest of a band, but not the bands above it");
+                    return Ok(claimed_in_order(&rows));
+                }
+            }
+        }
         write.done().await;
-        let id_of = |r: &SqliteRow| r.try_get::<String, _>(super::job_cols::ID).unwrap_or_else(|e| e.to_string());
-        let mut jobs = super::job_cols::claimed_jobs(&rows, job_from_row, id_of);
-        jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
-        Ok(jobs)
+        Ok(claimed_in_order(&rows))
     }
 
     async fn heartbeat_impl(&self, leases: Vec<Lease>, lease: Duration) -> Result<Vec<JobId>, QueueError> {
@@ -618,6 +637,31 @@ impl JobStore for SqliteStore {
     fn claims_stopped(&self) {
         self.writer.give_back();
     }
+}
+
+/// The jobs of claimed rows, in claim order; a row the mapper refuses costs only itself.
+fn claimed_in_order(rows: &[SqliteRow]) -> Vec<Job> {
+    let id_of = |r: &SqliteRow| r.try_get::<String, _>(super::job_cols::ID).unwrap_or_else(|e| e.to_string());
+    let mut jobs = super::job_cols::claimed_jobs(rows, job_from_row, id_of);
+    jobs.sort_by_key(|j| (j.priority, j.run_at, j.id));
+    jobs
+}
+
+/// A claim statement with the parameters its statements share (`?1` to `?6`, see
+/// `claim_sql`), asking for `limit` jobs.
+fn claim_query<'q>(
+    sql: &'q str,
+    c: &'q Claim,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    sqlx::query(sql)
+        .bind(ms(plus(now, c.lease)))
+        .bind(&c.worker)
+        .bind(ms(now))
+        .bind(&c.queue)
+        .bind(&c.task)
+        .bind(i64::from(limit))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! across the backends brings rows of either table, so every reader reads both, and the
 //! retention prunes both.
 
-use crate::support::{claim_all, fixture};
+use crate::support::{claim_all, exec, fixture};
 use keel_queue::{Clock, Finish, JobFilter, JobId, JobState, NewJob, Outcome};
 use keel_storage::Db;
 use keel_testkit::{backend_tests, TestDb};
@@ -137,15 +137,6 @@ async fn completed_jobs_read_alike_from_either_table(t: TestDb) {
     assert_eq!(completed_where(&f.t.db).await, (0, 0));
     assert!(f.store.get(jobs[1].id).await.unwrap().is_none());
     assert_eq!(f.store.get(jobs[3].id).await.unwrap().unwrap().state, JobState::Processing);
-}
-
-/// Runs `sql` (one statement, no parameters) on the test database.
-async fn exec(db: &Db, sql: &str) {
-    match db {
-        Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(drop),
-        Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(drop),
-    }
-    .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 async fn upgrading_moves_the_completed_jobs_already_kept_on_postgres(t: TestDb) {

@@ -1,6 +1,6 @@
 //! Conformance: enqueue, dedupe, claim, leases and fencing, retries, rescue, release.
 
-use crate::support::{claim, claim_all, fixture, within};
+use crate::support::{capture_logs, claim, claim_all, exec, fixture, within};
 use keel_ids::OrgId;
 use keel_queue::{
     ClaimCursor, Clock, Enqueued, Finish, Finished, JobFilter, JobState, NewJob, Outcome, PgStore, QueueError,
@@ -24,6 +24,7 @@ backend_tests!(
     claim_orders_by_priority_then_run_at_then_id,
     claim_after_a_cursor_takes_only_jobs_ordered_after_it,
     claims_take_due_jobs_in_order_across_bands_of_jobs_scheduled_later,
+    a_claim_whose_upper_bands_fail_still_hands_out_the_rest_of_the_cursor_band,
     concurrent_claimers_never_share_a_job,
     stale_token_cannot_finish_a_rescued_job,
     a_batch_of_completions_refuses_only_its_stale_leases,
@@ -288,6 +289,64 @@ async fn claims_take_due_jobs_in_order_across_bands_of_jobs_scheduled_later(t: T
     let soon: Vec<_> = later.iter().filter(|j| j.1 <= f.clock.now()).cloned().collect();
     assert!(!soon.is_empty() && soon.len() < later.len());
     assert_eq!(claim_all(&f.store, "default", 100).await.into_iter().map(|j| j.id).collect::<Vec<_>>(), order(&soon));
+}
+
+/// A claim from a cursor runs two statements: the rest of the cursor's band, then the bands
+/// above it. When the second fails, the jobs the first claimed are handed out rather than left
+/// to their leases; a claim from the start is one statement, and its failure claims nothing.
+async fn a_claim_whose_upper_bands_fail_still_hands_out_the_rest_of_the_cursor_band(t: TestDb) {
+    let f = fixture(t);
+    let logs = capture_logs();
+    let t0 = f.clock.now();
+    let mut ids = Vec::new();
+    for (priority, ago) in [(0, 3), (0, 2), (0, 1), (5, 9)] {
+        let job =
+            NewJob::new("k.x", &json!({})).unwrap().priority(priority).run_at(t0 - chrono::Duration::seconds(ago));
+        ids.push(f.store.enqueue(job).await.unwrap().id());
+    }
+    let [first, b, c, high] = ids[..] else { unreachable!() };
+    // The database refuses to claim the priority-5 job.
+    let refuse: &[&str] = match &f.t.db {
+        Db::Postgres(_) => &[
+            "CREATE FUNCTION refuse_claim() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN \
+               RAISE EXCEPTION 'refused by the test'; END $f$",
+            "CREATE TRIGGER refuse_claim BEFORE UPDATE ON keel_jobs FOR EACH ROW \
+             WHEN (NEW.priority = 5 AND NEW.state = 'processing') EXECUTE FUNCTION refuse_claim()",
+        ],
+        Db::Sqlite(_) => &["CREATE TRIGGER refuse_claim BEFORE UPDATE ON keel_jobs FOR EACH ROW \
+             WHEN NEW.priority = 5 AND NEW.state = 'processing' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"],
+    };
+    for sql in refuse {
+        exec(&f.t.db, sql).await;
+    }
+    let mut next = claim("default", 10);
+    next.after = Some(ClaimCursor { priority: 0, run_at: t0 - chrono::Duration::seconds(3), id: first });
+    let got: Vec<_> = f.store.claim(next).await.unwrap().into_iter().map(|j| j.id).collect();
+    assert_eq!(got, [b, c], "the rest of the cursor's band, handed out");
+    let warned = logs.events("claim_incomplete");
+    assert_eq!(warned.len(), 1, "{}", logs.text());
+    assert_eq!(warned[0]["claimed"], 2);
+    assert!(warned[0]["error"].as_str().unwrap().contains("refused by the test"), "{}", warned[0]);
+
+    // PostgreSQL reports a statement's error before it has released the row locks the
+    // statement took, so a claim at once could skip the job as locked: wait for the lock.
+    if matches!(f.t.db, Db::Postgres(_)) {
+        exec(&f.t.db, "SELECT id FROM keel_jobs WHERE priority = 5 FOR UPDATE").await;
+    }
+    let err = f.store.claim(claim("default", 10)).await.unwrap_err();
+    assert!(err.to_string().contains("refused by the test"), "{err}");
+    for id in [first, high] {
+        let job = f.store.get(id).await.unwrap().unwrap();
+        assert_eq!((job.state, job.attempt), (JobState::Pending, 0), "a failed claim claimed nothing");
+    }
+    let drop = if matches!(f.t.db, Db::Postgres(_)) {
+        "DROP TRIGGER refuse_claim ON keel_jobs"
+    } else {
+        "DROP TRIGGER refuse_claim"
+    };
+    exec(&f.t.db, drop).await;
+    let rest: Vec<_> = claim_all(&f.store, "default", 10).await.into_iter().map(|j| j.id).collect();
+    assert_eq!(rest, [first, high]);
 }
 
 async fn concurrent_claimers_never_share_a_job(t: TestDb) {

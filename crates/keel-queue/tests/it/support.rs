@@ -79,3 +79,12 @@ impl Logs {
         String::from_utf8(self.buf.lock().unwrap().clone()).unwrap()
     }
 }
+
+/// Runs `sql` (one statement, no parameters) on the test database.
+pub(crate) async fn exec(db: &keel_storage::Db, sql: &str) {
+    match db {
+        keel_storage::Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(drop),
+        keel_storage::Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(drop),
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
