@@ -1,10 +1,12 @@
 // keel-bench peer: graphile-worker 0.18 in the bench's scratch database.
-// Usage: node graphile.mjs URL setup | fill N | run CONCURRENCY N | latency CONCURRENCY N
+// Usage: node graphile.mjs URL setup | fill N | run CONCURRENCY N | latency CONCURRENCY N [LATER]
 // `fill` prints "filled_ms T": the time its enqueue loop took (Node's start left out).
 // `latency` runs an idle worker and, N times, 5 ms apart, adds one job through a separate
 // pool (so the wakeup travels by LISTEN/NOTIFY, as from another process) and times it until
 // the handler starts; it prints "samples" and the N times in ms as JSON, then
-// "calls" and the addJob calls' own times.
+// "calls" and the addJob calls' own times. With LATER, that many jobs of the same task and
+// priority are first scheduled for tomorrow (1,000 per addJobs call) and `VACUUM ANALYZE` run,
+// before the worker starts.
 // `run` prints "starting" just before the worker starts (the bench's clock starts there),
 // "ran" once its handler has run N times, and keeps working until stdin closes.
 // Tuned as graphile-worker's performance docs advise:
@@ -69,8 +71,18 @@ if (mode === "setup") {
       if (s) s(performance.now());
     },
   };
-  const runner = await run({ preset: preset(concurrency), taskList: latencyTasks, noHandleSignals: true });
+  const later = Number(process.argv[6] ?? 0);
   const utils = await makeWorkerUtils({ connectionString: url, logger });
+  const tomorrow = Date.now() + 86_400_000;
+  for (let i = 0; i < later; i += 1000) {
+    const specs = [];
+    for (let j = i; j < Math.min(later, i + 1000); j++) {
+      specs.push({ identifier: "lat", payload: {}, runAt: new Date(tomorrow + j) });
+    }
+    await utils.addJobs(specs);
+  }
+  if (later > 0) await utils.withPgClient((c) => c.query("VACUUM ANALYZE"));
+  const runner = await run({ preset: preset(concurrency), taskList: latencyTasks, noHandleSignals: true });
   const one = async () => {
     const handled = new Promise((resolve) => (started = resolve));
     const t0 = performance.now();
@@ -92,6 +104,6 @@ if (mode === "setup") {
   await runner.stop();
   process.exit(0);
 } else {
-  console.error("usage: graphile.mjs URL setup|fill N|run CONCURRENCY N|latency CONCURRENCY N");
+  console.error("usage: graphile.mjs URL setup|fill N|run CONCURRENCY N|latency CONCURRENCY N [LATER]");
   process.exit(2);
 }

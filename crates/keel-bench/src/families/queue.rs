@@ -14,10 +14,15 @@
 //!   (Postgres) or in-process (SQLite); time from just before `enqueue` to the handler's
 //!   first instruction, 200 samples 5 ms apart.
 //!
+//! - Idle latency beside a schedule (`scheduled`): the same, with 300,000 jobs of the same queue
+//!   and priority scheduled for tomorrow, compared with the row above measured just before.
+//!   A claim that stepped over every job scheduled later paid for each of them on every
+//!   wakeup; the claim index is now walked band by band (`claim_sql.rs` in keel-queue).
+//!
 //! - Start-to-done burn-down against graphile-worker 0.18 and pg-boss 12 (`race`, in
 //!   `queue_race.rs`): 50,000 prefilled jobs, a fresh database per run, systems alternated.
 //!
-//! `KEEL_BENCH_QUEUE_CASES=enqueue,burn,latency,race` runs a subset (all by default); the table
+//! `KEEL_BENCH_QUEUE_CASES=enqueue,burn,latency,scheduled,race` runs a subset (all by default); the table
 //! then holds only those rows. `KEEL_BENCH_QUEUE_BACKENDS=postgres|sqlite` likewise.
 //!
 //! Postgres: a fresh database from `TEST_DATABASE_URL`, dropped afterwards, pool of 10.
@@ -26,7 +31,7 @@
 
 use crate::report::{median, percentile_ms, Row};
 use crate::scratch::{ScratchPg, ScratchSqlite};
-use keel_queue::{JobFilter, KindOptions, NewJob, QueueSettings, Registry, Store, Worker, WorkerSettings};
+use keel_queue::{KindOptions, NewJob, QueueSettings, Registry, Store, Worker, WorkerSettings};
 use keel_storage::Db;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -43,6 +48,9 @@ const BURN_JOBS: u64 = 100_000;
 const BURN_BATCH: u32 = 128;
 const CONCURRENCY: [u32; 3] = [1, 8, 32];
 const LATENCY_SAMPLES: usize = 200;
+/// Jobs scheduled for tomorrow beside the idle worker of the `scheduled` case: a day's worth
+/// of reminders and follow-ups for a mid-sized product.
+const SCHEDULED_LATER: u64 = 300_000;
 /// The peer drains fewer jobs: at its few hundred jobs/s, 100,000 would take minutes per
 /// run. The rates are per second either way; the case name says which size each side ran.
 const APALIS_BURN_JOBS: u64 = 5_000;
@@ -83,6 +91,14 @@ pub(crate) fn run() -> Result<Vec<Row>, String> {
                 }
                 if on_lite {
                     rows.extend(measure_latency(&lite.0, None).await?);
+                }
+            }
+            if wanted("scheduled") {
+                if on_pg {
+                    rows.extend(measure_scheduled(&pg.bench).await?);
+                }
+                if on_lite {
+                    rows.extend(measure_scheduled(&lite.0).await?);
                 }
             }
             Ok::<_, String>(())
@@ -192,7 +208,7 @@ async fn measure_latency(b: &Bench, peer: Option<(&PgBench, &apalis_peer::Peer)>
     let n = b.name;
     let name = apalis_peer::NAME;
     eprintln!("queue/{n}: idle latency");
-    let (mut lat, mut calls) = idle_latency(b).await?;
+    let (mut lat, mut calls) = idle_latency(b, 0).await?;
     let mut peer_lat = match peer {
         Some((pg, a)) => Some(a.idle_latency(pg).await?),
         None => None,
@@ -212,6 +228,29 @@ async fn measure_latency(b: &Bench, peer: Option<(&PgBench, &apalis_peer::Peer)>
         Row::new(format!("{n}/idle_enqueue_call_alone"), "ms_p50", percentile_ms(&mut calls, 50.0), "lower")
             .target("part of the row above: the enqueue's round trip and commit"),
     );
+    Ok(rows)
+}
+
+/// Idle enqueue-to-start with [`SCHEDULED_LATER`] jobs scheduled for tomorrow, against the
+/// same without them, measured just before.
+async fn measure_scheduled(b: &Bench) -> Result<Vec<Row>, String> {
+    let n = b.name;
+    eprintln!("queue/{n}: idle latency, then beside {SCHEDULED_LATER} jobs scheduled for tomorrow");
+    let (mut alone, _) = idle_latency(b, 0).await?;
+    let (mut beside, _) = idle_latency(b, SCHEDULED_LATER).await?;
+    let mut rows = Vec::new();
+    for (pct, metric) in [(50.0, "ms_p50"), (99.0, "ms_p99")] {
+        rows.push(
+            Row::new(
+                format!("{n}/idle_enqueue_to_start_300k_scheduled"),
+                metric,
+                percentile_ms(&mut beside, pct),
+                "lower",
+            )
+            .vs("no jobs scheduled", percentile_ms(&mut alone, pct))
+            .target("about 1: jobs scheduled for later cost a claim nothing"),
+        );
+    }
     Ok(rows)
 }
 
@@ -340,9 +379,23 @@ async fn burn_down(b: &Bench, concurrency: u32) -> Result<f64, String> {
 }
 
 /// Enqueue-to-start samples, and the enqueue calls' own durations (round trip and commit),
-/// which are part of the first.
-async fn idle_latency(b: &Bench) -> Result<(Vec<Duration>, Vec<Duration>), String> {
+/// which are part of the first; with `scheduled` jobs of the same queue and priority
+/// scheduled for tomorrow beside them.
+async fn idle_latency(b: &Bench, scheduled: u64) -> Result<(Vec<Duration>, Vec<Duration>), String> {
     reset(b).await?;
+    if scheduled > 0 {
+        let tomorrow = chrono::Utc::now() + chrono::TimeDelta::days(1);
+        let mut i = 0;
+        while i < scheduled {
+            let end = (i + 5_000).min(scheduled);
+            let jobs = (i..end)
+                .map(|i| Ok(job(i)?.run_at(tomorrow + chrono::TimeDelta::milliseconds(i as i64))))
+                .collect::<Result<_, String>>()?;
+            b.store.enqueue_many(jobs).await.map_err(|e| e.to_string())?;
+            i = end;
+        }
+        analyze(b).await?;
+    }
     let (tx, mut rx) = mpsc::unbounded_channel::<Instant>();
     let mut reg = Registry::new();
     reg.register_json("bench.noop", KindOptions::default(), move |_, _| {
@@ -372,9 +425,9 @@ async fn idle_latency(b: &Bench) -> Result<(Vec<Duration>, Vec<Duration>), Strin
     }
     cancel.cancel();
     run.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
-    let left = b.store.list(JobFilter { state: Some(keel_queue::JobState::Pending), ..Default::default() });
-    if !left.await.map_err(|e| e.to_string())?.is_empty() {
-        return Err("latency run left jobs pending".into());
+    let pending = b.store.snapshot().await.map_err(|e| e.to_string())?.counts.pending;
+    if pending != scheduled {
+        return Err(format!("latency run left {pending} jobs pending, not the {scheduled} scheduled for tomorrow"));
     }
     Ok((samples, calls))
 }

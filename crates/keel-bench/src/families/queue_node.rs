@@ -131,16 +131,19 @@ impl NodeEnv {
     }
 
     /// graphile-worker's idle latency: `n` enqueue-to-start samples and the enqueue calls'
-    /// own times (see `peers/graphile.mjs`).
+    /// own times, with `later` jobs scheduled for tomorrow beside them (see
+    /// `peers/graphile.mjs`).
     pub(crate) async fn latency(
         &self,
         url: &str,
         concurrency: u32,
         n: usize,
+        later: u64,
     ) -> Result<(Vec<std::time::Duration>, Vec<std::time::Duration>), String> {
         let what = format!("{} latency", GRAPHILE.name);
         let mut cmd = self.command(GRAPHILE, url);
-        let text = stdout_of(cmd.arg("latency").arg(concurrency.to_string()).arg(n.to_string()), &what).await?;
+        cmd.arg("latency").arg(concurrency.to_string()).arg(n.to_string()).arg(later.to_string());
+        let text = stdout_of(&mut cmd, &what).await?;
         let list = |prefix: &str| -> Result<Vec<std::time::Duration>, String> {
             let line = text
                 .lines()

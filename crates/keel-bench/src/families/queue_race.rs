@@ -8,7 +8,8 @@
 //! system alike; medians of the rounds. The prefills give each
 //! system's bulk enqueue rate (1,000 per call, timed inside each driver). Then idle latency:
 //! Keel and graphile-worker at concurrency 8, taking turns, each job enqueued through a pool
-//! of its own and timed until its handler starts.
+//! of its own and timed until its handler starts; then again beside [`SCHEDULED_LATER`] jobs
+//! of the same task and priority scheduled for tomorrow.
 //! `KEEL_BENCH_RACE_SYSTEMS=keel,graphile` runs a subset (see [`only_systems`]).
 
 use super::queue_node::{self, NodeEnv, NodePeer, GRAPHILE, PGBOSS};
@@ -36,6 +37,10 @@ const KEEL_REMAINING: &str = "SELECT count(*) FROM ( \
 const ROUNDS: usize = 3;
 /// Idle enqueue-to-start samples per system and round, 5 ms apart.
 const LATENCY_SAMPLES: usize = 200;
+/// Jobs scheduled for tomorrow beside the idle worker in the second latency comparison: a
+/// day's reminders and follow-ups. graphile-worker's claim, like Keel's before it walked the
+/// claim index band by band, steps over each of them on every fetch.
+const SCHEDULED_LATER: u64 = 300_000;
 /// The idle-latency comparison's concurrency, the issue's.
 const LATENCY_CONCURRENCY: u32 = 8;
 const CONCURRENCY: [u32; 2] = [8, 32];
@@ -181,7 +186,8 @@ pub(crate) async fn run() -> Result<Vec<Row>, String> {
     rows.push(Row::new(case, "jobs_per_s", fill[0], "higher").vs(GRAPHILE.name, fill[1]).target(goal));
     rows.push(Row::new(case, "jobs_per_s", fill[0], "higher").vs(PGBOSS.name, fill[3]).target(goal));
     if only.as_ref().is_none_or(|o| o.contains(&"keel") && o.contains(&"graphile")) {
-        rows.extend(latency(&node).await?);
+        rows.extend(latency(&node, 0).await?);
+        rows.extend(latency(&node, SCHEDULED_LATER).await?);
     }
     Ok(rows)
 }
@@ -208,26 +214,35 @@ fn fractions(rate: &[f64], limit: &[f64]) -> String {
 /// Idle enqueue → handler start, Keel against graphile-worker at concurrency 8, taking turns
 /// for [`ROUNDS`] rounds of [`LATENCY_SAMPLES`], each in a fresh database; percentiles over
 /// every sample. Both enqueue through a pool of their own, so the wakeup travels by
-/// LISTEN/NOTIFY as it does from an API process to a worker.
-async fn latency(node: &NodeEnv) -> Result<Vec<Row>, String> {
+/// LISTEN/NOTIFY as it does from an API process to a worker. With `later`, that many jobs of
+/// the same task and priority are scheduled for tomorrow first (then `VACUUM ANALYZE`).
+async fn latency(node: &NodeEnv, later: u64) -> Result<Vec<Row>, String> {
     let (mut keel, mut peer) = (IdleSamples::default(), IdleSamples::default());
+    let beside = if later > 0 { format!(", beside {later} scheduled for tomorrow") } else { String::new() };
     for round in 0..ROUNDS {
         for k in 0..2 {
             if (k + round) % 2 == 0 {
-                eprintln!("queue/race: idle latency round {round}: keel");
-                keel.add(keel_latency().await?);
+                eprintln!("queue/race: idle latency{beside} round {round}: keel");
+                keel.add(keel_latency(later).await?);
             } else {
-                eprintln!("queue/race: idle latency round {round}: {}", GRAPHILE.name);
+                eprintln!("queue/race: idle latency{beside} round {round}: {}", GRAPHILE.name);
                 let scratch = ScratchPg::create("queue_race_lat", &[]).await?;
                 let result = async {
                     node.setup(GRAPHILE, &scratch.url()).await?;
-                    node.latency(&scratch.url(), LATENCY_CONCURRENCY, LATENCY_SAMPLES).await
+                    node.latency(&scratch.url(), LATENCY_CONCURRENCY, LATENCY_SAMPLES, later).await
                 }
                 .await;
                 scratch.drop_db().await;
                 peer.add(result?);
             }
         }
+    }
+    if later > 0 {
+        return Ok(percentiles(
+            &format!("postgres/idle_enqueue_to_start_c{LATENCY_CONCURRENCY}_300k_scheduled"),
+            (&mut keel.start, &mut peer.start),
+            "no target: jobs scheduled for later should cost a claim nothing",
+        ));
     }
     let mut rows = percentiles(
         &format!("postgres/idle_enqueue_to_start_c{LATENCY_CONCURRENCY}"),
@@ -279,12 +294,30 @@ fn percentiles(case: &str, (keel, peer): (&mut [Duration], &mut [Duration]), tar
 }
 
 /// Keel's side of [`latency`]: a worker at concurrency 8 (batch unset), jobs enqueued through a
-/// second store whose wakeups are its own, so the worker hears of them by NOTIFY.
-async fn keel_latency() -> Result<(Vec<Duration>, Vec<Duration>), String> {
+/// second store whose wakeups are its own, so the worker hears of them by NOTIFY; `later` jobs
+/// scheduled for tomorrow first.
+async fn keel_latency(later: u64) -> Result<(Vec<Duration>, Vec<Duration>), String> {
     let scratch = ScratchPg::create("queue_race_lat", &[&keel_queue::SCHEMA]).await?;
     let result = async {
         let worker_store = keel_queue::open(scratch.db.clone());
         let enqueuer = keel_queue::open(scratch.db.clone());
+        let tomorrow = chrono::Utc::now() + chrono::TimeDelta::days(1);
+        for start in (0..later).step_by(1_000) {
+            let jobs = (start..later.min(start + 1_000))
+                .map(|i| {
+                    let job =
+                        keel_queue::NewJob::new("bench.lat", &serde_json::json!({})).map_err(|e| e.to_string())?;
+                    Ok(job.run_at(tomorrow + chrono::TimeDelta::milliseconds(i as i64)))
+                })
+                .collect::<Result<_, String>>()?;
+            enqueuer.enqueue_many(jobs).await.map_err(|e| e.to_string())?;
+        }
+        if later > 0 {
+            let keel_storage::Db::Postgres(pool) = &scratch.db else {
+                return Err("a PostgreSQL scratch database".into());
+            };
+            sqlx::query("VACUUM ANALYZE").execute(pool).await.map_err(|e| e.to_string())?;
+        }
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
         let mut reg = Registry::new();
         reg.register_json("bench.lat", KindOptions::default(), move |_, _| {
