@@ -222,7 +222,9 @@ impl Worker {
     }
 
     /// One claim-and-run pass over `queue`, finishing synchronously: for tests, drills and
-    /// one-shot tools. No heartbeats run, so keep its jobs shorter than the lease.
+    /// one-shot tools. No heartbeats run, so keep its jobs shorter than the lease. Finishes the
+    /// database cannot take yet are retried for up to a lease, then counted in
+    /// [`BatchReport::lost`](super::BatchReport::lost): those jobs run again after their lease.
     pub async fn tick(&self, queue: &str) -> Result<Tick, QueueError> {
         self.settings.check()?;
         let shared = &self.shared();
@@ -265,7 +267,19 @@ impl Worker {
             .filter_map(|p| async move { p })
             .collect()
             .await;
-        let mut report = completer::flush(shared, pending, &CancellationToken::new()).await;
+        // A one-shot pass ends even while the database is down: past the lease, retrying the
+        // finishes gains nothing (the jobs are rescued by then, and a late finish is refused
+        // as stale), so they are reported lost, as a running worker's are at its hard stop.
+        let give_up = CancellationToken::new();
+        let deadline = tokio::spawn({
+            let (give_up, lease) = (give_up.clone(), shared.settings.lease);
+            async move {
+                tokio::time::sleep(lease).await;
+                give_up.cancel();
+            }
+        });
+        let mut report = completer::flush(shared, pending, &give_up).await;
+        deadline.abort();
         report.claimed = claimed;
         report.skipped_ticks = skipped;
         Ok(Tick::Ran { report })

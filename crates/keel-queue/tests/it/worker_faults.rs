@@ -1,6 +1,7 @@
-//! The worker against faults that are not the database's: a host observer that panics, an
-//! error text the database cannot store, a switch turned on mid-backlog, a stop with claimed
-//! jobs never started, and a bulk enqueue holding one job twice.
+//! The worker against faults: a host observer that panics, an error text the database cannot
+//! store, a switch turned on mid-backlog, a stop with claimed jobs never started, a bulk
+//! enqueue holding one job twice, and a one-shot tick whose database goes away before its
+//! finishes are written.
 
 use crate::support::fixture;
 use crate::worker::settings;
@@ -24,6 +25,7 @@ backend_tests!(
     jobs_claimed_but_never_started_are_released_at_the_stop_not_after_the_grace,
     a_bulk_enqueue_holding_one_job_twice_is_refused_whole,
     settings_a_worker_cannot_run_with_are_refused_naming_the_field,
+    a_tick_whose_database_goes_away_reports_its_finishes_lost_after_the_lease,
 );
 
 async fn state_of(store: &Arc<dyn Store>, id: JobId) -> JobState {
@@ -239,4 +241,43 @@ async fn settings_a_worker_cannot_run_with_are_refused_naming_the_field(t: TestD
         assert!(matches!(&err, QueueError::Invalid { field: f, .. } if *f == field), "{field}: {err}");
     }
     assert_eq!(f.store.list(JobFilter::default()).await.unwrap()[0].state, JobState::Pending, "nothing claimed");
+}
+
+/// `tick` finishes synchronously, retrying while the database is unavailable: it retried for
+/// ever, so a one-shot tool or drill hung through an outage. It gives up after the lease (the
+/// jobs are rescued by then) and reports the finishes lost.
+async fn a_tick_whose_database_goes_away_reports_its_finishes_lost_after_the_lease(t: TestDb) {
+    use sqlx::Connection;
+    let f = fixture(t);
+    f.store.enqueue(NewJob::new("k.x", &json!({})).unwrap()).await.unwrap();
+    let mut reg = Registry::new();
+    let (db, url) = (f.t.db.clone(), f.t.url.clone());
+    let holder = Arc::new(tokio::sync::Mutex::new(None));
+    let held = holder.clone();
+    reg.register_json("k.x", KindOptions::default(), move |_, _| {
+        let (db, url, held) = (db.clone(), url.clone(), held.clone());
+        // While the job runs the database goes away: PostgreSQL's pool closes; SQLite's file is
+        // locked by another connection (every write then meets SQLITE_BUSY).
+        async move {
+            match db {
+                keel_storage::Db::Postgres(_) => db.close().await,
+                keel_storage::Db::Sqlite(_) => {
+                    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                    sqlx::query("BEGIN EXCLUSIVE").execute(&mut other).await.unwrap();
+                    *held.lock().await = Some(other);
+                }
+            }
+            Ok(())
+        }
+    })
+    .unwrap();
+    let mut s = settings(1, 5);
+    s.lease = keel_queue::worker::MIN_LEASE;
+    let w = Worker::new(f.store.clone(), reg, s);
+    let report = match crate::support::within("the tick to give up", w.tick("default")).await.unwrap() {
+        Tick::Ran { report } => report,
+        other => panic!("expected a run, got {other:?}"),
+    };
+    assert_eq!((report.claimed, report.completed, report.lost), (1, 0, 1), "{report:?}");
+    drop(holder.lock().await.take());
 }
