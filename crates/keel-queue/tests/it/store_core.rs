@@ -349,20 +349,36 @@ async fn a_claim_whose_upper_bands_fail_still_hands_out_the_rest_of_the_cursor_b
     assert_eq!(rest, [first, high]);
 }
 
+/// Claimers at once, each resuming after its last full claim as a worker's claim loop does,
+/// over five priority bands with jobs due later among them: every due job is claimed once,
+/// and none due later.
 async fn concurrent_claimers_never_share_a_job(t: TestDb) {
     let f = fixture(t);
-    let jobs: Vec<NewJob> = (0..600).map(|i| NewJob::new("k.x", &json!({ "i": i })).unwrap()).collect();
-    f.store.enqueue_many(jobs).await.unwrap();
+    let later = f.clock.now() + chrono::Duration::hours(1);
+    let jobs: Vec<NewJob> = (0..750)
+        .map(|i| {
+            let job = NewJob::new("k.x", &json!({ "i": i })).unwrap().priority((i % 5) as i16 - 2);
+            if i % 5 == 4 && i % 4 == 0 {
+                job.run_at(later)
+            } else {
+                job
+            }
+        })
+        .collect();
+    let due: HashSet<_> = f.store.enqueue_many(jobs).await.unwrap().iter().map(|e| e.id()).collect();
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let store = f.store.clone();
         tasks.push(tokio::spawn(async move {
-            let mut mine = Vec::new();
+            let (mut mine, mut after) = (Vec::new(), None);
             loop {
-                let got = store.claim(claim("default", 7)).await.unwrap();
-                if got.is_empty() {
+                let mut next = claim("default", 7);
+                next.after = after;
+                let got = store.claim(next).await.unwrap();
+                if got.is_empty() && after.is_none() {
                     return mine;
                 }
+                after = if got.len() == 7 { got.last().map(ClaimCursor::of) } else { None };
                 mine.extend(got.into_iter().map(|j| j.id));
             }
         }));
@@ -371,9 +387,13 @@ async fn concurrent_claimers_never_share_a_job(t: TestDb) {
     for t in tasks {
         all.extend(t.await.unwrap());
     }
-    let distinct: HashSet<_> = all.iter().collect();
-    assert_eq!(all.len(), 600, "every job claimed");
-    assert_eq!(distinct.len(), 600, "no job claimed twice");
+    let distinct: HashSet<_> = all.iter().copied().collect();
+    assert_eq!(distinct.len(), all.len(), "no job claimed twice");
+    let scheduled = f.store.list(JobFilter { state: Some(JobState::Pending), ..Default::default() }).await.unwrap();
+    assert_eq!(scheduled.len(), 38, "the jobs due later stay pending");
+    assert!(scheduled.iter().all(|j| j.run_at == later));
+    let due: HashSet<_> = due.difference(&scheduled.iter().map(|j| j.id).collect()).copied().collect();
+    assert_eq!(distinct, due, "every job due claimed");
 }
 
 /// A batch of completions (one statement on both backends) completes the jobs whose lease is
