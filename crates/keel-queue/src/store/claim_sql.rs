@@ -13,8 +13,8 @@
 //! - [`pg_bands`] / [`sqlite_bands`], from a lowest priority: a recursive query yields where
 //!   each band's scan starts (the first entry of the first band at or above that priority;
 //!   after it, the first entry of the next band, one index descent each), and each band's scan
-//!   takes its due jobs. On PostgreSQL the outer `LIMIT` stops the walk at the band that fills
-//!   the claim. A claim from the start runs this alone.
+//!   takes its due jobs. The outer `LIMIT` stops the walk at the band that fills the claim. A
+//!   claim from the start runs this alone.
 //! - [`pg_cursor_band`] / [`sqlite_cursor_band`]: a claim loop resuming after its cursor (the
 //!   burn-down's hot path) first reads the rest of the cursor's band, one plain range scan as
 //!   cheap as the single scan it replaces, and only if that comes back short runs the band walk
@@ -99,12 +99,13 @@ fn pg_update(with: &str, returning: &str) -> String {
 /// the lowest priority to look at. `returning` is the job columns.
 ///
 /// `CROSS JOIN` makes the bands the outer loop (SQLite never reorders it), which the order of
-/// the claimed rows relies on. SQLite computes every band's start before the join (one index
-/// descent per band of the queue, on every claim), where PostgreSQL stops at the band that
-/// fills the claim.
+/// the claimed rows relies on. `NOT MATERIALIZED` keeps the bands a co-routine, run only as far
+/// as the join pulls, so the walk stops at the band that fills the claim as on PostgreSQL:
+/// SQLite 3.46 otherwise computes every band's start first, one index descent per band of the
+/// queue on every claim (3.40 made it a co-routine unasked).
 pub(super) fn sqlite_bands(returning: &str) -> String {
     sqlite_update(
-        "WITH RECURSIVE bands(priority, run_at, id) AS ( \
+        "WITH RECURSIVE bands(priority, run_at, id) AS NOT MATERIALIZED ( \
            SELECT priority, run_at, id FROM keel_jobs WHERE rowid = ( \
              SELECT rowid FROM keel_jobs \
              WHERE queue = +?4 AND state IN ('pending', 'retrying') AND priority >= +?7 \

@@ -103,7 +103,8 @@ async fn postgres_claims_read_a_few_pages_whatever_is_scheduled_later() {
 }
 
 /// SQLite's plans: each band's scan is an index range bounded by the band, the cursor or its
-/// first entry, and `run_at`; the bands are the outer loop of the join.
+/// first entry, and `run_at`; the bands are the outer loop of the join, and a co-routine, so
+/// a claim walks only as many as it needs.
 #[tokio::test]
 async fn sqlite_claims_scan_each_band_as_a_bounded_range() {
     let t = TestDb::sqlite(&[&crate::SCHEMA]).await;
@@ -134,6 +135,7 @@ async fn sqlite_claims_scan_each_band_as_a_bounded_range() {
         assert!(plan.iter().any(|l| bounded(&l)), "the band's scan is bounded on both sides:\n{text}");
         assert!(!text.contains("TEMP B-TREE"), "nothing is sorted:\n{text}");
         if !cursor {
+            assert!(text.contains("CO-ROUTINE bands"), "the bands are walked only as far as the claim needs:\n{text}");
             let outer = plan.iter().position(|l| l == "SCAN b").expect("the bands are scanned");
             let inner = plan.iter().position(|l| l.starts_with("SEARCH j ")).unwrap();
             assert!(outer < inner, "the bands are the outer loop:\n{text}");
