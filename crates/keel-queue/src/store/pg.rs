@@ -718,7 +718,6 @@ pub(crate) async fn notify_queues(conn: &mut PgConnection, queues: &[String]) ->
     Ok(())
 }
 
-/// A resent job whose earlier enqueue committed, ran and completed: the same job again.
 /// A claim statement with the parameters its statements share (`$1` to `$6`, see
 /// `claim_sql`), asking for `limit` jobs.
 fn claim_query<'q>(
@@ -731,6 +730,7 @@ fn claim_query<'q>(
     sqlx::query(sql).bind(&c.queue).bind(now).bind(i64::from(limit)).bind(expires).bind(&c.task).bind(&c.worker)
 }
 
+/// A resent job whose earlier enqueue committed, ran and completed: the same job again.
 fn already_completed(id: impl std::fmt::Display) -> QueueError {
     QueueError::Database(format!(
         "job id {id} already exists: it was enqueued before and has completed (a clone of a NewJob is the same job; \
